@@ -1,0 +1,57 @@
+"""Every GUID and id in a package, derived from names that never change. Pure; pinned by tests.
+
+Anki matches a re-imported note by GUID only, and note types and decks by id. If any of these
+came from field text, the clock or chance, an edited card would arrive as a new note and the
+learner would lose its review history.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import genanki
+
+# Ids stay below 2**53 so that they survive JSON and JavaScript in Anki's front ends.
+_ID_RANGE = (1 << 40, 1 << 52)
+
+
+def stable_int(*parts: str) -> int:
+    """A 64-bit-safe integer id from a namespaced key."""
+    digest = hashlib.sha256("\x1f".join(("neurodeck", *parts)).encode("utf-8")).digest()
+    low, high = _ID_RANGE
+    return low + int.from_bytes(digest[:8], "big") % (high - low)
+
+
+def note_guid(deck_id: str, note_id: str) -> str:
+    """The note's GUID. Never hash the fields: an edited card must stay the same note."""
+    return str(genanki.guid_for("neurodeck", deck_id, note_id))
+
+
+def deck_id(deck_id: str, subdeck: str) -> int:
+    """The Anki deck id of a subdeck path ("" is the root deck)."""
+    return stable_int(deck_id, "deck", subdeck)
+
+
+def notetype_id(deck_id: str, notetype_key: str) -> int:
+    """The note type's id, namespaced per deck so two neurodeck decks never share one."""
+    return stable_int(deck_id, "notetype", notetype_key)
+
+
+def field_id(notetype_key: str, field_key: str) -> int:
+    """A field's id: Anki matches fields by it, so a later rename keeps learners' notes."""
+    return stable_int("field", notetype_key, field_key)
+
+
+def template_id(notetype_key: str, template_key: str) -> int:
+    """A card template's id, for the same reason as field_id."""
+    return stable_int("template", notetype_key, template_key)
+
+
+def note_row_id(deck_id: str, note_id: str) -> int:
+    """The note's row id in the package; Anki keeps it unless the learner has that id already."""
+    return stable_int(deck_id, "note-row", note_id)
+
+
+def card_row_id(deck_id: str, note_id: str, ordinal: int) -> int:
+    """A card's row id in the package."""
+    return stable_int(deck_id, "card-row", note_id, str(ordinal))

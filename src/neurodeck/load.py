@@ -1,0 +1,393 @@
+"""Find deck.yaml and the fact sets, and turn their nodes into the typed model.
+
+This stage reports shape problems: missing, unknown, duplicate and wrong-typed keys. Rules
+about the content (ids, tags, cloze markers, sources) are validate.py's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TypeVar, cast
+
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from . import yamlsrc
+from .errors import Location, NeurodeckError, Problem
+from .model import NOTE_KINDS, Deck, FactSet, Note, NoteKind, Source, Tag
+
+DECK_FILE = "deck.yaml"
+DECK_KEYS = ("name", "id", "version", "description", "sources")
+SOURCE_KEYS = ("title", "author", "url")
+FACT_SET_KEYS = ("deck", "tags", "source", "notes")
+NOTE_KEYS = ("id", "type", "front", "back", "text", "extra", "tags", "source", "section")
+FIELDS_BY_KIND: dict[NoteKind, tuple[str, ...]] = {
+    "basic": ("front", "back"),
+    "reversed": ("front", "back"),
+    "cloze": ("text",),
+}
+OPTIONAL_FIELDS = ("extra",)
+
+_Entries = dict[str, tuple[Node, Node]]  # key -> (key node, value node)
+T = TypeVar("T")
+
+
+def find_fact_sets(deck_dir: Path) -> list[Path]:
+    """Every *.yaml / *.yml under deck_dir except deck.yaml, in sorted (curriculum) order."""
+    found = [
+        path
+        for pattern in ("*.yaml", "*.yml")
+        for path in deck_dir.rglob(pattern)
+        if path != deck_dir / DECK_FILE and path.is_file()
+    ]
+    return sorted(found, key=lambda p: p.relative_to(deck_dir).as_posix())
+
+
+def display_path(path: Path) -> str:
+    """A path as the user will recognise it: relative to the working directory when inside it."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def load_deck(deck_dir: Path) -> Deck:
+    """Read a deck directory into a Deck; raises NeurodeckError with every shape problem."""
+    deck_path = deck_dir / DECK_FILE
+    if not deck_path.is_file():
+        raise NeurodeckError(
+            [
+                Problem(
+                    Location(display_path(deck_dir)),
+                    f"no {DECK_FILE} in this directory",
+                    hint=f"create {DECK_FILE} with at least `name:` and `id:`, "
+                    "or pass the directory that holds it",
+                )
+            ]
+        )
+    problems: list[Problem] = []
+    header = _load_file(deck_path, _read_deck_header, problems)
+    fact_sets = []
+    for path in find_fact_sets(deck_dir):
+        fact_set = _load_file(path, _read_fact_set, problems)
+        if fact_set is not None:
+            fact_sets.append(fact_set)
+    if problems or header is None:
+        raise NeurodeckError(problems)
+    return dataclasses.replace(header, fact_sets=tuple(fact_sets), root=str(deck_dir))
+
+
+def load_fact_set(path: Path, *, use_libyaml: bool = yamlsrc.HAVE_LIBYAML) -> FactSet:
+    """Read one fact-set file; raises NeurodeckError with every shape problem in it."""
+    problems: list[Problem] = []
+    fact_set = _load_file(path, _read_fact_set, problems, use_libyaml=use_libyaml)
+    if problems or fact_set is None:
+        raise NeurodeckError(problems)
+    return fact_set
+
+
+def _load_file(
+    path: Path,
+    read: Callable[[_Reader, Node], T | None],
+    problems: list[Problem],
+    *,
+    use_libyaml: bool = yamlsrc.HAVE_LIBYAML,
+) -> T | None:
+    shown = display_path(path)
+    try:
+        text = yamlsrc.decode(shown, path.read_bytes())
+        root = yamlsrc.compose(shown, text, use_libyaml=use_libyaml)
+    except NeurodeckError as err:
+        problems.extend(err.problems)
+        return None
+    except OSError as err:
+        problems.append(Problem(Location(shown), f"cannot read file: {err.strerror}"))
+        return None
+    reader = _Reader(shown, problems)
+    if root is None:
+        problems.append(
+            Problem(Location(shown, 1, 1), "file is empty", hint=_EMPTY_HINT[read.__name__])
+        )
+        return None
+    return read(reader, root)
+
+
+_EMPTY_HINT = {
+    "_read_deck_header": "write at least `name:` and `id:` in deck.yaml",
+    "_read_fact_set": "add a `notes:` list, or delete the file",
+}
+
+
+class _Reader:
+    """Turns nodes of one file into values, collecting a Problem for each shape mistake."""
+
+    def __init__(self, path: str, problems: list[Problem]) -> None:
+        self.path = path
+        self.problems = problems
+
+    def loc(self, node: Node) -> Location:
+        return yamlsrc.loc(self.path, node)
+
+    def error(self, node: Node, message: str, hint: str | None = None) -> None:
+        self.problems.append(Problem(self.loc(node), message, hint))
+
+    def mapping(self, node: Node, what: str, allowed: tuple[str, ...]) -> _Entries | None:
+        """A mapping's entries by key; reports duplicate, unknown and non-text keys."""
+        if not isinstance(node, MappingNode):
+            self.error(
+                node,
+                f"{what} must be a mapping of keys to values, not {_kind(node)}",
+                hint=f"expected keys: {', '.join(allowed)}",
+            )
+            return None
+        entries: _Entries = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, ScalarNode):
+                self.error(key_node, f"keys in {what} must be text, not {_kind(key_node)}")
+                continue
+            key = key_node.value
+            if key in entries:
+                first = self.loc(entries[key][0])
+                self.error(
+                    key_node,
+                    f"duplicate key {key!r} in {what} (first at line {first.line})",
+                    hint="YAML keeps only the last value; remove or rename one of them",
+                )
+                continue
+            if key not in allowed:
+                self.error(key_node, f"unknown key {key!r} in {what}", hint=_did_you_mean(key, allowed))
+                continue
+            entries[key] = (key_node, value_node)
+        return entries
+
+    def text(self, node: Node, what: str) -> str | None:
+        """A scalar's text exactly as written; lists and mappings are errors."""
+        if isinstance(node, ScalarNode):
+            return cast(str, node.value)
+        self.error(
+            node,
+            f"{what} must be text, not {_kind(node)}",
+            hint="quote the whole value, or use a YAML block scalar (|) for several lines",
+        )
+        return None
+
+    def tags(self, node: Node, what: str) -> tuple[Tag, ...]:
+        """A list of tags; a single tag written as text is accepted."""
+        if isinstance(node, ScalarNode):
+            items: Iterable[Node] = [node] if node.value else []
+        elif isinstance(node, SequenceNode):
+            items = node.value
+        else:
+            self.error(node, f"{what} must be a list of tags, not {_kind(node)}",
+                       hint="write tags: [topic::sub, other]")
+            return ()
+        tags = []
+        for item in items:
+            value = self.text(item, f"a tag in {what}")
+            if value is not None:
+                tags.append(Tag(value, self.loc(item)))
+        return tuple(tags)
+
+
+def _read_deck_header(reader: _Reader, root: Node) -> Deck | None:
+    entries = reader.mapping(root, DECK_FILE, DECK_KEYS)
+    if entries is None:
+        return None
+    values: dict[str, str | None] = {}
+    for key in ("name", "id", "version", "description"):
+        if key in entries:
+            values[key] = reader.text(entries[key][1], f"`{key}`")
+    for key in ("name", "id"):
+        if key not in entries:
+            reader.error(root, f"{DECK_FILE} is missing `{key}`", hint=_DECK_KEY_HINT[key])
+    sources: dict[str, Source] = {}
+    if "sources" in entries:
+        sources = _read_sources(reader, entries["sources"][1])
+    name, deck_id = values.get("name"), values.get("id")
+    if name is None or deck_id is None:
+        return None
+    return Deck(
+        id=deck_id,
+        name=name,
+        version=values.get("version"),
+        description=values.get("description") or "",
+        sources=sources,
+        fact_sets=(),
+        root="",
+        loc=reader.loc(root),
+    )
+
+
+_DECK_KEY_HINT = {
+    "name": "add `name: My Deck` (the deck name learners see in Anki)",
+    "id": "add `id: my-deck`: a short slug that namespaces every note; never change it later",
+}
+
+
+def _read_sources(reader: _Reader, node: Node) -> dict[str, Source]:
+    if not isinstance(node, MappingNode):
+        reader.error(node, f"`sources` must be a mapping of source ids, not {_kind(node)}",
+                     hint="write sources:\n    my-source: {title: \"Title\"}")
+        return {}
+    sources = {}
+    seen: dict[str, Node] = {}
+    for key_node, value_node in node.value:
+        source_id = reader.text(key_node, "a source id")
+        if source_id is None:
+            continue
+        if source_id in seen:
+            first = reader.loc(seen[source_id])
+            reader.error(key_node, f"duplicate source id {source_id!r} (first at line {first.line})")
+            continue
+        seen[source_id] = key_node
+        entries = reader.mapping(value_node, f"source {source_id!r}", SOURCE_KEYS)
+        if entries is None:
+            continue
+        values = {k: reader.text(v, f"`{k}` of source {source_id!r}") for k, (_, v) in entries.items()}
+        if "title" not in entries:
+            reader.error(value_node, f"source {source_id!r} is missing `title`",
+                         hint="add title: \"...\" (shown on the back of cards that cite it)")
+            continue
+        if values["title"] is None:
+            continue
+        sources[source_id] = Source(
+            id=source_id,
+            title=values["title"],
+            author=values.get("author"),
+            url=values.get("url"),
+            loc=reader.loc(key_node),
+        )
+    return sources
+
+
+def _read_fact_set(reader: _Reader, root: Node) -> FactSet | None:
+    entries = reader.mapping(root, "a fact set", FACT_SET_KEYS)
+    if entries is None:
+        return None
+    subdeck = ""
+    if "deck" in entries:
+        subdeck = reader.text(entries["deck"][1], "`deck`") or ""
+    file_tags = reader.tags(entries["tags"][1], "`tags`") if "tags" in entries else ()
+    file_source = reader.text(entries["source"][1], "`source`") if "source" in entries else None
+    if "notes" not in entries:
+        reader.error(root, "fact set has no `notes:` list", hint="add notes:\n  - id: ...")
+        return None
+    notes_node = entries["notes"][1]
+    if not isinstance(notes_node, SequenceNode):
+        reader.error(notes_node, f"`notes` must be a list of notes, not {_kind(notes_node)}",
+                     hint="start each note with `- id: ...`")
+        return None
+    notes = []
+    for item in notes_node.value:
+        note = _read_note(reader, item, subdeck, file_tags, file_source)
+        if note is not None:
+            notes.append(note)
+    return FactSet(path=reader.path, notes=tuple(notes))
+
+
+def _read_note(
+    reader: _Reader,
+    node: Node,
+    subdeck: str,
+    file_tags: tuple[Tag, ...],
+    file_source: str | None,
+) -> Note | None:
+    entries = reader.mapping(node, "a note", NOTE_KEYS)
+    if entries is None:
+        return None
+    if "id" not in entries:
+        reader.error(node, "note has no `id`",
+                     hint="add `id: some-slug`, unique in the deck and never changed later")
+        return None
+    note_id = reader.text(entries["id"][1], "`id`")
+    if note_id is None:
+        return None
+    what = f"note {note_id!r}"
+    kind: NoteKind = "basic"
+    if "type" in entries:
+        written = reader.text(entries["type"][1], f"`type` of {what}")
+        if written is None:
+            return None
+        if written not in NOTE_KINDS:
+            reader.error(entries["type"][1], f"unknown note type {written!r} in {what}",
+                         hint=_did_you_mean(written, NOTE_KINDS))
+            return None
+        kind = cast(NoteKind, written)
+
+    ok = True
+    fields: dict[str, str] = {}
+    field_locs: dict[str, Location] = {}
+    wanted = FIELDS_BY_KIND[kind]
+    for key in ("front", "back", "text", "extra"):
+        if key not in entries:
+            continue
+        key_node, value_node = entries[key]
+        if key not in wanted and key not in OPTIONAL_FIELDS:
+            reader.error(key_node, f"`{key}` does not belong on a {kind} note ({what})",
+                         hint=_WRONG_FIELD_HINT[kind])
+            ok = False
+            continue
+        value = reader.text(value_node, f"`{key}` of {what}")
+        if value is None:
+            ok = False
+            continue
+        fields[key] = value
+        field_locs[key] = reader.loc(value_node)
+    for key in wanted:
+        if key not in entries:
+            reader.error(node, f"{what} is missing `{key}`", hint=_MISSING_FIELD_HINT[kind])
+            ok = False
+
+    tags = file_tags
+    if "tags" in entries:
+        tags = file_tags + reader.tags(entries["tags"][1], f"`tags` of {what}")
+    source = file_source
+    if "source" in entries:
+        source = reader.text(entries["source"][1], f"`source` of {what}")
+        field_locs["source"] = reader.loc(entries["source"][1])
+    section = None
+    if "section" in entries:
+        section = reader.text(entries["section"][1], f"`section` of {what}")
+    if not ok:
+        return None
+    return Note(
+        id=note_id,
+        kind=kind,
+        fields=fields,
+        tags=tags,
+        subdeck=subdeck,
+        source=source,
+        section=section,
+        loc=reader.loc(node),
+        field_locs=field_locs,
+    )
+
+
+_WRONG_FIELD_HINT: dict[NoteKind, str] = {
+    "basic": "basic notes use `front` and `back`; for a cloze deletion set `type: cloze`",
+    "reversed": "reversed notes use `front` and `back`; for a cloze deletion set `type: cloze`",
+    "cloze": "cloze notes use `text` with {{c1::...}} deletions (and optional `extra`)",
+}
+_MISSING_FIELD_HINT: dict[NoteKind, str] = {
+    "basic": "basic notes need both `front` (the prompt) and `back` (the answer)",
+    "reversed": "reversed notes need both `front` and `back`; each becomes a prompt",
+    "cloze": "cloze notes need `text` with at least one {{c1::...}} deletion",
+}
+
+
+def _did_you_mean(word: str, choices: Iterable[str]) -> str:
+    choices = list(choices)
+    close = difflib.get_close_matches(word, choices, n=1)
+    if close:
+        return f"did you mean {close[0]!r}?"
+    return f"expected one of: {', '.join(choices)}"
+
+
+def _kind(node: Node) -> str:
+    if isinstance(node, MappingNode):
+        return "a mapping"
+    if isinstance(node, SequenceNode):
+        return "a list"
+    return "text"

@@ -1,0 +1,156 @@
+"""The three note types as data: fields, templates and CSS, with ids pinned by ids.py.
+
+Anki treats a note type whose fields or templates changed as a new schema and refuses to
+update its notes on import, so the fields were designed once, completely: the prompt and
+answer, an extra, the source line, and "My notes", which belongs to the learner and which
+releases always leave empty. Add templates or fields only with a new note type.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from . import ids
+from .model import NoteKind
+
+CSS = """\
+.card {
+  font-family: -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
+  font-size: 20px;
+  line-height: 1.5;
+  text-align: center;
+  color: #1f2328;
+  background-color: #fdfdfc;
+  padding: 0 12px;
+}
+.nightMode.card, .night_mode .card, .card.nightMode {
+  color: #e6e6e6;
+  background-color: #1e1f22;
+}
+.nd-prompt, .nd-answer, .nd-extra, .nd-mine, .nd-source {
+  max-width: 38em;
+  margin: 0 auto;
+}
+.nd-answer { font-weight: 600; }
+.nd-extra {
+  margin-top: 1em;
+  font-size: 0.85em;
+  color: #57606a;
+  text-align: left;
+}
+.nightMode .nd-extra { color: #b1b7bf; }
+.nd-mine {
+  margin-top: 1em;
+  padding: 0.4em 0.8em;
+  font-size: 0.85em;
+  text-align: left;
+  border-left: 3px solid #9a6700;
+}
+.nd-source {
+  margin-top: 1.5em;
+  font-size: 0.65em;
+  color: #6e7781;
+}
+.nightMode .nd-source { color: #8b949e; }
+.nd-source cite { font-style: italic; }
+.cloze { font-weight: 700; color: #0a58ca; }
+.nightMode .cloze { color: #7fb3ff; }
+a { color: #0a58ca; }
+.nightMode a { color: #7fb3ff; }
+code { font-size: 0.9em; }
+ul, ol { text-align: left; display: inline-block; margin: 0.3em 0; }
+img { max-width: 100%; height: auto; }
+"""
+
+_EXTRAS = """\
+{{#Extra}}<div class="nd-extra">{{Extra}}</div>{{/Extra}}
+{{#My notes}}<div class="nd-mine">{{My notes}}</div>{{/My notes}}
+{{#Source}}<div class="nd-source">{{Source}}</div>{{/Source}}"""
+
+
+@dataclass(frozen=True)
+class NoteType:
+    """A note type: `key` is its permanent identity, `name` what Anki shows."""
+
+    key: str
+    name: str
+    fields: tuple[tuple[str, str], ...]  # (key, name shown in Anki)
+    templates: tuple[tuple[str, str, str, str], ...]  # (key, name, front, back)
+    is_cloze: bool
+
+    def field_dicts(self) -> list[dict[str, object]]:
+        """Fields in genanki's format, each with a stable id."""
+        return [
+            {"name": name, "id": ids.field_id(self.key, key)} for key, name in self.fields
+        ]
+
+    def template_dicts(self) -> list[dict[str, object]]:
+        """Templates in genanki's format, each with a stable id."""
+        return [
+            {"name": name, "qfmt": front, "afmt": back, "id": ids.template_id(self.key, key)}
+            for key, name, front, back in self.templates
+        ]
+
+    def fingerprint(self) -> str:
+        """A hash of everything that, when changed, must reach learners as a newer note type."""
+        payload = json.dumps([self.name, self.fields, self.templates, CSS], sort_keys=True)
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+_FRONT_BACK_FIELDS = (
+    ("front", "Front"),
+    ("back", "Back"),
+    ("extra", "Extra"),
+    ("source", "Source"),
+    ("mine", "My notes"),
+)
+
+BASIC = NoteType(
+    key="basic",
+    name="neurodeck Basic",
+    fields=_FRONT_BACK_FIELDS,
+    templates=(
+        (
+            "forward",
+            "Card 1",
+            '<div class="nd-prompt">{{Front}}</div>',
+            '{{FrontSide}}\n<hr id="answer">\n<div class="nd-answer">{{Back}}</div>\n' + _EXTRAS,
+        ),
+    ),
+    is_cloze=False,
+)
+
+REVERSED = NoteType(
+    key="reversed",
+    name="neurodeck Basic (and reversed card)",
+    fields=_FRONT_BACK_FIELDS,
+    templates=(
+        BASIC.templates[0],
+        (
+            "reverse",
+            "Card 2",
+            '<div class="nd-prompt">{{Back}}</div>',
+            '{{FrontSide}}\n<hr id="answer">\n<div class="nd-answer">{{Front}}</div>\n' + _EXTRAS,
+        ),
+    ),
+    is_cloze=False,
+)
+
+CLOZE = NoteType(
+    key="cloze",
+    name="neurodeck Cloze",
+    fields=(("text", "Text"), ("extra", "Extra"), ("source", "Source"), ("mine", "My notes")),
+    templates=(
+        (
+            "cloze",
+            "Cloze",
+            '<div class="nd-prompt">{{cloze:Text}}</div>',
+            '<div class="nd-prompt">{{cloze:Text}}</div>\n' + _EXTRAS,
+        ),
+    ),
+    is_cloze=True,
+)
+
+NOTE_TYPES: dict[NoteKind, NoteType] = {"basic": BASIC, "reversed": REVERSED, "cloze": CLOZE}

@@ -1,0 +1,136 @@
+"""Deck-wide content rules. Returns every problem; never raises."""
+
+from __future__ import annotations
+
+import difflib
+import re
+
+from .errors import Location, Problem
+from .markup import plain_text
+from .model import Deck, Note
+
+SLUG_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+CLOZE_RE = re.compile(r"\{\{c(\d+)::(.*?)\}\}", re.DOTALL)
+_CLOZE_START_RE = re.compile(r"\{\{\s*c\d*\s*:", re.IGNORECASE)
+_TAG_PART_RE = re.compile(r"[^\s\"]+")
+
+
+def validate(deck: Deck) -> list[Problem]:
+    """Every rule broken anywhere in the deck, errors and warnings alike."""
+    problems: list[Problem] = []
+    problems += _check_deck_header(deck)
+    first_seen: dict[str, Note] = {}
+    for note in deck.notes():
+        other = first_seen.setdefault(note.id, note)
+        if other is not note:
+            problems.append(
+                Problem(
+                    note.loc,
+                    f"duplicate note id {note.id!r}",
+                    hint=f"first defined at {other.loc}; every note needs its own id",
+                )
+            )
+        problems += check_note(deck, note)
+    return problems
+
+
+def _check_deck_header(deck: Deck) -> list[Problem]:
+    problems = []
+    if not SLUG_RE.fullmatch(deck.id):
+        problems.append(
+            Problem(deck.loc, f"deck id {deck.id!r} is not a lowercase slug",
+                    hint="use lowercase letters, digits and single hyphens, e.g. `neurodeck`")
+        )
+    if not deck.name.strip() or any(not part.strip() for part in deck.name.split("::")):
+        problems.append(Problem(deck.loc, f"deck name {deck.name!r} is empty or has an empty part",
+                                hint="write a name such as `Neurobiology of Connection`"))
+    for source in deck.sources.values():
+        if source.url is not None and not source.url.startswith(("https://", "http://")):
+            problems.append(Problem(source.loc, f"source {source.id!r} has a url that is not http(s)",
+                                    hint="write a full https:// address, or remove `url`"))
+    return problems
+
+
+def check_note(deck: Deck, note: Note) -> list[Problem]:
+    """The rules one note must follow on its own."""
+    problems = []
+    if not SLUG_RE.fullmatch(note.id):
+        problems.append(
+            Problem(note.loc, f"note id {note.id!r} is not a lowercase slug",
+                    hint="use lowercase letters, digits and single hyphens, e.g. `acc-social-cues`")
+        )
+    for key, text in note.fields.items():
+        where = note.field_locs[key]
+        if not text.strip():
+            problems.append(Problem(where, f"`{key}` of note {note.id!r} is empty",
+                                    hint="write the text, or remove the key if it is optional"))
+        elif note.kind == "cloze" and key == "text":
+            problems += _check_cloze(note, text, where)
+        elif CLOZE_RE.search(text):
+            problems.append(
+                Problem(where, f"`{key}` of {note.kind} note {note.id!r} has a cloze deletion",
+                        hint="set `type: cloze` and put the sentence in `text`")
+            )
+    if note.source is not None and note.source not in deck.sources:
+        close = difflib.get_close_matches(note.source, list(deck.sources), n=1)
+        hint = f"did you mean {close[0]!r}?" if close else "declare it under `sources:` in deck.yaml"
+        problems.append(
+            Problem(note.field_locs.get("source", note.loc),
+                    f"unknown source {note.source!r} in note {note.id!r}", hint=hint)
+        )
+    elif note.source is None and deck.sources:
+        problems.append(
+            Problem(note.loc, f"note {note.id!r} cites no source", severity="warning",
+                    hint="add `source:` to the note or the file")
+        )
+    for tag in note.tags:
+        problems += _check_tag(tag.name, tag.loc)
+    if note.subdeck and any(not part.strip() for part in note.subdeck.split("::")):
+        problems.append(Problem(note.loc, f"subdeck {note.subdeck!r} has an empty part",
+                                hint="write `deck: Topic::Subtopic` with a name on both sides"))
+    if note.kind != "cloze" and "front" in note.fields and "back" in note.fields:
+        prompt, answer = plain_text(note.fields["front"]), plain_text(note.fields["back"])
+        if answer and answer in prompt:
+            problems.append(
+                Problem(note.field_locs["back"], f"the answer of note {note.id!r} repeats its prompt",
+                        severity="warning", hint="reword the prompt so it does not give the answer away")
+            )
+    return problems
+
+
+def _check_cloze(note: Note, text: str, where: Location) -> list[Problem]:
+    numbers = []
+    problems = []
+    for match in CLOZE_RE.finditer(text):
+        number, body = int(match.group(1)), match.group(2)
+        if number < 1:
+            problems.append(Problem(where, f"cloze deletion c0 in note {note.id!r}",
+                                    hint="cloze numbers start at c1"))
+        if not body.split("::")[0].strip():
+            problems.append(Problem(where, f"empty cloze deletion in note {note.id!r}",
+                                    hint="write the hidden text: {{c1::answer}}"))
+        numbers.append(number)
+    leftover = CLOZE_RE.sub("", text)
+    if _CLOZE_START_RE.search(leftover) or "}}" in leftover:
+        problems.append(
+            Problem(where, f"malformed cloze marker in note {note.id!r}",
+                    hint="write deletions as {{c1::hidden text}} or {{c1::hidden text::hint}}")
+        )
+    elif not numbers:
+        problems.append(
+            Problem(where, f"cloze note {note.id!r} has no deletion",
+                    hint="mark the hidden part as {{c1::text}}, or make it a basic note")
+        )
+    return problems
+
+
+def _check_tag(tag: str, where: Location) -> list[Problem]:
+    if " " in tag.strip() or "\t" in tag:
+        fixed = re.sub(r"\s+", "-", tag.strip())
+        return [Problem(where, f"tag {tag!r} contains a space",
+                        hint=f"Anki tags cannot contain spaces; write {fixed!r}")]
+    parts = tag.strip().split("::")
+    if not all(_TAG_PART_RE.fullmatch(part) for part in parts):
+        return [Problem(where, f"tag {tag!r} has an empty part or a quote",
+                        hint="write tags like `topic::sub-topic`, with text between the `::`")]
+    return []
