@@ -53,8 +53,14 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
-def load_deck(deck_dir: Path) -> Deck:
-    """Read a deck directory into a Deck; raises NeurodeckError with every shape problem."""
+def load_deck(deck_dir: Path, problems: list[Problem] | None = None) -> Deck:
+    """Read a deck directory into a Deck; raises NeurodeckError with every shape problem.
+
+    Given a `problems` list, shape problems are added to it instead and the deck holds the
+    notes that did load, so that later checks can report theirs in the same run. It still
+    raises when deck.yaml itself is unusable.
+    """
+    collect = problems is not None
     deck_path = deck_dir / DECK_FILE
     if not deck_path.is_file():
         raise NeurodeckError(
@@ -67,14 +73,14 @@ def load_deck(deck_dir: Path) -> Deck:
                 )
             ]
         )
-    problems: list[Problem] = []
+    problems = [] if problems is None else problems
     header = _load_file(deck_path, _read_deck_header, problems)
     fact_sets = []
     for path in find_fact_sets(deck_dir):
         fact_set = _load_file(path, _read_fact_set, problems)
         if fact_set is not None:
             fact_sets.append(fact_set)
-    if problems or header is None:
+    if header is None or (problems and not collect):
         raise NeurodeckError(problems)
     return dataclasses.replace(header, fact_sets=tuple(fact_sets), root=str(deck_dir))
 

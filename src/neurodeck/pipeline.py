@@ -46,8 +46,9 @@ class Built:
 
 def check(deck_dir: Path, *, strict: bool = False) -> Checked:
     """Load, validate and compile in memory; nothing is written."""
-    deck = load_deck(deck_dir)
-    problems = validate(deck)
+    problems: list[Problem] = []
+    deck = load_deck(deck_dir, problems)
+    problems += validate(deck)
     old_lock = _read_lock(deck_dir)
     problems += _history_warnings(deck, old_lock, deck_dir)
     errors = [p for p in problems if p.severity == "error" or strict]
