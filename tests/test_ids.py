@@ -1,0 +1,24 @@
+"""Ids are identity: these values must never change, or learners get duplicates."""
+
+from neurodeck import ids
+
+
+def test_guid_comes_from_deck_and_note_id_only():
+    """Pins the GUID of a note: a change here would duplicate every learner's notes."""
+    assert ids.note_guid("neurodeck", "oxytocin-touch") == "wiI}j8&-R*"
+
+
+def test_guids_are_namespaced_by_deck():
+    assert ids.note_guid("deck-a", "same-id") != ids.note_guid("deck-b", "same-id")
+
+
+def test_pinned_deck_and_notetype_ids():
+    assert ids.deck_id("neurodeck", "") == 2483402275568846
+    assert ids.notetype_id("neurodeck", "basic") == 3236473584365508
+    assert ids.field_id("basic", "front") == 4329915287370539
+
+
+def test_ids_fit_in_javascript_numbers():
+    for value in (ids.deck_id("x", "A::B"), ids.notetype_id("x", "cloze"),
+                  ids.note_row_id("x", "n"), ids.card_row_id("x", "n", 3)):
+        assert 1 << 40 <= value < 1 << 52
