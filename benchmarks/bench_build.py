@@ -1,0 +1,498 @@
+#!/usr/bin/env python3
+"""Build benchmark: `neurodeck build` against a naive genanki script, as whole processes.
+
+For each size N: generate a synthetic deck (deterministic from --seed, not timed), then
+alternate the naive reference (benchmarks/naive_build.py) and `neurodeck build` for --runs
+runs each, measuring wall time and the child's peak RSS. `--shipped` times the project's own
+cards/ deck instead (or as well, with --sizes).
+
+    python benchmarks/bench_build.py [--sizes 1000,10000,100000] [--runs 5] [--seed 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+NAIVE_SCRIPT = HERE / "naive_build.py"
+SHIPPED_DECK = REPO / "cards"
+
+DEFAULT_SIZES = (1_000, 10_000, 100_000)
+NOTES_PER_FILE = 1_000
+WARMUP_NOTES = 50
+
+# The project's targets, shown beside the results; the harness reports, it does not fail.
+SPEEDUP_TARGETS = {10_000: 8.0, 100_000: 12.0}
+RSS_TARGETS_MIB = {100_000: 80.0}
+SHIPPED_TARGET_S = 0.25
+
+# A small fixed vocabulary, so text is realistic in length but cheap and stable to generate.
+_VOCABULARY = """
+    neuron axon dendrite synapse soma myelin glia astrocyte microglia oligodendrocyte
+    receptor channel vesicle transmitter dopamine serotonin glutamate gaba acetylcholine
+    noradrenaline oxytocin vasopressin cortex thalamus hypothalamus hippocampus amygdala
+    cerebellum striatum brainstem pons medulla nucleus ganglion spinal cord nerve tract
+    potential threshold depolarisation hyperpolarisation refractory period current voltage
+    sodium potassium calcium chloride pump gradient membrane conductance spike train burst
+    plasticity potentiation depression learning memory encoding retrieval consolidation
+    sleep attention reward motivation emotion fear stress hormone release binding uptake
+    inhibition excitation feedback circuit network oscillation rhythm gamma theta alpha
+    the of and in to a is by from with during after before within between across through
+    which what where when how why releases activates blocks increases decreases modulates
+    projects receives integrates transmits fires opens closes binds stores converts signals
+    fast slow early late primary secondary local global dorsal ventral medial lateral
+    anterior posterior left right inner outer small large main major minor key typical
+"""
+WORDS = tuple(_VOCABULARY.split())
+KINDS = ("basic", "reversed", "cloze")
+KIND_WEIGHTS = (70, 15, 15)
+LEVELS = ("basic", "intermediate", "advanced")
+SKILLS = ("recall", "recognition", "application")
+
+
+# --- Synthetic deck --------------------------------------------------------------------------
+
+
+@dataclass
+class DeckSummary:
+    """What the generator wrote, so the harness can check a build kept every note."""
+
+    notes: int = 0
+    files: int = 0
+    kinds: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+
+
+def _q(value: object) -> str:
+    # JSON strings and lists are valid YAML flow scalars and sequences, with correct escaping.
+    return json.dumps(value)
+
+
+def _words(rng: random.Random, low: int, high: int) -> list[str]:
+    return rng.choices(WORDS, k=rng.randint(low, high))
+
+
+def _emphasise(rng: random.Random, words: list[str]) -> list[str]:
+    # About 10% of fields carry Markdown, so the compiler's Markdown path is exercised.
+    if rng.random() < 0.10:
+        i = rng.randrange(len(words))
+        words[i] = f"*{words[i]}*"
+    return words
+
+
+def _sentence(words: list[str], end: str) -> str:
+    text = " ".join(words)
+    return text[:1].upper() + text[1:] + end
+
+
+def _cloze(rng: random.Random) -> str:
+    first = " ".join(_words(rng, 1, 3))
+    second = " ".join(_words(rng, 1, 3))
+    middle = " ".join(_emphasise(rng, _words(rng, 2, 5)))
+    tail = " ".join(_words(rng, 1, 4))
+    return f"The {{{{c1::{first}}}}} of {middle} and the {{{{c2::{second}}}}} {tail}."
+
+
+def _note_lines(rng: random.Random, number: int, summary: DeckSummary) -> list[str]:
+    kind = rng.choices(KINDS, weights=KIND_WEIGHTS)[0]
+    summary.kinds[kind] += 1
+    lines = [f"  - id: {_q(f'n{number:06d}')}"]
+    if kind != "basic":
+        lines.append(f"    type: {_q(kind)}")
+    if kind == "cloze":
+        lines.append(f"    text: {_q(_cloze(rng))}")
+    else:
+        lines.append(f"    front: {_q(_sentence(_emphasise(rng, _words(rng, 8, 15)), '?'))}")
+        lines.append(f"    back: {_q(_sentence(_emphasise(rng, _words(rng, 3, 10)), ''))}")
+    if rng.random() < 0.40:
+        lines.append(f"    extra: {_q(_sentence(_emphasise(rng, _words(rng, 10, 25)), '.'))}")
+    tags = [f"topic::t{rng.randint(1, 10)}::s{rng.randint(1, 5)}", f"level::{rng.choice(LEVELS)}"]
+    if rng.random() < 0.5:
+        tags.append(f"skill::{rng.choice(SKILLS)}")
+    lines.append(f"    tags: {_q(tags)}")
+    if rng.random() < 0.5:
+        lines.append(f"    section: {_q(f'Section {rng.randint(1, 12)}')}")
+    return lines
+
+
+def generate_deck(deck_dir: Path, notes: int, seed: int) -> DeckSummary:
+    """Write deck.yaml and NOTES notes over set-NNNN.yaml files of about 1,000 notes each."""
+    rng = random.Random(seed)
+    deck_dir.mkdir(parents=True, exist_ok=True)
+    (deck_dir / "deck.yaml").write_text(
+        "name: Synthetic Deck\n"
+        "id: synthetic\n"
+        "version: 1.0.0\n"
+        "sources:\n"
+        '  s1: {title: "Synthetic Source"}\n',
+        encoding="utf-8",
+    )
+    summary = DeckSummary()
+    for start in range(0, notes, NOTES_PER_FILE):
+        summary.files += 1
+        subdeck = f"Topic {rng.randint(1, 10)}::Part {rng.randint(1, 5)}"
+        lines = [f"deck: {_q(subdeck)}", 'tags: ["synthetic"]', 'source: "s1"', "notes:"]
+        for number in range(start + 1, min(start + NOTES_PER_FILE, notes) + 1):
+            lines.extend(_note_lines(rng, number, summary))
+        path = deck_dir / f"set-{summary.files:04d}.yaml"
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    summary.notes = notes
+    return summary
+
+
+# --- Running builders ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Measurement:
+    seconds: float
+    peak_rss_mib: float
+    exit_code: int
+    stderr: str
+
+
+@dataclass(frozen=True)
+class Builder:
+    name: str
+    argv: tuple[str, ...]  # the command before DECK_DIR
+    output_flag: tuple[str, ...]  # what comes between DECK_DIR and OUT
+
+    def command(self, deck_dir: Path, out: Path) -> list[str]:
+        return [*self.argv, str(deck_dir), *self.output_flag, str(out)]
+
+
+def find_neurodeck() -> str | None:
+    """The `neurodeck` script of this Python's environment, else the one on PATH."""
+    # Not resolved: a venv's python is a symlink, and its scripts live beside the link.
+    beside = Path(sys.executable).parent / "neurodeck"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which("neurodeck")
+
+
+def run_child(command: Sequence[str]) -> Measurement:
+    """Run COMMAND to completion; return its wall time and its own peak RSS."""
+    # stderr goes to a file, not a pipe, so a chatty child can never block on a full pipe.
+    with tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err
+        )
+        # wait4 gives this child's rusage; RUSAGE_CHILDREN would mix every child so far.
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)  # keep Popen from reaping again
+        err.seek(0)
+        stderr = err.read().decode(errors="replace")
+    # ru_maxrss is KiB on Linux and bytes on macOS.
+    kib = usage.ru_maxrss / 1024 if sys.platform == "darwin" else usage.ru_maxrss
+    return Measurement(seconds, kib / 1024, proc.returncode, stderr)
+
+
+def count_notes(apkg: Path) -> int | None:
+    """Notes in APKG's collection, or None if its format is not a plain SQLite collection."""
+    with zipfile.ZipFile(apkg) as zf:
+        names = set(zf.namelist())
+        # collection.anki21b is zstd-compressed, which the stdlib cannot read; skip the count.
+        member = next((n for n in ("collection.anki21", "collection.anki2") if n in names), None)
+        if member is None:
+            return None
+        with tempfile.TemporaryDirectory() as tmp:
+            db = Path(zf.extract(member, tmp))
+            con = sqlite3.connect(db)
+            try:
+                return int(con.execute("SELECT count(*) FROM notes").fetchone()[0])
+            finally:
+                con.close()
+
+
+def _fail(message: str) -> None:
+    print(message, file=sys.stderr)
+    sys.exit(1)
+
+
+def build_once(
+    builder: Builder, deck_dir: Path, out: Path, expect_notes: int | None
+) -> Measurement:
+    """Build DECK_DIR with BUILDER into OUT; exit 1 with its stderr if it fails."""
+    out.unlink(missing_ok=True)  # so a stale file can never pass the check below
+    command = builder.command(deck_dir, out)
+    result = run_child(command)
+    if result.exit_code != 0:
+        _fail(
+            f"{builder.name} build failed (exit {result.exit_code}): {' '.join(command)}\n"
+            f"{result.stderr.rstrip()}"
+        )
+    if not out.is_file() or out.stat().st_size == 0:
+        _fail(f"{builder.name} exited 0 but wrote no package at {out}")
+    if not zipfile.is_zipfile(out):
+        _fail(f"{builder.name} wrote {out}, which is not a zip file")
+    if expect_notes is not None:
+        # A fast build that drops notes is not a fast build; check the count once per size.
+        found = count_notes(out)
+        if found is not None and found != expect_notes:
+            _fail(f"{builder.name} wrote {found} notes, expected {expect_notes}")
+    return result
+
+
+# --- Results ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Series:
+    """Every run of one builder on one deck."""
+
+    runs: list[Measurement] = field(default_factory=list)
+
+    @property
+    def seconds(self) -> list[float]:
+        return [m.seconds for m in self.runs]
+
+    @property
+    def median_s(self) -> float:
+        return statistics.median(self.seconds)
+
+    @property
+    def peak_rss_mib(self) -> float:
+        return max(m.peak_rss_mib for m in self.runs)
+
+    def as_json(self, notes: int | None) -> dict[str, Any]:
+        return {
+            "seconds": [round(s, 4) for s in self.seconds],
+            "median_s": round(self.median_s, 4),
+            "notes_per_s": None if notes is None else round(notes / self.median_s, 1),
+            "peak_rss_mib": round(self.peak_rss_mib, 1),
+            "rss_mib": [round(m.peak_rss_mib, 1) for m in self.runs],
+        }
+
+
+@dataclass
+class SizeResult:
+    notes: int
+    summary: DeckSummary
+    series: dict[str, Series]
+
+    @property
+    def speedup(self) -> float | None:
+        """Median of per-pair naive/neurodeck ratios (pairs ran back to back)."""
+        if set(self.series) != {"naive", "neurodeck"}:
+            return None
+        pairs = zip(self.series["naive"].seconds, self.series["neurodeck"].seconds, strict=True)
+        return statistics.median(naive / fast for naive, fast in pairs)
+
+    def as_json(self) -> dict[str, Any]:
+        speedup = self.speedup
+        return {
+            "notes": self.notes,
+            "files": self.summary.files,
+            "kinds": self.summary.kinds,
+            **{name: s.as_json(self.notes) for name, s in self.series.items()},
+            "speedup": None if speedup is None else round(speedup, 2),
+            "speedup_target": SPEEDUP_TARGETS.get(self.notes),
+            "rss_target_mib": RSS_TARGETS_MIB.get(self.notes),
+        }
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def print_table(
+    results: list[SizeResult], shipped: Series | None, args: argparse.Namespace
+) -> None:
+    print(
+        f"neurodeck build benchmark: seed {args.seed}, {args.runs} timed run(s) per builder, "
+        f"Python {platform.python_version()}, {os.cpu_count()} CPUs"
+    )
+    if results:
+        print(f"{'notes':>9}  {'builder':<10}{'median s':>10}{'notes/s':>10}{'peak MiB':>10}")
+    for result in results:
+        label = f"{result.notes:,}"
+        for name, series in result.series.items():
+            rate = result.notes / series.median_s
+            print(
+                f"{label:>9}  {name:<10}{series.median_s:>10.3f}{rate:>10,.0f}"
+                f"{series.peak_rss_mib:>10.1f}"
+            )
+            label = ""
+        notes: list[str] = []
+        if (speedup := result.speedup) is not None:
+            line = f"speed-up {speedup:.1f}x (median of pairwise naive/neurodeck)"
+            if (target := SPEEDUP_TARGETS.get(result.notes)) is not None:
+                line += f"; target >={target:g}x {_verdict(speedup >= target)}"
+            notes.append(line)
+        rss_target = RSS_TARGETS_MIB.get(result.notes)
+        if rss_target is not None and "neurodeck" in result.series:
+            rss = result.series["neurodeck"].peak_rss_mib
+            verdict = _verdict(rss <= rss_target)
+            notes.append(f"neurodeck peak RSS target <={rss_target:g} MiB {verdict}")
+        for line in notes:
+            print(f"{'':>11}{line}")
+    if shipped is not None:
+        median = shipped.median_s
+        print(
+            f"shipped deck {SHIPPED_DECK.relative_to(REPO)}/: median {median:.3f} s "
+            f"(min {min(shipped.seconds):.3f}) over {len(shipped.runs)} runs, "
+            f"peak {shipped.peak_rss_mib:.1f} MiB; "
+            f"target <={SHIPPED_TARGET_S:g} s {_verdict(median <= SHIPPED_TARGET_S)}"
+        )
+
+
+# --- Harness ---------------------------------------------------------------------------------
+
+
+def _progress(message: str) -> None:
+    # Progress goes to stderr so that --json output on stdout stays machine-readable.
+    print(message, file=sys.stderr, flush=True)
+
+
+def bench_size(
+    notes: int, builders: list[Builder], work: Path, args: argparse.Namespace
+) -> SizeResult:
+    """Generate one deck of NOTES notes, then alternate BUILDERS over args.runs runs."""
+    deck_dir = (args.keep / f"synthetic-{notes}") if args.keep else (work / f"deck-{notes}")
+    if deck_dir.exists():
+        shutil.rmtree(deck_dir)
+    summary = generate_deck(deck_dir, notes, args.seed)
+    for builder in builders:
+        if builder.name == "neurodeck":
+            # neurodeck writes neurodeck.lock beside the cards on a deck's first build, and a real
+            # deck has it committed; build once untimed so every timed run sees that steady state.
+            build_once(builder, deck_dir, work / "prime.apkg", notes)
+    series = {b.name: Series() for b in builders}
+    for run in range(args.runs):
+        # Alternating builders spreads machine noise (other load, thermal state) over both.
+        for builder in builders:
+            out = work / f"{builder.name}.apkg"
+            expect = notes if run == 0 else None
+            result = build_once(builder, deck_dir, out, expect)
+            series[builder.name].runs.append(result)
+            _progress(
+                f"  {notes:,} notes, run {run + 1}/{args.runs}, {builder.name}: "
+                f"{result.seconds:.3f} s, {result.peak_rss_mib:.1f} MiB"
+            )
+    return SizeResult(notes, summary, series)
+
+
+def bench_shipped(neurodeck: Builder, work: Path, runs: int) -> Series:
+    """Time `neurodeck build cards/` as a whole process, after one untimed warm-up."""
+    if not (SHIPPED_DECK / "deck.yaml").is_file():
+        _fail(f"no shipped deck at {SHIPPED_DECK}/deck.yaml")
+    # Build a copy: a build may refresh neurodeck.lock, and a benchmark must not edit the repo.
+    cards = work / "cards"
+    shutil.copytree(SHIPPED_DECK, cards)
+    out = work / "shipped.apkg"
+    build_once(neurodeck, cards, out, None)  # warm-up; also brings the copy's lock up to date
+    series = Series()
+    for run in range(runs):
+        result = build_once(neurodeck, cards, out, None)
+        series.runs.append(result)
+        _progress(f"  shipped deck, run {run + 1}/{runs}: {result.seconds:.3f} s")
+    return series
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a comma-separated list of integers: {text!r}"
+        ) from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError("sizes must be positive integers")
+    return sizes
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument(
+        "--sizes",
+        type=_sizes,
+        default=None,
+        help="comma-separated note counts (default: 1000,10000,100000; none with --shipped alone)",
+    )
+    parser.add_argument("--runs", type=int, default=5, help="timed runs per builder (default 5)")
+    parser.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
+    parser.add_argument(
+        "--only", choices=("naive", "neurodeck"), help="run only one builder (no speed-up)"
+    )
+    parser.add_argument("--keep", type=Path, metavar="DIR", help="keep generated decks in DIR")
+    parser.add_argument("--shipped", action="store_true", help="time `neurodeck build cards/`")
+    parser.add_argument("--json", action="store_true", help="print results as JSON")
+    args = parser.parse_args(argv)
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+    if args.sizes is None:
+        args.sizes = [] if args.shipped else list(DEFAULT_SIZES)
+    if args.shipped and args.only == "naive":
+        parser.error("--shipped times neurodeck; it cannot be combined with --only naive")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    builders: list[Builder] = []
+    if args.only != "neurodeck":
+        builders.append(Builder("naive", (sys.executable, str(NAIVE_SCRIPT)), ()))
+    if args.only != "naive":
+        exe = find_neurodeck()
+        if exe is None:
+            _fail(
+                f"neurodeck not found beside {sys.executable} or on PATH.\n"
+                "Install the project into this Python's environment (pip install -e .), "
+                "run the benchmark with that environment's python, or use --only naive."
+            )
+        builders.append(Builder("neurodeck", (str(exe), "build"), ("-o",)))
+
+    results: list[SizeResult] = []
+    shipped: Series | None = None
+    with tempfile.TemporaryDirectory(prefix="neurodeck-bench-") as tmp:
+        work = Path(tmp)
+        if args.sizes:
+            # One untimed build per builder warms the page cache for Python and its imports,
+            # so the first timed run is not penalised, and a broken builder fails fast.
+            warmup = work / "warmup"
+            generate_deck(warmup, WARMUP_NOTES, args.seed)
+            for builder in builders:
+                build_once(builder, warmup, work / "warmup.apkg", WARMUP_NOTES)
+        for notes in args.sizes:
+            _progress(f"{notes:,} notes:")
+            results.append(bench_size(notes, builders, work, args))
+        if args.shipped:
+            shipped = bench_shipped(builders[-1], work, args.runs)
+
+    if args.json:
+        report = {
+            "seed": args.seed,
+            "runs": args.runs,
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "sizes": [r.as_json() for r in results],
+            "shipped": None
+            if shipped is None
+            else {**shipped.as_json(None), "target_s": SHIPPED_TARGET_S},
+        }
+        print(json.dumps(report, indent=2))
+    else:
+        print_table(results, shipped, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
