@@ -30,7 +30,7 @@ def test_cards_per_note_type(sample_deck, tmp_path):
         "neurodeck Basic (and reversed card)": [0, 1],
         "neurodeck Cloze": [0, 1],
     }
-    assert (len(built.checked.notes), built.checked.card_count) == (3, 5)
+    assert (built.notes, built.cards, built.subdecks) == (3, 5, 1)
 
 
 def test_notes_land_in_subdecks_with_topic_tags(sample_deck, tmp_path):
@@ -156,9 +156,15 @@ def test_note_types_carry_stable_field_and_template_ids(sample_deck, tmp_path):
 
 def test_lock_file_is_written_beside_the_cards(sample_deck, tmp_path):
     build(sample_deck, tmp_path / "out.apkg")
-    lock = (sample_deck / LOCK_FILE).read_text()
-    assert '"oxytocin-touch": {"deck": "Neuropeptides", "hash": ' in lock
-    assert f'"mod": {T0}, "type": "basic"}}' in lock
+    lines = (sample_deck / LOCK_FILE).read_text().splitlines()
+    assert lines[0].startswith("# neurodeck lock, version 1")
+    note_lines = [line.split("\t") for line in lines if line.startswith("note\t")]
+    assert [(f[1], f[3], f[4], f[5], f[6]) for f in note_lines] == [
+        ("mirror-neurons-fire", str(T0), "cloze", "0,1", "Neuropeptides"),
+        ("oxytocin-touch", str(T0), "basic", "0", "Neuropeptides"),
+        ("vasopressin-pair-bonding", str(T0), "reversed", "0,1", "Neuropeptides"),
+    ]
+    assert "deck\tTest Deck" in lines
 
 
 def test_deck_description_shows_version(sample_deck, tmp_path):
@@ -191,3 +197,22 @@ def test_image_inside_deck_is_packaged(make_deck, tmp_path):
     with zipfile.ZipFile(path) as archive:
         assert archive.read("media") == b'{"0": "brain.png"}'
         assert archive.read("0") == b"\x89PNG fake"
+
+
+def test_parallel_and_sequential_builds_are_byte_identical(make_deck, tmp_path, monkeypatch):
+    """Large decks are parsed in worker processes; the package must not depend on that."""
+    files = {
+        f"{i:02}.yaml": "source: intimacy\nnotes:\n" + "".join(
+            f"  - {{id: n{i}-{j}, front: Question {i} {j}?, back: Answer {j}}}\n" for j in range(20))
+        for i in range(4)
+    }
+    deck_dir = make_deck(files)
+    sequential = build(deck_dir, tmp_path / "seq.apkg").path.read_bytes()
+    monkeypatch.setattr(pipeline, "PARALLEL_MIN_BYTES", 0)
+    calls = []
+    real_parallel = pipeline._parallel
+    monkeypatch.setattr(pipeline, "_parallel", lambda *a: calls.append(1) or real_parallel(*a))
+    parallel = build(deck_dir, tmp_path / "par.apkg").path.read_bytes()
+    assert calls, "the parallel path was not taken"
+    assert parallel == sequential
+    assert len(read_apkg(tmp_path / "par.apkg").notes) == 80

@@ -19,6 +19,12 @@ def test_pinned_deck_and_notetype_ids():
 
 
 def test_ids_fit_in_javascript_numbers():
-    for value in (ids.deck_id("x", "A::B"), ids.notetype_id("x", "cloze"),
-                  ids.note_row_id("x", "n"), ids.card_row_id("x", "n", 3)):
+    for value in (ids.deck_id("x", "A::B"), ids.notetype_id("x", "cloze")):
         assert 1 << 40 <= value < 1 << 52
+
+
+def test_row_ids_follow_curriculum_order_from_the_first_build_time():
+    first = ids.note_row_id(1_700_000_000, 1)
+    assert first == 1_700_000_000_000 + ids.ROW_STRIDE
+    assert ids.note_row_id(1_700_000_000, 2) == first + ids.ROW_STRIDE
+    assert ids.card_row_id(first, 1) == first + 1

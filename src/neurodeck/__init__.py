@@ -1,8 +1,5 @@
 """neurodeck: compile YAML fact sets into reproducible, update-safe Anki decks."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("neurodeck")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0"
+# The single source of the version (pyproject reads it); importlib.metadata would cost
+# tens of milliseconds at every start.
+__version__ = "0.1.0"

@@ -1,16 +1,17 @@
-"""Write a genanki package as a reproducible .apkg, atomically."""
+"""Write genanki objects into a collection database, and that into a reproducible .apkg."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import tempfile
 import time
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import genanki
 
@@ -18,29 +19,41 @@ import genanki
 _EARLIEST_ZIP_TIME = 315532800
 
 
-def collection_bytes(package: genanki.Package, timestamp: int) -> bytes:
-    """The package's collection.anki2 database as bytes, built in memory."""
-    conn = sqlite3.connect(":memory:")
-    try:
-        # genanki draws row ids from id_gen only for notes without their own (ours all have).
-        package.write_to_db(conn.cursor(), timestamp, iter(range(timestamp * 1000, 1 << 62)))
-        conn.commit()
-        if hasattr(conn, "serialize"):
-            return bytes(conn.serialize())
-        return _bytes_via_file(conn)  # Python 3.10 has no Connection.serialize
-    finally:
-        conn.close()
+class CollectionWriter:
+    """Streams genanki notes into a collection.anki2 file, one note at a time.
 
+    genanki's Package.write_to_db wants every note in memory first; writing each note as it
+    is compiled keeps memory flat however large the deck. The rows are still genanki's: its
+    Package writes the schema, its Note and Card write the rows, its Deck and Model write JSON.
+    """
 
-def _bytes_via_file(conn: sqlite3.Connection) -> bytes:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "collection.anki2"
-        target = sqlite3.connect(path)
-        try:
-            conn.backup(target)
-        finally:
-            target.close()
-        return path.read_bytes()
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn = sqlite3.connect(path, isolation_level=None)
+        # A scratch file: no journal and no fsync until we close it.
+        self._conn.execute("PRAGMA journal_mode = OFF")
+        self._conn.execute("PRAGMA synchronous = OFF")
+        self._cursor = self._conn.cursor()
+        genanki.Package([]).write_to_db(self._cursor, 0, iter(()))  # schema (executescript commits)
+        self._cursor.execute("BEGIN")
+
+    def add(self, note: genanki.Note, deck_id: int) -> None:
+        """Write one note and its cards (the note supplies its own time and row ids)."""
+        note.write_to_db(self._cursor, 0, deck_id, iter(()))
+
+    def finish(self, decks: Iterable[genanki.Deck], models: Iterable[genanki.Model]) -> None:
+        """Write the decks and note types, and close the database."""
+        models = list(models)
+        for deck in decks:
+            for model in models:
+                deck.add_model(model)
+            deck.write_to_db(self._cursor, 0, iter(()))
+        self._cursor.execute("COMMIT")
+        self._conn.close()
+
+    def abandon(self) -> None:
+        """Close without finishing (the caller removes the file)."""
+        self._conn.close()
 
 
 def write_atomically(path: Path, data: bytes) -> None:
@@ -48,29 +61,39 @@ def write_atomically(path: Path, data: bytes) -> None:
     _replace_atomically(path, lambda out: out.write(data))
 
 
-def write_apkg(package: genanki.Package, media: Mapping[str, bytes], path: Path, *,
+def write_apkg(collection: Path, media: Mapping[str, Path], path: Path, *,
                timestamp: int) -> None:
-    """Write `path` atomically; same package, media and timestamp give the same bytes.
+    """Zip a collection database and media into `path`, atomically and reproducibly.
 
-    Entries are sorted and carry `timestamp` as their date rather than the clock, and the
+    Entries are sorted, deflated, and dated `timestamp` rather than the clock, and the
     previous file is replaced only once the new one is complete.
     """
     names = sorted(media)
-    entries = {"collection.anki2": collection_bytes(package, timestamp)}
-    entries["media"] = json.dumps({str(i): name for i, name in enumerate(names)}).encode()
-    entries.update({str(i): media[name] for i, name in enumerate(names)})
+    entries: dict[str, Callable[[IO[bytes]], Any]] = {
+        "collection.anki2": lambda out: _copy_file(collection, out),
+        "media": lambda out: out.write(
+            json.dumps({str(i): name for i, name in enumerate(names)}).encode()),
+    }
+    for i, name in enumerate(names):
+        entries[str(i)] = lambda out, source=media[name]: _copy_file(source, out)
     date = time.gmtime(max(timestamp, _EARLIEST_ZIP_TIME))[:6]
 
     def write_zip(out: IO[bytes]) -> None:
-        with zipfile.ZipFile(out, "w") as archive:
+        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
             for name in sorted(entries):
                 info = zipfile.ZipInfo(name, date_time=date)
                 info.compress_type = zipfile.ZIP_DEFLATED
                 info.external_attr = 0o644 << 16
                 info.create_system = 3  # the same on every platform
-                archive.writestr(info, entries[name], compresslevel=6)
+                with archive.open(info, "w", force_zip64=False) as entry:
+                    entries[name](entry)
 
     _replace_atomically(path, write_zip)
+
+
+def _copy_file(source: Path, out: IO[bytes]) -> None:
+    with source.open("rb") as data:
+        shutil.copyfileobj(data, out, 1 << 20)
 
 
 def _replace_atomically(path: Path, write: Callable[[IO[bytes]], object]) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import html
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,45 +27,78 @@ class CompiledNote:
     fields: tuple[str, ...]  # in the note type's field order
     tags: tuple[str, ...]
     ordinals: tuple[int, ...]  # the cards it makes (0-based template or cloze number)
-    due: int  # curriculum position: new cards are shown in file and note order
     images: tuple[str, ...]  # image paths as written, resolved by the pipeline
     hash: str  # everything a learner would see change
 
 
+class NoteCompiler:
+    """Renders notes of one deck; remembers source lines and topic tags it has made."""
+
+    def __init__(self, deck: Deck) -> None:
+        self.deck = deck
+        self._source_lines: dict[tuple[str | None, str | None], str] = {}
+        self._topic_tags: dict[str, str] = {}
+
+    def compile(self, note: Note) -> CompiledNote:
+        """Render one note's fields and tags and decide its cards."""
+        notetype = NOTE_TYPES[note.kind]
+        values: dict[str, str] = {}
+        images: list[str] = []
+        for key, text in note.fields.items():
+            rendered = render(text)
+            values[key] = rendered.html
+            images += rendered.images
+        values["source"] = self._source_line(note)
+        fields = tuple(values.get(key, "") for key, _ in notetype.fields)
+        tags = self._tags(note)
+        if notetype.is_cloze:
+            numbers = {int(n) for n, _ in CLOZE_RE.findall(note.fields["text"])}
+            ordinals = tuple(sorted(n - 1 for n in numbers))
+        else:
+            ordinals = _TEMPLATE_ORDINALS[note.kind]
+        payload = "\x1e".join([notetype.key, note.subdeck, "\x1f".join(fields), " ".join(tags)])
+        return CompiledNote(
+            note=note,
+            guid=ids.note_guid(self.deck.id, note.id),
+            fields=fields,
+            tags=tags,
+            ordinals=ordinals,
+            images=tuple(images),
+            hash=hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16],
+        )
+
+    def _source_line(self, note: Note) -> str:
+        key = (note.source, note.section)
+        line = self._source_lines.get(key)
+        if line is None:
+            line = self._source_lines[key] = source_line(self.deck, note)
+        return line
+
+    def _tags(self, note: Note) -> tuple[str, ...]:
+        topic = self._topic_tags.get(note.subdeck)
+        if topic is None:
+            topic = self._topic_tags[note.subdeck] = topic_tag(self.deck, note.subdeck)
+        return tuple(dict.fromkeys([*(t.name.strip() for t in note.tags), topic]))
+
+
+_TEMPLATE_ORDINALS = {kind: tuple(range(len(nt.templates))) for kind, nt in NOTE_TYPES.items()}
+
+
 def compile_notes(deck: Deck) -> list[CompiledNote]:
-    """Render every note's fields and tags; the order is the curriculum order."""
-    return [_compile_note(deck, note, due) for due, note in enumerate(deck.notes(), start=1)]
+    """Every note of a loaded deck, compiled, in curriculum order."""
+    compiler = NoteCompiler(deck)
+    return [compiler.compile(note) for note in deck.notes()]
 
 
-def _compile_note(deck: Deck, note: Note, due: int) -> CompiledNote:
-    notetype = NOTE_TYPES[note.kind]
-    rendered = {key: render(text) for key, text in note.fields.items()}
-    values = {key: r.html for key, r in rendered.items()}
-    values["source"] = source_line(deck, note)
-    fields = tuple(values.get(key, "") for key, _ in notetype.fields)
-    tags = note_tags(deck, note)
-    if notetype.is_cloze:
-        ordinals = tuple(sorted({int(n) - 1 for n, _ in CLOZE_RE.findall(note.fields["text"])}))
-    else:
-        ordinals = tuple(range(len(notetype.templates)))
-    payload = json.dumps([notetype.key, note.subdeck, fields, tags], ensure_ascii=False)
-    return CompiledNote(
-        note=note,
-        guid=ids.note_guid(deck.id, note.id),
-        fields=fields,
-        tags=tags,
-        ordinals=ordinals,
-        due=due,
-        images=tuple(img for r in rendered.values() for img in r.images),
-        hash=hashlib.sha256(payload.encode("utf-8")).hexdigest()[:20],
-    )
+def topic_tag(deck: Deck, subdeck: str) -> str:
+    """The tag every note of a subdeck carries: its path under the deck id, spaces as '_'."""
+    parts = [p.strip().replace(" ", "_") for p in subdeck.split("::")] if subdeck else []
+    return "::".join([deck.id, *parts])
 
 
 def note_tags(deck: Deck, note: Note) -> tuple[str, ...]:
     """The author's tags, then one for the note's subdeck under the deck id, without repeats."""
-    topic = "::".join([deck.id, *(p.strip().replace(" ", "_") for p in note.subdeck.split("::"))])
-    tags = [t.name.strip() for t in note.tags] + [topic.rstrip(":")]
-    return tuple(dict.fromkeys(tags))
+    return NoteCompiler(deck)._tags(note)
 
 
 def source_line(deck: Deck, note: Note) -> str:
@@ -124,51 +156,55 @@ class _Note(genanki.Note):  # type: ignore[misc]
         super().write_to_db(cursor, self.mod, deck_id, iter(self.row_ids))
 
 
-def build_package(deck: Deck, notes: list[CompiledNote], lock: Lock,
-                  media_names: Mapping[str, str]) -> genanki.Package:
-    """The genanki package for compiled notes, with times from the lock.
+class PackageParts:
+    """The genanki decks and models of one build, and the genanki note for each compiled note."""
 
-    `media_names` maps image paths as written to their file names in the package.
-    """
-    models = {
-        key: _make_model(deck, nt, lock.notetypes[key].mod) for key, nt in NOTE_TYPES.items()
-    }
-    decks: dict[str, genanki.Deck] = {}
+    def __init__(self, deck: Deck, notetype_mods: Mapping[str, int], first_build: int) -> None:
+        self.deck = deck
+        self.first_build = first_build
+        self.models = {
+            kind: _make_model(deck, nt, notetype_mods[nt.key]) for kind, nt in NOTE_TYPES.items()
+        }
+        self.decks: dict[str, genanki.Deck] = {}
+        self.deck_for("").description = deck_description(deck)
 
-    def deck_for(subdeck: str) -> genanki.Deck:
+    def deck_for(self, subdeck: str) -> genanki.Deck:
+        """The genanki deck of a subdeck path, creating it and its parents on first use."""
+        found = self.decks.get(subdeck)
+        if found is not None:
+            return found
         parts = [p.strip() for p in subdeck.split("::")] if subdeck else []
         for depth in range(len(parts) + 1):  # parents first, so each gets a stable id
             path = "::".join(parts[:depth])
-            if path not in decks:
-                name = "::".join([deck.name, *parts[:depth]])
-                decks[path] = genanki.Deck(ids.deck_id(deck.id, path), name)
-        return decks["::".join(parts)]
+            if path not in self.decks:
+                name = "::".join([self.deck.name, *parts[:depth]])
+                self.decks[path] = genanki.Deck(ids.deck_id(self.deck.id, path), name)
+        self.decks[subdeck] = self.decks["::".join(parts)]
+        return self.decks[subdeck]
 
-    deck_for("").description = deck_description(deck)
-    for compiled in notes:
+    def note(self, compiled: CompiledNote, *, mod: int, due: int,
+             media_names: Mapping[str, str]) -> genanki.Note:
+        """The genanki note for a compiled note: its time from the lock, its place in order."""
         note = compiled.note
         fields = list(compiled.fields)
         if compiled.images:
             fields = [replace_image_sources(f, media_names) for f in fields]
-        row_ids = [ids.note_row_id(deck.id, note.id)] + [
-            ids.card_row_id(deck.id, note.id, ordinal) for ordinal in compiled.ordinals
-        ]
-        deck_for(note.subdeck).add_note(
-            _Note(
-                mod=lock.notes[note.id].mod,
-                row_ids=row_ids,
-                ordinals=compiled.ordinals,
-                model=models[note.kind],
-                fields=fields,
-                tags=list(compiled.tags),
-                guid=compiled.guid,
-                due=compiled.due,
-            )
+        note_row = ids.note_row_id(self.first_build, due)
+        row_ids = [note_row] + [ids.card_row_id(note_row, o) for o in compiled.ordinals]
+        return _Note(
+            mod=mod,
+            row_ids=row_ids,
+            ordinals=compiled.ordinals,
+            model=self.models[note.kind],
+            fields=fields,
+            tags=compiled.tags,
+            guid=compiled.guid,
+            due=due,
         )
-    for genanki_deck in decks.values():
-        for model in models.values():
-            genanki_deck.add_model(model)
-    return genanki.Package(list(decks.values()))
+
+    def unique_decks(self) -> list[genanki.Deck]:
+        """Each genanki deck once, in the order first used."""
+        return list({id(d): d for d in self.decks.values()}.values())
 
 
 def _make_model(deck: Deck, notetype: NoteType, mod: int) -> _Model:

@@ -47,11 +47,20 @@ def template_id(notetype_key: str, template_key: str) -> int:
     return stable_int("template", notetype_key, template_key)
 
 
-def note_row_id(deck_id: str, note_id: str) -> int:
-    """The note's row id in the package; Anki keeps it unless the learner has that id already."""
-    return stable_int(deck_id, "note-row", note_id)
+# Row ids leave this much room for each note's cards (Anki allows far fewer cloze numbers).
+ROW_STRIDE = 1000
 
 
-def card_row_id(deck_id: str, note_id: str, ordinal: int) -> int:
-    """A card's row id in the package."""
-    return stable_int(deck_id, "card-row", note_id, str(ordinal))
+def note_row_id(first_build: int, due: int) -> int:
+    """The note's row id in the package: when the deck was first built, plus its position.
+
+    Row ids are not identity (Anki matches notes by GUID and gives an imported note a new id
+    if the learner has that id already), but Anki shows them as the date a note was added,
+    and increasing ids let SQLite append rows instead of inserting them at random.
+    """
+    return first_build * 1000 + due * ROW_STRIDE
+
+
+def card_row_id(note_row: int, ordinal: int) -> int:
+    """A card's row id: its note's row id plus the card's ordinal."""
+    return note_row + ordinal

@@ -5,20 +5,28 @@ than the learner's copy. Using the build time would overwrite learners' own edit
 release and make two builds differ; using a constant would hide real edits. So the lock,
 committed beside the cards, records a content hash and a modification time per note (and
 per note type). A build moves a time forward only where the hash changed.
+
+The format is one tab-separated line per entry, sorted, so that a release's diff shows
+exactly which notes changed.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, replace
+import sys
+from dataclasses import dataclass
 
 from .errors import Location, NeurodeckError, Problem
 
 LOCK_FILE = "neurodeck.lock"
 LOCK_VERSION = 1
+_HEADER = (
+    f"# neurodeck lock, version {LOCK_VERSION}: when each note last changed. "
+    "Commit it with the cards; `neurodeck build` updates it.\n"
+    "# deck\tname | notetype\tkey\thash\tmod | note\tid\thash\tmod\ttype\tcards\tsubdeck\n"
+)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Entry:
     """What the lock knows about one note or note type."""
 
@@ -26,6 +34,7 @@ class Entry:
     mod: int  # seconds since the epoch when the content last changed
     kind: str = ""  # note type key (notes only)
     subdeck: str = ""  # subdeck path (notes only)
+    cards: str = ""  # the card ordinals it makes, e.g. "0,1" (notes only)
 
 
 @dataclass(frozen=True)
@@ -34,6 +43,13 @@ class Lock:
 
     notes: dict[str, Entry]
     notetypes: dict[str, Entry]
+    deck_name: str | None = None  # the root deck's name when the lock was written
+
+    @property
+    def earliest(self) -> int | None:
+        """The oldest modification time in the lock (None when empty)."""
+        mods = [e.mod for e in (*self.notes.values(), *self.notetypes.values())]
+        return min(mods, default=None)
 
     @property
     def latest(self) -> int:
@@ -47,73 +63,99 @@ EMPTY = Lock({}, {})
 
 def parse_lock(path: str, text: str) -> Lock:
     """Read a lock file's text; a damaged lock is a located error, never silently ignored."""
-    try:
-        data = json.loads(text)
-        if data.get("version") != LOCK_VERSION:
-            raise ValueError(f"unsupported lock version {data.get('version')!r}")
-        notes = {k: Entry(v["hash"], int(v["mod"]), v["type"], v["deck"])
-                 for k, v in data["notes"].items()}
-        notetypes = {k: Entry(v["hash"], int(v["mod"])) for k, v in data["notetypes"].items()}
-    except (ValueError, KeyError, TypeError, AttributeError) as err:
-        line = getattr(err, "lineno", 0)
-        raise NeurodeckError(
-            [Problem(Location(path, line), f"cannot read the lock file: {err}",
-                     hint="restore it from version control, or delete it to start afresh "
-                     "(learners may then not receive edits until a note changes again)")]
-        ) from None
-    return Lock(notes, notetypes)
+    notes: dict[str, Entry] = {}
+    notetypes: dict[str, Entry] = {}
+    deck_name = None
+    intern = sys.intern  # type and deck repeat on every line; keep one copy of each
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split("\t", 6)
+        try:
+            if parts[0] == "note" and len(parts) == 7:
+                notes[parts[1]] = Entry(parts[2], int(parts[3]), intern(parts[4]), intern(parts[6]),
+                                        intern(parts[5]))
+            elif parts[0] == "deck" and len(parts) >= 2:
+                deck_name = line.split("\t", 1)[1]
+            elif parts[0] == "notetype" and len(parts) == 4:
+                notetypes[parts[1]] = Entry(parts[2], int(parts[3]))
+            else:
+                raise ValueError("expected `deck`, `note` or `notetype` and tab-separated values")
+        except ValueError as err:
+            raise NeurodeckError([Problem(
+                Location(path, number), f"cannot read the lock file: {err}",
+                hint="restore it from version control, or delete it to start afresh "
+                "(learners may then not receive edits until a note changes again)",
+            )]) from None
+    return Lock(notes, notetypes, deck_name)
 
 
 def format_lock(lock: Lock) -> str:
-    """The lock as stable JSON, one entry a line, so that diffs are readable."""
-    def line(key: str, entry: dict[str, object]) -> str:
-        return f"    {json.dumps(key)}: {json.dumps(entry, sort_keys=True)}"
-
-    notes = [line(k, {"hash": e.hash, "mod": e.mod, "type": e.kind, "deck": e.subdeck})
-             for k, e in sorted(lock.notes.items())]
-    types = [line(k, {"hash": e.hash, "mod": e.mod}) for k, e in sorted(lock.notetypes.items())]
-    return (
-        "{\n"
-        f'  "version": {LOCK_VERSION},\n'
-        '  "notetypes": {\n' + ",\n".join(types) + "\n  },\n"
-        '  "notes": {\n' + ",\n".join(notes) + "\n  }\n"
-        "}\n"
-    )
+    """The lock's text: a header, then note types and notes, one sorted line each."""
+    lines = [_HEADER]
+    if lock.deck_name is not None:
+        lines.append(f"deck\t{lock.deck_name}\n")
+    lines += [f"notetype\t{k}\t{e.hash}\t{e.mod}\n" for k, e in sorted(lock.notetypes.items())]
+    lines += [f"note\t{k}\t{e.hash}\t{e.mod}\t{e.kind}\t{e.cards}\t{e.subdeck}\n"
+              for k, e in sorted(lock.notes.items())]
+    return "".join(lines)
 
 
-def refresh(old: Lock, notes: dict[str, Entry], notetypes: dict[str, Entry], clock: int) -> Lock:
-    """The lock for this build: unchanged entries keep their time, changed ones move forward.
+class LockUpdater:
+    """Builds this build's lock entry by entry: unchanged entries keep their time.
 
-    `notes` and `notetypes` carry the current hashes (their `mod` is ignored). A changed entry
-    gets `clock`, or one second past its old time if the clock is behind, so that Anki always
-    sees the edit as newer.
+    A changed entry gets `clock`, or one second past its old time if the clock is behind,
+    so that Anki always sees the edit as newer.
     """
-    def merge(current: dict[str, Entry], previous: dict[str, Entry]) -> dict[str, Entry]:
-        merged = {}
-        for key, entry in current.items():
-            before = previous.get(key)
-            if before is not None and before.hash == entry.hash:
-                merged[key] = replace(entry, mod=before.mod)
-            else:
-                mod = clock if before is None else max(clock, before.mod + 1)
-                merged[key] = replace(entry, mod=mod)
-        return merged
 
-    return Lock(merge(notes, old.notes), merge(notetypes, old.notetypes))
+    def __init__(self, old: Lock, clock: int, deck_name: str) -> None:
+        self.old = old
+        self.clock = clock
+        self.deck_name = deck_name
+        self.notes: dict[str, Entry] = {}
+        self.notetypes: dict[str, Entry] = {}
+        self.added = self.changed = 0
 
+    def note(self, note_id: str, content_hash: str, kind: str, subdeck: str,
+             cards: str) -> int:
+        """Record a note's current content; returns its modification time."""
+        before = self.old.notes.get(note_id)
+        if before is None:
+            self.added += 1
+        mod = self._mod(before, content_hash)
+        if before is not None and mod != before.mod:
+            self.changed += 1
+        self.notes[note_id] = Entry(content_hash, mod, kind, subdeck, cards)
+        return mod
 
-def describe_changes(old: Lock, new: Lock) -> list[str]:
-    """Short phrases for what differs between two locks (for `build --frozen`)."""
-    added = new.notes.keys() - old.notes.keys()
-    removed = old.notes.keys() - new.notes.keys()
-    changed = {k for k in new.notes.keys() & old.notes.keys() if new.notes[k] != old.notes[k]}
-    types = {k for k in new.notetypes if new.notetypes[k] != old.notetypes.get(k)}
-    types |= old.notetypes.keys() - new.notetypes.keys()
-    parts = []
-    for count, what in ((len(added), "added"), (len(changed), "changed"),
-                        (len(removed), "removed")):
-        if count:
-            parts.append(f"{count} note{'s' if count != 1 else ''} {what}")
-    if types:
-        parts.append(f"note types changed: {', '.join(sorted(types))}")
-    return parts
+    def notetype(self, key: str, content_hash: str) -> int:
+        """Record a note type's current fingerprint; returns its modification time."""
+        mod = self._mod(self.old.notetypes.get(key), content_hash)
+        self.notetypes[key] = Entry(content_hash, mod)
+        return mod
+
+    def _mod(self, before: Entry | None, content_hash: str) -> int:
+        if before is None:
+            return self.clock
+        if before.hash == content_hash:
+            return before.mod
+        return max(self.clock, before.mod + 1)
+
+    def lock(self) -> Lock:
+        """The lock as recorded so far."""
+        return Lock(self.notes, self.notetypes, self.deck_name)
+
+    def changes(self) -> list[str]:
+        """Short phrases for what differs from the old lock (empty when nothing does)."""
+        removed = len(self.old.notes.keys() - self.notes.keys())
+        types = {k for k, e in self.notetypes.items() if e != self.old.notetypes.get(k)}
+        types |= self.old.notetypes.keys() - self.notetypes.keys()
+        parts = []
+        for count, what in ((self.added, "added"), (self.changed, "changed"), (removed, "removed")):
+            if count:
+                parts.append(f"{count} note{'s' if count != 1 else ''} {what}")
+        if types:
+            parts.append(f"note types changed: {', '.join(sorted(types))}")
+        if self.old.deck_name is not None and self.deck_name != self.old.deck_name:
+            parts.append("deck name changed")
+        return parts

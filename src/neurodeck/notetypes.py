@@ -96,7 +96,7 @@ class NoteType:
     def fingerprint(self) -> str:
         """A hash of everything that, when changed, must reach learners as a newer note type."""
         payload = json.dumps([self.name, self.fields, self.templates, CSS], sort_keys=True)
-        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
 
 
 _FRONT_BACK_FIELDS = (
