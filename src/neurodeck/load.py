@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TypeVar, cast
@@ -61,6 +62,23 @@ def load_deck(deck_dir: Path, problems: list[Problem] | None = None) -> Deck:
     raises when deck.yaml itself is unusable.
     """
     collect = problems is not None
+    problems = [] if problems is None else problems
+    header = load_header(deck_dir, problems)
+    fact_sets = []
+    for path in find_fact_sets(deck_dir):
+        fact_set = read_fact_set(path, problems)
+        if fact_set is not None:
+            fact_sets.append(fact_set)
+    if problems and not collect:
+        raise NeurodeckError(problems)
+    return dataclasses.replace(header, fact_sets=tuple(fact_sets))
+
+
+def load_header(deck_dir: Path, problems: list[Problem]) -> Deck:
+    """Read deck.yaml into a Deck without fact sets; shape problems are added to `problems`.
+
+    Raises NeurodeckError when there is no usable deck.yaml (no name or id to build with).
+    """
     deck_path = deck_dir / DECK_FILE
     if not deck_path.is_file():
         raise NeurodeckError(
@@ -73,22 +91,26 @@ def load_deck(deck_dir: Path, problems: list[Problem] | None = None) -> Deck:
                 )
             ]
         )
-    problems = [] if problems is None else problems
     header = _load_file(deck_path, _read_deck_header, problems)
-    fact_sets = []
-    for path in find_fact_sets(deck_dir):
-        fact_set = _load_file(path, _read_fact_set, problems)
-        if fact_set is not None:
-            fact_sets.append(fact_set)
-    if header is None or (problems and not collect):
+    if header is None:
         raise NeurodeckError(problems)
-    return dataclasses.replace(header, fact_sets=tuple(fact_sets), root=str(deck_dir))
+    return dataclasses.replace(header, root=str(deck_dir))
+
+
+def read_fact_set(
+    path: Path, problems: list[Problem], *, use_libyaml: bool = yamlsrc.HAVE_LIBYAML
+) -> FactSet | None:
+    """Read one fact-set file; shape problems are added to `problems`.
+
+    Returns the notes that loaded (None when the file as a whole is unusable).
+    """
+    return _load_file(path, _read_fact_set, problems, use_libyaml=use_libyaml)
 
 
 def load_fact_set(path: Path, *, use_libyaml: bool = yamlsrc.HAVE_LIBYAML) -> FactSet:
     """Read one fact-set file; raises NeurodeckError with every shape problem in it."""
     problems: list[Problem] = []
-    fact_set = _load_file(path, _read_fact_set, problems, use_libyaml=use_libyaml)
+    fact_set = read_fact_set(path, problems, use_libyaml=use_libyaml)
     if problems or fact_set is None:
         raise NeurodeckError(problems)
     return fact_set
@@ -103,13 +125,14 @@ def _load_file(
 ) -> T | None:
     shown = display_path(path)
     try:
-        text = yamlsrc.decode(shown, path.read_bytes())
+        text = yamlsrc.decode(shown, _read_bounded(shown, path))
         root = yamlsrc.compose(shown, text, use_libyaml=use_libyaml)
     except NeurodeckError as err:
         problems.extend(err.problems)
         return None
     except OSError as err:
-        problems.append(Problem(Location(shown), f"cannot read file: {err.strerror}"))
+        problems.append(Problem(Location(shown), f"cannot read file: {err.strerror}",
+                                hint="check that the file exists and that you may read it"))
         return None
     reader = _Reader(shown, problems)
     if root is None:
@@ -118,6 +141,20 @@ def _load_file(
         )
         return None
     return read(reader, root)
+
+
+def _read_bounded(shown: str, path: Path) -> bytes:
+    """The file's bytes; a file over the size limit is refused before any of it is read."""
+    with path.open("rb") as file:
+        size = os.fstat(file.fileno()).st_size
+        if size > yamlsrc.MAX_FILE_BYTES:
+            raise NeurodeckError([yamlsrc.too_big_problem(shown, size)])
+        # read(n) allocates n bytes up front, so ask for the size stat gave (plus one byte to
+        # notice a file that grew since); decode() refuses whatever ends up over the limit.
+        data = file.read(size + 1)
+        if len(data) > size:
+            data += file.read(yamlsrc.MAX_FILE_BYTES + 1 - len(data))
+        return data
 
 
 _EMPTY_HINT = {
@@ -151,7 +188,8 @@ class _Reader:
         entries: _Entries = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, ScalarNode):
-                self.error(key_node, f"keys in {what} must be text, not {_kind(key_node)}")
+                self.error(key_node, f"keys in {what} must be text, not {_kind(key_node)}",
+                           hint=f"expected keys: {', '.join(allowed)}")
                 continue
             key = key_node.value
             if key in entries:
@@ -171,7 +209,18 @@ class _Reader:
     def text(self, node: Node, what: str) -> str | None:
         """A scalar's text exactly as written; lists and mappings are errors."""
         if isinstance(node, ScalarNode):
-            return cast(str, node.value)
+            value = cast(str, node.value)
+            # A double-quoted escape ("\0", "\x07", "\ud800") can still put a character on
+            # the card that the YAML reader refuses in the file itself.
+            bad = yamlsrc.NON_PRINTABLE_RE.search(value)
+            if bad is None:
+                return value
+            self.error(
+                node,
+                f"{what} contains the invisible control character U+{ord(bad.group()):04X}",
+                hint="remove the escape (such as \\0 or \\x07) that puts it there",
+            )
+            return None
         self.error(
             node,
             f"{what} must be text, not {_kind(node)}",
@@ -396,4 +445,6 @@ def _kind(node: Node) -> str:
         return "a mapping"
     if isinstance(node, SequenceNode):
         return "a list"
+    if isinstance(node, ScalarNode) and node.value == "" and node.style is None:
+        return "an empty value"
     return "text"

@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import html
 import re
+import urllib.parse
 from dataclasses import dataclass
 from functools import lru_cache
 
 from markdown_it import MarkdownIt
+from markdown_it.common.utils import escapeHtml
 from markdown_it.token import Token
 
 # Text made only of these characters, starting with a letter and not ending in a space,
 # renders under CommonMark as itself with `"` escaped: no markup can start or end in it.
 # Most fields are such plain sentences, so skipping the parser for them is the main saving.
-_PLAIN_RE = re.compile(r"[^\W\d_][\w ,.;:'\"?()/{}\-]*(?<! )", re.ASCII)
+# (Not `_`: "a _b_" is emphasis. A property test compares this path with the parser's.)
+_PLAIN_RE = re.compile(r"[A-Za-z][A-Za-z0-9 ,.;:'\"?()/{}\-]*(?<! )")
+# Links may go to the web or to an e-mail address; anything else (data:, tel:, a custom app
+# scheme) loses its href and shows as plain text. markdown-it has already refused
+# javascript:, vbscript: and file:. Images are checked by the pipeline, which packages them.
+_SAFE_LINK_RE = re.compile(r"(?:https?://|mailto:|[^:/?#]*(?:[/?#]|$))", re.IGNORECASE)
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _SINGLE_PARAGRAPH_RE = re.compile(r"<p>((?:(?!<p>).)*)</p>\n", re.DOTALL)
 
 
@@ -28,7 +36,8 @@ class Rendered:
 @lru_cache(maxsize=1)
 def _parser() -> MarkdownIt:
     # CommonMark with html=False: tags typed in YAML come out as text. Link targets are
-    # checked by markdown-it's validateLink, which refuses javascript:, vbscript:, file: and data:.
+    # checked by markdown-it's validateLink, which refuses javascript:, vbscript:, file: and
+    # data: (except data:image/...); _drop_unsafe_links then keeps only web and mail links.
     return MarkdownIt("commonmark", {"html": False})
 
 
@@ -42,26 +51,43 @@ def render(text: str) -> Rendered:
 def _render_markdown(text: str) -> Rendered:
     parser = _parser()
     tokens = parser.parse(text)
-    images = tuple(_image_sources(tokens))
+    _drop_unsafe_links(tokens)
+    images = tuple(_image_sources(tokens))  # before rendering: it decodes each src
     out = parser.renderer.render(tokens, parser.options, {})
     single = _SINGLE_PARAGRAPH_RE.fullmatch(out)
     return Rendered(single.group(1) if single else out.rstrip("\n"), images)
 
 
+def _drop_unsafe_links(tokens: list[Token]) -> None:
+    for token in tokens:
+        for child in token.children or ():
+            if child.type == "link_open" and not _SAFE_LINK_RE.match(str(child.attrGet("href"))):
+                del child.attrs["href"]
+
+
 def _image_sources(tokens: list[Token]) -> list[str]:
+    # markdown-it percent-encodes link targets (images/café.png -> images/caf%C3%A9.png);
+    # the pipeline needs the path as a file name, so the src is decoded back, unless that
+    # would make a control character (%00) or a scheme (javascript%3A), which the checks
+    # on the written target never saw. Such a src stays as written and names no file.
     found = []
     for token in tokens:
         for child in token.children or ():
             if child.type == "image":
-                found.append(str(child.attrGet("src") or ""))
+                src = str(child.attrGet("src") or "")
+                decoded = urllib.parse.unquote(src)
+                if not _CONTROL_RE.search(decoded) and ":" not in decoded:
+                    child.attrs["src"] = src = decoded
+                found.append(src)
     return found
 
 
 def replace_image_sources(field_html: str, mapping: dict[str, str]) -> str:
     """Point rendered <img src> attributes at the names the media files get in the package."""
     for written, packaged in mapping.items():
-        escaped = html.escape(written, quote=True)
-        field_html = field_html.replace(f'src="{escaped}"', f'src="{html.escape(packaged)}"')
+        field_html = field_html.replace(
+            f'src="{escapeHtml(written)}"', f'src="{html.escape(packaged)}"'
+        )
     return field_html
 
 

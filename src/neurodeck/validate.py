@@ -10,31 +10,50 @@ from .markup import plain_text
 from .model import Deck, Note
 
 SLUG_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
-CLOZE_RE = re.compile(r"\{\{c(\d+)::(.*?)\}\}", re.DOTALL)
+# Anki stores a card's number in 16 bits and refuses a package with a larger one; no real
+# note needs more than a few hundred deletions. Longer numbers are not deletions at all, so
+# no later stage ever turns them into a card number.
+MAX_CLOZE = 999
+CLOZE_RE = re.compile(r"\{\{c([0-9]{1,3})::(.*?)\}\}", re.DOTALL)
 _CLOZE_START_RE = re.compile(r"\{\{\s*c\d*\s*:", re.IGNORECASE)
+_CLOZE_TOO_HIGH_RE = re.compile(r"\{\{c0*[1-9][0-9]{3,}::")
+# Anki turns [sound:file] anywhere in a card into a play button for a media file, and
+# neurodeck packages only images.
+_SOUND_RE = re.compile(r"\[sound:", re.IGNORECASE)
 _TAG_PART_RE = re.compile(r"[^\s\"]+")
 
 
 def validate(deck: Deck) -> list[Problem]:
     """Every rule broken anywhere in the deck, errors and warnings alike."""
-    problems: list[Problem] = []
-    problems += _check_deck_header(deck)
-    first_seen: dict[str, Note] = {}
+    problems = check_header(deck)
+    unique = UniqueIds()
     for note in deck.notes():
-        other = first_seen.setdefault(note.id, note)
-        if other is not note:
-            problems.append(
-                Problem(
-                    note.loc,
-                    f"duplicate note id {note.id!r}",
-                    hint=f"first defined at {other.loc}; every note needs its own id",
-                )
-            )
-        problems += check_note(deck, note)
+        problems += check_note(deck, note) + unique.check(note)
     return problems
 
 
-def _check_deck_header(deck: Deck) -> list[Problem]:
+class UniqueIds:
+    """Remembers note ids as notes go by, so that duplicates across files are found."""
+
+    def __init__(self) -> None:
+        self._first_seen: dict[str, Location] = {}
+
+    def check(self, note: Note) -> list[Problem]:
+        """A duplicate-id problem naming where the id was first defined, or nothing."""
+        first = self._first_seen.setdefault(note.id, note.loc)
+        if first is note.loc:
+            return []
+        return [
+            Problem(
+                note.loc,
+                f"duplicate note id {note.id!r}",
+                hint=f"first defined at {first}; every note needs its own id",
+            )
+        ]
+
+
+def check_header(deck: Deck) -> list[Problem]:
+    """The rules deck.yaml must follow."""
     problems = []
     if not SLUG_RE.fullmatch(deck.id):
         problems.append(
@@ -48,6 +67,9 @@ def _check_deck_header(deck: Deck) -> list[Problem]:
         if source.url is not None and not source.url.startswith(("https://", "http://")):
             problems.append(Problem(source.loc, f"source {source.id!r} has a url that is not http(s)",
                                     hint="write a full https:// address, or remove `url`"))
+        for key, text in (("title", source.title), ("author", source.author or "")):
+            if _SOUND_RE.search(text):
+                problems.append(_sound_problem(source.loc, f"`{key}` of source {source.id!r}"))
     return problems
 
 
@@ -61,15 +83,19 @@ def check_note(deck: Deck, note: Note) -> list[Problem]:
         )
     for key, text in note.fields.items():
         where = note.field_locs[key]
+        if _SOUND_RE.search(text):
+            problems.append(_sound_problem(where, f"`{key}` of note {note.id!r}"))
         if not text.strip():
             problems.append(Problem(where, f"`{key}` of note {note.id!r} is empty",
                                     hint="write the text, or remove the key if it is optional"))
         elif note.kind == "cloze" and key == "text":
             problems += _check_cloze(note, text, where)
         elif CLOZE_RE.search(text):
+            hint = ("cloze deletions belong in `text`; `extra` is shown as written"
+                    if note.kind == "cloze" else "set `type: cloze` and put the sentence in `text`")
             problems.append(
                 Problem(where, f"`{key}` of {note.kind} note {note.id!r} has a cloze deletion",
-                        hint="set `type: cloze` and put the sentence in `text`")
+                        hint=hint)
             )
     if note.source is not None and note.source not in deck.sources:
         close = difflib.get_close_matches(note.source, list(deck.sources), n=1)
@@ -83,6 +109,8 @@ def check_note(deck: Deck, note: Note) -> list[Problem]:
             Problem(note.loc, f"note {note.id!r} cites no source", severity="warning",
                     hint="add `source:` to the note or the file")
         )
+    if note.section is not None and _SOUND_RE.search(note.section):
+        problems.append(_sound_problem(note.loc, f"`section` of note {note.id!r}"))
     for tag in note.tags:
         problems += _check_tag(tag.name, tag.loc)
     if note.subdeck and any(not part.strip() for part in note.subdeck.split("::")):
@@ -111,7 +139,12 @@ def _check_cloze(note: Note, text: str, where: Location) -> list[Problem]:
                                     hint="write the hidden text: {{c1::answer}}"))
         numbers.append(number)
     leftover = CLOZE_RE.sub("", text)
-    if _CLOZE_START_RE.search(leftover) or "}}" in leftover:
+    if _CLOZE_TOO_HIGH_RE.search(leftover):
+        problems.append(
+            Problem(where, f"cloze deletion in note {note.id!r} is numbered above c{MAX_CLOZE}",
+                    hint="number deletions c1, c2, c3 ...: each number makes one card")
+        )
+    elif _CLOZE_START_RE.search(leftover) or "}}" in leftover:
         problems.append(
             Problem(where, f"malformed cloze marker in note {note.id!r}",
                     hint="write deletions as {{c1::hidden text}} or {{c1::hidden text::hint}}")
@@ -122,6 +155,12 @@ def _check_cloze(note: Note, text: str, where: Location) -> list[Problem]:
                     hint="mark the hidden part as {{c1::text}}, or make it a basic note")
         )
     return problems
+
+
+def _sound_problem(where: Location, what: str) -> Problem:
+    return Problem(where, f"{what} has an Anki sound tag [sound:...]",
+                   hint="neurodeck does not package audio, so Anki would show a broken play "
+                   "button; remove it or describe the sound in words")
 
 
 def _check_tag(tag: str, where: Location) -> list[Problem]:

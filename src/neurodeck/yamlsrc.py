@@ -2,60 +2,240 @@
 
 We compose (never construct): PyYAML's constructors turn `no` into False, `1:30` into 90
 and `010` into 8, and lose line numbers. Composed nodes keep both the text and the marks.
-libyaml does the parsing when it is installed; the pure-Python parser gives the same nodes.
+libyaml does the parsing when it is installed; the pure-Python parser gives the same events,
+and one composer (below) turns either parser's events into nodes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Callable
+from typing import Any, Protocol, cast
 
 import yaml
+from yaml.events import (
+    AliasEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+    StreamEndEvent,
+)
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
-from yaml.resolver import BaseResolver
 
 from .errors import Location, NeurodeckError, Problem
 
 STR_TAG = "tag:yaml.org,2002:str"
 SEQ_TAG = "tag:yaml.org,2002:seq"
 MAP_TAG = "tag:yaml.org,2002:map"
-_PLAIN_TAGS = {STR_TAG, SEQ_TAG, MAP_TAG}
-_TAG_FOR_KIND = {ScalarNode: STR_TAG, SequenceNode: SEQ_TAG, MappingNode: MAP_TAG}
 
 # Fact sets are hand-written text; anything bigger is a mistake or an attack, and composing
 # it would hold the whole node tree in memory.
 MAX_FILE_BYTES = 8 * 1024 * 1024
 
+# A fact set needs four levels (file → notes → note → tags). The limit is far above that and
+# far below what would exhaust the stack of a recursive consumer of the nodes.
+MAX_DEPTH = 100
 
-class _TextResolver(BaseResolver):
-    """Resolve every untagged scalar to a string: YAML 1.1 never reinterprets content."""
+# The characters YAML allows in a stream (PyYAML's Reader and libyaml check the same set).
+NON_PRINTABLE_RE = re.compile(
+    "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+)
 
-    def resolve(self, kind: type, value: object, implicit: object) -> str:
-        return _TAG_FOR_KIND[kind]
+
+class _Parser(Protocol):
+    def check_event(self, *choices: type) -> bool: ...
+    def get_event(self) -> Any: ...
+    def dispose(self) -> None: ...
 
 
-class _PyTextLoader(
-    yaml.reader.Reader,
-    yaml.scanner.Scanner,
-    yaml.parser.Parser,
-    yaml.composer.Composer,
-    _TextResolver,
-):
+class _PyParser(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser):
+    """PyYAML's pure-Python reader, scanner and parser: a stream of events, no composer.
+
+    A few methods follow libyaml where PyYAML differs, so that a file reads the same with
+    or without libyaml: a tab may separate words and trail a value (PyYAML refuses any tab
+    outside quotes), `|#` and `[a?b]` are allowed, a byte-order mark may start any line and
+    counts as a column, and the end of the stream is on a line of its own.
+    """
+
     def __init__(self, stream: str) -> None:
         yaml.reader.Reader.__init__(self, stream)
         yaml.scanner.Scanner.__init__(self)
         yaml.parser.Parser.__init__(self)
-        yaml.composer.Composer.__init__(self)
-        _TextResolver.__init__(self)
+
+    def forward(self, length: int = 1) -> None:
+        if self.pointer + length + 1 >= len(self.buffer):
+            self.update(length + 1)
+        while length:
+            ch = self.buffer[self.pointer]
+            self.pointer += 1
+            self.index += 1
+            if ch in "\n\x85\u2028\u2029" or (ch == "\r" and self.buffer[self.pointer] != "\n"):
+                self.line += 1
+                self.column = 0
+            else:
+                self.column += 1
+            length -= 1
+
+    def fetch_stream_end(self) -> None:
+        # libyaml ends the stream on a line of its own, which marks of empty values use.
+        if self.column != 0:
+            self.column = 0
+            self.line += 1
+        super().fetch_stream_end()
+
+    def scan_to_next_token(self) -> None:
+        if self.index == 0 and self.peek() == "\ufeff":
+            self.forward()
+            self.column = 0  # the mark that starts the stream takes no column
+        while True:
+            if self.column == 0 and self.peek() == "\ufeff":
+                self.forward()
+            # libyaml skips a tab wherever it cannot be taken for indentation.
+            while self.peek() == " " or (
+                self.peek() == "\t" and (self.flow_level or not self.allow_simple_key)
+            ):
+                self.forward()
+            if self.peek() == "#":
+                while self.peek() not in "\0\r\n\x85\u2028\u2029":
+                    self.forward()
+            if not self._line_break():
+                return
+            if not self.flow_level:
+                self.allow_simple_key = True
+
+    def scan_plain(self) -> Any:
+        # As PyYAML's, except that `?` does not end a plain scalar inside [ ] or { }.
+        chunks: list[str] = []
+        start_mark = end_mark = self.get_mark()
+        indent = self.indent + 1
+        spaces: list[str] | None = []
+        ends_in_flow = ",[]{}" if self.flow_level else ""
+        while True:
+            length = 0
+            if self.peek() == "#":
+                break
+            while True:
+                ch = self.peek(length)
+                if (
+                    ch in "\0 \t\r\n\x85\u2028\u2029"
+                    or (ch == ":" and self.peek(length + 1) in _BLANKZ + ends_in_flow)
+                    or ch in ends_in_flow
+                ):
+                    break
+                length += 1
+            if length == 0:
+                break
+            self.allow_simple_key = False
+            chunks.extend(spaces or ())
+            chunks.append(self.prefix(length))
+            self.forward(length)
+            end_mark = self.get_mark()
+            spaces = self.scan_plain_spaces(indent, start_mark)
+            if not spaces or self.peek() == "#" or (not self.flow_level and self.column < indent):
+                break
+        return yaml.tokens.ScalarToken("".join(chunks), True, start_mark, end_mark)
+
+    def scan_plain_spaces(self, indent: int, start_mark: Any) -> list[str] | None:
+        chunks: list[str] = []
+        length = 0
+        while self.peek(length) in " \t":
+            length += 1
+        whitespaces = self.prefix(length)
+        self.forward(length)
+        if self.peek() not in "\r\n\x85\u2028\u2029":
+            if whitespaces:
+                chunks.append(whitespaces)
+            return chunks
+        line_break = self._line_break()
+        self.allow_simple_key = True
+        if self._at_document_marker():
+            return None
+        breaks = []
+        while self.peek() in " \t\r\n\x85\u2028\u2029":
+            if self.peek() == " ":
+                self.forward()
+            elif self.peek() == "\t":
+                if self.column < indent:
+                    raise yaml.scanner.ScannerError(
+                        "while scanning a plain scalar",
+                        start_mark,
+                        "found a tab character that violates indentation",
+                        self.get_mark(),
+                    )
+                self.forward()
+            else:
+                breaks.append(self._line_break())
+                if self._at_document_marker():
+                    return None
+        if line_break != "\n":
+            chunks.append(line_break)
+        elif not breaks:
+            chunks.append(" ")
+        chunks.extend(breaks)
+        return chunks
+
+    def scan_block_scalar_indicators(self, start_mark: Any) -> tuple[bool | None, int | None]:
+        # As PyYAML's, except that a tab or a comment may follow `|` or `>` directly.
+        chomping: bool | None = None
+        increment: int | None = None
+        for _ in range(2):
+            ch = self.peek()
+            if ch in "+-" and chomping is None:
+                chomping = ch == "+"
+            elif ch in "0123456789" and increment is None:
+                if ch == "0":
+                    raise yaml.scanner.ScannerError(
+                        "while scanning a block scalar",
+                        start_mark,
+                        "expected indentation indicator in the range 1-9, but found 0",
+                        self.get_mark(),
+                    )
+                increment = int(ch)
+            else:
+                break
+            self.forward()
+        ch = self.peek()
+        if ch not in "\0 \t#\r\n\x85\u2028\u2029":
+            raise yaml.scanner.ScannerError(
+                "while scanning a block scalar",
+                start_mark,
+                f"expected chomping or indentation indicators, but found {ch!r}",
+                self.get_mark(),
+            )
+        return chomping, increment
+
+    def scan_block_scalar_ignored_line(self, start_mark: Any) -> None:
+        while self.peek() in " \t":
+            self.forward()
+        if self.peek() == "#":
+            while self.peek() not in "\0\r\n\x85\u2028\u2029":
+                self.forward()
+        ch = self.peek()
+        if ch not in "\0\r\n\x85\u2028\u2029":
+            raise yaml.scanner.ScannerError(
+                "while scanning a block scalar",
+                start_mark,
+                f"expected a comment or a line break, but found {ch!r}",
+                self.get_mark(),
+            )
+        self._line_break()
+
+    def _line_break(self) -> str:
+        return cast(str, self.scan_line_break())  # type: ignore[no-untyped-call]
+
+    def _at_document_marker(self) -> bool:
+        return self.prefix(3) in ("---", "...") and self.peek(3) in "\0 \t\r\n\x85\u2028\u2029"
 
 
+_BLANKZ = "\0 \t\r\n\x85\u2028\u2029"
+
+_PARSERS: dict[bool, Callable[[str], _Parser]] = {False: _PyParser}
 try:
-    from yaml.cyaml import CParser
+    from yaml.cyaml import CParser  # type: ignore[attr-defined]
 
-    class _CTextLoader(CParser, _TextResolver):  # type: ignore[misc,valid-type]
-        def __init__(self, stream: str) -> None:
-            CParser.__init__(self, stream)
-            _TextResolver.__init__(self)
-
+    _PARSERS[True] = CParser
     HAVE_LIBYAML = True
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
     HAVE_LIBYAML = False
@@ -70,93 +250,323 @@ def loc(path: str, node: Node) -> Location:
 def decode(path: str, data: bytes) -> str:
     """UTF-8 text of a file (a byte-order mark is accepted), or a located error."""
     if len(data) > MAX_FILE_BYTES:
-        raise NeurodeckError(
-            [
-                Problem(
-                    Location(path),
-                    f"file is {len(data) / 1048576:.1f} MiB; fact sets are limited to "
-                    f"{MAX_FILE_BYTES // 1048576} MiB",
-                    hint="split it into several smaller fact-set files",
-                )
-            ]
-        )
+        raise NeurodeckError([too_big_problem(path, len(data))])
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
+        line_start = data.rfind(b"\n", 0, err.start) + 1
         line = data.count(b"\n", 0, err.start) + 1
-        column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        column = len(data[line_start : err.start].decode("utf-8", "replace")) + 1
+        hint = "save the file with the UTF-8 encoding (in most editors: Save As → Encoding)"
+        if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            hint = "the file is saved as UTF-16; " + hint
         raise NeurodeckError(
             [
                 Problem(
                     Location(path, line, column),
                     f"file is not valid UTF-8 (byte 0x{data[err.start]:02x})",
-                    hint="save the file as UTF-8",
+                    hint=hint,
                 )
             ]
         ) from None
 
 
+def too_big_problem(path: str, size: int) -> Problem:
+    """The problem for a file over MAX_FILE_BYTES (reported before it is read)."""
+    limit = MAX_FILE_BYTES // (1024 * 1024)
+    return Problem(
+        Location(path),
+        f"file is {size:,} bytes; a fact set may be at most {limit} MiB ({MAX_FILE_BYTES:,} bytes)",
+        hint="split it into several smaller fact-set files",
+    )
+
+
+# Above this, re-reading a refused file with the pure-Python parser (about 0.4 MB/s) would
+# keep the author waiting; libyaml's own message is reported instead.
+_REREAD_LIMIT = 256 * 1024
+
+
 def compose(path: str, text: str, *, use_libyaml: bool = HAVE_LIBYAML) -> Node | None:
     """Parse one YAML document into nodes; None for an empty document.
 
-    Raises NeurodeckError for syntax errors, aliases and tags other than plain ones.
+    Raises NeurodeckError for syntax errors, aliases, tags other than plain ones, control
+    characters and nesting deeper than MAX_DEPTH. With or without libyaml, a file gives the
+    same nodes and (up to 256 KiB) the same problems.
     """
-    loader_class = _CTextLoader if use_libyaml else _PyTextLoader
-    loader = loader_class(text)
     try:
-        node: Node | None = loader.get_single_node()
+        return _compose_or_raise(path, text, _PARSERS[use_libyaml])
+    except NeurodeckError:
+        if not use_libyaml or len(text) > _REREAD_LIMIT:
+            raise
+    # libyaml refused the file. Its messages omit the offending character and differ from
+    # PyYAML's, and in a few corners it is stricter, so the pure-Python parser decides what
+    # happens to a refused file: the same nodes or the same problems with or without libyaml.
+    return _compose_or_raise(path, text, _PyParser)
+
+
+def _compose_or_raise(path: str, text: str, parser_class: Callable[[str], _Parser]) -> Node | None:
+    try:
+        return _compose(path, text, parser_class)
     except yaml.MarkedYAMLError as err:
-        raise NeurodeckError([_syntax_problem(path, err)]) from None
-    except yaml.YAMLError as err:  # reader errors (control characters) carry no mark class
-        raise NeurodeckError([Problem(Location(path), f"invalid YAML: {err}")]) from None
+        raise NeurodeckError([_syntax_problem(path, text, err)]) from None
+    except (yaml.reader.ReaderError, UnicodeEncodeError):
+        # A character YAML does not allow (a control character, or a lone surrogate, which
+        # libyaml cannot even encode). Locate it ourselves: the parsers count differently.
+        raise NeurodeckError([_bad_character_problem(path, text)]) from None
+
+
+def _compose(path: str, text: str, parser_class: Callable[[str], _Parser]) -> Node | None:
+    parser = parser_class(text)
+    try:
+        parser.get_event()  # StreamStart
+        if parser.check_event(StreamEndEvent):
+            return None
+        root = _compose_document(path, parser)
+        if not parser.check_event(StreamEndEvent):
+            raise yaml.composer.ComposerError(
+                "expected a single document in the stream",
+                root.start_mark,
+                "but found another document",
+                parser.get_event().start_mark,
+            )
+        if isinstance(root, ScalarNode) and root.value == "" and root.style is None:
+            return None  # only `---` or comments: as empty as an empty file
+        return root
     finally:
-        loader.dispose()
-    # Anchors and explicit tags need '&' and '!' in the text; skip the walk when neither is there.
-    if node is not None and ("&" in text or "!" in text):
-        problems = list(_check_anchors_and_tags(path, node))
-        if problems:
-            raise NeurodeckError(problems)
-    return node
+        parser.dispose()
 
 
-def _syntax_problem(path: str, err: yaml.MarkedYAMLError) -> Problem:
+def _compose_document(path: str, parser: _Parser) -> Node:
+    """Nodes from one document's events, without recursion, aliases or tags.
+
+    Iterative on purpose: libyaml's own composer recurses in C and crashes the interpreter on
+    a few thousand nested brackets. An alias is refused where it is written, so nothing is
+    ever shared or expanded: a "billion laughs" document costs what its text costs.
+    This loop runs once per node of every fact set, so it keeps to local variables.
+    """
+    get_event = parser.get_event
+    get_event()  # DocumentStart
+    problems: list[Problem] = []
+    anchors: dict[str, Any] = {}  # anchor name -> mark where it was defined
+    # The innermost open collection: its node, its items, whether it is a mapping, and (for
+    # a mapping) the key waiting for its value. Outer ones wait on the stack.
+    current: Node | None = None
+    items: list[Any] = []
+    in_mapping = False
+    key: Node | None = None
+    stack: list[tuple[Node | None, list[Any], bool, Node | None]] = []
+    while True:
+        event = get_event()
+        kind = event.__class__
+        node: Node
+        if kind is ScalarEvent:
+            tag = event.tag
+            if tag is not None and tag != "!" and tag != STR_TAG:
+                problems.append(_tag_problem(path, event))
+            node = ScalarNode(
+                STR_TAG, event.value, event.start_mark, event.end_mark, event.style or None
+            )  # libyaml says '' for plain, PyYAML None
+        elif kind is MappingEndEvent or kind is SequenceEndEvent:
+            assert current is not None
+            current.end_mark = event.end_mark
+            if not stack:
+                break
+            node = current
+            current, items, in_mapping, key = stack.pop()
+            continue
+        elif kind is MappingStartEvent or kind is SequenceStartEvent:
+            plain = MAP_TAG if kind is MappingStartEvent else SEQ_TAG
+            tag = event.tag
+            if tag is not None and tag != "!" and tag != plain:
+                problems.append(_tag_problem(path, event))
+            if kind is MappingStartEvent:
+                node = MappingNode(plain, [], event.start_mark, None, event.flow_style)
+            else:
+                node = SequenceNode(plain, [], event.start_mark, None, event.flow_style)
+        elif kind is AliasEvent:
+            problems.append(_alias_problem(path, event, anchors))
+            node = ScalarNode(STR_TAG, "", event.start_mark, event.end_mark)
+        else:  # pragma: no cover - the parser only emits the events above inside a document
+            raise AssertionError(f"unexpected {event}")
+        if kind is not AliasEvent and event.anchor is not None:
+            anchors.setdefault(event.anchor, event.start_mark)
+        if current is None:  # the document's root
+            if kind is ScalarEvent or kind is AliasEvent:
+                current = node
+                break
+        elif not in_mapping:
+            items.append(node)
+        elif key is None:
+            key = node
+        else:
+            items.append((key, node))
+            key = None
+        if kind is MappingStartEvent or kind is SequenceStartEvent:
+            if current is not None:
+                if len(stack) + 2 > MAX_DEPTH:  # the root is level 1, its children level 2
+                    raise NeurodeckError([_too_deep_problem(path, event)])
+                stack.append((current, items, in_mapping, key))
+            current, items, in_mapping, key = node, node.value, kind is MappingStartEvent, None
+    get_event()  # DocumentEnd
+    if problems:
+        raise NeurodeckError(problems)
+    assert current is not None
+    return current
+
+
+def _tag_problem(path: str, event: Any) -> Problem:
+    return Problem(
+        _mark_loc(path, event.start_mark),
+        f"YAML tag {event.tag!r} is not allowed",
+        hint="remove the tag; fact sets hold only text, lists and mappings",
+    )
+
+
+def _too_deep_problem(path: str, event: Any) -> Problem:
+    return Problem(
+        _mark_loc(path, event.start_mark),
+        f"YAML nested more than {MAX_DEPTH} levels deep",
+        hint="a fact set needs only a few levels: notes, then a note's keys, then its tags",
+    )
+
+
+def _alias_problem(path: str, event: Any, anchors: dict[str, Any]) -> Problem:
+    name = event.anchor
+    where = _mark_loc(path, event.start_mark)
+    if name in anchors:
+        anchor = _mark_loc(path, anchors[name])
+        return Problem(
+            where,
+            f"YAML alias '*{name}' is not allowed in fact sets",
+            hint=f"write the text out in full here (the anchor '&{name}' is at line {anchor.line})",
+        )
+    return Problem(
+        where,
+        f"'*{name}' is read as a YAML alias",
+        hint="put quotes around a value that starts with '*', e.g. front: \"*Oxytocin* is ...\"",
+    )
+
+
+def _mark_loc(path: str, mark: Any) -> Location:
+    return Location(path, mark.line + 1, mark.column + 1)
+
+
+def _syntax_problem(path: str, text: str, err: yaml.MarkedYAMLError) -> Problem:
+    """A parser error in words an author can act on, at the place to look."""
+    context, problem = err.context or "", err.problem or ""
     mark = err.problem_mark or err.context_mark
-    where = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path)
-    message = err.problem or "invalid YAML"
-    if err.context:
-        message = f"{err.context}, {message}"
-    hint = "check indentation and quoting on this line or the one before it"
-    if "\t" in message or "tab" in message:
-        hint = "YAML does not allow tabs for indentation; use spaces"
-    elif "found undefined alias" in message or "found unhashable key" in message:
-        hint = "quote values that start with '*', '&', '{' or '['"
+    message, hint = _plain_syntax_error(context, problem, text, mark)
+    if message is None:
+        message = f"{context}, {problem}" if context else problem or "not YAML"
+    starts_value = context.startswith(
+        (
+            "while scanning a quoted scalar",
+            "while scanning an alias",
+            "while scanning an anchor",
+            "while scanning a simple key",
+        )
+    )
+    unclosed = context.startswith("while parsing a flow") and "<stream end>" in problem
+    if (starts_value or unclosed) and err.context_mark is not None:
+        # Point where the value starts, not where the parser gave up (often the end of file).
+        mark = err.context_mark
+    where = _mark_loc(path, mark) if mark else Location(path)
     return Problem(where, f"invalid YAML: {message}", hint=hint)
 
 
-def _check_anchors_and_tags(path: str, root: Node) -> Iterator[Problem]:
-    """Report aliases (a node reached twice) and explicit tags, without expanding anything."""
-    seen: set[int] = set()
-    # Each entry is a node and the node to blame for it: an alias's own node carries the
-    # anchor's marks, so an alias is reported at the key (or list) that uses it.
-    stack: list[tuple[Node, Node]] = [(root, root)]
-    while stack:
-        node, blame = stack.pop()
-        if id(node) in seen:
-            yield Problem(
-                loc(path, blame),
-                "YAML anchors and aliases are not allowed in fact sets",
-                hint="write the text out in full where it is needed",
+def _plain_syntax_error(context: str, problem: str, text: str, mark: Any) -> tuple[str | None, str]:
+    """(message, hint) for the mistakes authors make; message None keeps the parser's."""
+    if context.startswith("while scanning a quoted scalar") and "end of stream" in problem:
+        return (
+            "a quoted value is never closed",
+            "close the quote at the end of the value; inside '...' write an apostrophe as two ('')",
+        )
+    if "'\\t'" in problem or "tab character" in problem:
+        return "a tab character where YAML expects spaces", "indent with spaces, never tabs"
+    if "mapping values are not allowed" in problem:
+        return (
+            "a value contains ': ' but is not in quotes",
+            'put quotes around the value, e.g. front: "Ratio: 2 to 1"',
+        )
+    if context.startswith("while scanning an alias"):
+        return (
+            "a value starts with '*' but is not in quotes",
+            'put quotes around the value, e.g. front: "*Oxytocin* is ..."',
+        )
+    if context.startswith("while scanning an anchor"):
+        return (
+            "a value starts with '&' but is not in quotes",
+            'put quotes around the value, e.g. front: "& so on"',
+        )
+    if problem == "but found another document":
+        return (
+            "a second YAML document starts here",
+            "a fact set is one YAML document: remove the extra `---` line",
+        )
+    if problem in _RESERVED_START:
+        return (
+            f"a value starts with {_RESERVED_START[problem]} but is not in quotes",
+            f'put quotes around the value, e.g. front: "{_RESERVED_START[problem][1]}..."',
+        )
+    if context.startswith("while parsing a flow") and "<stream end>" in problem:
+        return (
+            "a list or mapping opened with [ or { is never closed",
+            "close it with ] or }, or put quotes around a value that starts with [ or {",
+        )
+    if problem.startswith("expected <block end>, but found '<scalar>'"):
+        before = _text_before(text, mark).rstrip()
+        if before.endswith(("'", '"')):
+            return (
+                "text continues after the closing quote",
+                "inside '...' write an apostrophe as two (''), or put the whole value "
+                "in double quotes",
             )
-            continue  # never descend twice: a "billion laughs" document stays linear
-        seen.add(id(node))
-        if node.tag not in _PLAIN_TAGS:
-            yield Problem(
-                loc(path, node),
-                f"YAML tag {node.tag!r} is not allowed",
-                hint="remove the tag; fact sets hold only text, lists and mappings",
+        if before.endswith(("]", "}")):
+            return (
+                "text continues after a closing ] or }",
+                "put quotes around a value that starts with [ or {, e.g. "
+                'front: "[Review] What is ..."',
             )
-        if isinstance(node, SequenceNode):
-            stack.extend((item, node) for item in reversed(node.value))
-        elif isinstance(node, MappingNode):
-            for key, value in reversed(node.value):
-                stack.extend(((value, key), (key, key)))
+        return ("unexpected text", "check that it is indented like the lines above it")
+    if problem.startswith("expected <block end>, but found"):
+        return (
+            "this line is indented differently from the lines above it",
+            "line up the keys of one note under each other, using spaces",
+        )
+    if "could not find expected ':'" in problem:
+        return (
+            "this line has no `key:`",
+            "to continue a value on the next line, indent it more than its key, or "
+            "start the value with | to write several lines",
+        )
+    return None, (
+        "check indentation and quoting on this line or the one before it: keys of "
+        "one note line up under each other, and values with ': ' or ' #' need quotes"
+    )
+
+
+_RESERVED_START = {f"found character {ch!r} that cannot start any token": repr(ch) for ch in "@`%"}
+
+
+def _text_before(text: str, mark: Any) -> str:
+    """The text of the mark's line before the mark."""
+    if mark is None:
+        return ""
+    lines = text.splitlines()
+    return lines[mark.line][: mark.column] if mark.line < len(lines) else ""
+
+
+def _bad_character_problem(path: str, text: str) -> Problem:
+    match = NON_PRINTABLE_RE.search(text)
+    if match is None:  # pragma: no cover - both parsers only refuse these characters
+        return Problem(Location(path), "file contains a character YAML does not allow")
+    start = match.start()
+    line = text.count("\n", 0, start) + 1
+    column = start - (text.rfind("\n", 0, start) + 1) + 1
+    code = ord(match.group())
+    what = "a broken character" if 0xD800 <= code <= 0xDFFF else "an invisible control character"
+    return Problem(
+        Location(path, line, column),
+        f"{what} (U+{code:04X}) is not allowed in YAML",
+        hint="delete it (it often comes from copying text out of another program)",
+    )

@@ -1,0 +1,462 @@
+"""Property tests: whatever the input, the loader ends in a deck or a NeurodeckError.
+
+Arbitrary text, arbitrary bytes, YAML dumped from random data and mutated fact sets go
+through the same stages as a build (decode, compose, load, validate, compile). Every run must
+end in a valid model or a NeurodeckError, never another exception; libyaml and the
+pure-Python parser must agree; and no rendered field may carry live markup.
+"""
+
+from __future__ import annotations
+
+import html.parser
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import DECK_YAML, PEPTIDES_YAML
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from yaml.nodes import MappingNode, Node, ScalarNode
+
+from neurodeck import markup, pipeline, yamlsrc
+from neurodeck.compile import compile_notes
+from neurodeck.errors import NeurodeckError
+from neurodeck.load import NOTE_KEYS, load_deck, load_fact_set
+from neurodeck.validate import validate
+
+# Modest and repeatable by default, so the file runs in seconds; for a longer random search:
+#   NEURODECK_HYPOTHESIS_EXAMPLES=20000 pytest tests/test_hypothesis.py
+_EXAMPLES = int(os.environ.get("NEURODECK_HYPOTHESIS_EXAMPLES", "0"))
+SETTINGS = settings(
+    max_examples=_EXAMPLES or 200,
+    deadline=None,
+    derandomize=not _EXAMPLES,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+BOTH_PARSERS = pytest.mark.skipif(not yamlsrc.HAVE_LIBYAML, reason="PyYAML built without libyaml")
+
+# Pieces that mean something to YAML, Markdown, Anki or a browser, so that random text
+# reaches the interesting corners quickly.
+YAML_PIECES = [
+    ": ",
+    "- ",
+    "? ",
+    "#",
+    "'",
+    '"',
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    "&a ",
+    "*a",
+    "!",
+    "!!str ",
+    "!!python/object:os.system ",
+    "|",
+    ">",
+    "%",
+    "@",
+    "`",
+    "\t",
+    "\n",
+    "\r\n",
+    "  ",
+    "    ",
+    "---",
+    "...",
+    "\ufeff",
+    "\\",
+    "\\x07",
+    "\\0",
+    "~",
+    "null",
+    "no",
+    "1:30",
+    "010",
+    "notes:",
+    "id:",
+    "front:",
+    "back:",
+    "text:",
+    "type: cloze",
+    "tags:",
+    "\u2028",
+    "\x85",
+]
+MARKUP_PIECES = [
+    "<script>",
+    "</script>",
+    "<img src=x onerror=alert(1)>",
+    "javascript:",
+    "JaVaScRiPt:",
+    "data:text/html,",
+    "data:image/png;base64,AA",
+    "vbscript:",
+    "<iframe",
+    "<svg onload=x>",
+    "[",
+    "]",
+    "(",
+    ")",
+    "![",
+    "](",
+    "<",
+    ">",
+    '"',
+    "'",
+    "&#106;",
+    "&",
+    "*",
+    "_",
+    "`",
+    "\\",
+    "{{c1::",
+    "}}",
+    "::",
+    "[sound:a.mp3]",
+    "{{Front}}",
+    "http://x.y/",
+    "<a href=",
+    " ",
+    "\n",
+    "mailto:",
+    "#",
+    "&lt;",
+    "\t",
+    "%20",
+    "%3A",
+    "%3a",
+    "%00",
+    "%2e%2e/",
+]
+yaml_text = st.lists(st.one_of(st.sampled_from(YAML_PIECES), st.characters()), max_size=40).map(
+    "".join
+)
+markup_text = st.lists(
+    st.one_of(st.sampled_from(MARKUP_PIECES), st.characters(codec="utf-8")), max_size=30
+).map("".join)
+
+
+# --- Helpers ----------------------------------------------------------------------------------
+
+
+def outcome(thunk):
+    """('ok', value) or ('error', problems): anything else propagates and fails the test."""
+    try:
+        return "ok", thunk()
+    except NeurodeckError as err:
+        assert err.problems, "a NeurodeckError must carry at least one problem"
+        return "error", err.problems
+
+
+def shape(node: Node | None):
+    """A node tree as plain data, marks included, for comparing two parsers' results."""
+    if node is None:
+        return None
+    mark = (node.start_mark.line, node.start_mark.column)
+    if isinstance(node, ScalarNode):
+        return ("scalar", node.tag, node.value, node.style, mark)
+    if isinstance(node, MappingNode):
+        return ("map", node.tag, mark, [(shape(k), shape(v)) for k, v in node.value])
+    return ("seq", node.tag, mark, [shape(item) for item in node.value])
+
+
+class _Tags(html.parser.HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, list[tuple[str, str | None]]]] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, attrs))
+
+    handle_startendtag = handle_starttag
+
+
+LIVE_TAGS = {
+    "script",
+    "iframe",
+    "object",
+    "embed",
+    "svg",
+    "math",
+    "style",
+    "form",
+    "input",
+    "base",
+    "link",
+    "meta",
+    "frame",
+    "frameset",
+    "video",
+    "audio",
+    "source",
+}
+
+
+def assert_no_live_markup(field_html: str) -> None:
+    """No <script> or other active element, no on*= handler, no javascript:/data: target."""
+    assert "<script" not in field_html.lower()
+    parser = _Tags()
+    parser.feed(field_html)
+    parser.close()
+    for tag, attrs in parser.tags:
+        assert tag not in LIVE_TAGS, field_html
+        for name, value in attrs:
+            assert not name.startswith("on"), field_html
+            target = re.sub(r"[\x00-\x20]", "", value or "").lower()
+            assert not target.startswith(("javascript:", "vbscript:", "data:text")), field_html
+            if name == "href":
+                assert not target.startswith("data:"), field_html
+
+
+def run_core(deck_dir: Path) -> None:
+    """load → validate → compile, and the pipeline's own check, as a build would run them."""
+    status, deck = outcome(lambda: load_deck(deck_dir))
+    if status == "ok":
+        problems = validate(deck)
+        if not any(p.severity == "error" for p in problems):
+            for compiled in compile_notes(deck):
+                for field_html in compiled.fields:
+                    assert_no_live_markup(field_html)
+    status, checked = outcome(lambda: pipeline.check(deck_dir))
+    if status == "ok":
+        for compiled in checked.notes:
+            for field_html in compiled.fields:
+                assert_no_live_markup(field_html)
+
+
+def run_build(deck_dir: Path) -> None:
+    """The whole build, package included: it writes a package or raises NeurodeckError."""
+    run_core(deck_dir)
+    out = deck_dir.parent / "out" / "deck.apkg"
+    out.parent.mkdir()
+    status, _ = outcome(lambda: pipeline.build(deck_dir, out, clock=1_700_000_000))
+    assert out.exists() == (status == "ok")
+    assert not [p.name for p in out.parent.iterdir() if p.name != "deck.apkg"]
+
+
+def with_fact_set(data: bytes, check) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        deck_dir = Path(tmp) / "cards"
+        deck_dir.mkdir()
+        (deck_dir / "deck.yaml").write_text(DECK_YAML, encoding="utf-8")
+        (deck_dir / "facts.yaml").write_bytes(data)
+        check(deck_dir)
+
+
+def assert_parsers_agree_on_file(deck_dir: Path) -> None:
+    path = deck_dir / "facts.yaml"
+    fast = outcome(lambda: load_fact_set(path, use_libyaml=True))
+    slow = outcome(lambda: load_fact_set(path, use_libyaml=False))
+    assert fast == slow
+
+
+# --- The YAML reader --------------------------------------------------------------------------
+
+# The one difference left: libyaml lets a tab follow a tag (`! \tx`), PyYAML does not.
+_TAG_THEN_TAB = re.compile(r"![^\s]*\t")
+
+
+@BOTH_PARSERS
+@SETTINGS
+@given(yaml_text)
+def test_libyaml_and_pure_python_compose_the_same_nodes_or_problems(text):
+    """Same nodes (values, styles, lines and columns) or the same problems, for any text."""
+    assume(not _TAG_THEN_TAB.search(text))
+    fast = outcome(lambda: shape(yamlsrc.compose("x.yaml", text, use_libyaml=True)))
+    slow = outcome(lambda: shape(yamlsrc.compose("x.yaml", text, use_libyaml=False)))
+    assert fast == slow
+
+
+@SETTINGS
+@given(st.binary(max_size=200) | yaml_text.map(lambda t: t.encode("utf-8", "surrogatepass")))
+def test_any_bytes_decode_and_compose_or_fail_cleanly(data):
+    def read():
+        text = yamlsrc.decode("x.yaml", data)
+        return yamlsrc.compose("x.yaml", text, use_libyaml=False)
+
+    outcome(read)
+    if yamlsrc.HAVE_LIBYAML:
+        outcome(lambda: yamlsrc.compose("x.yaml", yamlsrc.decode("x.yaml", data)))
+
+
+# --- Random data dumped as YAML ---------------------------------------------------------------
+
+TRICKY = [
+    "no",
+    "yes",
+    "on",
+    "off",
+    "1:30",
+    "010",
+    "2024-01-01",
+    "1e3",
+    "~",
+    "null",
+    "",
+    " ",
+    "{{c1::x}}",
+    "{{c1:x}}",
+    "{{c0::x}}",
+    "{{c1::}}",
+    "{{c1000::x}}",
+    "<script>x</script>",
+    "[a](javascript:alert(1))",
+    "![i](../x.png)",
+    "a b",
+    "topic::sub",
+    "::",
+    "\x00",
+    "\ud7ff",
+    "\U0001f600",
+    "[sound:x.mp3]",
+    "Oxytocin",
+    "oxytocin-touch",
+    "cloze",
+]
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.text(max_size=20),
+    st.sampled_from(TRICKY),
+)
+yaml_data = st.recursive(
+    scalars,
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.sampled_from(NOTE_KEYS) | st.text(max_size=6), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+field_value = st.one_of(st.sampled_from(TRICKY), st.text(max_size=30), yaml_data)
+note = st.fixed_dictionaries(
+    {"id": st.sampled_from(["a", "b", "oxytocin-touch", "Bad Id", ""]) | field_value},
+    optional={
+        "type": st.sampled_from(["basic", "reversed", "cloze", "clozed"]) | field_value,
+        "front": field_value,
+        "back": field_value,
+        "text": field_value,
+        "extra": field_value,
+        "tags": st.lists(st.sampled_from(TRICKY) | st.text(max_size=8), max_size=3) | field_value,
+        "source": st.sampled_from(["intimacy", "intimcy"]) | field_value,
+        "section": field_value,
+        "bakc": field_value,
+    },
+)
+fact_set_data = (
+    st.fixed_dictionaries(
+        {"notes": st.lists(note, max_size=4) | yaml_data},
+        optional={
+            "deck": st.sampled_from(["A::B", "A::", "Neuro"]) | field_value,
+            "tags": field_value,
+            "source": field_value,
+        },
+    )
+    | yaml_data
+)
+dumped = st.builds(
+    lambda data, flow, unicode: yaml.safe_dump(
+        data, default_flow_style=flow, allow_unicode=unicode
+    ),
+    fact_set_data,
+    st.sampled_from([False, None, True]),
+    st.booleans(),
+)
+
+
+@SETTINGS
+@given(dumped)
+def test_dumped_data_loads_checks_and_compiles_or_fails_cleanly(text):
+    with_fact_set(text.encode("utf-8"), run_core)
+
+
+@BOTH_PARSERS
+@SETTINGS
+@given(dumped)
+def test_dumped_data_loads_the_same_with_both_parsers(text):
+    with_fact_set(text.encode("utf-8"), assert_parsers_agree_on_file)
+
+
+# --- A valid fact set, mutated ----------------------------------------------------------------
+
+
+@st.composite
+def mutated_fact_set(draw) -> str:
+    """PEPTIDES_YAML with a few random edits: the mistakes of a hurried author, and worse."""
+    lines = PEPTIDES_YAML.splitlines(keepends=True)
+    for _ in range(draw(st.integers(1, 4))):
+        i = draw(st.integers(0, len(lines) - 1))
+        edit = draw(
+            st.sampled_from(
+                ["insert", "delete", "duplicate", "indent", "dedent", "replace value", "swap"]
+            )
+        )
+        line = lines[i]
+        if edit == "insert":
+            at = draw(st.integers(0, len(line)))
+            piece = draw(st.sampled_from(YAML_PIECES + MARKUP_PIECES) | st.characters())
+            lines[i] = line[:at] + piece + line[at:]
+        elif edit == "delete" and line:
+            at = draw(st.integers(0, len(line) - 1))
+            lines[i] = line[:at] + line[at + draw(st.integers(1, 5)) :]
+        elif edit == "duplicate":
+            lines.insert(i, line)
+        elif edit == "indent":
+            lines[i] = draw(st.sampled_from([" ", "  ", "\t"])) + line
+        elif edit == "dedent":
+            lines[i] = line[1:] if line.startswith(" ") else line
+        elif edit == "replace value" and ": " in line:
+            key = line.split(": ", 1)[0]
+            value = draw(st.sampled_from(TRICKY + MARKUP_PIECES) | st.text(max_size=20))
+            lines[i] = f"{key}: {value}\n"
+        elif edit == "swap" and i + 1 < len(lines):
+            lines[i], lines[i + 1] = lines[i + 1], lines[i]
+    return "".join(lines)
+
+
+@SETTINGS
+@given(mutated_fact_set())
+def test_mutated_fact_set_builds_or_fails_cleanly(text):
+    with_fact_set(text.encode("utf-8", "surrogatepass"), run_build)
+
+
+@BOTH_PARSERS
+@SETTINGS
+@given(mutated_fact_set())
+def test_mutated_fact_set_loads_the_same_with_both_parsers(text):
+    assume(not _TAG_THEN_TAB.search(text))
+    with_fact_set(text.encode("utf-8", "surrogatepass"), assert_parsers_agree_on_file)
+
+
+# --- Markup -----------------------------------------------------------------------------------
+
+
+@SETTINGS
+@given(st.from_regex(markup._PLAIN_RE, fullmatch=True))
+def test_plain_text_fast_path_renders_what_markdown_renders(text):
+    """The shortcut for plain sentences must give exactly the full parser's HTML."""
+    assert markup.render(text) == markup._render_markdown(text)
+
+
+@SETTINGS
+@given(st.text(alphabet="ab _*`~<>&\"'()[]{}:;,./?!#=+-|\\\n0123456789", max_size=20))
+def test_fast_path_is_taken_only_when_it_is_exact(text):
+    if markup._PLAIN_RE.fullmatch(text):
+        assert markup.render(text) == markup._render_markdown(text)
+
+
+@SETTINGS
+@given(markup_text)
+def test_rendered_fields_never_carry_live_markup(text):
+    rendered = markup.render(text)
+    assert_no_live_markup(rendered.html)
+    for source in rendered.images:
+        assert not source.lower().startswith("javascript:")
