@@ -1,0 +1,43 @@
+"""Exports of a deck directory's compiled package: what Anki gets, in other formats.
+
+csv for Anki's own text importer, html for a searchable, printable preview, json for tools,
+and md for a plain study sheet. Each renderer reads a Snapshot (the built package) and an
+iterable of its notes, so a caller can wrap the notes in a progress bar.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from ..apkg import write_atomically
+from ..snapshot import PackagedNote, Snapshot
+from .csv_export import render_csv
+from .html_export import render_html
+from .json_export import render_json
+from .md_export import render_markdown
+
+Renderer = Callable[[Snapshot, Iterable[PackagedNote]], str]
+
+FORMATS: dict[str, Renderer] = {
+    "csv": render_csv,
+    "html": render_html,
+    "json": render_json,
+    "md": render_markdown,
+}
+
+__all__ = ["FORMATS", "default_path", "render_csv", "render_html", "render_json",
+           "render_markdown", "write_export"]
+
+
+def default_path(snapshot: Snapshot, fmt: str) -> Path:
+    """build/<deck id>.<format>, beside the .apkg that `neurodeck build` writes."""
+    return Path("build") / f"{snapshot.deck_slug or 'deck'}.{fmt}"
+
+
+def write_export(snapshot: Snapshot, fmt: str, path: Path,
+                 notes: Iterable[PackagedNote] | None = None) -> int:
+    """Render `notes` (default: all) in `fmt` and replace `path` atomically; returns the cards."""
+    text = FORMATS[fmt](snapshot, snapshot.notes if notes is None else notes)
+    write_atomically(path, text.encode("utf-8"))
+    return sum(len(note.ordinals) for note in snapshot.notes)

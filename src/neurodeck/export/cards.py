@@ -1,0 +1,131 @@
+"""Cards as Anki renders them, from a package's own templates.
+
+A small subset of Anki's template language: field replacements, `{{#Field}}…{{/Field}}` and
+`{{^Field}}…{{/Field}}` sections, `{{FrontSide}}`, and the `cloze` and `text` filters. That is
+all neurodeck's note types use; tests compare the result with Anki's own rendering.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+from ..snapshot import PackagedNote, Snapshot
+from ..validate import CLOZE_RE
+
+T = TypeVar("T")
+_TAG_RE = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
+_HTML_TAG_RE = re.compile(r"<[^>]*>")
+
+
+@dataclass(frozen=True)
+class RenderedCard:
+    """One card of a note: its template name (or cloze number) and both sides as HTML."""
+
+    ordinal: int  # 0-based, as Anki stores it
+    name: str
+    front: str
+    back: str
+
+
+def render_cards(snapshot: Snapshot, note: PackagedNote) -> list[RenderedCard]:
+    """Every card the note makes, in card order."""
+    notetype = snapshot.notetype_of(note)
+    values = {f.name: value for f, value in zip(notetype.fields, note.fields, strict=True)}
+    values.update(Tags=" ".join(note.tags), Deck=note.deck, Type=notetype.name,
+                  Subdeck=note.deck.rsplit("::", 1)[-1])
+    cards = []
+    for ordinal in note.ordinals:
+        template = notetype.templates[0 if notetype.is_cloze else ordinal]
+        name = f"Cloze {ordinal + 1}" if notetype.is_cloze else template.name
+        front = _render(template.front, _Context(values, name, ordinal + 1, None))
+        back = _render(template.back, _Context(values, name, ordinal + 1, front))
+        cards.append(RenderedCard(ordinal, name, front, back))
+    return cards
+
+
+def group_by_subdeck(snapshot: Snapshot, notes: Iterable[PackagedNote],
+                     render: Callable[[PackagedNote], list[T]]) -> dict[str, list[T]]:
+    """Rendered notes by subdeck ("" is the root), subdecks in order of first appearance."""
+    groups: dict[str, list[T]] = {}
+    for note in notes:
+        groups.setdefault(snapshot.subdeck_of(note), []).extend(render(note))
+    return groups
+
+
+def answer_part(back: str) -> str:
+    """The back of a card without the repeated front (what follows `<hr id=answer>`)."""
+    for marker in ('<hr id="answer">', "<hr id=answer>"):
+        if marker in back:
+            return back.split(marker, 1)[1].strip()
+    return back
+
+
+def strip_html(text: str) -> str:
+    """Visible text of card HTML, for searching."""
+    return " ".join(html.unescape(_HTML_TAG_RE.sub(" ", text)).split())
+
+
+@dataclass(frozen=True)
+class _Context:
+    values: Mapping[str, str]
+    card: str
+    cloze_number: int
+    front_side: str | None  # None while rendering the front
+
+    def field(self, name: str) -> str:
+        if name == "FrontSide":
+            return self.front_side or ""
+        if name == "Card":
+            return self.card
+        return self.values.get(name, "")
+
+
+def _render(template: str, context: _Context) -> str:
+    out, pos = [], 0
+    while match := _TAG_RE.search(template, pos):
+        out.append(template[pos:match.start()])
+        tag = match.group(1).strip()
+        pos = match.end()
+        if tag[:1] in ("#", "^"):
+            name = tag[1:].strip()
+            close = _TAG_RE.search(template, pos)
+            while close and close.group(1).strip() != f"/{name}":
+                close = _TAG_RE.search(template, close.end())
+            if close is None:  # Anki shows an error card; an unclosed section is shown as is
+                out.append(match.group(0))
+                continue
+            present = bool(context.field(name).strip())
+            if present == (tag[0] == "#"):
+                out.append(_render(template[pos:close.start()], context))
+            pos = close.end()
+        elif not tag.startswith("/"):
+            out.append(_replace(tag, context))
+    out.append(template[pos:])
+    return "".join(out)
+
+
+def _replace(tag: str, context: _Context) -> str:
+    *filters, name = (part.strip() for part in tag.split(":"))
+    value = context.field(name)
+    for name_of_filter in reversed(filters):  # Anki applies the innermost filter first
+        if name_of_filter == "cloze":
+            value = _cloze(value, context.cloze_number, answer=context.front_side is not None)
+        elif name_of_filter == "text":
+            value = strip_html(value)
+    return value
+
+
+def _cloze(text: str, number: int, *, answer: bool) -> str:
+    def deletion(match: re.Match[str]) -> str:
+        ordinal = int(match.group(1))
+        body, _, hint = match.group(2).partition("::")
+        if ordinal != number:
+            return f'<span class="cloze-inactive" data-ordinal="{ordinal}">{body}</span>'
+        shown = body if answer else f"[{hint or '...'}]"
+        return f'<span class="cloze" data-ordinal="{ordinal}">{shown}</span>'
+
+    return CLOZE_RE.sub(deletion, text)

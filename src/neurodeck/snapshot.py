@@ -1,0 +1,252 @@
+"""What Anki gets from one side of a release: notes, note types and decks as a package holds them.
+
+A side is a deck directory, compiled in memory exactly as `neurodeck build` would write it, or
+a built .apkg, read as untrusted input. Both are read by the same code from the same collection
+database, so diff, release-check and the exports see what Anki imports, not what the YAML says.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from . import ids, pipeline
+from .errors import Location, NeurodeckError, Problem
+from .load import display_path
+from .notetypes import NOTE_TYPES
+from .unpack import extract_collection, read_media
+
+# Field and template ids are the same in every neurodeck deck (ids.py), so they name the
+# neurodeck key of a field or note type even in a package whose deck id we do not know.
+_FIELD_KEYS = {ids.field_id(nt.key, key): key for nt in NOTE_TYPES.values() for key, _ in nt.fields}
+_NOTETYPE_KEYS = {
+    frozenset(ids.template_id(nt.key, t[0]) for t in nt.templates): nt.key
+    for nt in NOTE_TYPES.values()
+}
+# compile.deck_description ends the root deck's description with the release version.
+_VERSION_RE = re.compile(r"<p><small>Version (.*?)</small></p>\s*\Z", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Field:
+    """A note type's field; `key` is neurodeck's key (front, text, …) or the lower-cased name."""
+
+    id: int | None
+    name: str
+    key: str
+
+
+@dataclass(frozen=True)
+class Template:
+    """A card template: Anki's front (qfmt) and back (afmt) HTML."""
+
+    id: int | None
+    name: str
+    front: str
+    back: str
+
+
+@dataclass(frozen=True)
+class NoteType:
+    """A note type as the package defines it; `key` is basic/reversed/cloze when recognised."""
+
+    id: int
+    name: str
+    key: str
+    is_cloze: bool
+    fields: tuple[Field, ...]
+    templates: tuple[Template, ...]
+    css: str
+    mod: int
+
+
+@dataclass(frozen=True)
+class PackagedNote:
+    """A note as the package holds it. `note_id` and `loc` are known for deck directories only."""
+
+    guid: str
+    notetype_id: int
+    fields: tuple[str, ...]  # in the note type's field order
+    tags: tuple[str, ...]
+    mod: int
+    deck: str  # the full deck name of its cards ("Root::Sub")
+    ordinals: tuple[int, ...]  # its cards: template number, or cloze number - 1
+    note_id: str | None = None
+    loc: Location | None = None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One side of a release, as Anki would import it."""
+
+    source: str  # the deck directory or package, as the user named it
+    deck_name: str
+    version: str | None
+    notetypes: Mapping[int, NoteType]
+    notes: tuple[PackagedNote, ...]  # curriculum order
+    deck_slug: str | None = None  # deck.yaml `id`, known for deck directories only
+    media: Mapping[str, bytes] = field(default_factory=dict)
+
+    @cached_property
+    def by_guid(self) -> dict[str, PackagedNote]:
+        """Notes by GUID, the identity Anki matches on."""
+        return {note.guid: note for note in self.notes}
+
+    def notetype_of(self, note: PackagedNote) -> NoteType:
+        """The note type a note belongs to."""
+        return self.notetypes[note.notetype_id]
+
+    def fields_of(self, note: PackagedNote) -> dict[str, str]:
+        """A note's fields by key (front, back, text, extra, source, mine)."""
+        notetype = self.notetype_of(note)
+        return {f.key: value for f, value in zip(notetype.fields, note.fields, strict=True)}
+
+    def subdeck_of(self, note: PackagedNote) -> str:
+        """The note's deck below the root deck ("" for the root itself)."""
+        return note.deck.partition("::")[2] if "::" in note.deck else ""
+
+
+def read_side(path: Path, *, clock: int) -> Snapshot:
+    """A deck directory (compiled in memory) or a built .apkg; nothing is written beside them."""
+    if path.is_dir():
+        return compile_snapshot(path, clock=clock)
+    if path.is_file():
+        return read_apkg(path)
+    raise NeurodeckError([Problem(Location(display_path(path)),
+                                  "no such deck directory or .apkg file",
+                                  hint="pass a directory holding deck.yaml, or a built .apkg")])
+
+
+def compile_snapshot(deck_dir: Path, *, clock: int) -> Snapshot:
+    """Check and build a deck directory as `neurodeck build` would, leaving it untouched.
+
+    The build runs on a copy, so the lock beside the cards is not refreshed; modification
+    times are the ones a real build at `clock` would give.
+    """
+    checked = pipeline.check(deck_dir)
+    shown = display_path(deck_dir)
+    with tempfile.TemporaryDirectory(prefix="neurodeck-") as tmp:
+        copy = Path(tmp) / "deck"
+        shutil.copytree(deck_dir, copy)
+        try:
+            built = pipeline.build(copy, Path(tmp) / "deck.apkg", clock=clock)
+        except NeurodeckError as err:  # e.g. a missing image: name the user's files
+            raise NeurodeckError([_relocate(p, display_path(copy), shown)
+                                  for p in err.problems]) from None
+        snapshot = read_apkg(built.path, source=shown)
+        media = read_media(built.path)
+    by_guid = {n.guid: n.note for n in checked.notes}
+    notes = tuple(replace(n, note_id=by_guid[n.guid].id, loc=by_guid[n.guid].loc)
+                  for n in snapshot.notes)
+    return replace(snapshot, notes=notes, deck_slug=checked.deck.id, media=media)
+
+
+def _relocate(problem: Problem, old_prefix: str, new_prefix: str) -> Problem:
+    path = problem.location.path
+    if path.startswith(old_prefix):
+        path = new_prefix + path[len(old_prefix):]
+    return replace(problem, location=replace(problem.location, path=path))
+
+
+def read_apkg(path: Path, *, source: str | None = None) -> Snapshot:
+    """Read a built package, treating it as untrusted input."""
+    with tempfile.TemporaryDirectory(prefix="neurodeck-") as tmp:
+        db = extract_collection(path, Path(tmp))
+        return read_collection(db, source or display_path(path))
+
+
+def read_collection(db: Path, source: str) -> Snapshot:
+    """Read a collection database (opened read-only) into a Snapshot."""
+    try:
+        conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            header = conn.execute("select models, decks from col").fetchone()
+            note_rows = conn.execute("select guid, mid, mod, tags, flds from notes "
+                                     "order by id").fetchall()
+            card_rows = conn.execute("select n.guid, c.did, c.ord from cards c join notes n "
+                                     "on n.id = c.nid order by c.due, c.ord, c.id").fetchall()
+        finally:
+            conn.close()
+        if header is None:
+            raise _Damaged("its col table is empty")
+        models, decks = (_json_object(text, what) for text, what in
+                         zip(header, ("note types", "decks"), strict=True))
+        return _snapshot(source, models, decks, note_rows, card_rows)
+    except sqlite3.Error as err:
+        reason = str(err)
+    except _Damaged as err:
+        reason = str(err)
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        reason = f"damaged note type, deck or note data ({type(err).__name__}: {err})"
+    raise NeurodeckError([Problem(Location(source), f"is not a readable Anki collection: {reason}",
+                                  hint="pass a .apkg exported by Anki or built by "
+                                  "`neurodeck build`")])
+
+
+class _Damaged(Exception):
+    """A collection whose structure is not what Anki writes."""
+
+
+def _json_object(text: object, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(str(text))
+    except (ValueError, RecursionError) as err:
+        raise _Damaged(f"its {what} are not valid JSON ({err})") from None
+    if not isinstance(value, dict):
+        raise _Damaged(f"its {what} are not a JSON object")
+    return value
+
+
+def _snapshot(source: str, models: dict[str, Any], decks: dict[str, Any],
+              note_rows: list[tuple[Any, ...]], card_rows: list[tuple[Any, ...]]) -> Snapshot:
+    notetypes = {int(mid): _notetype(int(mid), m) for mid, m in models.items()}
+    deck_names = {int(did): str(d["name"]) for did, d in decks.items()}
+    cards: dict[str, list[tuple[int, int]]] = {}  # guid -> [(ordinal, deck id)] by due
+    for guid, did, ordinal in card_rows:
+        cards.setdefault(str(guid), []).append((int(ordinal), int(did)))
+    notes = []
+    for guid, mid, mod, tags, flds in note_rows:
+        if int(mid) not in notetypes:
+            raise _Damaged(f"note {guid} has an unknown note type {mid}")
+        # Fit each note to its note type's field count: a sloppy package is compared, not refused.
+        width = len(notetypes[int(mid)].fields)
+        fields = (*str(flds).split("\x1f")[:width], *[""] * width)[:width]
+        own = cards.get(str(guid), [])
+        deck = deck_names.get(min(own)[1], "") if own else ""
+        notes.append(PackagedNote(
+            guid=str(guid), notetype_id=int(mid), fields=fields,
+            tags=tuple(str(tags).split()), mod=int(mod), deck=deck,
+            ordinals=tuple(sorted({o for o, _ in own})),
+        ))
+    # Curriculum order: the order of the notes' first cards in the new-card queue.
+    position = {guid: i for i, guid in enumerate(dict.fromkeys(cards))}
+    notes.sort(key=lambda n: position.get(n.guid, len(position)))
+    root = notes[0].deck.split("::")[0] if notes else ""
+    description = next((str(d.get("desc", "")) for d in decks.values() if d["name"] == root), "")
+    version = _VERSION_RE.search(description)
+    return Snapshot(source, root, html.unescape(version.group(1)) if version else None,
+                    notetypes, tuple(notes))
+
+
+def _notetype(mid: int, model: dict[str, Any]) -> NoteType:
+    fields = tuple(
+        Field(f.get("id"), str(f["name"]), _FIELD_KEYS.get(f.get("id"), str(f["name"]).lower()))
+        for f in sorted(model["flds"], key=lambda f: int(f["ord"]))
+    )
+    templates = tuple(
+        Template(t.get("id"), str(t["name"]), str(t["qfmt"]), str(t["afmt"]))
+        for t in sorted(model["tmpls"], key=lambda t: int(t["ord"]))
+    )
+    template_ids = frozenset(t.id for t in templates if t.id is not None)
+    key = _NOTETYPE_KEYS.get(template_ids, str(model["name"]))
+    return NoteType(mid, str(model["name"]), key, int(model.get("type", 0)) == 1, fields,
+                    templates, str(model.get("css", "")), int(model.get("mod", 0)))

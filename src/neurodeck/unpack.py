@@ -1,0 +1,155 @@
+"""Take the collection database out of a .apkg that may be hostile, without trusting it.
+
+A package handed to `diff` or `release-check` may come from anywhere (a download, an old
+release, a learner's export). Zip bombs, entry names that climb out of the target folder,
+truncated or corrupt archives and missing databases all become one located NeurodeckError.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path, PurePosixPath
+from typing import IO
+
+from .errors import Location, NeurodeckError, Problem
+from .load import display_path
+
+# What we unpack (the collection, or media of a deck we built): generous for flashcards (a
+# 10,000-note collection is ~10 MiB), small enough that a crafted archive cannot fill the disk.
+MAX_UNPACKED_BYTES = 256 * 1024 * 1024
+# Media of other packages is never unpacked, but an archive that claims more is not a deck.
+MAX_ARCHIVE_BYTES = 4 * 1024 * 1024 * 1024
+MAX_ENTRIES = 100_000
+# An Anki collection deflates about 6:1; zip bombs reach 1000:1. Tiny entries are exempt
+# because their ratio says nothing (a 2-byte media list can "compress" 1:50).
+MAX_RATIO = 100
+RATIO_EXEMPT_BYTES = 1024 * 1024
+
+# Newest first, as Anki reads them: .anki21 (schema 11, Anki 2.1) beside a stub .anki2.
+_COLLECTION_NAMES = ("collection.anki21", "collection.anki2")
+_ZSTD_COLLECTION = "collection.anki21b"
+_CHUNK = 1024 * 1024
+
+
+def extract_collection(apkg: Path, into: Path) -> Path:
+    """Check the archive, then copy its collection database into the directory `into`."""
+    with _checked_archive(apkg) as (where, archive):
+        info = _collection_entry(where, {i.filename: i for i in archive.infolist()})
+        target = into / "collection.anki2"
+        with target.open("wb") as out:
+            _copy_capped(where, archive, info, out, MAX_UNPACKED_BYTES)
+        return target
+
+
+def read_media(apkg: Path) -> dict[str, bytes]:
+    """The package's media files by name (for previews of decks we built ourselves)."""
+    with _checked_archive(apkg) as (where, archive):
+        entries = {i.filename: i for i in archive.infolist()}
+        if "media" not in entries:
+            return {}
+        listing = io.BytesIO()
+        _copy_capped(where, archive, entries["media"], listing, _CHUNK)
+        try:
+            names = json.loads(listing.getvalue())
+        except ValueError as err:
+            raise _error(where, f"has a damaged media list: {err}") from None
+        if not isinstance(names, dict):
+            raise _error(where, "has a damaged media list: not a JSON object")
+        media, budget = {}, MAX_UNPACKED_BYTES
+        for number, name in names.items():
+            if str(number) not in entries or not isinstance(name, str) or "/" in name:
+                raise _error(where, f"has a damaged media list entry {number!r}: {name!r}")
+            data = io.BytesIO()
+            budget -= _copy_capped(where, archive, entries[str(number)], data, budget)
+            media[name] = data.getvalue()
+        return media
+
+
+@contextmanager
+def _checked_archive(apkg: Path) -> Iterator[tuple[Location, zipfile.ZipFile]]:
+    where = Location(display_path(apkg))
+    try:
+        with zipfile.ZipFile(apkg) as archive:
+            _check_entries(where, archive.infolist())
+            yield where, archive
+    except zipfile.BadZipFile as err:
+        raise _error(where, f"is not an Anki package: not a readable zip archive ({err})",
+                     "pass a .apkg exported by Anki or built by `neurodeck build`") from None
+    except (zlib.error, EOFError, NotImplementedError, RuntimeError) as err:
+        raise _error(where, f"is a damaged Anki package: {err}",
+                     "download or build the package again") from None
+    except OSError as err:
+        raise _error(where, f"cannot read the package: {err.strerror or err}") from None
+
+
+def _check_entries(where: Location, infos: list[zipfile.ZipInfo]) -> None:
+    if len(infos) > MAX_ENTRIES:
+        raise _error(where, f"has {len(infos)} entries (more than {MAX_ENTRIES}); refusing it")
+    seen: set[str] = set()
+    for info in infos:
+        name = info.filename
+        if not _is_safe_name(name):
+            raise _error(where, f"has an unsafe entry name {name!r} (it points outside the "
+                         "package)", "Anki never writes such names: do not use this file")
+        if name in seen:
+            raise _error(where, f"has two entries named {name!r}",
+                         "Anki never writes such archives: do not use this file")
+        seen.add(name)
+    declared = sum(i.file_size for i in infos)
+    if declared > MAX_ARCHIVE_BYTES:
+        raise _error(where, f"claims {declared} bytes uncompressed (more than "
+                     f"{MAX_ARCHIVE_BYTES}); refusing a possible zip bomb")
+    compressed = max(1, sum(i.compress_size for i in infos))
+    if declared > RATIO_EXEMPT_BYTES and declared / compressed > MAX_RATIO:
+        raise _error(where, f"expands more than {MAX_RATIO}:1 when unpacked; refusing a "
+                     "possible zip bomb")
+
+
+def _is_safe_name(name: str) -> bool:
+    if not name or "\\" in name or "\x00" in name or name.startswith("/"):
+        return False
+    if len(name) > 1 and name[1] == ":":  # a Windows drive such as C:
+        return False
+    return ".." not in PurePosixPath(name).parts
+
+
+def _collection_entry(where: Location, entries: dict[str, zipfile.ZipInfo]) -> zipfile.ZipInfo:
+    for name in _COLLECTION_NAMES:
+        if name in entries:
+            return entries[name]
+    if _ZSTD_COLLECTION in entries:
+        raise _error(where, "uses Anki's newer compressed format (collection.anki21b), which "
+                     "neurodeck cannot read", "in Anki's export dialog tick “Support older Anki "
+                     "versions”, or compare deck directories instead")
+    raise _error(where, "has no collection.anki2: it is not an Anki deck package",
+                 "pass a .apkg exported by Anki or built by `neurodeck build`")
+
+
+def _copy_capped(where: Location, archive: zipfile.ZipFile, info: zipfile.ZipInfo,
+                 out: IO[bytes], limit: int) -> int:
+    """Copy one entry, at most `limit` bytes; returns the bytes copied."""
+    if info.file_size > limit:
+        raise _error(where, f"has a {info.file_size}-byte entry {info.filename!r} (more than "
+                     f"{limit}); refusing a possible zip bomb")
+    if info.file_size > RATIO_EXEMPT_BYTES and info.file_size > MAX_RATIO * info.compress_size:
+        raise _error(where, f"has an entry {info.filename!r} that expands more than "
+                     f"{MAX_RATIO}:1; refusing a possible zip bomb")
+    # Trust neither the declared size nor the ratio alone: count what comes out.
+    written = 0
+    with archive.open(info) as source:
+        while chunk := source.read(_CHUNK):
+            written += len(chunk)
+            if written > info.file_size:
+                raise _error(where, f"has an entry {info.filename!r} larger than it declares; "
+                             "refusing a possible zip bomb")
+            out.write(chunk)
+    return written
+
+
+def _error(where: Location, message: str, hint: str | None = None) -> NeurodeckError:
+    return NeurodeckError([Problem(where, message, hint=hint)])

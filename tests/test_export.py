@@ -1,0 +1,354 @@
+"""`neurodeck export`: csv checked with Anki's own text importer, the html preview checked in
+headless Chromium and against Anki's card rendering, json and the Markdown study sheet."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from anki.collection import ImportCsvRequest
+from anki_helpers import LearnerCollection, LearnerView, import_apkg
+from click.testing import CliRunner
+from conftest import PEPTIDES_YAML, MakeDeck
+
+from neurodeck import ids, progress
+from neurodeck.cli import cli
+from neurodeck.export import render_html
+from neurodeck.export.cards import render_cards
+from neurodeck.export.csv_export import quote
+from neurodeck.export.html_export import PAGE_CSS, SCRIPT
+from neurodeck.snapshot import compile_snapshot
+
+SHIPPED_DECK = Path(__file__).parent.parent / "cards"
+
+
+def export(runner: CliRunner, deck_dir: Path, fmt: str, out: Path) -> str:
+    result = runner.invoke(cli, ["export", str(deck_dir), "--format", fmt, "-o", str(out)])
+    assert (result.exit_code, result.stderr) == (0, ""), result.output
+    return out.read_text(encoding="utf-8")
+
+
+def build(runner: CliRunner, deck_dir: Path, out: Path) -> Path:
+    result = runner.invoke(cli, ["build", str(deck_dir), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+# ------------------------------------------------------------------------------------ csv
+
+
+def test_csv_starts_with_the_header_lines_anki_reads(runner: CliRunner, sample_deck: Path,
+                                                     tmp_path: Path) -> None:
+    text = export(runner, sample_deck, "csv", tmp_path / "deck.csv")
+    assert text.splitlines()[:8] == [
+        "#separator:tab",
+        "#html:true",
+        "#guid column:1",
+        "#notetype column:2",
+        "#deck column:3",
+        "#tags column:9",
+        "#columns:GUID\tNote type\tDeck\tFront/Text\tBack/Extra\tExtra/Source\tSource/My notes"
+        "\tMy notes\tTags",
+        "\t".join([ids.note_guid("test", "oxytocin-touch"), str(ids.notetype_id("test", "basic")),
+                   "Test Deck::Neuropeptides", "Which neuropeptide is released during physical "
+                   "touch and intimacy?", "Oxytocin",
+                   "Often called the &quot;bonding hormone&quot;.",
+                   "<cite>Neurobiological Foundations of Intimacy</cite> · Neural Pathways of "
+                   "Intimacy", "", "neuropeptides oxytocin test::Neuropeptides"]),
+    ]
+
+
+@pytest.mark.parametrize(("value", "quoted"), [
+    ("plain", "plain"), ("tab\there", '"tab\there"'), ('say "hi"', '"say ""hi"""'),
+    ("two\nlines", '"two\nlines"'), ("#hash", '"#hash"'), (" padded ", '" padded "'), ("", "")])
+def test_csv_values_are_quoted_as_anki_expects(value: str, quoted: str) -> None:
+    assert quote(value) == quoted
+
+
+def notes_and_cards(view: LearnerView) -> tuple[dict[str, object], list[tuple[str, int, str]]]:
+    notes = {g: (n.notetype, n.fields, sorted(n.tags)) for g, n in view.notes.items()}
+    cards = sorted((c.note_guid, c.ord, c.deck) for c in view.cards)
+    return notes, cards
+
+
+def test_anki_imports_the_csv_as_the_same_notes_as_the_apkg(
+    runner: CliRunner, make_deck: MakeDeck, tmp_path: Path
+) -> None:
+    """Same GUIDs, note types, fields, tags, cards and decks as importing the .apkg itself.
+
+    A collection gets the note types from the .apkg, loses its notes, then imports the csv:
+    the notes come back whole, so the csv keeps every note's identity.
+    """
+    tricky = PEPTIDES_YAML + (
+        "  - id: tricky\n"
+        "    front: \"Tabs\\tand #hashes, 'quotes' and \\\"doubles\\\"\"\n"
+        "    back: |\n      Two paragraphs.\n\n      - and\n      - a list\n"
+    )
+    deck_dir = make_deck({"peptides.yaml": tricky})
+    apkg = build(runner, deck_dir, tmp_path / "deck.apkg")
+    csv_path = tmp_path / "deck.csv"
+    export(runner, deck_dir, "csv", csv_path)
+    expected = import_apkg(apkg, tmp_path / "from-apkg")
+
+    with LearnerCollection(tmp_path / "from-csv") as learner:
+        learner.import_apkg(apkg)
+        col = learner.col
+        col.remove_notes(col.find_notes(""))
+        metadata = col.get_csv_metadata(str(csv_path), None)
+        log = col.import_csv(ImportCsvRequest(path=str(csv_path), metadata=metadata)).log
+        assert (len(log.new), len(log.conflicting), len(log.missing_notetype)) == (4, 0, 0)
+        got = learner.view()
+    assert notes_and_cards(got) == notes_and_cards(expected)
+    assert "Tabs\tand #hashes" in got.notes[ids.note_guid("test", "tricky")].fields["Front"]
+
+
+def test_importing_the_csv_over_the_apkg_changes_nothing(
+    runner: CliRunner, sample_deck: Path, tmp_path: Path
+) -> None:
+    apkg = build(runner, sample_deck, tmp_path / "deck.apkg")
+    csv_path = tmp_path / "deck.csv"
+    export(runner, sample_deck, "csv", csv_path)
+    with LearnerCollection(tmp_path / "learner") as learner:
+        learner.import_apkg(apkg)
+        before = learner.view()
+        metadata = learner.col.get_csv_metadata(str(csv_path), None)
+        log = learner.col.import_csv(ImportCsvRequest(path=str(csv_path), metadata=metadata)).log
+        assert (len(log.new), len(log.conflicting)) == (0, 0)
+        assert notes_and_cards(learner.view()) == notes_and_cards(before)
+
+
+# ----------------------------------------------------------------------------------- html
+
+
+def test_cards_render_exactly_as_anki_renders_them(runner: CliRunner, tmp_path: Path) -> None:
+    """Our template subset against Anki's renderer, for every card of the shipped deck.
+
+    Anki also writes the hidden answer into a data-cloze attribute on the front; the preview
+    leaves it out, and this comparison ignores it.
+    """
+    deck_dir = tmp_path / "cards"
+    shutil.copytree(SHIPPED_DECK, deck_dir)
+    snapshot = compile_snapshot(deck_dir, clock=1_700_000_000)
+    ours = {(n.guid, c.ordinal): (c.front, c.back) for n in snapshot.notes
+            for c in render_cards(snapshot, n)}
+    view = import_apkg(build(runner, deck_dir, tmp_path / "deck.apkg"), tmp_path)
+    drop = re.compile(r' data-cloze="[^"]*"')
+    anki = {(c.note_guid, c.ord): (drop.sub("", c.question), drop.sub("", c.answer))
+            for c in view.cards}
+    assert ours == anki
+
+
+def test_the_page_is_self_contained_and_allows_only_its_own_script(
+    runner: CliRunner, sample_deck: Path, tmp_path: Path
+) -> None:
+    page = export(runner, sample_deck, "html", tmp_path / "deck.html")
+    assert re.findall(r"<(script|style|link)\b", page) == ["style", "style", "script"]
+    assert not re.search(r'\bsrc="https?:', page)
+    policy = re.search(r'http-equiv="Content-Security-Policy" content="([^"]*)"', page)
+    assert policy is not None and policy.group(1).startswith("default-src 'none'; img-src data:;")
+    assert f"<script>{SCRIPT}</script>" in page and f"<style>{PAGE_CSS}</style>" in page
+    assert page.count('<article class="nd-item">') == 5  # 1 basic + 2 reversed + 2 cloze
+
+
+def test_card_text_cannot_inject_markup(make_deck: MakeDeck, tmp_path: Path) -> None:
+    deck_dir = make_deck({"x.yaml": """\
+        deck: "<img src=x onerror=alert(1)>"
+        tags: ["<b>"]
+        notes:
+          - id: evil
+            front: "<script>alert(1)</script>"
+            back: "</div><style>body{display:none}</style>"
+        """})
+    page = render_html(snapshot := compile_snapshot(deck_dir, clock=0), snapshot.notes)
+    assert page.count("<script") == 1 and page.count("<style") == 2
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
+    assert "<img" not in page
+
+
+def test_cloze_shows_the_gap_on_the_front_and_highlights_it_on_the_back(
+    sample_deck: Path,
+) -> None:
+    snapshot = compile_snapshot(sample_deck, clock=0)
+    mirror = next(n for n in snapshot.notes if n.note_id == "mirror-neurons-fire")
+    first = render_cards(snapshot, mirror)[0]
+    assert '<span class="cloze" data-ordinal="1">[...]</span>' in first.front
+    assert '<span class="cloze" data-ordinal="1">perform an action</span>' in first.back
+
+
+def chromium() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        pytest.skip("chromium is not on PATH (apt-get install chromium) to check the html "
+                    "preview")
+    return path
+
+
+def run_chromium(tmp_path: Path, *args: str) -> str:
+    command = [chromium(), "--headless", "--no-sandbox", "--disable-gpu",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync",
+               "--no-first-run", f"--user-data-dir={tmp_path / 'chromium-profile'}", *args]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
+    return done.stdout
+
+
+def test_chromium_shows_every_card_and_the_search_filters_them(
+    runner: CliRunner, sample_deck: Path, tmp_path: Path
+) -> None:
+    page = tmp_path / "deck.html"
+    export(runner, sample_deck, "html", page)
+    dom = run_chromium(tmp_path, "--dump-dom", page.as_uri())
+    assert dom.count('<article class="nd-item">') == 5  # the script ran and hid nothing
+    assert "Which neuropeptide is released during physical touch and intimacy?" in dom
+    assert 'id="nd-count" for="nd-search" aria-live="polite"></output>' in dom
+
+    dom = run_chromium(tmp_path, "--dump-dom", page.as_uri() + "#q=mirror%20OBSERVE&night")
+    assert dom.count('<article class="nd-item" hidden="">') == 3
+    assert dom.count('<section class="nd-subdeck" id="subdeck-1">') == 1
+    assert ">2 of 5 cards</output>" in dom
+    assert '<body class="nightMode night_mode">' in dom
+
+
+def test_chromium_screenshot_of_the_preview(
+    runner: CliRunner, sample_deck: Path, tmp_path: Path
+) -> None:
+    page = tmp_path / "deck.html"
+    export(runner, sample_deck, "html", page)
+    shot = tmp_path / "preview.png"
+    run_chromium(tmp_path, "--hide-scrollbars", "--window-size=1280,900",
+                 f"--screenshot={shot}", page.as_uri())
+    assert shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 20_000
+
+
+# ------------------------------------------------------------------------------ json, md
+
+
+def test_json_lists_notes_with_ids_guids_fields_and_cards(
+    runner: CliRunner, sample_deck: Path, tmp_path: Path
+) -> None:
+    data = json.loads(export(runner, sample_deck, "json", tmp_path / "deck.json"))
+    assert data["deck"] == {"id": "test", "name": "Test Deck", "version": "1.0.0"}
+    assert [n["id"] for n in data["notes"]] == [
+        "oxytocin-touch", "vasopressin-pair-bonding", "mirror-neurons-fire"]
+    vasopressin = data["notes"][1]
+    assert vasopressin["guid"] == ids.note_guid("test", "vasopressin-pair-bonding")
+    assert (vasopressin["type"], vasopressin["deck"]) == ("reversed", "Test Deck::Neuropeptides")
+    assert vasopressin["tags"] == ["neuropeptides", "test::Neuropeptides"]
+    assert vasopressin["fields"]["front"] == "Vasopressin"
+    assert [(c["ordinal"], c["name"]) for c in vasopressin["cards"]] == [(1, "Card 1"),
+                                                                         (2, "Card 2")]
+    assert vasopressin["cards"][1]["front"] == (
+        '<div class="nd-prompt">Neuropeptide linked to pair bonding in mammals</div>')
+
+
+def test_markdown_is_a_study_sheet_by_subdeck(runner: CliRunner, sample_deck: Path,
+                                              tmp_path: Path) -> None:
+    text = export(runner, sample_deck, "md", tmp_path / "deck.md")
+    source = "*Neurobiological Foundations of Intimacy*"
+    assert text == f"""\
+# Test Deck
+
+Version 1.0.0 · 3 notes · 5 cards
+
+## Neuropeptides
+
+**Q:** Which neuropeptide is released during physical touch and intimacy?
+
+**A:** Oxytocin
+
+Often called the "bonding hormone".
+
+{source} · Neural Pathways of Intimacy
+
+---
+
+**Q:** Vasopressin
+
+**A:** Neuropeptide linked to pair bonding in mammals
+
+{source} · Neural Pathways of Intimacy
+
+---
+
+**Q:** Neuropeptide linked to pair bonding in mammals
+
+**A:** Vasopressin
+
+{source} · Neural Pathways of Intimacy
+
+---
+
+**Q:** Mirror neurons fire when we **\\[...\\]** and when we observe it.
+
+**A:** Mirror neurons fire when we **perform an action** and when we observe it.
+
+{source} · Mirror Neurons
+
+---
+
+**Q:** Mirror neurons fire when we perform an action and when we **\\[...\\]**.
+
+**A:** Mirror neurons fire when we perform an action and when we **observe it**.
+
+{source} · Mirror Neurons
+"""
+
+
+def test_nested_subdecks_get_nested_headings(make_deck: MakeDeck, tmp_path: Path,
+                                             runner: CliRunner) -> None:
+    deck_dir = make_deck({
+        "a.yaml": "deck: Psychotherapy\nnotes:\n  - {id: a, front: A?, back: a}\n",
+        "b.yaml": "deck: Psychotherapy::Neuro-Informed\nnotes:\n  - {id: b, front: B?, back: b}\n",
+        "c.yaml": "deck: Other::Deeper\nnotes:\n  - {id: c, front: C?, back: c}\n",
+    })
+    text = export(runner, deck_dir, "md", tmp_path / "deck.md")
+    assert re.findall(r"^#+ .*$", text, re.MULTILINE) == [
+        "# Test Deck", "## Psychotherapy", "### Neuro-Informed", "## Other", "### Deeper"]
+
+
+# ------------------------------------------------------------------------- the command
+
+
+def test_export_writes_to_build_by_default_and_leaves_the_deck_alone(
+    runner: CliRunner, sample_deck: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    before = sorted(p.name for p in sample_deck.iterdir())
+    result = runner.invoke(cli, ["export", "cards", "--format", "md"])
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        0, "Wrote build/test.md: 3 notes, 5 cards\n", "")  # no progress bar off a terminal
+    assert sorted(p.name for p in sample_deck.iterdir()) == before
+
+
+def test_a_failed_export_keeps_the_previous_file(
+    runner: CliRunner, make_deck: MakeDeck, tmp_path: Path
+) -> None:
+    deck_dir = make_deck({"bad.yaml": "notes:\n  - id: x\n    frnt: Q\n    back: A\n"})
+    out = tmp_path / "deck.html"
+    out.write_text("previous good export")
+    result = runner.invoke(cli, ["export", str(deck_dir), "--format", "html", "-o", str(out)])
+    assert result.exit_code == 1
+    assert "unknown key 'frnt'" in result.stderr
+    assert out.read_text() == "previous good export"
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_progress_bars_stay_off_in_ci_and_off_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Terminal:
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr("sys.stderr", Terminal())
+    monkeypatch.delenv("CI", raising=False)
+    assert progress.wanted()
+    monkeypatch.setenv("CI", "true")
+    assert not progress.wanted()
+    monkeypatch.undo()
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setattr("sys.stderr", io.StringIO())
+    assert not progress.wanted()
