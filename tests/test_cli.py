@@ -55,7 +55,7 @@ def test_check_reports_every_problem_with_location_and_hint(runner, make_deck):
         "  hint: did you mean 'intimacy'?",
         f"{b}:11:5: error: duplicate note id 'oxytocin-touch'",
         f"  hint: first defined at {b}:5:5; every note needs its own id",
-        "4 problems; nothing was written",
+        "4 problems found",
     ]
     assert "Traceback" not in result.output
 

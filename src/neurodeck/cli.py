@@ -29,9 +29,9 @@ class ReportingGroup(click.Group):
             else:
                 for problem in err.problems:
                     click.echo(problem, err=True)
-                errors = sum(p.severity == "error" for p in err.problems) or len(err.problems)
-                click.echo(f"{errors} problem{'s' if errors != 1 else ''}; nothing was written",
-                           err=True)
+                count = len(err.problems)
+                outcome = "; nothing was written" if ctx.invoked_subcommand == "build" else " found"
+                click.echo(f"{count} problem{'s' if count != 1 else ''}{outcome}", err=True)
             ctx.exit(1)
 
 
@@ -94,17 +94,16 @@ def build(ctx: click.Context, deck_dir: Path, output: Path | None, frozen: bool,
     """
     ctx.meta[_JSON_KEY] = fmt == "json"
     built = pipeline.build(deck_dir, output, clock=build_clock(), frozen=frozen, strict=strict)
-    checked = built.checked
-    _warn(checked.warnings)
+    _warn(built.warnings)
     summary = {
         "path": str(built.path),
-        "notes": len(checked.notes),
-        "cards": checked.card_count,
-        "subdecks": len(checked.subdecks),
+        "notes": built.notes,
+        "cards": built.cards,
+        "subdecks": built.subdecks,
         "lock_changes": built.lock_changes,
     }
     if fmt == "json":
-        click.echo(json.dumps(_report(checked.warnings, ok=True, **summary), indent=2))
+        click.echo(json.dumps(_report(built.warnings, ok=True, **summary), indent=2))
         return
     click.echo(f"Wrote {built.path}: {summary['notes']} notes, {summary['cards']} cards, "
                f"{summary['subdecks']} subdecks")
@@ -161,6 +160,141 @@ def stats(deck_dir: Path, as_json: bool) -> None:
     click.echo("\nTags:")
     for tag, count in numbers["tags"].items():  # type: ignore[attr-defined]
         click.echo(f"  {tag}: {count}")
+
+
+@cli.command()
+@click.argument("apkg", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_format_option
+@click.pass_context
+def verify(ctx: click.Context, apkg: Path, fmt: str) -> None:
+    """Import APKG into an empty Anki collection with Anki's own library and report.
+
+    Exit status 1 if Anki cannot import it, a note is missing or conflicts, or a card does
+    not render. Needs the optional extra: pip install 'neurodeck[anki]'.
+
+    \b
+    Example:
+      neurodeck verify build/neurodeck.apkg
+    """
+    from .verify import verify_apkg  # imports nothing from Anki until called
+
+    ctx.meta[_JSON_KEY] = fmt == "json"
+    result = verify_apkg(apkg)
+    if fmt == "json":
+        click.echo(json.dumps(_report(list(result.problems), ok=result.ok, **result.summary()),
+                              indent=2))
+    else:
+        log = result.log
+        decks, types = len(result.decks), len(result.note_types)
+        click.echo(f"Anki {result.anki_version} imported {apkg}: {result.notes} notes, "
+                   f"{result.cards} cards, {decks} deck{'s' if decks != 1 else ''}, "
+                   f"{types} note type{'s' if types != 1 else ''}")
+        click.echo(f"Import log: {log['new']} new, {log['updated']} updated, "
+                   f"{log['duplicate']} duplicate, {log['conflicting']} conflicting")
+        _warn(list(result.problems))
+        if result.ok:
+            click.echo(f"All {result.cards} cards render with a front and a back")
+        else:
+            count = len(result.problems)
+            click.echo(f"{count} problem{'s' if count != 1 else ''} found by Anki", err=True)
+    if not result.ok:
+        ctx.exit(1)
+
+
+# --- Releases: diff, release-check, export (issue #7) ---------------------------------------
+
+_SIDE = click.Path(path_type=Path)  # a deck directory or a built .apkg; checked by read_side
+
+
+@cli.command()
+@click.argument("old", type=_SIDE)
+@click.argument("new", type=_SIDE)
+@click.option("--format", "fmt", type=click.Choice(["text", "md", "json"]), default="text",
+              show_default=True, help="For people, for release notes, or for tools.")
+@click.pass_context
+def diff(ctx: click.Context, old: Path, new: Path, fmt: str) -> None:
+    """List the notes added, changed and removed from OLD to NEW.
+
+    OLD and NEW are deck directories or built .apkg files. Notes are matched by GUID, as
+    Anki matches them, and named by note id wherever a deck directory tells it. A changed
+    note lists what changed: front, back, text, extra, source, tags, deck or type.
+
+    \b
+    Example:
+      neurodeck diff ../v1.0.0/cards cards --format md >> CHANGELOG.md
+    """
+    from .diff import diff_snapshots, diff_to_json, format_markdown, format_text
+    from .snapshot import read_side
+
+    ctx.meta[_JSON_KEY] = fmt == "json"
+    clock = build_clock()
+    changes = diff_snapshots(read_side(old, clock=clock), read_side(new, clock=clock))
+    if fmt == "json":
+        click.echo(json.dumps(diff_to_json(changes), indent=2, ensure_ascii=False))
+    else:
+        click.echo(format_markdown(changes) if fmt == "md" else format_text(changes), nl=False)
+
+
+@cli.command("release-check")
+@click.argument("old", type=_SIDE)
+@click.argument("new", type=_SIDE)
+@_format_option
+@click.pass_context
+def release_check(ctx: click.Context, old: Path, new: Path, fmt: str) -> None:
+    """Judge releasing NEW to learners who have OLD, by Anki's import rules.
+
+    Flags every change that will not reach learners or will hurt them: a removed or renamed
+    note, a note type whose fields or templates changed, a note that changed type or moved
+    to another subdeck, a renumbered or removed cloze deletion, and an edit whose
+    modification time did not move forward. Prints what to tell learners.
+
+    Exit status 1 when a breaking change is found, unless NEW raises the major version
+    (deck.yaml `version`); 0 otherwise.
+
+    \b
+    Example:
+      neurodeck release-check build/previous.apkg cards/
+    """
+    from .release_check import check_release, format_verdict, verdict_to_json
+    from .snapshot import read_side
+
+    ctx.meta[_JSON_KEY] = fmt == "json"
+    clock = build_clock()
+    verdict = check_release(read_side(old, clock=clock), read_side(new, clock=clock))
+    if fmt == "json":
+        click.echo(json.dumps(verdict_to_json(verdict), indent=2, ensure_ascii=False))
+    else:
+        click.echo(format_verdict(verdict), nl=False)
+    if not verdict.passed:
+        ctx.exit(1)
+
+
+@cli.command("export")
+@click.argument("deck_dir", type=DECK_DIR, default="cards")
+@click.option("--format", "fmt", type=click.Choice(["csv", "html", "json", "md"]),
+              required=True, help="csv for Anki's importer, html preview, json, or Markdown.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write (default: build/<deck id>.<format>).")
+def export_command(deck_dir: Path, fmt: str, output: Path | None) -> None:
+    """Export the notes of DECK_DIR (default: cards) as Anki will get them.
+
+    csv is for Anki's own text importer and keeps each note's GUID, note type and deck;
+    html is a searchable, printable preview of every card with the deck's styling; json is
+    for tools; md is a plain study sheet. DECK_DIR and its lock file are left unchanged.
+
+    \b
+    Example:
+      neurodeck export cards/ --format html -o build/preview.html
+    """
+    from .export import default_path, write_export
+    from .progress import progress
+    from .snapshot import compile_snapshot
+
+    snapshot = compile_snapshot(deck_dir, clock=build_clock())
+    path = output or default_path(snapshot, fmt)
+    with progress(snapshot.notes, length=len(snapshot.notes), label=f"Exporting {fmt}") as notes:
+        cards = write_export(snapshot, fmt, path, notes)
+    click.echo(f"Wrote {path}: {len(snapshot.notes)} notes, {cards} cards")
 
 
 def main() -> None:
