@@ -216,3 +216,11 @@ def test_parallel_and_sequential_builds_are_byte_identical(make_deck, tmp_path, 
     assert calls, "the parallel path was not taken"
     assert parallel == sequential
     assert len(read_apkg(tmp_path / "par.apkg").notes) == 80
+
+
+def test_a_retired_note_ships_once_more_with_the_retired_tag(make_deck, tmp_path):
+    deck_dir = make_deck({"p.yaml": PEPTIDES_YAML.replace(
+        "    section: Mirror Neurons\n", "    section: Mirror Neurons\n    retired: true\n")})
+    contents = read_apkg(build(deck_dir, tmp_path / "out.apkg").path)
+    assert contents.notes[ids.note_guid("test", "mirror-neurons-fire")].tags == (
+        "neuropeptides", "test::Neuropeptides", "retired")

@@ -22,7 +22,7 @@ from neurodeck.snapshot import read_side
 
 MIRROR = PEPTIDES_YAML[PEPTIDES_YAML.index("  - id: mirror-neurons-fire"):]
 RETIRE_MIRROR = ("    section: Mirror Neurons\n",
-                 "    section: Mirror Neurons\n    tags: [retired]\n")
+                 "    section: Mirror Neurons\n    retired: true\n")
 
 
 @pytest.fixture
@@ -138,7 +138,7 @@ def test_a_note_retired_in_the_previous_release_may_be_removed(
 ) -> None:
     edit(deck, *RETIRE_MIRROR)
     assert runner.invoke(cli, ["build", str(deck), "-o", "retiring.apkg"]).exit_code == 0
-    edit(deck, MIRROR + "    tags: [retired]\n", "", version="1.1.0")
+    edit(deck, MIRROR + "    retired: true\n", "", version="1.1.0")
     code, out = release_check(runner, Path("retiring.apkg"), deck)
     assert (code, out.splitlines()[1:]) == (0, [
         "No breaking changes: learners who have 1.0.0 get every change in 1.1.0."])

@@ -78,9 +78,14 @@ class NoteCompiler:
         topic = self._topic_tags.get(note.subdeck)
         if topic is None:
             topic = self._topic_tags[note.subdeck] = topic_tag(self.deck, note.subdeck)
-        return tuple(dict.fromkeys([*(t.name.strip() for t in note.tags), topic]))
+        tags = [*(t.name.strip() for t in note.tags), topic]
+        if note.retired:
+            tags.append(RETIRED_TAG)
+        return tuple(dict.fromkeys(tags))
 
 
+# Learners search for this tag to suspend notes that a later release will drop.
+RETIRED_TAG = "retired"
 _TEMPLATE_ORDINALS = {kind: tuple(range(len(nt.templates))) for kind, nt in NOTE_TYPES.items()}
 
 

@@ -23,7 +23,9 @@ DECK_FILE = "deck.yaml"
 DECK_KEYS = ("name", "id", "version", "description", "sources")
 SOURCE_KEYS = ("title", "author", "url")
 FACT_SET_KEYS = ("deck", "tags", "source", "notes")
-NOTE_KEYS = ("id", "type", "front", "back", "text", "extra", "tags", "source", "section")
+NOTE_KEYS = (
+    "id", "type", "front", "back", "text", "extra", "tags", "source", "section", "retired",
+)
 FIELDS_BY_KIND: dict[NoteKind, tuple[str, ...]] = {
     "basic": ("front", "back"),
     "reversed": ("front", "back"),
@@ -405,6 +407,15 @@ def _read_note(
     section = None
     if "section" in entries:
         section = reader.text(entries["section"][1], f"`section` of {what}")
+    retired = False
+    if "retired" in entries:
+        written = reader.text(entries["retired"][1], f"`retired` of {what}")
+        if written not in ("true", "false"):
+            if written is not None:
+                reader.error(entries["retired"][1], f"`retired` of {what} must be true or false",
+                             hint="write `retired: true` to ship the note once more, tagged retired")
+            ok = False
+        retired = written == "true"
     if not ok:
         return None
     return Note(
@@ -417,6 +428,7 @@ def _read_note(
         section=section,
         loc=reader.loc(node),
         field_locs=field_locs,
+        retired=retired,
     )
 
 

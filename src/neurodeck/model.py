@@ -44,6 +44,7 @@ class Note:
     section: str | None
     loc: Location  # where "- id:" starts
     field_locs: Mapping[str, Location]  # where each key's value starts
+    retired: bool = False  # shipped once more, tagged `retired`, before it is removed
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .diff import DeckDiff, NoteChange, NoteRef, diff_snapshots, note_ref, plain_text
+from .compile import RETIRED_TAG
 from .errors import Location, Problem, Severity
 from .snapshot import NoteType, PackagedNote, Snapshot
 from .validate import CLOZE_RE
 
 # A note shipped with this tag has been announced as retired; removing it later is expected.
-RETIRED_TAG = "retired"
 _SEMVER_MAJOR_RE = re.compile(r"v?(\d+)(?:\.\d+)*(?:[-+].*)?")
 
 # What learners should do about each kind of finding; {notes} lists the notes concerned.
