@@ -15,6 +15,7 @@ from typing import IO, Any
 
 import genanki
 
+_COMPRESS_LEVEL = 3
 # Zip cannot store dates before 1980.
 _EARLIEST_ZIP_TIME = 315532800
 
@@ -79,10 +80,13 @@ def write_apkg(collection: Path, media: Mapping[str, Path], path: Path, *,
     date = time.gmtime(max(timestamp, _EARLIEST_ZIP_TIME))[:6]
 
     def write_zip(out: IO[bytes]) -> None:
-        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+        with zipfile.ZipFile(out, "w") as archive:
             for name in sorted(entries):
                 info = zipfile.ZipInfo(name, date_time=date)
                 info.compress_type = zipfile.ZIP_DEFLATED
+                # Level 3 deflates a collection twice as fast as the default 6, for a
+                # package about a tenth larger.
+                info._compresslevel = _COMPRESS_LEVEL  # type: ignore[attr-defined]
                 info.external_attr = 0o644 << 16
                 info.create_system = 3  # the same on every platform
                 with archive.open(info, "w", force_zip64=False) as entry:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 
 from .errors import Location, Problem
@@ -164,12 +165,18 @@ def _sound_problem(where: Location, what: str) -> Problem:
 
 
 def _check_tag(tag: str, where: Location) -> list[Problem]:
+    wrong = _tag_mistake(tag)
+    return [] if wrong is None else [Problem(where, wrong[0], hint=wrong[1])]
+
+
+@functools.lru_cache(maxsize=4096)
+def _tag_mistake(tag: str) -> tuple[str, str] | None:
+    # Decks repeat a few hundred tags across thousands of notes: judge each tag once.
     if " " in tag.strip() or "\t" in tag:
         fixed = re.sub(r"\s+", "-", tag.strip())
-        return [Problem(where, f"tag {tag!r} contains a space",
-                        hint=f"Anki tags cannot contain spaces; write {fixed!r}")]
+        return f"tag {tag!r} contains a space", f"Anki tags cannot contain spaces; write {fixed!r}"
     parts = tag.strip().split("::")
     if not all(_TAG_PART_RE.fullmatch(part) for part in parts):
-        return [Problem(where, f"tag {tag!r} has an empty part or a quote",
-                        hint="write tags like `topic::sub-topic`, with text between the `::`")]
-    return []
+        return (f"tag {tag!r} has an empty part or a quote",
+                "write tags like `topic::sub-topic`, with text between the `::`")
+    return None
