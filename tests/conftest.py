@@ -45,7 +45,7 @@ MakeDeck = Callable[..., Path]
 
 @pytest.fixture
 def make_deck(tmp_path: Path) -> MakeDeck:
-    """Write files (name -> text, dedented) into a deck directory; deck.yaml defaults to DECK_YAML."""
+    """Write files (name -> dedented text) into a deck dir; deck.yaml defaults to DECK_YAML."""
 
     def make(files: dict[str, str | bytes] | None = None, *, name: str = "cards") -> Path:
         deck_dir = tmp_path / name

@@ -59,7 +59,8 @@ def test_nested_subdecks_get_parents_and_tags(make_deck, tmp_path):
 
 def test_fields_are_rendered_markdown_with_source_line(sample_deck, tmp_path):
     contents = read_apkg(build(sample_deck, tmp_path / "out.apkg").path)
-    front, back, extra, source, mine = contents.notes[ids.note_guid("test", "oxytocin-touch")].fields
+    note = contents.notes[ids.note_guid("test", "oxytocin-touch")]
+    front, back, extra, source, mine = note.fields
     assert (front, back) == ("Which neuropeptide is released during physical touch and intimacy?",
                              "Oxytocin")
     assert extra == "Often called the &quot;bonding hormone&quot;."
@@ -148,8 +149,8 @@ def test_note_types_carry_stable_field_and_template_ids(sample_deck, tmp_path):
     contents = read_apkg(build(sample_deck, tmp_path / "out.apkg").path)
     basic = contents.notetypes[ids.notetype_id("test", "basic")]
     assert [f["name"] for f in basic["flds"]] == ["Front", "Back", "Extra", "Source", "My notes"]
-    assert [f["id"] for f in basic["flds"]] == [ids.field_id("basic", k)
-                                                for k in ("front", "back", "extra", "source", "mine")]
+    keys = ("front", "back", "extra", "source", "mine")
+    assert [f["id"] for f in basic["flds"]] == [ids.field_id("basic", k) for k in keys]
     assert [t["id"] for t in basic["tmpls"]] == [ids.template_id("basic", "forward")]
     assert basic["mod"] == T0
 
@@ -203,7 +204,8 @@ def test_parallel_and_sequential_builds_are_byte_identical(make_deck, tmp_path, 
     """Large decks are parsed in worker processes; the package must not depend on that."""
     files = {
         f"{i:02}.yaml": "source: intimacy\nnotes:\n" + "".join(
-            f"  - {{id: n{i}-{j}, front: Question {i} {j}?, back: Answer {j}}}\n" for j in range(20))
+            f"  - {{id: n{i}-{j}, front: Question {i} {j}?, back: Answer {j}}}\n"
+            for j in range(20))
         for i in range(4)
     }
     deck_dir = make_deck(files)

@@ -8,7 +8,8 @@ from neurodeck import lock
 from neurodeck.errors import NeurodeckError
 
 OLD = lock.Lock(
-    notes={"a": lock.Entry("h1", 100, "basic", "", "0"), "b": lock.Entry("h2", 100, "cloze", "X::Y", "0,1")},
+    notes={"a": lock.Entry("h1", 100, "basic", "", "0"),
+           "b": lock.Entry("h2", 100, "cloze", "X::Y", "0,1")},
     notetypes={"basic": lock.Entry("t1", 50)},
     deck_name="Test Deck",
 )

@@ -11,7 +11,7 @@ import time
 import zipfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import genanki
 
@@ -70,13 +70,9 @@ def write_apkg(collection: Path, media: Mapping[str, Path], path: Path, *,
     previous file is replaced only once the new one is complete.
     """
     names = sorted(media)
-    entries: dict[str, Callable[[IO[bytes]], Any]] = {
-        "collection.anki2": lambda out: _copy_file(collection, out),
-        "media": lambda out: out.write(
-            json.dumps({str(i): name for i, name in enumerate(names)}).encode()),
-    }
-    for i, name in enumerate(names):
-        entries[str(i)] = lambda out, source=media[name]: _copy_file(source, out)
+    index = json.dumps({str(i): name for i, name in enumerate(names)}).encode()
+    entries: dict[str, Path | bytes] = {"collection.anki2": collection, "media": index}
+    entries.update({str(i): media[name] for i, name in enumerate(names)})
     date = time.gmtime(max(timestamp, _EARLIEST_ZIP_TIME))[:6]
 
     def write_zip(out: IO[bytes]) -> None:
@@ -90,7 +86,11 @@ def write_apkg(collection: Path, media: Mapping[str, Path], path: Path, *,
                 info.external_attr = 0o644 << 16
                 info.create_system = 3  # the same on every platform
                 with archive.open(info, "w", force_zip64=False) as entry:
-                    entries[name](entry)
+                    source = entries[name]
+                    if isinstance(source, bytes):
+                        entry.write(source)
+                    else:
+                        _copy_file(source, entry)
 
     _replace_atomically(path, write_zip)
 

@@ -1,4 +1,7 @@
-"""The command line: parse options, call the pipeline, print, exit 0 / 1 (deck problems) / 2 (usage)."""
+"""The command line: parse options, call the pipeline, print, and exit.
+
+Exit codes: 0 success, 1 problems in the deck or a failed build, 2 usage errors.
+"""
 
 from __future__ import annotations
 

@@ -11,7 +11,6 @@ from typing import Any
 import genanki
 
 from . import ids
-from .lock import Lock
 from .markup import render, replace_image_sources
 from .model import Deck, Note
 from .notetypes import CSS, NOTE_TYPES, NoteType
@@ -157,7 +156,8 @@ class _Note(genanki.Note):  # type: ignore[misc]
         # genanki derives cards by rendering templates per note; we already know them.
         self.cards = [genanki.Card(ordinal) for ordinal in ordinals]
 
-    def write_to_db(self, cursor: Any, timestamp: float, deck_id: int, id_gen: Iterator[int]) -> None:
+    def write_to_db(self, cursor: Any, timestamp: float, deck_id: int,
+                    id_gen: Iterator[int]) -> None:
         super().write_to_db(cursor, self.mod, deck_id, iter(self.row_ids))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import re
 import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -82,7 +83,7 @@ def _image_sources(tokens: list[Token]) -> list[str]:
     return found
 
 
-def replace_image_sources(field_html: str, mapping: dict[str, str]) -> str:
+def replace_image_sources(field_html: str, mapping: Mapping[str, str]) -> str:
     """Point rendered <img src> attributes at the names the media files get in the package."""
     for written, packaged in mapping.items():
         field_html = field_html.replace(

@@ -101,9 +101,11 @@ class _Pass:
             self.problems.append(Problem(
                 self.deck.loc,
                 f"deck renamed from {self.lock.deck_name!r} to {self.deck.name!r}; Anki matches "
-                "decks by name, so learners' cards stay in the old deck and new ones go to a new one",
+                "decks by name, so learners' cards stay in the old deck and new ones go to a "
+                "new one",
                 severity="warning",
-                hint="keep the released name, or ask learners to rename their deck before importing",
+                hint="keep the released name, or ask learners to rename their deck before "
+                "importing",
             ))
 
     def notes(self) -> Iterator[CompiledNote]:

@@ -12,8 +12,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .diff import DeckDiff, NoteChange, NoteRef, diff_snapshots, note_ref, plain_text
 from .compile import RETIRED_TAG
+from .diff import DeckDiff, NoteChange, NoteRef, diff_snapshots, note_ref, plain_text
 from .errors import Location, Problem, Severity
 from .snapshot import NoteType, PackagedNote, Snapshot
 from .validate import CLOZE_RE

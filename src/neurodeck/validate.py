@@ -66,7 +66,8 @@ def check_header(deck: Deck) -> list[Problem]:
                                 hint="write a name such as `Neurobiology of Connection`"))
     for source in deck.sources.values():
         if source.url is not None and not source.url.startswith(("https://", "http://")):
-            problems.append(Problem(source.loc, f"source {source.id!r} has a url that is not http(s)",
+            problems.append(Problem(source.loc,
+                                    f"source {source.id!r} has a url that is not http(s)",
                                     hint="write a full https:// address, or remove `url`"))
         for key, text in (("title", source.title), ("author", source.author or "")):
             if _SOUND_RE.search(text):
@@ -100,7 +101,8 @@ def check_note(deck: Deck, note: Note) -> list[Problem]:
             )
     if note.source is not None and note.source not in deck.sources:
         close = difflib.get_close_matches(note.source, list(deck.sources), n=1)
-        hint = f"did you mean {close[0]!r}?" if close else "declare it under `sources:` in deck.yaml"
+        hint = (f"did you mean {close[0]!r}?" if close
+                else "declare it under `sources:` in deck.yaml")
         problems.append(
             Problem(note.field_locs.get("source", note.loc),
                     f"unknown source {note.source!r} in note {note.id!r}", hint=hint)
@@ -121,8 +123,9 @@ def check_note(deck: Deck, note: Note) -> list[Problem]:
         prompt, answer = plain_text(note.fields["front"]), plain_text(note.fields["back"])
         if answer and answer in prompt:
             problems.append(
-                Problem(note.field_locs["back"], f"the answer of note {note.id!r} repeats its prompt",
-                        severity="warning", hint="reword the prompt so it does not give the answer away")
+                Problem(note.field_locs["back"],
+                        f"the answer of note {note.id!r} repeats its prompt", severity="warning",
+                        hint="reword the prompt so it does not give the answer away")
             )
     return problems
 
