@@ -28,6 +28,7 @@ from .validate import UniqueIds, check_header, check_note
 
 # Below this much YAML, starting worker processes costs more than it saves.
 PARALLEL_MIN_BYTES = 2 * 1024 * 1024
+_IN_FLIGHT = 4  # files parsed ahead of the writer
 
 
 @dataclass(frozen=True)
@@ -157,10 +158,12 @@ class _Pass:
 
 
 def _parallel(deck: Deck, paths: list[Path]) -> Iterator[_FileResult]:
-    # Fork shares the loaded modules with the workers, so they start in milliseconds; map()
-    # returns results in file order, so the output is the same as the sequential path's.
+    # Fork shares the loaded modules with the workers, so they start in milliseconds. Results
+    # come back in file order, so the output is the same as the sequential path's, and at most
+    # a few files are in flight, so memory stays bounded when the writer is the slower side.
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from collections import deque
+    from concurrent.futures import Future, ProcessPoolExecutor
 
     try:
         context = multiprocessing.get_context("fork")
@@ -168,7 +171,13 @@ def _parallel(deck: Deck, paths: list[Path]) -> Iterator[_FileResult]:
         yield from (_process_file(deck, p) for p in paths)
         return
     with ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
-        yield from pool.map(_process_file, [deck] * len(paths), paths)
+        pending: deque[Future[_FileResult]] = deque()
+        for path in paths:
+            pending.append(pool.submit(_process_file, deck, path))
+            if len(pending) >= _IN_FLIGHT:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def check(deck_dir: Path, *, strict: bool = False) -> Checked:
