@@ -241,6 +241,11 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
     HAVE_LIBYAML = False
 
 
+def parser_class(use_libyaml: bool) -> Callable[[str], _Parser]:
+    """libyaml's parser or the pure-Python one: each turns text into the same events."""
+    return _PARSERS[use_libyaml]
+
+
 def loc(path: str, node: Node) -> Location:
     """The 1-based location where a node starts."""
     mark = node.start_mark
