@@ -51,8 +51,9 @@ _NOTE_KEYS = frozenset(NOTE_KEYS)
 _FACT_SET_KEYS = frozenset(FACT_SET_KEYS)
 
 # A note as read, before the file's `deck`, `tags` and `source` (which may come after
-# `notes:`) are known: its values by key, its mapping's start, and each value's start.
-_RawNote = tuple[dict[str, Any], Location, dict[str, Location]]
+# `notes:`) are known: its values by key, its mapping's start, and the parser's Mark where
+# each value starts.
+_RawNote = tuple[dict[str, Any], Location, dict[str, Any]]
 
 
 class _Irregular(Exception):
@@ -132,7 +133,6 @@ class _Events:
     def _notes(self) -> list[_RawNote]:
         # The hot loop: one turn per key of every note, so _key and _text are written out.
         get_event = self.get_event
-        path = self.path
         has_escapes = self.has_escapes
         search = yamlsrc.NON_PRINTABLE_RE.search
         self._start(get_event(), SequenceStartEvent)
@@ -143,7 +143,7 @@ class _Events:
                 return raw_notes
             start = self._start(event, MappingStartEvent)
             values: dict[str, Any] = {}
-            value_locs: dict[str, Location] = {}
+            marks: dict[str, Any] = {}  # key -> the parser's Mark where the value starts
             while True:
                 event = get_event()
                 if type(event) is not ScalarEvent:
@@ -151,21 +151,28 @@ class _Events:
                         break
                     raise _Irregular
                 key = event.value
-                if key not in _NOTE_KEYS or key in values or not _plain(event):
+                if (
+                    key not in _NOTE_KEYS
+                    or key in values
+                    or event.tag is not None
+                    or event.anchor is not None
+                ):
                     raise _Irregular
                 event = get_event()
                 if key == "tags":
                     values[key] = self._tags(event)
                     continue
-                if type(event) is not ScalarEvent or not _plain(event):
+                if (
+                    type(event) is not ScalarEvent
+                    or event.tag is not None
+                    or event.anchor is not None
+                    or (has_escapes and search(event.value))
+                ):
                     raise _Irregular
-                value = event.value
-                if has_escapes and search(value):
-                    raise _Irregular
-                mark: Any = event.start_mark  # libyaml's or PyYAML's Mark
-                values[key] = value
-                value_locs[key] = Location(path, mark.line + 1, mark.column + 1)
-            raw_notes.append((values, start, value_locs))
+                values[key] = event.value
+                # A Location only for the few values that keep one (fields and source).
+                marks[key] = event.start_mark
+            raw_notes.append((values, start, marks))
 
     def _note(
         self,
@@ -175,7 +182,8 @@ class _Events:
         file_source: str | None,
     ) -> Note:
         """The Note load.py would make of these values, when it would report nothing."""
-        values, start, value_locs = raw
+        values, start, marks = raw
+        path = self.path
         if "id" not in values:
             raise _Irregular
         kind = values.get("type", "basic")
@@ -189,11 +197,13 @@ class _Events:
                 if key not in wanted and key not in OPTIONAL_FIELDS:
                     raise _Irregular
                 fields[key] = values[key]
-                field_locs[key] = value_locs[key]
+                mark = marks[key]
+                field_locs[key] = Location(path, mark.line + 1, mark.column + 1)
             elif key in wanted:
                 raise _Irregular
         if "source" in values:
-            field_locs["source"] = value_locs["source"]
+            mark = marks["source"]
+            field_locs["source"] = Location(path, mark.line + 1, mark.column + 1)
         own_tags = values.get("tags")
         note_kind: NoteKind = kind
         return Note(
@@ -214,12 +224,22 @@ class _Events:
             value, where = self._text(event)
             return (Tag(value, where),) if value else ()
         self._start(event, SequenceStartEvent)
+        get_event, path = self.get_event, self.path
         tags: list[Tag] = []
         while True:
-            event = self.get_event()
-            if type(event) is SequenceEndEvent:
-                return tuple(tags)
-            tags.append(Tag(*self._text(event)))
+            event = get_event()
+            if type(event) is not ScalarEvent:
+                if type(event) is SequenceEndEvent:
+                    return tuple(tags)
+                raise _Irregular
+            if (
+                event.tag is not None
+                or event.anchor is not None
+                or (self.has_escapes and yamlsrc.NON_PRINTABLE_RE.search(event.value))
+            ):
+                raise _Irregular
+            mark: Any = event.start_mark
+            tags.append(Tag(event.value, Location(path, mark.line + 1, mark.column + 1)))
 
     def _text(self, event: Any) -> tuple[str, Location]:
         """An untagged scalar's text and where it starts."""
