@@ -198,12 +198,12 @@ class _Events:
                     raise _Irregular
                 fields[key] = values[key]
                 mark = marks[key]
-                field_locs[key] = Location(path, mark.line + 1, mark.column + 1)
+                field_locs[key] = _location(path, mark.line + 1, mark.column + 1)
             elif key in wanted:
                 raise _Irregular
         if "source" in values:
             mark = marks["source"]
-            field_locs["source"] = Location(path, mark.line + 1, mark.column + 1)
+            field_locs["source"] = _location(path, mark.line + 1, mark.column + 1)
         own_tags = values.get("tags")
         note_kind: NoteKind = kind
         return Note(
@@ -222,7 +222,7 @@ class _Events:
         """A list of tags, or a single tag written as text (none when empty)."""
         if type(event) is ScalarEvent:
             value, where = self._text(event)
-            return (Tag(value, where),) if value else ()
+            return (_tag(value, where),) if value else ()
         self._start(event, SequenceStartEvent)
         get_event, path = self.get_event, self.path
         tags: list[Tag] = []
@@ -239,7 +239,7 @@ class _Events:
             ):
                 raise _Irregular
             mark: Any = event.start_mark
-            tags.append(Tag(event.value, Location(path, mark.line + 1, mark.column + 1)))
+            tags.append(_tag(event.value, _location(path, mark.line + 1, mark.column + 1)))
 
     def _text(self, event: Any) -> tuple[str, Location]:
         """An untagged scalar's text and where it starts."""
@@ -274,4 +274,29 @@ def _plain(event: Any) -> bool:
 def _loc(path: str, event: Any) -> Location:
     """The 1-based location where an event starts (as yamlsrc.loc for a node)."""
     mark = event.start_mark
-    return Location(path, mark.line + 1, mark.column + 1)
+    return _location(path, mark.line + 1, mark.column + 1)
+
+
+# The model's frozen dataclasses set each field through object.__setattr__, which costs more
+# than everything else the loader does per value. This pass makes tens of thousands of them,
+# so it fills each new instance's __dict__ directly: the very object __init__ would make
+# (equal, hashing alike, just as frozen afterwards), in half the time. There is no
+# __post_init__ to skip; test_one_pass_reader_* compare the results with the general path's.
+_new = object.__new__
+
+
+def _location(path: str, line: int, column: int) -> Location:
+    loc = _new(Location)
+    attrs = loc.__dict__
+    attrs["path"] = path
+    attrs["line"] = line
+    attrs["column"] = column
+    return loc
+
+
+def _tag(name: str, loc: Location) -> Tag:
+    tag = _new(Tag)
+    attrs = tag.__dict__
+    attrs["name"] = name
+    attrs["loc"] = loc
+    return tag
