@@ -31,7 +31,7 @@ from yaml.events import (
     StreamEndEvent,
 )
 
-from . import yamlsrc
+from . import yamlcompat, yamlsrc
 from .errors import Location
 from .model import (
     FACT_SET_KEYS,
@@ -69,7 +69,7 @@ def read_fact_set(path: str, text: str, *, use_libyaml: bool) -> FactSet | None:
     gc.disable()
     try:
         # Both parsers may refuse a character as soon as they are made.
-        parser = yamlsrc.parser_class(use_libyaml)(text)
+        parser = yamlcompat.parser_class(use_libyaml)(text)
         try:
             return _Events(path, parser.get_event, "\\" in text).fact_set()
         finally:
