@@ -495,6 +495,36 @@ def assert_one_pass_reader_is_exact(deck_dir: Path) -> None:
         assert fast_read_summary(quick) == fast_read_summary(general)
 
 
+# Fact sets with nothing wrong in their shape, so that the one-pass reader answers for many
+# of them: any text (tricky or with characters that need escapes), keys in any order.
+any_text = st.text(max_size=30) | st.sampled_from(TRICKY)
+any_tags = st.lists(any_text, max_size=3) | any_text
+note_extras = {"extra": any_text, "tags": any_tags, "source": any_text, "section": any_text}
+valid_note = st.fixed_dictionaries(
+    {"id": any_text, "front": any_text, "back": any_text},
+    optional={"type": st.sampled_from(["basic", "reversed"]), **note_extras},
+) | st.fixed_dictionaries({"id": any_text, "type": st.just("cloze"), "text": any_text},
+                          optional=note_extras)
+valid_dumped = st.builds(
+    lambda data, flow, unicode, sort_keys: yaml.safe_dump(
+        data, default_flow_style=flow, allow_unicode=unicode, sort_keys=sort_keys
+    ),
+    st.fixed_dictionaries(
+        {"notes": st.lists(valid_note, max_size=4)},
+        optional={"deck": any_text, "tags": any_tags, "source": any_text},
+    ),
+    st.sampled_from([False, None, True]),
+    st.booleans(),
+    st.booleans(),
+)
+
+
+@SETTINGS
+@given(valid_dumped)
+def test_one_pass_reader_matches_the_general_path_on_valid_fact_sets(text):
+    with_fact_set(text.encode("utf-8"), assert_one_pass_reader_is_exact)
+
+
 @SETTINGS
 @given(dumped)
 def test_one_pass_reader_matches_the_general_path_on_dumped_data(text):

@@ -1,6 +1,6 @@
 """Read a fact set in the common shape straight from parser events into the model.
 
-Composing nodes and then walking them costs about three times what the parser itself costs.
+Composing nodes and then walking them cost more than three times what the parser itself does.
 Almost every fact set has one shape: a mapping of `deck`, `tags`, `source` and `notes`,
 where `notes` is a list of flat mappings of text (and lists of tags). This module reads that
 shape in one pass over the events, with no nodes in between.
@@ -62,9 +62,10 @@ class _Irregular(Exception):
 
 def read_fact_set(path: str, text: str, *, use_libyaml: bool) -> FactSet | None:
     """The file's FactSet if it is in the common shape and has no problem; otherwise None."""
-    # The pass allocates several objects per event and frees none, so the cyclic garbage
-    # collector would run every few hundred of them and walk ever more live notes, for a
-    # fifth of the time. Nothing here can form a cycle: pause the collector for the pass.
+    # The pass allocates several objects per event and keeps most of them, so the cyclic
+    # garbage collector would run every few hundred allocations and walk ever more live
+    # notes: a fifth of the time. Nothing built here can form a cycle, so the collector
+    # pauses for the pass (it is process-wide: switched back on only if it was on).
     collecting = gc.isenabled()
     gc.disable()
     try:
@@ -95,6 +96,7 @@ class _Events:
         self.has_escapes = has_escapes
 
     def fact_set(self) -> FactSet:
+        """The FactSet of the whole stream: one document holding one fact-set mapping."""
         get_event = self.get_event
         get_event()  # StreamStart
         if type(get_event()) is not DocumentStartEvent:
@@ -125,12 +127,11 @@ class _Events:
             raise _Irregular  # a second document: the general path words it
         if raw_notes is None:
             raise _Irregular
-        notes = tuple(
-            self._note(raw, subdeck, file_tags, file_source) for raw in raw_notes
-        )
+        notes = tuple(self._note(raw, subdeck, file_tags, file_source) for raw in raw_notes)
         return FactSet(path=self.path, notes=notes)
 
     def _notes(self) -> list[_RawNote]:
+        """Each note of the `notes:` list, as read."""
         # The hot loop: one turn per key of every note, so _key and _text are written out.
         get_event = self.get_event
         has_escapes = self.has_escapes
@@ -277,15 +278,16 @@ def _loc(path: str, event: Any) -> Location:
     return _location(path, mark.line + 1, mark.column + 1)
 
 
-# The model's frozen dataclasses set each field through object.__setattr__, which costs more
-# than everything else the loader does per value. This pass makes tens of thousands of them,
-# so it fills each new instance's __dict__ directly: the very object __init__ would make
-# (equal, hashing alike, just as frozen afterwards), in half the time. There is no
-# __post_init__ to skip; test_one_pass_reader_* compare the results with the general path's.
+# A frozen dataclass's __init__ sets each field through object.__setattr__, which made
+# Locations and Tags (tens of thousands per deck) the largest cost left in this pass. These
+# fill a new instance's __dict__ directly instead: the same object __init__ would make (equal,
+# hashing alike, as frozen), in half the time. Neither class has a __post_init__ to skip;
+# tests/test_fastread.py and the one-pass tests in test_hypothesis.py hold them to that.
 _new = object.__new__
 
 
 def _location(path: str, line: int, column: int) -> Location:
+    """Location(path, line, column), made without its __init__."""
     loc = _new(Location)
     attrs = loc.__dict__
     attrs["path"] = path
@@ -295,6 +297,7 @@ def _location(path: str, line: int, column: int) -> Location:
 
 
 def _tag(name: str, loc: Location) -> Tag:
+    """Tag(name, loc), made without its __init__."""
     tag = _new(Tag)
     attrs = tag.__dict__
     attrs["name"] = name
