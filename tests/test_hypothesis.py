@@ -21,10 +21,11 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from yaml.nodes import MappingNode, Node, ScalarNode
 
-from neurodeck import markup, pipeline, yamlsrc
+from neurodeck import fastread, load, markup, pipeline, yamlsrc
 from neurodeck.compile import compile_notes
-from neurodeck.errors import NeurodeckError
+from neurodeck.errors import NeurodeckError, Problem
 from neurodeck.load import NOTE_KEYS, load_deck, load_fact_set
+from neurodeck.model import FactSet
 from neurodeck.validate import validate
 
 # Modest and repeatable by default, so the file runs in seconds; for a longer random search:
@@ -460,3 +461,91 @@ def test_rendered_fields_never_carry_live_markup(text):
     assert_no_live_markup(rendered.html)
     for source in rendered.images:
         assert not source.lower().startswith("javascript:")
+
+
+# --- The one-pass reader ----------------------------------------------------------------------
+
+
+def fast_read_summary(fact_set: FactSet) -> list[tuple[object, ...]]:
+    """Everything a FactSet holds, locations of tags and the order of dicts included."""
+    return [
+        (note, list(note.fields.items()), list(note.field_locs.items()),
+         [(tag.name, tag.loc) for tag in note.tags])
+        for note in fact_set.notes
+    ]
+
+
+def assert_one_pass_reader_is_exact(deck_dir: Path) -> None:
+    """fastread answers only for a file the general path loads without a problem, and alike."""
+    try:
+        text = yamlsrc.decode("facts.yaml", (deck_dir / "facts.yaml").read_bytes())
+    except NeurodeckError:
+        return
+    for use_libyaml in [True, False] if yamlsrc.HAVE_LIBYAML else [False]:
+        quick = fastread.read_fact_set("facts.yaml", text, use_libyaml=use_libyaml)
+        if quick is None:
+            continue
+        problems: list[Problem] = []
+        general = load._read_nodes(
+            "facts.yaml", text, load._read_fact_set, problems, use_libyaml=use_libyaml
+        )
+        assert problems == []
+        assert general is not None
+        assert quick == general
+        assert fast_read_summary(quick) == fast_read_summary(general)
+
+
+# Fact sets with nothing wrong in their shape, so that the one-pass reader answers for many
+# of them: any text (tricky or with characters that need escapes), keys in any order.
+any_text = st.text(max_size=30) | st.sampled_from(TRICKY)
+any_tags = st.lists(any_text, max_size=3) | any_text
+note_extras = {"extra": any_text, "tags": any_tags, "source": any_text, "section": any_text}
+valid_note = st.fixed_dictionaries(
+    {"id": any_text, "front": any_text, "back": any_text},
+    optional={"type": st.sampled_from(["basic", "reversed"]), **note_extras},
+) | st.fixed_dictionaries({"id": any_text, "type": st.just("cloze"), "text": any_text},
+                          optional=note_extras)
+valid_dumped = st.builds(
+    lambda data, flow, unicode, sort_keys: yaml.safe_dump(
+        data, default_flow_style=flow, allow_unicode=unicode, sort_keys=sort_keys
+    ),
+    st.fixed_dictionaries(
+        {"notes": st.lists(valid_note, max_size=4)},
+        optional={"deck": any_text, "tags": any_tags, "source": any_text},
+    ),
+    st.sampled_from([False, None, True]),
+    st.booleans(),
+    st.booleans(),
+)
+
+
+@SETTINGS
+@given(valid_dumped)
+def test_one_pass_reader_matches_the_general_path_on_valid_fact_sets(text):
+    with_fact_set(text.encode("utf-8"), assert_one_pass_reader_is_exact)
+
+
+@SETTINGS
+@given(dumped)
+def test_one_pass_reader_matches_the_general_path_on_dumped_data(text):
+    with_fact_set(text.encode("utf-8"), assert_one_pass_reader_is_exact)
+
+
+@SETTINGS
+@given(mutated_fact_set())
+def test_one_pass_reader_matches_the_general_path_on_mutated_fact_sets(text):
+    with_fact_set(text.encode("utf-8", "surrogatepass"), assert_one_pass_reader_is_exact)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        PEPTIDES_YAML,
+        "notes:\n  - {id: a, front: F, back: B, tags: t}\ndeck: A::B\ntags: [x, y]\nsource: s\n",
+        "---\nnotes: []\n...\n",
+    ],
+)
+def test_one_pass_reader_answers_for_the_common_shape(text):
+    """The fast path must be taken for ordinary files, `notes:` first or last, else it is dead."""
+    assert fastread.read_fact_set("facts.yaml", text, use_libyaml=False) is not None
+    with_fact_set(text.encode("utf-8"), assert_one_pass_reader_is_exact)

@@ -15,23 +15,25 @@ from typing import TypeVar, cast
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from . import yamlsrc
+from . import fastread, yamlsrc
 from .errors import Location, NeurodeckError, Problem
-from .model import NOTE_KINDS, Deck, FactSet, Note, NoteKind, Source, Tag
+from .model import (
+    FACT_SET_KEYS,
+    FIELDS_BY_KIND,
+    NOTE_KEYS,
+    NOTE_KINDS,
+    OPTIONAL_FIELDS,
+    Deck,
+    FactSet,
+    Note,
+    NoteKind,
+    Source,
+    Tag,
+)
 
 DECK_FILE = "deck.yaml"
 DECK_KEYS = ("name", "id", "version", "description", "sources")
 SOURCE_KEYS = ("title", "author", "url")
-FACT_SET_KEYS = ("deck", "tags", "source", "notes")
-NOTE_KEYS = (
-    "id", "type", "front", "back", "text", "extra", "tags", "source", "section", "retired",
-)
-FIELDS_BY_KIND: dict[NoteKind, tuple[str, ...]] = {
-    "basic": ("front", "back"),
-    "reversed": ("front", "back"),
-    "cloze": ("text",),
-}
-OPTIONAL_FIELDS = ("extra",)
 
 _Entries = dict[str, tuple[Node, Node]]  # key -> (key node, value node)
 T = TypeVar("T")
@@ -106,7 +108,17 @@ def read_fact_set(
 
     Returns the notes that loaded (None when the file as a whole is unusable).
     """
-    return _load_file(path, _read_fact_set, problems, use_libyaml=use_libyaml)
+    source = _read_text(path, problems)
+    if source is None:
+        return None
+    shown, text = source
+    # Nearly every file is in the shape fastread reads in one pass over the parser's events.
+    # It returns None for anything else, and for any file with a problem, which the
+    # general path below then reads and reports.
+    fact_set = fastread.read_fact_set(shown, text, use_libyaml=use_libyaml)
+    if fact_set is not None:
+        return fact_set
+    return _read_nodes(shown, text, _read_fact_set, problems, use_libyaml=use_libyaml)
 
 
 def load_fact_set(path: Path, *, use_libyaml: bool = yamlsrc.HAVE_LIBYAML) -> FactSet:
@@ -119,30 +131,47 @@ def load_fact_set(path: Path, *, use_libyaml: bool = yamlsrc.HAVE_LIBYAML) -> Fa
 
 
 def _load_file(
-    path: Path,
+    path: Path, read: Callable[[_Reader, Node], T | None], problems: list[Problem]
+) -> T | None:
+    source = _read_text(path, problems)
+    if source is None:
+        return None
+    return _read_nodes(*source, read, problems)
+
+
+def _read_text(path: Path, problems: list[Problem]) -> tuple[str, str] | None:
+    """The path as shown to the user and the file's text; None (and a problem) if unreadable."""
+    shown = display_path(path)
+    try:
+        return shown, yamlsrc.decode(shown, _read_bounded(shown, path))
+    except NeurodeckError as err:
+        problems.extend(err.problems)
+    except OSError as err:
+        problems.append(Problem(Location(shown), f"cannot read file: {err.strerror}",
+                                hint="check that the file exists and that you may read it"))
+    return None
+
+
+def _read_nodes(
+    shown: str,
+    text: str,
     read: Callable[[_Reader, Node], T | None],
     problems: list[Problem],
     *,
     use_libyaml: bool = yamlsrc.HAVE_LIBYAML,
 ) -> T | None:
-    shown = display_path(path)
+    """Compose the text into nodes and read them; every problem is added to `problems`."""
     try:
-        text = yamlsrc.decode(shown, _read_bounded(shown, path))
         root = yamlsrc.compose(shown, text, use_libyaml=use_libyaml)
     except NeurodeckError as err:
         problems.extend(err.problems)
         return None
-    except OSError as err:
-        problems.append(Problem(Location(shown), f"cannot read file: {err.strerror}",
-                                hint="check that the file exists and that you may read it"))
-        return None
-    reader = _Reader(shown, problems)
     if root is None:
         problems.append(
             Problem(Location(shown, 1, 1), "file is empty", hint=_EMPTY_HINT[read.__name__])
         )
         return None
-    return read(reader, root)
+    return read(_Reader(shown, problems), root)
 
 
 def _read_bounded(shown: str, path: Path) -> bytes:

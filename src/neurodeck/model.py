@@ -11,6 +11,18 @@ from .errors import Location
 NoteKind = Literal["basic", "reversed", "cloze"]
 NOTE_KINDS: tuple[NoteKind, ...] = ("basic", "reversed", "cloze")
 
+# The keys a fact set and its notes may have, and the fields each kind of note needs.
+FACT_SET_KEYS = ("deck", "tags", "source", "notes")
+NOTE_KEYS = (
+    "id", "type", "front", "back", "text", "extra", "tags", "source", "section", "retired",
+)
+FIELDS_BY_KIND: dict[NoteKind, tuple[str, ...]] = {
+    "basic": ("front", "back"),
+    "reversed": ("front", "back"),
+    "cloze": ("text",),
+}
+OPTIONAL_FIELDS = ("extra",)
+
 
 @dataclass(frozen=True)
 class Source:

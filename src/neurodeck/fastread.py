@@ -1,0 +1,309 @@
+"""Read a fact set in the common shape straight from parser events into the model.
+
+Composing nodes and then walking them cost more than three times what the parser itself does.
+Almost every fact set has one shape: a mapping of `deck`, `tags`, `source` and `notes`,
+where `notes` is a list of flat mappings of text (and lists of tags). This module reads that
+shape in one pass over the events, with no nodes in between.
+
+It only ever answers for a file the general path (yamlsrc.compose, then load) would load
+without a single problem, and gives the very same FactSet. At the first thing out of the
+ordinary (a syntax error, a tag, an anchor, an alias, a duplicate, unknown or missing key, a
+mapping where text belongs, a control character...) it gives up and returns None, and the
+general path reads the file again and words the problems. So every message, location and
+libyaml/pure-Python agreement stays the general path's, and this module has none of its own.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable, Container
+from typing import Any
+
+import yaml
+from yaml.events import (
+    DocumentEndEvent,
+    DocumentStartEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+    StreamEndEvent,
+)
+
+from . import yamlcompat, yamlsrc
+from .errors import Location
+from .model import (
+    FACT_SET_KEYS,
+    FIELDS_BY_KIND,
+    NOTE_KEYS,
+    NOTE_KINDS,
+    OPTIONAL_FIELDS,
+    FactSet,
+    Note,
+    NoteKind,
+    Tag,
+)
+
+# The order load.py fills a note's fields in, so that both paths build equal dicts.
+_FIELD_ORDER = ("front", "back", "text", "extra")
+_NOTE_KEYS = frozenset(NOTE_KEYS)
+_FACT_SET_KEYS = frozenset(FACT_SET_KEYS)
+
+# A note as read, before the file's `deck`, `tags` and `source` (which may come after
+# `notes:`) are known: its values by key, its mapping's start, and the parser's Mark where
+# each value starts.
+_RawNote = tuple[dict[str, Any], Location, dict[str, Any]]
+
+
+class _Irregular(Exception):
+    """The file is not in the common shape, or has a problem: the general path reads it."""
+
+
+def read_fact_set(path: str, text: str, *, use_libyaml: bool) -> FactSet | None:
+    """The file's FactSet if it is in the common shape and has no problem; otherwise None."""
+    # The pass allocates several objects per event and keeps most of them, so the cyclic
+    # garbage collector would run every few hundred allocations and walk ever more live
+    # notes: a fifth of the time. Nothing built here can form a cycle, so the collector
+    # pauses for the pass (it is process-wide: switched back on only if it was on).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        # Both parsers may refuse a character as soon as they are made.
+        parser = yamlcompat.parser_class(use_libyaml)(text)
+        try:
+            return _Events(path, parser.get_event, "\\" in text).fact_set()
+        finally:
+            parser.dispose()
+    except (_Irregular, yaml.YAMLError, UnicodeError):
+        # A problem or an unusual shape (or a syntax error, or a character YAML refuses,
+        # which libyaml raises as UnicodeEncodeError): the general path decides.
+        return None
+    finally:
+        if collecting:
+            gc.enable()
+
+
+class _Events:
+    """One pass over one document's events; every method raises _Irregular on a surprise."""
+
+    def __init__(self, path: str, get_event: Callable[[], Any], has_escapes: bool) -> None:
+        self.path = path
+        self.get_event = get_event
+        # Both parsers refuse a control character written in the file itself, so only a
+        # double-quoted escape (\0, \x07, \ud800) can put one in a value: without a
+        # backslash anywhere, no value needs the search load.py's `text` makes.
+        self.has_escapes = has_escapes
+
+    def fact_set(self) -> FactSet:
+        """The FactSet of the whole stream: one document holding one fact-set mapping."""
+        get_event = self.get_event
+        get_event()  # StreamStart
+        if type(get_event()) is not DocumentStartEvent:
+            raise _Irregular  # an empty stream
+        self._start(get_event(), MappingStartEvent)
+        seen: set[str] = set()
+        subdeck = ""
+        file_tags: tuple[Tag, ...] = ()
+        file_source: str | None = None
+        raw_notes: list[_RawNote] | None = None
+        while True:
+            event = get_event()
+            if type(event) is MappingEndEvent:
+                break
+            key = self._key(event, _FACT_SET_KEYS, seen)
+            seen.add(key)
+            if key == "notes":
+                raw_notes = self._notes()
+            elif key == "tags":
+                file_tags = self._tags(get_event())
+            else:
+                value = self._text(get_event())[0]
+                if key == "deck":
+                    subdeck = value
+                else:
+                    file_source = value
+        if type(get_event()) is not DocumentEndEvent or type(get_event()) is not StreamEndEvent:
+            raise _Irregular  # a second document: the general path words it
+        if raw_notes is None:
+            raise _Irregular
+        notes = tuple(self._note(raw, subdeck, file_tags, file_source) for raw in raw_notes)
+        return FactSet(path=self.path, notes=notes)
+
+    def _notes(self) -> list[_RawNote]:
+        """Each note of the `notes:` list, as read."""
+        # The hot loop: one turn per key of every note, so _key and _text are written out.
+        get_event = self.get_event
+        has_escapes = self.has_escapes
+        search = yamlsrc.NON_PRINTABLE_RE.search
+        self._start(get_event(), SequenceStartEvent)
+        raw_notes: list[_RawNote] = []
+        while True:
+            event = get_event()
+            if type(event) is SequenceEndEvent:
+                return raw_notes
+            start = self._start(event, MappingStartEvent)
+            values: dict[str, Any] = {}
+            marks: dict[str, Any] = {}  # key -> the parser's Mark where the value starts
+            while True:
+                event = get_event()
+                if type(event) is not ScalarEvent:
+                    if type(event) is MappingEndEvent:
+                        break
+                    raise _Irregular
+                key = event.value
+                if (
+                    key not in _NOTE_KEYS
+                    or key in values
+                    or event.tag is not None
+                    or event.anchor is not None
+                ):
+                    raise _Irregular
+                event = get_event()
+                if key == "tags":
+                    values[key] = self._tags(event)
+                    continue
+                if (
+                    type(event) is not ScalarEvent
+                    or event.tag is not None
+                    or event.anchor is not None
+                    or (has_escapes and search(event.value))
+                ):
+                    raise _Irregular
+                values[key] = event.value
+                # A Location only for the few values that keep one (fields and source).
+                marks[key] = event.start_mark
+            raw_notes.append((values, start, marks))
+
+    def _note(
+        self,
+        raw: _RawNote,
+        subdeck: str,
+        file_tags: tuple[Tag, ...],
+        file_source: str | None,
+    ) -> Note:
+        """The Note load.py would make of these values, when it would report nothing."""
+        values, start, marks = raw
+        path = self.path
+        if "id" not in values:
+            raise _Irregular
+        kind = values.get("type", "basic")
+        if kind not in NOTE_KINDS:
+            raise _Irregular
+        wanted = FIELDS_BY_KIND[kind]
+        fields: dict[str, str] = {}
+        field_locs: dict[str, Location] = {}
+        for key in _FIELD_ORDER:
+            if key in values:
+                if key not in wanted and key not in OPTIONAL_FIELDS:
+                    raise _Irregular
+                fields[key] = values[key]
+                mark = marks[key]
+                field_locs[key] = _location(path, mark.line + 1, mark.column + 1)
+            elif key in wanted:
+                raise _Irregular
+        if "source" in values:
+            mark = marks["source"]
+            field_locs["source"] = _location(path, mark.line + 1, mark.column + 1)
+        retired = values.get("retired", "false")
+        if retired not in ("true", "false"):
+            raise _Irregular
+        own_tags = values.get("tags")
+        note_kind: NoteKind = kind
+        return Note(
+            id=values["id"],
+            kind=note_kind,
+            fields=fields,
+            tags=file_tags + own_tags if own_tags else file_tags,
+            subdeck=subdeck,
+            source=values.get("source", file_source),
+            section=values.get("section"),
+            loc=start,
+            field_locs=field_locs,
+            retired=retired == "true",
+        )
+
+    def _tags(self, event: Any) -> tuple[Tag, ...]:
+        """A list of tags, or a single tag written as text (none when empty)."""
+        if type(event) is ScalarEvent:
+            value, where = self._text(event)
+            return (_tag(value, where),) if value else ()
+        self._start(event, SequenceStartEvent)
+        get_event, path = self.get_event, self.path
+        tags: list[Tag] = []
+        while True:
+            event = get_event()
+            if type(event) is not ScalarEvent:
+                if type(event) is SequenceEndEvent:
+                    return tuple(tags)
+                raise _Irregular
+            if (
+                event.tag is not None
+                or event.anchor is not None
+                or (self.has_escapes and yamlsrc.NON_PRINTABLE_RE.search(event.value))
+            ):
+                raise _Irregular
+            mark: Any = event.start_mark
+            tags.append(_tag(event.value, _location(path, mark.line + 1, mark.column + 1)))
+
+    def _text(self, event: Any) -> tuple[str, Location]:
+        """An untagged scalar's text and where it starts."""
+        if type(event) is not ScalarEvent or not _plain(event):
+            raise _Irregular
+        value: str = event.value
+        if self.has_escapes and yamlsrc.NON_PRINTABLE_RE.search(value):
+            raise _Irregular
+        return value, _loc(self.path, event)
+
+    def _start(self, event: Any, kind: type) -> Location:
+        """Where an untagged collection of this kind starts."""
+        if type(event) is not kind or not _plain(event):
+            raise _Irregular
+        return _loc(self.path, event)
+
+    def _key(self, event: Any, allowed: frozenset[str], seen: Container[str]) -> str:
+        """A known key not seen before in this mapping."""
+        if type(event) is not ScalarEvent or not _plain(event):
+            raise _Irregular
+        key: str = event.value
+        if key not in allowed or key in seen:
+            raise _Irregular
+        return key
+
+
+def _plain(event: Any) -> bool:
+    """Whether an event has neither tag nor anchor (either needs the general path's checks)."""
+    return event.tag is None and event.anchor is None
+
+
+def _loc(path: str, event: Any) -> Location:
+    """The 1-based location where an event starts (as yamlsrc.loc for a node)."""
+    mark = event.start_mark
+    return _location(path, mark.line + 1, mark.column + 1)
+
+
+# A frozen dataclass's __init__ sets each field through object.__setattr__, which made
+# Locations and Tags (tens of thousands per deck) the largest cost left in this pass. These
+# fill a new instance's __dict__ directly instead: the same object __init__ would make (equal,
+# hashing alike, as frozen), in half the time. Neither class has a __post_init__ to skip;
+# tests/test_fastread.py and the one-pass tests in test_hypothesis.py hold them to that.
+_new = object.__new__
+
+
+def _location(path: str, line: int, column: int) -> Location:
+    """Location(path, line, column), made without its __init__."""
+    loc = _new(Location)
+    attrs = loc.__dict__
+    attrs["path"] = path
+    attrs["line"] = line
+    attrs["column"] = column
+    return loc
+
+
+def _tag(name: str, loc: Location) -> Tag:
+    """Tag(name, loc), made without its __init__."""
+    tag = _new(Tag)
+    attrs = tag.__dict__
+    attrs["name"] = name
+    attrs["loc"] = loc
+    return tag

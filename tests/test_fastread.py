@@ -1,0 +1,58 @@
+"""The one-pass fact-set reader: when it answers, and what it leaves behind."""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+
+import pytest
+
+from neurodeck import fastread, yamlsrc
+from neurodeck.errors import Location
+from neurodeck.model import Tag
+
+PARSERS = [True, False] if yamlsrc.HAVE_LIBYAML else [False]
+
+
+def test_locations_and_tags_made_directly_equal_those_made_by_init():
+    """_location and _tag skip the dataclass __init__; they must still make frozen equals."""
+    loc, made = fastread._location("a.yaml", 3, 5), Location("a.yaml", 3, 5)
+    assert (loc, hash(loc), str(loc), repr(loc)) == (made, hash(made), str(made), repr(made))
+    tag = fastread._tag("x", loc)
+    assert tag == Tag("x", loc) and tag.loc == loc
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        loc.line = 4  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        tag.name = "y"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("use_libyaml", PARSERS)
+@pytest.mark.parametrize(
+    "text",
+    [
+        "notes:\n  - id: a\n    front: F\n    back: B\n    bakc: B\n",  # an unknown key
+        "notes:\n  - id: a\n    front: F\n",  # a missing field
+        "notes:\n  - &n {id: a, front: F, back: B}\n",  # an anchor
+        "notes:\n  - {id: a, front: !!str F, back: B}\n",  # a tag
+        'notes:\n  - {id: a, front: "\\x07", back: B}\n',  # a control character
+        "notes: [{id: a, front: F, back: B}]\n---\nnotes: []\n",  # a second document
+        "notes: [{id: a, front: F, back: [B]}]\n",  # a list where text belongs
+        "notes: [{id: a, front: F, back: B\n",  # a syntax error
+        "",
+    ],
+)
+def test_anything_unusual_is_left_to_the_general_path(text, use_libyaml):
+    assert fastread.read_fact_set("x.yaml", text, use_libyaml=use_libyaml) is None
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_garbage_collector_is_left_as_it_was(enabled):
+    """The pass pauses the collector; it must not switch it on for a caller who turned it off."""
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        for text in ["notes: []\n", "notes: ["]:
+            fastread.read_fact_set("x.yaml", text, use_libyaml=False)
+            assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
