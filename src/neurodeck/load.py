@@ -232,7 +232,8 @@ class _Reader:
                 )
                 continue
             if key not in allowed:
-                self.error(key_node, f"unknown key {key!r} in {what}", hint=_did_you_mean(key, allowed))
+                self.error(key_node, f"unknown key {key!r} in {what}",
+                           hint=_did_you_mean(key, allowed))
                 continue
             entries[key] = (key_node, value_node)
         return entries
@@ -325,13 +326,15 @@ def _read_sources(reader: _Reader, node: Node) -> dict[str, Source]:
             continue
         if source_id in seen:
             first = reader.loc(seen[source_id])
-            reader.error(key_node, f"duplicate source id {source_id!r} (first at line {first.line})")
+            reader.error(key_node,
+                         f"duplicate source id {source_id!r} (first at line {first.line})")
             continue
         seen[source_id] = key_node
         entries = reader.mapping(value_node, f"source {source_id!r}", SOURCE_KEYS)
         if entries is None:
             continue
-        values = {k: reader.text(v, f"`{k}` of source {source_id!r}") for k, (_, v) in entries.items()}
+        values = {k: reader.text(v, f"`{k}` of source {source_id!r}")
+                  for k, (_, v) in entries.items()}
         if "title" not in entries:
             reader.error(value_node, f"source {source_id!r} is missing `title`",
                          hint="add title: \"...\" (shown on the back of cards that cite it)")
@@ -400,7 +403,7 @@ def _read_note(
             reader.error(entries["type"][1], f"unknown note type {written!r} in {what}",
                          hint=_did_you_mean(written, NOTE_KINDS))
             return None
-        kind = cast(NoteKind, written)
+        kind = written
 
     ok = True
     fields: dict[str, str] = {}
@@ -442,7 +445,8 @@ def _read_note(
         if written not in ("true", "false"):
             if written is not None:
                 reader.error(entries["retired"][1], f"`retired` of {what} must be true or false",
-                             hint="write `retired: true` to ship the note once more, tagged retired")
+                             hint="write `retired: true` to ship the note once more, "
+                             "tagged retired")
             ok = False
         retired = written == "true"
     if not ok:
