@@ -62,6 +62,11 @@ def write_atomically(path: Path, data: bytes) -> None:
     _replace_atomically(path, lambda out: out.write(data))
 
 
+def write_lines_atomically(path: Path, lines: Iterable[str]) -> None:
+    """Replace `path` with UTF-8 lines, written as they come, once all are written."""
+    _replace_atomically(path, lambda out: out.writelines(line.encode("utf-8") for line in lines))
+
+
 def write_apkg(collection: Path, media: Mapping[str, Path], path: Path, *,
                timestamp: int) -> None:
     """Zip a collection database and media into `path`, atomically and reproducibly.

@@ -13,6 +13,7 @@ exactly which notes changed.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .errors import Location, NeurodeckError, Problem
@@ -92,13 +93,19 @@ def parse_lock(path: str, text: str) -> Lock:
 
 def format_lock(lock: Lock) -> str:
     """The lock's text: a header, then note types and notes, one sorted line each."""
-    lines = [_HEADER]
+    return "".join(lock_lines(lock))
+
+
+def lock_lines(lock: Lock) -> Iterator[str]:
+    """The lock's text line by line, so that a large lock is never held twice in memory."""
+    yield _HEADER
     if lock.deck_name is not None:
-        lines.append(f"deck\t{lock.deck_name}\n")
-    lines += [f"notetype\t{k}\t{e.hash}\t{e.mod}\n" for k, e in sorted(lock.notetypes.items())]
-    lines += [f"note\t{k}\t{e.hash}\t{e.mod}\t{e.kind}\t{e.cards}\t{e.subdeck}\n"
-              for k, e in sorted(lock.notes.items())]
-    return "".join(lines)
+        yield f"deck\t{lock.deck_name}\n"
+    for k, e in sorted(lock.notetypes.items()):
+        yield f"notetype\t{k}\t{e.hash}\t{e.mod}\n"
+    for k in sorted(lock.notes):
+        e = lock.notes[k]
+        yield f"note\t{k}\t{e.hash}\t{e.mod}\t{e.kind}\t{e.cards}\t{e.subdeck}\n"
 
 
 class LockUpdater:
@@ -125,7 +132,9 @@ class LockUpdater:
         mod = self._mod(before, content_hash)
         if before is not None and mod != before.mod:
             self.changed += 1
-        self.notes[note_id] = Entry(content_hash, mod, kind, subdeck, cards)
+        # type, subdeck and cards repeat across thousands of notes: keep one copy of each.
+        self.notes[note_id] = Entry(content_hash, mod, sys.intern(kind), sys.intern(subdeck),
+                                    sys.intern(cards))
         return mod
 
     def notetype(self, key: str, content_hash: str) -> int:

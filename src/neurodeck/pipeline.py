@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import lock as lockfile
-from .apkg import CollectionWriter, write_apkg, write_atomically
+from .apkg import CollectionWriter, write_apkg, write_lines_atomically
 from .compile import CompiledNote, NoteCompiler, PackageParts, notetype_hashes
 from .errors import Location, NeurodeckError, Problem
 from .load import display_path, find_fact_sets, load_header, read_fact_set
@@ -28,7 +28,7 @@ from .validate import UniqueIds, check_header, check_note
 
 # Below this much YAML, starting worker processes costs more than it saves.
 PARALLEL_MIN_BYTES = 2 * 1024 * 1024
-_IN_FLIGHT = 4  # files parsed ahead of the writer
+_IN_FLIGHT = 3  # files parsed ahead of the writer
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,6 @@ class _Pass:
         self.lock = _read_lock(deck_dir)
         self.media = _Media(deck_dir)
         self._ids = UniqueIds()
-        self._seen: set[str] = set()
         self._scanned, self._failed = 0, False
         if self.lock.deck_name is not None and self.lock.deck_name != self.deck.name:
             self.problems.append(Problem(
@@ -116,11 +115,10 @@ class _Pass:
             for compiled in result.notes:
                 self.problems += self._ids.check(compiled.note)
                 self.problems += _history_warnings(compiled, self.lock)
-                self._seen.add(compiled.note.id)
                 if compiled.images:
                     self.problems += self.media.add(compiled)
                 yield compiled
-        removed = sorted(self.lock.notes.keys() - self._seen)
+        removed = sorted(self.lock.notes.keys() - self._ids.seen())
         if removed:
             shown = ", ".join(repr(r) for r in removed[:5]) + (", ..." if len(removed) > 5 else "")
             self.problems.append(Problem(
@@ -255,7 +253,7 @@ def _build(deck_dir: Path, output: Path | None, *, clock: int, frozen: bool,
         new_lock = updater.lock()
         write_apkg(writer.path, run.media.files, path, timestamp=new_lock.latest)
     if changes or not lock_path.exists():
-        write_atomically(lock_path, lockfile.format_lock(new_lock).encode("utf-8"))
+        write_lines_atomically(lock_path, lockfile.lock_lines(new_lock))
     return Built(path, counts["notes"], counts["cards"], len(subdecks), warnings, changes)
 
 

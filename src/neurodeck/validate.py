@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import functools
 import re
+from collections.abc import KeysView
 
 from .errors import Location, Problem
 from .markup import plain_text
@@ -33,22 +34,39 @@ def validate(deck: Deck) -> list[Problem]:
     return problems
 
 
+_MASK = (1 << 24) - 1  # a line or column number in a packed location
+
+
 class UniqueIds:
-    """Remembers note ids as notes go by, so that duplicates across files are found."""
+    """Remembers note ids as notes go by, so that duplicates across files are found.
+
+    A large deck has a hundred thousand ids; each is kept with its location packed into one
+    integer rather than a Location object.
+    """
 
     def __init__(self) -> None:
-        self._first_seen: dict[str, Location] = {}
+        self._first_seen: dict[str, int] = {}
+        self._paths: dict[str, int] = {}
+
+    def seen(self) -> KeysView[str]:
+        """Every note id checked so far."""
+        return self._first_seen.keys()
 
     def check(self, note: Note) -> list[Problem]:
         """A duplicate-id problem naming where the id was first defined, or nothing."""
-        first = self._first_seen.setdefault(note.id, note.loc)
-        if first is note.loc:
+        loc = note.loc
+        path_index = self._paths.setdefault(loc.path, len(self._paths))
+        packed = (path_index << 48) | (loc.line << 24) | min(loc.column, _MASK)
+        first = self._first_seen.setdefault(note.id, packed)
+        if first == packed:
             return []
+        paths = list(self._paths)
+        where = Location(paths[first >> 48], (first >> 24) & _MASK, first & _MASK)
         return [
             Problem(
                 note.loc,
                 f"duplicate note id {note.id!r}",
-                hint=f"first defined at {first}; every note needs its own id",
+                hint=f"first defined at {where}; every note needs its own id",
             )
         ]
 
