@@ -16,8 +16,8 @@ from anki_helpers import LearnerCollection, LearnerView, import_apkg
 from click.testing import CliRunner
 from conftest import PEPTIDES_YAML, MakeDeck
 
-from neurodeck import ids, progress
-from neurodeck.cli import cli
+from neurodeck import ids
+from neurodeck.cli import cli, progress_wanted
 from neurodeck.export import render_html
 from neurodeck.export.cards import render_cards
 from neurodeck.export.csv_export import quote
@@ -345,10 +345,10 @@ def test_progress_bars_stay_off_in_ci_and_off_a_terminal(monkeypatch: pytest.Mon
 
     monkeypatch.setattr("sys.stderr", Terminal())
     monkeypatch.delenv("CI", raising=False)
-    assert progress.wanted()
+    assert progress_wanted()
     monkeypatch.setenv("CI", "true")
-    assert not progress.wanted()
+    assert not progress_wanted()
     monkeypatch.undo()
     monkeypatch.delenv("CI", raising=False)
     monkeypatch.setattr("sys.stderr", io.StringIO())
-    assert not progress.wanted()
+    assert not progress_wanted()

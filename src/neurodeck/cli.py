@@ -5,17 +5,21 @@ Exit codes: 0 success, 1 problems in the deck or a failed build, 2 usage errors.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sys
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from . import __version__, pipeline
 from .errors import NeurodeckError, Problem
 
+T = TypeVar("T")
 DECK_DIR = click.Path(file_okay=False, path_type=Path)
 _JSON_KEY = "neurodeck.json"
 
@@ -290,14 +294,30 @@ def export_command(deck_dir: Path, fmt: str, output: Path | None) -> None:
       neurodeck export cards/ --format html -o build/preview.html
     """
     from .export import default_path, write_export
-    from .progress import progress
     from .snapshot import compile_snapshot
 
     snapshot = compile_snapshot(deck_dir, clock=build_clock())
     path = output or default_path(snapshot, fmt)
-    with progress(snapshot.notes, length=len(snapshot.notes), label=f"Exporting {fmt}") as notes:
+    with _progress(snapshot.notes, length=len(snapshot.notes), label=f"Exporting {fmt}") as notes:
         cards = write_export(snapshot, fmt, path, notes)
     click.echo(f"Wrote {path}: {len(snapshot.notes)} notes, {cards} cards")
+
+
+def progress_wanted() -> bool:
+    """True on an interactive terminal; False when `CI` is set or stderr is not a TTY."""
+    return not os.environ.get("CI") and sys.stderr.isatty()
+
+
+@contextlib.contextmanager
+def _progress(items: Iterable[T], *, length: int, label: str) -> Iterator[Iterable[T]]:
+    """`items`, advancing a bar on stderr as they are consumed (or unchanged when not wanted)."""
+    if not progress_wanted():
+        yield items
+        return
+    # Redrawing for every one of 20,000 notes would cost more than the notes themselves.
+    with click.progressbar(items, length=length, label=label, file=sys.stderr,
+                           update_min_steps=max(1, length // 200)) as bar:
+        yield bar
 
 
 def main() -> None:
