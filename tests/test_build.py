@@ -181,7 +181,8 @@ def test_deck_description_shows_version(sample_deck, tmp_path):
         decks = json.loads(conn.execute("SELECT decks FROM col").fetchone()[0])
         conn.close()
     root = decks[str(ids.deck_id("test", ""))]
-    assert root["desc"] == "A <em>small</em> deck for tests.<p><small>Version 1.0.0</small></p>"
+    assert root["desc"] == ("<div>A <em>small</em> deck for tests.</div>"
+                            "<p><small>Version 1.0.0</small></p>")
 
 
 def test_image_inside_deck_is_packaged(make_deck, tmp_path):

@@ -100,11 +100,6 @@ def topic_tag(deck: Deck, subdeck: str) -> str:
     return "::".join([deck.id, *parts])
 
 
-def note_tags(deck: Deck, note: Note) -> tuple[str, ...]:
-    """The author's tags, then one for the note's subdeck under the deck id, without repeats."""
-    return NoteCompiler(deck)._tags(note)
-
-
 def source_line(deck: Deck, note: Note) -> str:
     """The small-print citation shown on the back: title (linked if it has a url) · section."""
     if note.source is None or note.source not in deck.sources:
@@ -128,7 +123,8 @@ def notetype_hashes() -> dict[str, str]:
 
 def deck_description(deck: Deck) -> str:
     """The root deck's description: the author's Markdown, then the release version."""
-    text = render(deck.description).html if deck.description.strip() else ""
+    # render() drops the <p> of a single paragraph; a block keeps the version on its own line.
+    text = f"<div>{render(deck.description).html}</div>" if deck.description.strip() else ""
     if deck.version:
         text += f"<p><small>Version {html.escape(deck.version)}</small></p>"
     return text

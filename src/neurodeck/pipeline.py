@@ -38,7 +38,6 @@ class Checked:
     deck: Deck
     notes: list[CompiledNote]
     warnings: list[Problem]
-    lock: lockfile.Lock  # the lock as committed, before this build
 
     @property
     def card_count(self) -> int:
@@ -184,7 +183,7 @@ def check(deck_dir: Path, *, strict: bool = False) -> Checked:
         run = _Pass(deck_dir, strict=strict)
         notes = list(run.notes())
     warnings = run.raise_if_failed()
-    return Checked(run.deck, notes, warnings, run.lock)
+    return Checked(run.deck, notes, warnings)
 
 
 def build(deck_dir: Path, output: Path | None = None, *, clock: int, frozen: bool = False,
