@@ -80,6 +80,8 @@ def _checked_archive(apkg: Path) -> Iterator[tuple[Location, zipfile.ZipFile]]:
     except zipfile.BadZipFile as err:
         raise _error(where, f"is not an Anki package: not a readable zip archive ({err})",
                      "pass a .apkg exported by Anki or built by `neurodeck build`") from None
+    # zipfile raises NotImplementedError for compression methods it cannot read, and
+    # RuntimeError for encrypted entries: both mean a package we cannot use.
     except (zlib.error, EOFError, NotImplementedError, RuntimeError) as err:
         raise _error(where, f"is a damaged Anki package: {err}",
                      "download or build the package again") from None
