@@ -449,9 +449,61 @@ def test_plain_text_fast_path_renders_what_markdown_renders(text):
 
 @SETTINGS
 @given(st.text(alphabet="ab _*`~<>&\"'()[]{}:;,./?!#=+-|\\\n0123456789", max_size=20))
-def test_fast_path_is_taken_only_when_it_is_exact(text):
-    if markup._PLAIN_RE.fullmatch(text):
+def test_fast_paths_are_taken_only_when_they_are_exact(text):
+    assert markup.render(text) == markup._render_markdown(text)
+
+
+# Sentences of words, punctuation and emphasised words, in the shapes flash cards use and
+# in the shapes that sit on the fast path's edges (`*a*b`, `(*a*)`, `***a***`, `_a_b_`).
+emphasis_pieces = st.one_of(
+    st.sampled_from(["a", "Word", "x2", "the", "B"]),
+    st.sampled_from([" ", "  ", ",", ".", ";", ":", "?", "'", '"', "(", ")", "-", "/", "!"]),
+    st.builds(
+        lambda mark, word: f"{mark}{word}{mark}",
+        st.sampled_from(["*", "_", "**", "__", "***"]),
+        st.sampled_from(["a", "key", "X1", "a b", "a_b", ""]),
+    ),
+    st.sampled_from(["*", "_", "**"]),
+)
+
+
+@SETTINGS
+@given(st.lists(emphasis_pieces, max_size=12).map("".join))
+def test_emphasis_fast_path_renders_what_markdown_renders(text):
+    """The shortcut for emphasised words must give exactly the full parser's HTML."""
+    assert markup.render(text) == markup._render_markdown(text)
+
+
+key_term_pieces = st.one_of(
+    st.sampled_from(["a", "Wo", "x2", " ", " ", ",", ".", ";", ":", "?", "'", '"', "(", ")"]),
+    st.builds(
+        lambda mark, word: f"{mark}{word}{mark}",
+        st.sampled_from(["*", "_", "**", "__"]),
+        st.sampled_from(["a", "key", "X1"]),
+    ),
+)
+
+
+@SETTINGS
+@given(st.lists(key_term_pieces, min_size=1, max_size=12).map("".join))
+def test_emphasis_fast_path_renders_what_markdown_renders_for_key_terms(text):
+    # Pieces that mostly stay on the fast path, so that it is exercised, not just skipped.
+    assert markup.render(text) == markup._render_markdown(text)
+
+
+def test_emphasis_fast_path_is_taken_for_key_terms():
+    # Without this, the properties above would hold even if the fast path never matched.
+    for text in ("The *amygdala* detects threat.", "**Oxytocin** and _vasopressin_, both"):
+        assert markup._EMPHASISED_RE.fullmatch(text)
         assert markup.render(text) == markup._render_markdown(text)
+
+
+@SETTINGS
+@given(st.text(alphabet="a&<>\"'é", max_size=10))
+def test_image_source_escaping_matches_markdown_it(text):
+    from markdown_it.common.utils import escapeHtml
+
+    assert markup._escape_like_markdown_it(text) == escapeHtml(text)
 
 
 @SETTINGS

@@ -1,11 +1,20 @@
 """Ids are identity: these values must never change, or learners get duplicates."""
 
+import genanki
+from hypothesis import given
+from hypothesis import strategies as st
+
 from neurodeck import ids
 
 
 def test_guid_comes_from_deck_and_note_id_only():
     """Pins the GUID of a note: a change here would duplicate every learner's notes."""
     assert ids.note_guid("neurodeck", "oxytocin-touch") == "wiI}j8&-R*"
+
+
+@given(st.text(), st.text())
+def test_guid_is_genankis_guid_for(deck_id, note_id):
+    assert ids.note_guid(deck_id, note_id) == genanki.guid_for("neurodeck", deck_id, note_id)
 
 
 def test_guids_are_namespaced_by_deck():

@@ -181,3 +181,16 @@ def test_the_shipped_deck_verifies(runner, tmp_path: Path) -> None:
     assert report["log"] == {"new": report["found_notes"], "updated": 0, "duplicate": 0,
                              "conflicting": 0}
     assert report["notes"] == report["found_notes"] > 0
+
+
+def test_build_skips_asyncio_and_leaves_no_stand_in(sample_deck: Path, tmp_path: Path) -> None:
+    """Start-up time: genanki's cached-property backport would import asyncio (~50 ms)."""
+    code = (
+        "import sys\n"
+        "from neurodeck.cli import cli\n"
+        f"cli.main(['build', {str(sample_deck)!r}, '-o', {str(tmp_path / 'x.apkg')!r}],"
+        " standalone_mode=False)\n"
+        "print('asyncio' in sys.modules, 'cached_property' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines()[-1] == "False False"

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import IO
 
-import genanki
+from . import _genanki as genanki
 
 _COMPRESS_LEVEL = 3
 # Zip cannot store dates before 1980.

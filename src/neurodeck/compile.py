@@ -8,8 +8,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import genanki
-
+from . import _genanki as genanki
 from . import ids
 from .markup import render, replace_image_sources
 from .model import Deck, Note

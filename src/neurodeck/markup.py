@@ -8,21 +8,40 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from markdown_it import MarkdownIt
-from markdown_it.common.utils import escapeHtml
-from markdown_it.token import Token
+if TYPE_CHECKING:  # markdown-it is imported on the first field that needs it
+    from markdown_it import MarkdownIt
+    from markdown_it.token import Token
 
 # Text made only of these characters, starting with a letter and not ending in a space,
 # renders under CommonMark as itself with `"` escaped: no markup can start or end in it.
 # Most fields are such plain sentences, so skipping the parser for them is the main saving.
 # (Not `_`: "a _b_" is emphasis. A property test compares this path with the parser's.)
 _PLAIN_RE = re.compile(r"[A-Za-z][A-Za-z0-9 ,.;:'\"?()/{}\-]*(?<! )")
+
+
+def _emphasis(group: int) -> str:
+    # One word in *em*, _em_, **strong** or __strong__, with a space (or the start) before
+    # it and a space, the end or `,.;:?` after it. Under CommonMark such a delimiter can
+    # only open (before) or only close (after), so each pair is emphasis on its own, whatever
+    # else the sentence holds. Only emphasis can bring `*` or `_` into such a field.
+    return rf"(?<![^ ])(\*\*|__|\*|_)([A-Za-z0-9]+)\{group}(?![^ ,.;:?])"
+
+
+# Plain sentences with a few emphasised words (the usual way to mark a key term) render as
+# the plain path does, with each such word wrapped in <em> or <strong>.
+_EMPHASIS_RE = re.compile(_emphasis(1))
+_EMPHASISED_RE = re.compile(
+    rf"(?:[A-Za-z]|{_emphasis(1)})(?:[A-Za-z0-9 ,.;:'\"?()/{{}}\-]|{_emphasis(3)})*(?<! )"
+)
+_EMPHASIS_TAGS = {"*": "em", "_": "em", "**": "strong", "__": "strong"}
 # Links may go to the web or to an e-mail address; anything else (data:, tel:, a custom app
 # scheme) loses its href and shows as plain text. markdown-it has already refused
 # javascript:, vbscript: and file:. Images are checked by the pipeline, which packages them.
 _SAFE_LINK_RE = re.compile(r"(?:https?://|mailto:|[^:/?#]*(?:[/?#]|$))", re.IGNORECASE)
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+_WORD_RE = re.compile(r"\w+")
 _SINGLE_PARAGRAPH_RE = re.compile(r"<p>((?:(?!<p>).)*)</p>\n", re.DOTALL)
 
 
@@ -39,6 +58,8 @@ def _parser() -> MarkdownIt:
     # CommonMark with html=False: tags typed in YAML come out as text. Link targets are
     # checked by markdown-it's validateLink, which refuses javascript:, vbscript:, file: and
     # data: (except data:image/...); _drop_unsafe_links then keeps only web and mail links.
+    from markdown_it import MarkdownIt
+
     return MarkdownIt("commonmark", {"html": False})
 
 
@@ -46,7 +67,14 @@ def render(text: str) -> Rendered:
     """Render one field; a single paragraph loses its <p> so cards stay compact."""
     if _PLAIN_RE.fullmatch(text):
         return Rendered(text.replace('"', "&quot;"))
+    if _EMPHASISED_RE.fullmatch(text):
+        return Rendered(_EMPHASIS_RE.sub(_emphasis_html, text.replace('"', "&quot;")))
     return _render_markdown(text)
+
+
+def _emphasis_html(match: re.Match[str]) -> str:
+    tag = _EMPHASIS_TAGS[match.group(1)]
+    return f"<{tag}>{match.group(2)}</{tag}>"
 
 
 def _render_markdown(text: str) -> Rendered:
@@ -87,12 +115,16 @@ def replace_image_sources(field_html: str, mapping: Mapping[str, str]) -> str:
     """Point rendered <img src> attributes at the names the media files get in the package."""
     for written, packaged in mapping.items():
         field_html = field_html.replace(
-            f'src="{escapeHtml(written)}"', f'src="{html.escape(packaged)}"'
+            f'src="{_escape_like_markdown_it(written)}"', f'src="{html.escape(packaged)}"'
         )
     return field_html
 
 
+def _escape_like_markdown_it(text: str) -> str:
+    # markdown-it's escapeHtml: like html.escape, but a single quote stays as it is.
+    return html.escape(text, quote=False).replace('"', "&quot;")
+
+
 def plain_text(text: str) -> str:
     """The visible words of a field, lower-cased, for comparing a prompt with its answer."""
-    words = re.sub(r"[^\w]+", " ", text.lower())
-    return " ".join(words.split())
+    return " ".join(_WORD_RE.findall(text.lower()))
