@@ -21,11 +21,13 @@ _EARLIEST_ZIP_TIME = 315532800
 
 
 class CollectionWriter:
-    """Streams genanki notes into a collection.anki2 file, one note at a time.
+    """A collection.anki2 file whose rows genanki writes.
 
-    genanki's Package.write_to_db wants every note in memory first; writing each note as it
-    is compiled keeps memory flat however large the deck. The rows are still genanki's: its
-    Package writes the schema, its Note and Card write the rows, its Deck and Model write JSON.
+    genanki's Package.write_to_db wants every note in memory first; here notes are written
+    as they are compiled, so memory stays flat however large the deck. The rows are still
+    genanki's: its Package writes the schema, its Note and Card write the rows, its Deck and
+    Model write the JSON. A large deck is written in parts (one per fact set, possibly by
+    another process) that `merge` then appends in curriculum order.
     """
 
     def __init__(self, path: Path) -> None:
@@ -36,15 +38,47 @@ class CollectionWriter:
         self._conn.execute("PRAGMA synchronous = OFF")
         self._cursor = self._conn.cursor()
         genanki.Package([]).write_to_db(self._cursor, 0, iter(()))  # schema (executescript commits)
-        self._cursor.execute("BEGIN")
+        self._rows = _RowBuffer()
 
     def add(self, note: genanki.Note, deck_id: int) -> None:
         """Write one note and its cards (the note supplies its own time and row ids)."""
-        note.write_to_db(self._cursor, 0, deck_id, iter(()))
+        note.write_to_db(self._rows, 0, deck_id, iter(()))
+
+    def close(self) -> None:
+        """Write what `add` has buffered, and close the database."""
+        self._flush()
+        self._conn.close()
+
+    def merge(self, part: Path, *, row_shift: int, due_shift: int) -> None:
+        """Append a part's notes and cards, moving their row ids and due numbers along.
+
+        A part numbers its notes from 1, not knowing how many notes come before it; the
+        shifts make its rows what writing them here, in order, would have made.
+        """
+        self._flush()
+        self._cursor.execute("ATTACH DATABASE ? AS part", (str(part),))
+        try:
+            self._cursor.execute("BEGIN")
+            self._cursor.execute(
+                "INSERT INTO notes SELECT id + ?1, guid, mid, mod, usn, tags, flds, sfld, csum,"
+                " flags, data FROM part.notes ORDER BY id",
+                (row_shift,),
+            )
+            self._cursor.execute(
+                "INSERT INTO cards SELECT id + ?1, nid + ?1, did, ord, mod, usn, type, queue,"
+                " due + ?2, ivl, factor, reps, lapses, left, odue, odid, flags, data"
+                " FROM part.cards ORDER BY id",
+                (row_shift, due_shift),
+            )
+            self._cursor.execute("COMMIT")
+        finally:
+            self._cursor.execute("DETACH DATABASE part")
 
     def finish(self, decks: Iterable[genanki.Deck], models: Iterable[genanki.Model]) -> None:
         """Write the decks and note types, and close the database."""
+        self._flush()
         models = list(models)
+        self._cursor.execute("BEGIN")
         for deck in decks:
             for model in models:
                 deck.add_model(model)
@@ -55,6 +89,34 @@ class CollectionWriter:
     def abandon(self) -> None:
         """Close without finishing (the caller removes the file)."""
         self._conn.close()
+
+    def _flush(self) -> None:
+        if self._rows.statements:
+            self._cursor.execute("BEGIN")
+            for sql, rows in self._rows.statements.items():
+                self._cursor.executemany(sql, rows)
+            self._cursor.execute("COMMIT")
+            self._rows = _RowBuffer()
+
+
+class _RowBuffer:
+    """Stands in for a cursor while genanki writes a note: keeps its rows for executemany.
+
+    One execute per row costs more than SQLite's work on it. genanki reads `lastrowid` after
+    inserting a note, to give its cards their note id: that is the id it just inserted,
+    since neurodeck gives every row its id.
+    """
+
+    def __init__(self) -> None:
+        self.statements: dict[str, list[tuple[object, ...]]] = {}
+        self.lastrowid: object = None
+
+    def execute(self, sql: str, params: tuple[object, ...]) -> None:
+        rows = self.statements.get(sql)
+        if rows is None:
+            rows = self.statements[sql] = []
+        rows.append(params)
+        self.lastrowid = params[0]
 
 
 def write_atomically(path: Path, data: bytes) -> None:

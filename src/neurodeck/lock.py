@@ -108,6 +108,15 @@ def lock_lines(lock: Lock) -> Iterator[str]:
         yield f"note\t{k}\t{e.hash}\t{e.mod}\t{e.kind}\t{e.cards}\t{e.subdeck}\n"
 
 
+def modified_time(before: Entry | None, content_hash: str, clock: int) -> int:
+    """An entry's modification time: kept while its hash is, else moved forward."""
+    if before is None:
+        return clock
+    if before.hash == content_hash:
+        return before.mod
+    return max(clock, before.mod + 1)
+
+
 class LockUpdater:
     """Builds this build's lock entry by entry: unchanged entries keep their time.
 
@@ -144,11 +153,7 @@ class LockUpdater:
         return mod
 
     def _mod(self, before: Entry | None, content_hash: str) -> int:
-        if before is None:
-            return self.clock
-        if before.hash == content_hash:
-            return before.mod
-        return max(self.clock, before.mod + 1)
+        return modified_time(before, content_hash, self.clock)
 
     def lock(self) -> Lock:
         """The lock as recorded so far."""

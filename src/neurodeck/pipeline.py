@@ -1,34 +1,39 @@
 """load → validate → compile → write. Raises one NeurodeckError with every problem found.
 
-A deck is processed file by file: each fact set is parsed, checked and compiled on its own
-(in a second process when the deck is large), and the main process checks what spans files
-(duplicate ids, the lock) and streams notes into the package. Memory stays flat however
-many notes there are, and the output does not depend on how the work was split.
+A deck is processed file by file: each fact set is parsed, checked, compiled and (for a
+build) written as rows of its own small collection, in worker processes when the deck is
+large. The main process checks what spans files (duplicate ids, the lock, media) and appends
+each file's rows to the package in curriculum order. Memory stays flat however many notes
+there are, and the output does not depend on how the work was split.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import os
 import tempfile
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple, TypeVar
 
+from . import ids
 from . import lock as lockfile
 from .apkg import CollectionWriter, write_apkg, write_lines_atomically
 from .compile import CompiledNote, NoteCompiler, PackageParts, notetype_hashes
 from .errors import Location, NeurodeckError, Problem
 from .load import display_path, find_fact_sets, load_header, read_fact_set
-from .model import Deck, Note
+from .model import Deck
 from .validate import UniqueIds, check_header, check_note
 
 # Below this much YAML, starting worker processes costs more than it saves.
 PARALLEL_MIN_BYTES = 2 * 1024 * 1024
 _IN_FLIGHT = 3  # files parsed ahead of the writer
+_R = TypeVar("_R")
 
 
 @dataclass(frozen=True)
@@ -64,7 +69,7 @@ class Built:
 
 @dataclass(frozen=True)
 class _FileResult:
-    """One fact set, parsed, checked and compiled: what a worker sends back."""
+    """One fact set, parsed, checked and compiled (for `check`)."""
 
     notes: list[CompiledNote]
     problems: list[Problem]
@@ -81,6 +86,71 @@ def _process_file(deck: Deck, path: Path) -> _FileResult:
         problems += check_note(deck, note)
         compiled.append(compiler.compile(note))
     return _FileResult(compiled, problems)
+
+
+class _Written(NamedTuple):
+    """What the main process needs of a note a worker has written: small, cheap to send."""
+
+    id: str
+    line: int
+    column: int
+    hash: str
+    kind: str
+    subdeck: str
+    cards: str  # the ordinals it makes, as the lock records them ("0,1")
+    card_count: int
+    images: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _WrittenFile:
+    """One fact set, checked, compiled and written to its own part collection (for `build`)."""
+
+    path: str  # as locations show it
+    notes: list[_Written]
+    problems: list[Problem]
+    part: Path | None  # its rows; None when a problem stopped the writing
+
+
+@dataclass(frozen=True)
+class _BuildJob:
+    """What every fact set of one build shares (worker processes inherit it by fork)."""
+
+    deck: Deck
+    old: lockfile.Lock
+    parts: PackageParts
+    clock: int
+    strict: bool
+    scratch: Path
+    media_root: Path
+
+
+def _write_file(job: _BuildJob, index: int, path: Path) -> _WrittenFile:
+    """Check and compile one fact set and write its rows, numbered from 1, to a part."""
+    result = _process_file(job.deck, path)
+    problems = result.problems
+    for compiled in result.notes:
+        problems += _history_warnings(compiled, job.old)
+    # A note that failed a check never reaches genanki, and the build will fail anyway.
+    failed = any(p.severity == "error" or job.strict for p in problems)
+    part = None if failed else job.scratch / f"part-{index:06d}.anki2"
+    writer = None if part is None else CollectionWriter(part)
+    written = []
+    for due, compiled in enumerate(result.notes, start=1):
+        note = compiled.note
+        cards = _ordinals_text(compiled)
+        if writer is not None:
+            before = job.old.notes.get(note.id)
+            mod = lockfile.modified_time(before, compiled.hash, job.clock)
+            names = _packaged_names(job.media_root, compiled.images)
+            genanki_note = job.parts.note(compiled, mod=mod, due=due, media_names=names)
+            writer.add(genanki_note, job.parts.deck_for(note.subdeck).deck_id)
+        written.append(_Written(note.id, note.loc.line, note.loc.column, compiled.hash,
+                                note.kind, note.subdeck, cards, len(compiled.ordinals),
+                                compiled.images))
+    if writer is not None:
+        writer.close()
+    return _WrittenFile(display_path(path), written, problems, part)
 
 
 class _Pass:
@@ -109,14 +179,33 @@ class _Pass:
 
     def notes(self) -> Iterator[CompiledNote]:
         """Compiled notes in curriculum order; problems accumulate as they are found."""
-        for result in self._file_results():
+        deck = self.deck
+        for result in self._results(lambda _index, path: _process_file(deck, path)):
             self.problems += result.problems
             for compiled in result.notes:
-                self.problems += self._ids.check(compiled.note)
+                note = compiled.note
+                self.problems += self._ids.check(note)
                 self.problems += _history_warnings(compiled, self.lock)
                 if compiled.images:
-                    self.problems += self.media.add(compiled)
+                    self.problems += self.media.add(compiled.images, note.id, note.loc)
                 yield compiled
+        self._finish()
+
+    def written_files(self, job: _BuildJob) -> Iterator[_WrittenFile]:
+        """Each fact set written to a part, in curriculum order, its notes checked deck-wide."""
+        for result in self._results(functools.partial(_write_file, job)):
+            self.problems += result.problems
+            for note in result.notes:
+                self.problems += self._ids.check_at(note.id, result.path, note.line, note.column)
+                if note.images:
+                    loc = Location(result.path, note.line, note.column)
+                    self.problems += self.media.add(note.images, note.id, loc)
+            yield result
+            if result.part is not None:
+                result.part.unlink()
+        self._finish()
+
+    def _finish(self) -> None:
         removed = sorted(self.lock.notes.keys() - self._ids.seen())
         if removed:
             shown = ", ".join(repr(r) for r in removed[:5]) + (", ..." if len(removed) > 5 else "")
@@ -128,16 +217,17 @@ class _Pass:
                 hint="say so in the release notes; learners can suspend or delete them",
             ))
 
-    def _file_results(self) -> Iterator[_FileResult]:
+    def _results(self, work: Callable[[int, Path], _R]) -> Iterator[_R]:
+        """work(index, path) for each fact set, in order: here, or in worker processes."""
         paths = find_fact_sets(self.deck_dir)
         size = sum(p.stat().st_size for p in paths)
         # fork() in a process with threads can deadlock; such callers get the sequential path.
         if (size < PARALLEL_MIN_BYTES or len(paths) < 2 or (os.cpu_count() or 1) < 2
                 or threading.active_count() > 1):
-            for path in paths:
-                yield _process_file(self.deck, path)
+            for index, path in enumerate(paths):
+                yield work(index, path)
             return
-        yield from _parallel(self.deck, paths)
+        yield from _parallel(work, paths)
 
     def has_failed(self) -> bool:
         """Whether any problem so far fails the run (cheap to ask after every note)."""
@@ -154,10 +244,11 @@ class _Pass:
         return [p for p in self.problems if p.severity == "warning"]
 
 
-def _parallel(deck: Deck, paths: list[Path]) -> Iterator[_FileResult]:
-    # Fork shares the loaded modules with the workers, so they start in milliseconds. Results
-    # come back in file order, so the output is the same as the sequential path's, and at most
-    # a few files are in flight, so memory stays bounded when the writer is the slower side.
+def _parallel(work: Callable[[int, Path], _R], paths: list[Path]) -> Iterator[_R]:
+    # Forked workers inherit `work` and everything it refers to (the deck, the old lock, the
+    # note types) instead of receiving a pickled copy with every file. Results come back in
+    # file order, so the output is the same as the sequential path's, and at most a few
+    # files are in flight, so memory stays bounded when the main process is the slower side.
     import multiprocessing
     from collections import deque
     from concurrent.futures import Future, ProcessPoolExecutor
@@ -165,16 +256,30 @@ def _parallel(deck: Deck, paths: list[Path]) -> Iterator[_FileResult]:
     try:
         context = multiprocessing.get_context("fork")
     except ValueError:  # pragma: no cover - platforms without fork
-        yield from (_process_file(deck, p) for p in paths)
+        yield from (work(i, p) for i, p in enumerate(paths))
         return
-    with ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
-        pending: deque[Future[_FileResult]] = deque()
-        for path in paths:
-            pending.append(pool.submit(_process_file, deck, path))
+    with ProcessPoolExecutor(max_workers=2, mp_context=context, initializer=_inherit,
+                             initargs=(work,)) as pool:
+        pending: deque[Future[_R]] = deque()
+        for index, path in enumerate(paths):
+            pending.append(pool.submit(_work_in_worker, index, path))  # type: ignore[arg-type]
             if len(pending) >= _IN_FLIGHT:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+
+
+_work: Callable[[int, Path], object] | None = None  # in a worker process: what it is for
+
+
+def _inherit(work: Callable[[int, Path], object]) -> None:
+    global _work
+    _work = work
+
+
+def _work_in_worker(index: int, path: Path) -> object:
+    assert _work is not None
+    return _work(index, path)
 
 
 def check(deck_dir: Path, *, strict: bool = False) -> Checked:
@@ -219,23 +324,24 @@ def _build(deck_dir: Path, output: Path | None, *, clock: int, frozen: bool,
     first_build = run.lock.earliest or clock
     parts = PackageParts(deck, notetype_mods, first_build)
     counts: Counter[str] = Counter()
-    subdecks: set[str] = set()
+    subdecks: dict[str, None] = {}  # in curriculum order, which the package's decks follow
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".neurodeck-", dir=path.parent) as scratch:
         writer = CollectionWriter(Path(scratch) / "collection.anki2")
+        job = _BuildJob(deck, run.lock, parts, clock, strict, Path(scratch), run.media.root)
         try:
-            for due, compiled in enumerate(run.notes(), start=1):
-                if run.has_failed():
-                    continue  # keep finding problems, but write nothing that failed a check
-                note = compiled.note
-                mod = updater.note(note.id, compiled.hash, note.kind, note.subdeck,
-                                   _ordinals_text(compiled))
-                names = run.media.names_for(compiled) if compiled.images else {}
-                genanki_note = parts.note(compiled, mod=mod, due=due, media_names=names)
-                writer.add(genanki_note, parts.deck_for(note.subdeck).deck_id)
-                counts["notes"] += 1
-                counts["cards"] += len(compiled.ordinals)
-                subdecks.add(note.subdeck)
+            for written in run.written_files(job):
+                for note in written.notes:
+                    updater.note(note.id, note.hash, note.kind, note.subdeck, note.cards)
+                    counts["cards"] += note.card_count
+                    subdecks[note.subdeck] = None
+                if written.part is not None and not run.has_failed():
+                    # The part numbered its notes from 1; they follow the notes before them.
+                    writer.merge(written.part, row_shift=counts["notes"] * ids.ROW_STRIDE,
+                                 due_shift=counts["notes"])
+                counts["notes"] += len(written.notes)
+            for subdeck in subdecks:
+                parts.deck_for(subdeck)  # every subdeck gets its deck (workers made their own)
             warnings = run.raise_if_failed()
             changes = updater.changes()
             lock_path = deck_dir / lockfile.LOCK_FILE
@@ -346,43 +452,58 @@ class _Media:
         self._names: dict[str, str] = {}  # path as written -> name in the package
         self._owner: dict[str, Path] = {}
 
-    def add(self, compiled: CompiledNote) -> list[Problem]:
-        """Resolve the note's images; returns the problems with any of them."""
+    def add(self, images: tuple[str, ...], note_id: str, loc: Location) -> list[Problem]:
+        """Resolve a note's images; returns the problems with any of them."""
         problems: list[Problem] = []
-        for written in compiled.images:
+        for written in images:
             if written not in self._names and written not in self._refused:
-                problem = self._resolve(written, compiled.note)
+                problem = self._resolve(written, note_id, loc)
                 if problem is not None:
                     self._refused.add(written)
                     problems.append(problem)
         return problems
 
-    def names_for(self, compiled: CompiledNote) -> dict[str, str]:
-        """The note's mapping of image path as written to file name in the package."""
-        return {w: self._names[w] for w in compiled.images if w in self._names}
-
-    def _resolve(self, written: str, note: Note) -> Problem | None:
+    def _resolve(self, written: str, note_id: str, loc: Location) -> Problem | None:
         try:
-            target = (self.root / written).resolve() if written and ":" not in written else None
+            target = _image_file(self.root, written)
             outside = (target is None or written.startswith(("/", "\\"))
                        or not target.is_relative_to(self.root))
             missing = not outside and not target.is_file()  # type: ignore[union-attr]
         except (OSError, RuntimeError) as err:  # a symlink loop, a name too long, ...
-            return Problem(note.loc, f"image {written!r} in note {note.id!r} cannot be read: {err}",
+            return Problem(loc, f"image {written!r} in note {note_id!r} cannot be read: {err}",
                            hint="check the path; it is relative to the deck directory")
         if outside:
             return Problem(
-                note.loc, f"image {written!r} in note {note.id!r} is outside the deck directory",
+                loc, f"image {written!r} in note {note_id!r} is outside the deck directory",
                 hint="copy the image into the deck directory and refer to it by a relative "
                 "path such as images/figure.png",
             )
         assert target is not None
         if missing:
-            return Problem(note.loc, f"image {written!r} in note {note.id!r} does not exist",
+            return Problem(loc, f"image {written!r} in note {note_id!r} does not exist",
                            hint="check the path; it is relative to the deck directory")
         if self._owner.setdefault(target.name, target) != target:
-            return Problem(note.loc, f"two different images are both named {target.name!r}",
+            return Problem(loc, f"two different images are both named {target.name!r}",
                            hint="rename one: Anki keeps all media in one folder")
         self._names[written] = target.name
         self.files[target.name] = target
         return None
+
+
+def _image_file(root: Path, written: str) -> Path | None:
+    """The file an image path as written refers to (None for a URL or nothing)."""
+    return (root / written).resolve() if written and ":" not in written else None
+
+
+def _packaged_names(root: Path, images: tuple[str, ...]) -> dict[str, str]:
+    """The name each image gets in the package: its file's name (the main process checks
+    that the file is inside the deck and that no two files share a name)."""
+    names = {}
+    for written in images:
+        try:
+            target = _image_file(root, written)
+        except (OSError, RuntimeError):
+            continue  # the main process reports it, and the build fails
+        if target is not None:
+            names[written] = target.name
+    return names

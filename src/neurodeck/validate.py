@@ -55,17 +55,21 @@ class UniqueIds:
     def check(self, note: Note) -> list[Problem]:
         """A duplicate-id problem naming where the id was first defined, or nothing."""
         loc = note.loc
-        path_index = self._paths.setdefault(loc.path, len(self._paths))
-        packed = (path_index << 48) | (loc.line << 24) | min(loc.column, _MASK)
-        first = self._first_seen.setdefault(note.id, packed)
+        return self.check_at(note.id, loc.path, loc.line, loc.column)
+
+    def check_at(self, note_id: str, path: str, line: int, column: int) -> list[Problem]:
+        """As `check`, for a note known by its id and where it starts."""
+        path_index = self._paths.setdefault(path, len(self._paths))
+        packed = (path_index << 48) | (line << 24) | min(column, _MASK)
+        first = self._first_seen.setdefault(note_id, packed)
         if first == packed:
             return []
         paths = list(self._paths)
         where = Location(paths[first >> 48], (first >> 24) & _MASK, first & _MASK)
         return [
             Problem(
-                note.loc,
-                f"duplicate note id {note.id!r}",
+                Location(path, line, column),
+                f"duplicate note id {note_id!r}",
                 hint=f"first defined at {where}; every note needs its own id",
             )
         ]
