@@ -8,8 +8,8 @@ from neurodeck import lock
 from neurodeck.errors import NeurodeckError
 
 OLD = lock.Lock(
-    notes={"a": lock.Entry("h1", 100, "basic", "", "0"),
-           "b": lock.Entry("h2", 100, "cloze", "X::Y", "0,1")},
+    notes={"a": lock.Entry("00000000000000a1", 100, "basic", "", "0"),
+           "b": lock.Entry("00000000000000a2", 100, "cloze", "X::Y", "0,1")},
     notetypes={"basic": lock.Entry("t1", 50)},
     deck_name="Test Deck",
 )
@@ -18,20 +18,20 @@ OLD = lock.Lock(
 def test_unchanged_entries_keep_their_time_and_changed_ones_move_forward():
     updater = lock.LockUpdater(OLD, clock=200, deck_name="Test Deck")
     assert updater.notetype("basic", "t1") == 50
-    assert updater.note("a", "h1", "basic", "", "0") == 100
-    assert updater.note("b", "CHANGED", "cloze", "X::Y", "0,1") == 200
-    assert updater.note("c", "h3", "basic", "", "0") == 200
+    assert updater.note("a", "00000000000000a1", "basic", "", "0") == 100
+    assert updater.note("b", "00000000000000ff", "cloze", "X::Y", "0,1") == 200
+    assert updater.note("c", "00000000000000a3", "basic", "", "0") == 200
     assert updater.changes() == ["1 note added", "1 note changed"]
 
 
 def test_an_edit_is_newer_even_when_the_clock_is_behind():
     updater = lock.LockUpdater(OLD, clock=10, deck_name="Test Deck")
-    assert updater.note("a", "CHANGED", "basic", "", "0") == 101
+    assert updater.note("a", "00000000000000ff", "basic", "", "0") == 101
 
 
 def test_removed_notes_and_changed_note_types_are_changes():
     updater = lock.LockUpdater(OLD, clock=200, deck_name="Test Deck")
-    updater.note("a", "h1", "basic", "", "0")
+    updater.note("a", "00000000000000a1", "basic", "", "0")
     updater.notetype("basic", "t2")
     assert updater.changes() == ["1 note removed", "note types changed: basic"]
 
@@ -39,8 +39,8 @@ def test_removed_notes_and_changed_note_types_are_changes():
 def test_nothing_changed_means_no_changes():
     updater = lock.LockUpdater(OLD, clock=200, deck_name="Test Deck")
     updater.notetype("basic", "t1")
-    updater.note("a", "h1", "basic", "", "0")
-    updater.note("b", "h2", "cloze", "X::Y", "0,1")
+    updater.note("a", "00000000000000a1", "basic", "", "0")
+    updater.note("b", "00000000000000a2", "cloze", "X::Y", "0,1")
     assert updater.changes() == []
     assert updater.lock() == OLD
 
@@ -51,8 +51,8 @@ def test_format_and_parse_round_trip():
     assert text.splitlines()[2:] == [
         "deck\tTest Deck",
         "notetype\tbasic\tt1\t50",
-        "note\ta\th1\t100\tbasic\t0\t",
-        "note\tb\th2\t100\tcloze\t0,1\tX::Y",
+        "note\ta\t00000000000000a1\t100\tbasic\t0\t",
+        "note\tb\t00000000000000a2\t100\tcloze\t0,1\tX::Y",
     ]
 
 
@@ -68,11 +68,39 @@ def test_damaged_lock_is_a_located_error():
 def test_a_renamed_deck_is_a_change():
     updater = lock.LockUpdater(OLD, clock=200, deck_name="New Name")
     updater.notetype("basic", "t1")
-    updater.note("a", "h1", "basic", "", "0")
-    updater.note("b", "h2", "cloze", "X::Y", "0,1")
+    updater.note("a", "00000000000000a1", "basic", "", "0")
+    updater.note("b", "00000000000000a2", "cloze", "X::Y", "0,1")
     assert updater.changes() == ["deck name changed"]
 
 
 def test_latest_is_the_newest_time():
     assert OLD.latest == 100
     assert lock.EMPTY.latest == 0
+
+
+def test_a_lock_out_of_order_or_with_a_note_twice_is_damaged():
+    lines = lock.format_lock(OLD).splitlines()
+    for damaged in ([*lines[:4], lines[5], lines[4]], [*lines, lines[-1]]):
+        with pytest.raises(NeurodeckError) as caught:
+            lock.parse_lock("cards/neurodeck.lock", "\n".join(damaged))
+        assert "out of order or repeated" in str(caught.value)
+
+
+def test_a_hash_that_is_not_16_hex_digits_is_damaged():
+    for bad in ("0x000000000000a1", "00000000000000A1", "0000_0000000000a1", "a1"):
+        text = lock.format_lock(OLD).replace("00000000000000a1", bad)
+        with pytest.raises(NeurodeckError) as caught:
+            lock.parse_lock("cards/neurodeck.lock", text)
+        assert "16 lowercase hex digits" in str(caught.value)
+
+
+def test_notes_recorded_in_any_order_are_looked_up_and_written_in_id_order():
+    table = lock.NoteTable()
+    for note_id in ("m", "c", "x", "a"):
+        table.add(note_id, f"{ord(note_id):016x}", ord(note_id), "basic", note_id.upper(), "0")
+    assert list(table) == ["a", "c", "m", "x"]
+    assert table["c"] == lock.Entry(f"{ord('c'):016x}", ord("c"), "basic", "C", "0")
+    assert "x" in table and "b" not in table and table.get("b") is None
+    text = lock.format_lock(lock.Lock(table, {}))
+    assert [line.split("\t")[1] for line in text.splitlines()[2:]] == ["a", "c", "m", "x"]
+    assert lock.parse_lock("l", text).notes == table

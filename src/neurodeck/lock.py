@@ -12,8 +12,10 @@ exactly which notes changed.
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
+import bisect
+import re
+from array import array
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from .errors import Location, NeurodeckError, Problem
@@ -38,44 +40,144 @@ class Entry:
     cards: str = ""  # the card ordinals it makes, e.g. "0,1" (notes only)
 
 
+# A note's content hash is 16 hex digits; the table keeps it as one 64-bit number.
+_HASH_RE = re.compile("[0-9a-f]{16}")
+
+
+class NoteTable(Mapping[str, Entry]):
+    """The lock's note entries by id, kept in columns rather than as objects.
+
+    A large deck has a hundred thousand notes, and a build holds the old lock and the new
+    one: as dicts of Entry objects they were the largest part of a build's memory. Here each
+    note costs its id, three array items and a reference to a shared (type, subdeck, cards).
+    Entries come back as Entry objects on lookup. Lookups need the ids sorted, as a lock file
+    writes them; `add` may come in any order, and the first lookup sorts.
+    """
+
+    def __init__(self, entries: Mapping[str, Entry] | None = None) -> None:
+        self._ids: list[str] = []
+        self._hashes = array("Q")
+        self._mods = array("q")
+        self._shapes = array("L")  # index into _shape_list
+        self._shape_list: list[tuple[str, str, str]] = []
+        self._shape_index: dict[tuple[str, str, str], int] = {}
+        self._sorted = True
+        for note_id, entry in (entries or {}).items():
+            self.add(note_id, entry.hash, entry.mod, entry.kind, entry.subdeck, entry.cards)
+
+    def add(self, note_id: str, content_hash: str, mod: int, kind: str, subdeck: str,
+            cards: str) -> None:
+        """Record a note (the caller has made sure each id comes once)."""
+        if not _HASH_RE.fullmatch(content_hash):
+            raise ValueError(f"a note's hash must be 16 lowercase hex digits, not {content_hash!r}")
+        shape = (kind, subdeck, cards)
+        index = self._shape_index.get(shape)
+        if index is None:
+            index = self._shape_index[shape] = len(self._shape_list)
+            self._shape_list.append(shape)
+        if self._ids and self._sorted and note_id < self._ids[-1]:
+            self._sorted = False
+        self._ids.append(note_id)
+        self._hashes.append(int(content_hash, 16))
+        self._mods.append(mod)
+        self._shapes.append(index)
+
+    def __getitem__(self, note_id: str) -> Entry:
+        self._sort()
+        at = bisect.bisect_left(self._ids, note_id)
+        if at == len(self._ids) or self._ids[at] != note_id:
+            raise KeyError(note_id)
+        kind, subdeck, cards = self._shape_list[self._shapes[at]]
+        return Entry(f"{self._hashes[at]:016x}", self._mods[at], kind, subdeck, cards)
+
+    def __contains__(self, note_id: object) -> bool:
+        if not isinstance(note_id, str):
+            return False
+        self._sort()
+        at = bisect.bisect_left(self._ids, note_id)
+        return at < len(self._ids) and self._ids[at] == note_id
+
+    def sorted_items(self) -> Iterator[tuple[str, Entry]]:
+        """(id, entry) for every note, in id order."""
+        self._sort()
+        shapes = self._shape_list
+        for at, note_id in enumerate(self._ids):
+            kind, subdeck, cards = shapes[self._shapes[at]]
+            yield note_id, Entry(f"{self._hashes[at]:016x}", self._mods[at], kind, subdeck, cards)
+
+    def __iter__(self) -> Iterator[str]:
+        self._sort()
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def mods(self) -> array[int]:
+        """Every note's modification time."""
+        return self._mods
+
+    def _sort(self) -> None:
+        if self._sorted:
+            return
+        order = sorted(range(len(self._ids)), key=self._ids.__getitem__)
+        self._ids = [self._ids[i] for i in order]
+        self._hashes = array("Q", (self._hashes[i] for i in order))
+        self._mods = array("q", (self._mods[i] for i in order))
+        self._shapes = array("L", (self._shapes[i] for i in order))
+        self._sorted = True
+
+
 @dataclass(frozen=True)
 class Lock:
     """Entries for notes and note types, by id and key."""
 
-    notes: dict[str, Entry]
+    notes: NoteTable
     notetypes: dict[str, Entry]
     deck_name: str | None = None  # the root deck's name when the lock was written
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.notes, NoteTable):  # a plain mapping, as tests write one
+            object.__setattr__(self, "notes", NoteTable(self.notes))
 
     @property
     def earliest(self) -> int | None:
         """The oldest modification time in the lock (None when empty)."""
-        mods = [e.mod for e in (*self.notes.values(), *self.notetypes.values())]
+        mods = [*self.notes.mods(), *(e.mod for e in self.notetypes.values())]
         return min(mods, default=None)
 
     @property
     def latest(self) -> int:
         """The newest modification time in the lock (0 when empty)."""
-        mods = [e.mod for e in (*self.notes.values(), *self.notetypes.values())]
+        mods = [*self.notes.mods(), *(e.mod for e in self.notetypes.values())]
         return max(mods, default=0)
 
 
-EMPTY = Lock({}, {})
+EMPTY = Lock(NoteTable(), {})
 
 
 def parse_lock(path: str, text: str) -> Lock:
     """Read a lock file's text; a damaged lock is a located error, never silently ignored."""
-    notes: dict[str, Entry] = {}
+    return parse_lock_lines(path, text.splitlines())
+
+
+def parse_lock_lines(path: str, lines: Iterable[str]) -> Lock:
+    """As parse_lock, line by line (a file object will do), so a large lock is never held
+    twice."""
+    notes = NoteTable()
     notetypes: dict[str, Entry] = {}
     deck_name = None
-    intern = sys.intern  # type and deck repeat on every line; keep one copy of each
-    for number, line in enumerate(text.splitlines(), start=1):
+    last_id = ""
+    for number, line in enumerate(lines, start=1):
+        line = line.rstrip("\r\n")
         if not line or line.startswith("#"):
             continue
         parts = line.split("\t", 6)
         try:
             if parts[0] == "note" and len(parts) == 7:
-                notes[parts[1]] = Entry(parts[2], int(parts[3]), intern(parts[4]), intern(parts[6]),
-                                        intern(parts[5]))
+                if parts[1] <= last_id:  # neurodeck writes each note once, in id order
+                    raise ValueError(f"note {parts[1]!r} is out of order or repeated")
+                last_id = parts[1]
+                notes.add(parts[1], parts[2], int(parts[3]), parts[4], parts[6], parts[5])
             elif parts[0] == "deck" and len(parts) >= 2:
                 deck_name = line.split("\t", 1)[1]
             elif parts[0] == "notetype" and len(parts) == 4:
@@ -103,8 +205,7 @@ def lock_lines(lock: Lock) -> Iterator[str]:
         yield f"deck\t{lock.deck_name}\n"
     for k, e in sorted(lock.notetypes.items()):
         yield f"notetype\t{k}\t{e.hash}\t{e.mod}\n"
-    for k in sorted(lock.notes):
-        e = lock.notes[k]
+    for k, e in lock.notes.sorted_items():
         yield f"note\t{k}\t{e.hash}\t{e.mod}\t{e.kind}\t{e.cards}\t{e.subdeck}\n"
 
 
@@ -128,7 +229,7 @@ class LockUpdater:
         self.old = old
         self.clock = clock
         self.deck_name = deck_name
-        self.notes: dict[str, Entry] = {}
+        self.notes = NoteTable()
         self.notetypes: dict[str, Entry] = {}
         self.added = self.changed = 0
 
@@ -141,9 +242,7 @@ class LockUpdater:
         mod = self._mod(before, content_hash)
         if before is not None and mod != before.mod:
             self.changed += 1
-        # type, subdeck and cards repeat across thousands of notes: keep one copy of each.
-        self.notes[note_id] = Entry(content_hash, mod, sys.intern(kind), sys.intern(subdeck),
-                                    sys.intern(cards))
+        self.notes.add(note_id, content_hash, mod, kind, subdeck, cards)
         return mod
 
     def notetype(self, key: str, content_hash: str) -> int:

@@ -393,13 +393,13 @@ def stats(deck_dir: Path) -> dict[str, object]:
 def _read_lock(deck_dir: Path) -> lockfile.Lock:
     path = deck_dir / lockfile.LOCK_FILE
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open(encoding="utf-8", newline="\n") as lines:
+            return lockfile.parse_lock_lines(display_path(path), lines)
     except FileNotFoundError:
         return lockfile.EMPTY
     except (OSError, UnicodeDecodeError) as err:
         raise NeurodeckError([Problem(Location(display_path(path)),
                                       f"cannot read the lock file: {err}")]) from None
-    return lockfile.parse_lock(display_path(path), text)
 
 
 def _ordinals_text(compiled: CompiledNote) -> str:
