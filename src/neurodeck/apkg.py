@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sqlite3
 import tempfile
 import time
 import zipfile
+import zlib
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import IO
@@ -38,6 +39,15 @@ class CollectionWriter:
         self._conn.execute("PRAGMA synchronous = OFF")
         self._cursor = self._conn.cursor()
         genanki.Package([]).write_to_db(self._cursor, 0, iter(()))  # schema (executescript commits)
+        # Rows go in faster without genanki's indexes, and an index built once over sorted
+        # rows is faster than one kept up row by row: `finish` makes them again, from the
+        # same SQL. A part never needs them.
+        indexes = self._cursor.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+            " ORDER BY name").fetchall()
+        self._indexes = [sql for _, sql in indexes]
+        for name, _ in indexes:
+            self._cursor.execute(f'DROP INDEX "{name}"')
         self._rows = _RowBuffer()
 
     def add(self, note: genanki.Note, deck_id: int) -> None:
@@ -79,6 +89,8 @@ class CollectionWriter:
         self._flush()
         models = list(models)
         self._cursor.execute("BEGIN")
+        for sql in self._indexes:
+            self._cursor.execute(sql)
         for deck in decks:
             for model in models:
                 deck.add_model(model)
@@ -157,14 +169,69 @@ def write_apkg(collection: Path, media: Mapping[str, Path], path: Path, *,
                     if isinstance(source, bytes):
                         entry.write(source)
                     else:
-                        _copy_file(source, entry)
+                        _write_deflated(source, entry)
 
     _replace_atomically(path, write_zip)
 
 
-def _copy_file(source: Path, out: IO[bytes]) -> None:
-    with source.open("rb") as data:
-        shutil.copyfileobj(data, out, 1 << 20)
+# Deflating a large collection is the last step of a build, with nothing else left to run
+# beside it. zlib lets go of the GIL, so two threads deflate it in half the time, pigz-style:
+# the file is cut into chunks, each deflated with the 32 KiB before it as its dictionary and
+# ended on a byte boundary, so the pieces join into one deflate stream. The bytes depend on
+# the chunk size only, never on how the threads were scheduled.
+_CHUNK = 1 << 20
+_WINDOW = 32 * 1024
+_AHEAD = 4  # chunks deflating at once: memory stays a few MiB
+
+
+def _write_deflated(source: Path, entry: IO[bytes]) -> None:
+    """Write a file into an open ZIP_DEFLATED entry, deflating its chunks on two threads."""
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    # zipfile keeps the CRC and both sizes of what we write; its compressor is swapped for
+    # one that hands over each chunk as our threads deflated it.
+    handover = _Handover()
+    entry._compressor = handover  # type: ignore[attr-defined]
+    with source.open("rb") as data, ThreadPoolExecutor(max_workers=2) as pool:
+        pending: deque[tuple[bytes, Future[bytes]]] = deque()
+        previous = b""
+        chunk = data.read(_CHUNK)
+        while True:
+            following = data.read(_CHUNK)
+            last = not following
+            pending.append((chunk, pool.submit(_deflate, chunk, previous[-_WINDOW:], last)))
+            while pending and (last or len(pending) >= _AHEAD):
+                raw, deflated = pending.popleft()
+                handover.next = deflated.result()
+                entry.write(raw)
+            if last:
+                return
+            previous, chunk = chunk, following
+
+
+def _deflate(chunk: bytes, dictionary: bytes, last: bool) -> bytes:
+    """One chunk as raw deflate data, continuing from the data in `dictionary`."""
+    if dictionary:
+        compressor = zlib.compressobj(_COMPRESS_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS,
+                                      zdict=dictionary)
+    else:
+        compressor = zlib.compressobj(_COMPRESS_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return compressor.compress(chunk) + compressor.flush(zlib.Z_FINISH if last
+                                                         else zlib.Z_SYNC_FLUSH)
+
+
+class _Handover:
+    """Stands in for zipfile's compressor: returns the chunk deflated for it."""
+
+    def __init__(self) -> None:
+        self.next = b""
+
+    def compress(self, data: bytes) -> bytes:
+        deflated, self.next = self.next, b""
+        return deflated
+
+    def flush(self) -> bytes:
+        return b""
 
 
 def _replace_atomically(path: Path, write: Callable[[IO[bytes]], object]) -> None:
