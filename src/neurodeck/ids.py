@@ -28,17 +28,21 @@ def note_guid(deck_id: str, note_id: str) -> str:
     """
     digest = hashlib.sha256(f"neurodeck__{deck_id}__{note_id}".encode()).digest()
     number = int.from_bytes(digest[:8], "big")
-    digits = []
+    pairs = []  # two base-91 digits at a time, least significant first
     while number:
-        number, digit = divmod(number, 91)
-        digits.append(_BASE91[digit])
-    return "".join(reversed(digits))
+        number, pair = divmod(number, _PAIR)
+        pairs.append(_BASE91_PAIRS[pair])
+    text = "".join(reversed(pairs))
+    # genanki writes no leading zero digit ("a"), which the top pair may have.
+    return text[1:] if text.startswith("a") else text
 
 
-# genanki's alphabet for GUIDs (Anki's own base 91).
+# genanki's alphabet for GUIDs (Anki's own base 91), and every two-digit string of it.
 _BASE91 = (
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&()*+,-./:;<=>?@[]^_`{|}~"
 )
+_PAIR = 91 * 91
+_BASE91_PAIRS = tuple(high + low for high in _BASE91 for low in _BASE91)
 
 
 def deck_id(deck_id: str, subdeck: str) -> int:

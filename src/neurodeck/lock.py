@@ -97,13 +97,13 @@ class NoteTable(Mapping[str, Entry]):
         at = bisect.bisect_left(self._ids, note_id)
         return at < len(self._ids) and self._ids[at] == note_id
 
-    def sorted_items(self) -> Iterator[tuple[str, Entry]]:
-        """(id, entry) for every note, in id order."""
+    def lines(self) -> Iterator[str]:
+        """Each note's line of the lock file, in id order."""
         self._sort()
-        shapes = self._shape_list
-        for at, note_id in enumerate(self._ids):
-            kind, subdeck, cards = shapes[self._shapes[at]]
-            yield note_id, Entry(f"{self._hashes[at]:016x}", self._mods[at], kind, subdeck, cards)
+        tails = [f"{kind}\t{cards}\t{subdeck}\n" for kind, subdeck, cards in self._shape_list]
+        for note_id, number, mod, shape in zip(self._ids, self._hashes, self._mods,
+                                               self._shapes, strict=True):
+            yield f"note\t{note_id}\t{number:016x}\t{mod}\t{tails[shape]}"
 
     def __iter__(self) -> Iterator[str]:
         self._sort()
@@ -205,8 +205,7 @@ def lock_lines(lock: Lock) -> Iterator[str]:
         yield f"deck\t{lock.deck_name}\n"
     for k, e in sorted(lock.notetypes.items()):
         yield f"notetype\t{k}\t{e.hash}\t{e.mod}\n"
-    for k, e in lock.notes.sorted_items():
-        yield f"note\t{k}\t{e.hash}\t{e.mod}\t{e.kind}\t{e.cards}\t{e.subdeck}\n"
+    yield from lock.notes.lines()
 
 
 def modified_time(before: Entry | None, content_hash: str, clock: int) -> int:
@@ -237,13 +236,20 @@ class LockUpdater:
              cards: str) -> int:
         """Record a note's current content; returns its modification time."""
         before = self.old.notes.get(note_id)
-        if before is None:
-            self.added += 1
         mod = self._mod(before, content_hash)
-        if before is not None and mod != before.mod:
+        self.note_seen(note_id, content_hash, mod, kind, subdeck, cards,
+                       None if before is None else before.mod)
+        return mod
+
+    def note_seen(self, note_id: str, content_hash: str, mod: int, kind: str, subdeck: str,
+                  cards: str, old_mod: int | None) -> None:
+        """Record a note whose time was already worked out (by `modified_time`, in a worker
+        process) from its old entry, which had `old_mod` (None for a new note)."""
+        if old_mod is None:
+            self.added += 1
+        elif mod != old_mod:
             self.changed += 1
         self.notes.add(note_id, content_hash, mod, kind, subdeck, cards)
-        return mod
 
     def notetype(self, key: str, content_hash: str) -> int:
         """Record a note type's current fingerprint; returns its modification time."""

@@ -95,6 +95,8 @@ class _Written(NamedTuple):
     line: int
     column: int
     hash: str
+    mod: int  # its modification time, from the old lock's entry
+    old_mod: int | None  # that entry's time (None for a new note)
     kind: str
     subdeck: str
     cards: str  # the ordinals it makes, as the lock records them ("0,1")
@@ -129,24 +131,26 @@ def _write_file(job: _BuildJob, index: int, path: Path) -> _WrittenFile:
     """Check and compile one fact set and write its rows, numbered from 1, to a part."""
     result = _process_file(job.deck, path)
     problems = result.problems
-    for compiled in result.notes:
-        problems += _history_warnings(compiled, job.old)
+    old_entries = [job.old.notes.get(compiled.note.id) for compiled in result.notes]
+    for compiled, before in zip(result.notes, old_entries, strict=True):
+        problems += _history_warnings(compiled, before)
     # A note that failed a check never reaches genanki, and the build will fail anyway.
     failed = any(p.severity == "error" or job.strict for p in problems)
     part = None if failed else job.scratch / f"part-{index:06d}.anki2"
     writer = None if part is None else CollectionWriter(part)
     written = []
-    for due, compiled in enumerate(result.notes, start=1):
+    for due, (compiled, before) in enumerate(zip(result.notes, old_entries, strict=True),
+                                             start=1):
         note = compiled.note
         cards = _ordinals_text(compiled)
+        mod = lockfile.modified_time(before, compiled.hash, job.clock)
         if writer is not None:
-            before = job.old.notes.get(note.id)
-            mod = lockfile.modified_time(before, compiled.hash, job.clock)
             names = _packaged_names(job.media_root, compiled.images)
             genanki_note = job.parts.note(compiled, mod=mod, due=due, media_names=names)
             writer.add(genanki_note, job.parts.deck_for(note.subdeck).deck_id)
-        written.append(_Written(note.id, note.loc.line, note.loc.column, compiled.hash,
-                                note.kind, note.subdeck, cards, len(compiled.ordinals),
+        old_mod = None if before is None else before.mod
+        written.append(_Written(note.id, note.loc.line, note.loc.column, compiled.hash, mod,
+                                old_mod, note.kind, note.subdeck, cards, len(compiled.ordinals),
                                 compiled.images))
     if writer is not None:
         writer.close()
@@ -185,7 +189,7 @@ class _Pass:
             for compiled in result.notes:
                 note = compiled.note
                 self.problems += self._ids.check(note)
-                self.problems += _history_warnings(compiled, self.lock)
+                self.problems += _history_warnings(compiled, self.lock.notes.get(note.id))
                 if compiled.images:
                     self.problems += self.media.add(compiled.images, note.id, note.loc)
                 yield compiled
@@ -332,7 +336,8 @@ def _build(deck_dir: Path, output: Path | None, *, clock: int, frozen: bool,
         try:
             for written in run.written_files(job):
                 for note in written.notes:
-                    updater.note(note.id, note.hash, note.kind, note.subdeck, note.cards)
+                    updater.note_seen(note.id, note.hash, note.mod, note.kind, note.subdeck,
+                                      note.cards, note.old_mod)
                     counts["cards"] += note.card_count
                     subdecks[note.subdeck] = None
                 if written.part is not None and not run.has_failed():
@@ -406,10 +411,10 @@ def _ordinals_text(compiled: CompiledNote) -> str:
     return ",".join(map(str, compiled.ordinals))
 
 
-def _history_warnings(compiled: CompiledNote, old: lockfile.Lock) -> list[Problem]:
-    """Changes to a note that Anki will not carry to learners who have the previous release."""
+def _history_warnings(compiled: CompiledNote, before: lockfile.Entry | None) -> list[Problem]:
+    """Changes to a note that Anki will not carry to learners who have the previous release
+    (`before` is its entry in the old lock)."""
     note = compiled.note
-    before = old.notes.get(note.id)
     if before is None:
         return []
     if before.kind != note.kind:
