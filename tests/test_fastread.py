@@ -9,7 +9,7 @@ import pytest
 
 from neurodeck import fastread, yamlsrc
 from neurodeck.errors import Location
-from neurodeck.model import Tag
+from neurodeck.model import Note, Tag
 
 PARSERS = [True, False] if yamlsrc.HAVE_LIBYAML else [False]
 
@@ -24,6 +24,20 @@ def test_locations_and_tags_made_directly_equal_those_made_by_init():
         loc.line = 4  # type: ignore[misc]
     with pytest.raises(dataclasses.FrozenInstanceError):
         tag.name = "y"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("use_libyaml", PARSERS)
+def test_notes_made_directly_equal_those_the_general_path_makes(use_libyaml):
+    text = "tags: [t]\nnotes:\n  - {id: a, front: F, back: B, extra: E, section: S}\n"
+    fast = fastread.read_fact_set("a.yaml", text, use_libyaml=use_libyaml)
+    assert fast is not None
+    (note,) = fast.notes
+    assert not hasattr(Note, "__post_init__")
+    assert set(vars(note)) == {f.name for f in dataclasses.fields(Note)}
+    assert note == dataclasses.replace(note)  # the same as one made by __init__
+    assert hash(note.loc) == hash(dataclasses.replace(note.loc))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        note.id = "b"  # type: ignore[misc]
 
 
 @pytest.mark.parametrize("use_libyaml", PARSERS)

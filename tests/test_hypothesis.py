@@ -499,6 +499,12 @@ def test_emphasis_fast_path_is_taken_for_key_terms():
 
 
 @SETTINGS
+@given(st.one_of(st.text(st.characters(max_codepoint=127)), st.text()))
+def test_plain_text_finds_the_same_words_on_its_ascii_path(text):
+    assert markup.plain_text(text) == " ".join(markup._WORD_RE.findall(text.lower()))
+
+
+@SETTINGS
 @given(st.text(alphabet="a&<>\"'é", max_size=10))
 def test_image_source_escaping_matches_markdown_it(text):
     from markdown_it.common.utils import escapeHtml

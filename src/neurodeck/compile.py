@@ -5,8 +5,7 @@ from __future__ import annotations
 import hashlib
 import html
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import _genanki as genanki
 from . import ids
@@ -16,9 +15,11 @@ from .notetypes import CSS, NOTE_TYPES, NoteType
 from .validate import CLOZE_RE
 
 
-@dataclass(frozen=True)
-class CompiledNote:
-    """A note as it goes into the package, before its modification time is known."""
+class CompiledNote(NamedTuple):
+    """A note as it goes into the package, before its modification time is known.
+
+    (A named tuple rather than a frozen dataclass: one is made per note, three times faster.)
+    """
 
     note: Note
     guid: str

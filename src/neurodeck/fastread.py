@@ -41,7 +41,6 @@ from .model import (
     OPTIONAL_FIELDS,
     FactSet,
     Note,
-    NoteKind,
     Tag,
 )
 
@@ -209,19 +208,19 @@ class _Events:
         if retired not in ("true", "false"):
             raise _Irregular
         own_tags = values.get("tags")
-        note_kind: NoteKind = kind
-        return Note(
-            id=values["id"],
-            kind=note_kind,
-            fields=fields,
-            tags=file_tags + own_tags if own_tags else file_tags,
-            subdeck=subdeck,
-            source=values.get("source", file_source),
-            section=values.get("section"),
-            loc=start,
-            field_locs=field_locs,
-            retired=retired == "true",
-        )
+        note = _new(Note)
+        attrs = note.__dict__
+        attrs["id"] = values["id"]
+        attrs["kind"] = kind
+        attrs["fields"] = fields
+        attrs["tags"] = file_tags + own_tags if own_tags else file_tags
+        attrs["subdeck"] = subdeck
+        attrs["source"] = values.get("source", file_source)
+        attrs["section"] = values.get("section")
+        attrs["loc"] = start
+        attrs["field_locs"] = field_locs
+        attrs["retired"] = retired == "true"
+        return note
 
     def _tags(self, event: Any) -> tuple[Tag, ...]:
         """A list of tags, or a single tag written as text (none when empty)."""
@@ -283,10 +282,11 @@ def _loc(path: str, event: Any) -> Location:
 
 
 # A frozen dataclass's __init__ sets each field through object.__setattr__, which made
-# Locations and Tags (tens of thousands per deck) the largest cost left in this pass. These
-# fill a new instance's __dict__ directly instead: the same object __init__ would make (equal,
-# hashing alike, as frozen), in half the time. Neither class has a __post_init__ to skip;
-# tests/test_fastread.py and the one-pass tests in test_hypothesis.py hold them to that.
+# Notes, Locations and Tags (tens of thousands per deck) the largest cost left in this pass.
+# These fill a new instance's __dict__ directly instead: the same object __init__ would make
+# (equal, hashing alike, as frozen), in a third of the time. No such class has a
+# __post_init__ to skip; tests/test_fastread.py and the one-pass tests in
+# test_hypothesis.py hold them to that.
 _new = object.__new__
 
 
