@@ -31,7 +31,7 @@ class CollectionWriter:
     another process) that `merge` then appends in curriculum order.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, part: bool = False) -> None:
         self.path = path
         self._conn = sqlite3.connect(path, isolation_level=None)
         # A scratch file: no journal and no fsync until we close it.
@@ -39,15 +39,12 @@ class CollectionWriter:
         self._conn.execute("PRAGMA synchronous = OFF")
         self._cursor = self._conn.cursor()
         genanki.Package([]).write_to_db(self._cursor, 0, iter(()))  # schema (executescript commits)
-        # Rows go in faster without genanki's indexes, and an index built once over sorted
-        # rows is faster than one kept up row by row: `finish` makes them again, from the
-        # same SQL. A part never needs them.
-        indexes = self._cursor.execute(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
-            " ORDER BY name").fetchall()
-        self._indexes = [sql for _, sql in indexes]
-        for name, _ in indexes:
-            self._cursor.execute(f'DROP INDEX "{name}"')
+        if part:
+            # A part is only read back by `merge`: rows go in faster without indexes.
+            for (name,) in self._cursor.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+                    " ORDER BY name").fetchall():
+                self._cursor.execute(f'DROP INDEX "{name}"')
         self._rows = _RowBuffer()
 
     def add(self, note: genanki.Note, deck_id: int) -> None:
@@ -89,8 +86,6 @@ class CollectionWriter:
         self._flush()
         models = list(models)
         self._cursor.execute("BEGIN")
-        for sql in self._indexes:
-            self._cursor.execute(sql)
         for deck in decks:
             for model in models:
                 deck.add_model(model)

@@ -128,7 +128,7 @@ def _write_file(job: _BuildJob, index: int, path: Path) -> _WrittenFile:
     # A note that failed a check never reaches genanki, and the build will fail anyway.
     failed = any(p.severity == "error" or job.strict for p in problems)
     part = None if failed else job.scratch / f"part-{index:06d}.anki2"
-    writer = None if part is None else CollectionWriter(part)
+    writer = None if part is None else CollectionWriter(part, part=True)
     written: list[_Written] = []
     card_count = 0
     for due, (compiled, before) in enumerate(zip(result.notes, old_entries, strict=True),
