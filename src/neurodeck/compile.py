@@ -42,13 +42,14 @@ class NoteCompiler:
         """Render one note's fields and tags and decide its cards."""
         notetype = NOTE_TYPES[note.kind]
         values: dict[str, str] = {}
-        images: list[str] = []
+        images: tuple[str, ...] = ()
         for key, text in note.fields.items():
             rendered = render(text)
             values[key] = rendered.html
-            images += rendered.images
+            if rendered.images:
+                images += rendered.images
         values["source"] = self._source_line(note)
-        fields = tuple(values.get(key, "") for key, _ in notetype.fields)
+        fields = tuple([values.get(key, "") for key in _FIELD_KEYS[note.kind]])
         tags = self._tags(note)
         if notetype.is_cloze:
             numbers = {int(n) for n, _ in CLOZE_RE.findall(note.fields["text"])}
@@ -56,15 +57,9 @@ class NoteCompiler:
         else:
             ordinals = _TEMPLATE_ORDINALS[note.kind]
         payload = "\x1e".join([notetype.key, note.subdeck, "\x1f".join(fields), " ".join(tags)])
-        return CompiledNote(
-            note=note,
-            guid=ids.note_guid(self.deck.id, note.id),
-            fields=fields,
-            tags=tags,
-            ordinals=ordinals,
-            images=tuple(images),
-            hash=hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16],
-        )
+        content_hash = hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+        guid = ids.note_guid(self.deck.id, note.id)
+        return CompiledNote(note, guid, fields, tags, ordinals, images, content_hash)
 
     def _source_line(self, note: Note) -> str:
         key = (note.source, note.section)
@@ -77,7 +72,8 @@ class NoteCompiler:
         topic = self._topic_tags.get(note.subdeck)
         if topic is None:
             topic = self._topic_tags[note.subdeck] = topic_tag(self.deck, note.subdeck)
-        tags = [*(t.name.strip() for t in note.tags), topic]
+        tags = [t.name.strip() for t in note.tags]
+        tags.append(topic)
         if note.retired:
             tags.append(RETIRED_TAG)
         return tuple(dict.fromkeys(tags))
@@ -86,6 +82,7 @@ class NoteCompiler:
 # Learners search for this tag to suspend notes that a later release will drop.
 RETIRED_TAG = "retired"
 _TEMPLATE_ORDINALS = {kind: tuple(range(len(nt.templates))) for kind, nt in NOTE_TYPES.items()}
+_FIELD_KEYS = {kind: tuple(key for key, _ in nt.fields) for kind, nt in NOTE_TYPES.items()}
 
 
 def compile_notes(deck: Deck) -> list[CompiledNote]:

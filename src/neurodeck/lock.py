@@ -17,6 +17,7 @@ import re
 from array import array
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import Location, NeurodeckError, Problem
 
@@ -29,9 +30,9 @@ _HEADER = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """What the lock knows about one note or note type."""
+class Entry(NamedTuple):
+    """What the lock knows about one note or note type (made per lookup: a named tuple is
+    made four times faster than a frozen dataclass)."""
 
     hash: str
     mod: int  # seconds since the epoch when the content last changed
@@ -83,10 +84,18 @@ class NoteTable(Mapping[str, Entry]):
         self._shapes.append(index)
 
     def __getitem__(self, note_id: str) -> Entry:
-        self._sort()
-        at = bisect.bisect_left(self._ids, note_id)
-        if at == len(self._ids) or self._ids[at] != note_id:
+        entry = self.get(note_id)
+        if entry is None:
             raise KeyError(note_id)
+        return entry
+
+    def get(self, note_id: str, default: Entry | None = None) -> Entry | None:  # type: ignore[override]
+        """The note's entry, or `default` (one bisection of the sorted ids)."""
+        self._sort()
+        ids = self._ids
+        at = bisect.bisect_left(ids, note_id)
+        if at == len(ids) or ids[at] != note_id:
+            return default
         kind, subdeck, cards = self._shape_list[self._shapes[at]]
         return Entry(f"{self._hashes[at]:016x}", self._mods[at], kind, subdeck, cards)
 
