@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import zipfile
 from pathlib import Path
 
 from apkg_contents import read_apkg
 from conftest import PEPTIDES_YAML
 
-from neurodeck import ids, pipeline
+from neurodeck import fastread, ids, load, pipeline
 from neurodeck.lock import LOCK_FILE
 
 T0 = 1_700_000_000
@@ -219,6 +220,39 @@ def test_parallel_and_sequential_builds_are_byte_identical(make_deck, tmp_path, 
     assert calls, "the parallel path was not taken"
     assert parallel == sequential
     assert len(read_apkg(tmp_path / "par.apkg").notes) == 80
+
+
+def test_every_way_of_reading_a_fact_set_builds_the_same_package(make_deck, tmp_path,
+                                                                monkeypatch):
+    """The line reader, the event reader (libyaml or pure Python) and the general path must
+    make the same package: a machine without libyaml gets the same bytes, only slower."""
+    deck_dir = make_deck({
+        "a.yaml": 'deck: "Part A"\ntags: ["t1", t2]\nsource: intimacy\nnotes:\n'
+                  + "".join(f'  - id: "a{j}"\n    front: "Question *{j}*?"\n    back: Answer {j}\n'
+                            f'    tags: ["x::y"]\n' for j in range(5)),
+        "b.yaml": PEPTIDES_YAML,  # block style, which the line reader leaves to the others
+        "c.yaml": "source: intimacy\nnotes: [{id: c1, type: cloze, text: 'A {{c1::b}}'}]\n",
+    })
+    taken = []
+    real_lines = fastread._Lines.fact_set
+
+    def lines(self, text):
+        fact_set = real_lines(self, text)
+        taken.append(fact_set is not None)
+        return fact_set
+
+    monkeypatch.setattr(fastread._Lines, "fact_set", lines)
+    packages = [build(deck_dir, tmp_path / "lines.apkg").path.read_bytes()]
+    assert any(taken) and not all(taken)
+    monkeypatch.setattr(fastread._Lines, "fact_set", lambda self, text: None)
+    packages.append(build(deck_dir, tmp_path / "events.apkg").path.read_bytes())
+    pure = functools.partial(load.read_fact_set, use_libyaml=False)
+    monkeypatch.setattr(pipeline, "read_fact_set", pure)
+    packages.append(build(deck_dir, tmp_path / "pure.apkg").path.read_bytes())
+    monkeypatch.setattr(fastread, "read_fact_set", lambda *args, **kwargs: None)
+    packages.append(build(deck_dir, tmp_path / "general.apkg").path.read_bytes())
+    assert packages == [packages[0]] * 4
+    assert len(read_apkg(tmp_path / "general.apkg").notes) == 5 + 3 + 1
 
 
 def test_a_retired_note_ships_once_more_with_the_retired_tag(make_deck, tmp_path):

@@ -610,3 +610,70 @@ def test_one_pass_reader_answers_for_the_common_shape(text):
     """The fast path must be taken for ordinary files, `notes:` first or last, else it is dead."""
     assert fastread.read_fact_set("facts.yaml", text, use_libyaml=False) is not None
     with_fact_set(text.encode("utf-8"), assert_one_pass_reader_is_exact)
+
+
+# --- The line reader --------------------------------------------------------------------------
+#
+# Files written a line per key, as programs write them: values quoted, plain or listed on the
+# key's line, items at any indent, comments and blank lines between, and values at the edges
+# of what the line reader takes (`a: b`, `a #b`, `~`, anchors, block scalars, flow maps...).
+
+line_values = st.one_of(
+    st.text(st.characters(blacklist_characters='"\\', blacklist_categories=("Cs",)),
+            max_size=10).map(lambda t: f'"{t}"'),
+    st.text(st.characters(blacklist_characters="'", blacklist_categories=("Cs",)),
+            max_size=10).map(lambda t: f"'{t}'"),
+    st.from_regex(r"[A-Za-z0-9][A-Za-z0-9 _.,;?()/:#-]{0,10}", fullmatch=True),
+    st.sampled_from(["true", "null", "~", "1.5", "0x1F", "yes", "", "-", "a: b", "a #b", "[]",
+                     "[a, b]", '["a", b]', '[ "a" ,"b" ]', "[a,]", "[a b]", "{a: b}", "&x a",
+                     "*x", "!!str a", "|", ">", "'it''s'", '"a\\"b"', "a  ", "é ü", "a\tb"]),
+)
+
+
+@st.composite
+def line_fact_set(draw) -> str:
+    indent = " " * draw(st.sampled_from([0, 2, 4]))
+    lines = []
+    top_keys = draw(st.lists(st.sampled_from(["deck", "tags", "source", "tag"]), max_size=3))
+    for key in top_keys:
+        lines.append(f"{key}: {draw(line_values)}")
+    lines.append("notes:")
+    for _ in range(draw(st.integers(0, 3))):
+        kind = draw(st.sampled_from(["basic", "reversed", "cloze"]))
+        keys = ["id", *(("text",) if kind == "cloze" else ("front", "back")), "type"]
+        keys += draw(st.lists(st.sampled_from(["extra", "tags", "source", "section",
+                                               "retired", "front", "bakc"]), max_size=2))
+        keys = draw(st.permutations(keys))
+        for i, key in enumerate(keys):
+            value = kind if key == "type" else draw(line_values)
+            lead = f"{indent}- " if i == 0 else f"{indent}  "
+            lines.append(f"{lead}{key}: {value}")
+            if draw(st.integers(0, 9)) == 0:
+                lines.append(draw(st.sampled_from(["", "  # a comment", "#", "   ", " x"])))
+    text = "\n".join(lines) + draw(st.sampled_from(["\n", "", "\n\n"]))
+    if draw(st.booleans()):  # one random character somewhere
+        at = draw(st.integers(0, len(text)))
+        text = text[:at] + draw(st.sampled_from(list(" -:#\"'[],\n\tx&*!|"))) + text[at:]
+    return text
+
+
+@SETTINGS
+@given(line_fact_set())
+def test_line_reader_matches_the_general_path(text):
+    with_fact_set(text.encode("utf-8"), assert_one_pass_reader_is_exact)
+
+
+@pytest.mark.parametrize("indent", ["", "  ", "    "])
+def test_line_reader_answers_for_files_written_a_line_per_key(indent):
+    """Without this, the property above would hold even if the line reader never answered."""
+    text = (
+        "# generated\n"
+        'deck: "Topic 3::Part 2"\ntags: ["synthetic", plain-tag]\nsource: \'s1\'\nnotes:\n'
+        f'{indent}- id: "n000001"\n{indent}  type: cloze\n'
+        f'{indent}  text: "The {{{{c1::amygdala}}}} is *small*: é, ü, 脳."\n'
+        f'{indent}  tags: ["topic::t1::s2", "level::basic"]\n\n'
+        f"{indent}- id: n2\n{indent}  front: Where is it?\n{indent}  back: 'Here, there.'\n"
+        f"{indent}  tags: one\n{indent}  section: Section 3\n{indent}  retired: true\n"
+    )
+    assert fastread._Lines("facts.yaml").fact_set(text) is not None
+    with_fact_set(text.encode("utf-8"), assert_one_pass_reader_is_exact)

@@ -112,9 +112,9 @@ def read_fact_set(
     if source is None:
         return None
     shown, text = source
-    # Nearly every file is in the shape fastread reads in one pass over the parser's events.
-    # It returns None for anything else, and for any file with a problem, which the
-    # general path below then reads and reports.
+    # Nearly every file is in the shape fastread reads in one pass (over its lines, or over
+    # the parser's events). It returns None for anything else, and for any file with a
+    # problem, which the general path below then reads and reports.
     fact_set = fastread.read_fact_set(shown, text, use_libyaml=use_libyaml)
     if fact_set is not None:
         return fact_set
