@@ -1,9 +1,10 @@
-"""Read a fact set in the common shape straight from parser events into the model.
+"""Read a fact set in the common shape straight into the model, in one pass.
 
 Composing nodes and then walking them cost more than three times what the parser itself does.
 Almost every fact set has one shape: a mapping of `deck`, `tags`, `source` and `notes`,
 where `notes` is a list of flat mappings of text (and lists of tags). This module reads that
-shape in one pass over the events, with no nodes in between.
+shape in one pass over its lines when each value sits on its key's line (_Lines), else in
+one pass over the parser's events (_Events), with no nodes in between.
 
 It only ever answers for a file the general path (yamlsrc.compose, then load) would load
 without a single problem, and gives the very same FactSet. At the first thing out of the
