@@ -181,12 +181,17 @@ _AHEAD = 4  # chunks deflating at once: memory stays a few MiB
 
 def _write_deflated(source: Path, entry: IO[bytes]) -> None:
     """Write a file into an open ZIP_DEFLATED entry, deflating its chunks on two threads."""
-    from concurrent.futures import Future, ThreadPoolExecutor
-
     # zipfile keeps the CRC and both sizes of what we write; its compressor is swapped for
     # one that hands over each chunk as our threads deflated it.
     handover = _Handover()
     entry._compressor = handover  # type: ignore[attr-defined]
+    if source.stat().st_size <= _CHUNK:  # one chunk: no threads to start
+        chunk = source.read_bytes()
+        handover.next = _deflate(chunk, b"", True)
+        entry.write(chunk)
+        return
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     with source.open("rb") as data, ThreadPoolExecutor(max_workers=2) as pool:
         pending: deque[tuple[bytes, Future[bytes]]] = deque()
         previous = b""

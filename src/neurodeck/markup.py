@@ -21,11 +21,11 @@ _PLAIN_RE = re.compile(r"[A-Za-z][A-Za-z0-9 ,.;:'\"?()/{}\-]*(?<! )")
 
 
 def _emphasis(group: int) -> str:
-    # One word in *em*, _em_, **strong** or __strong__, with a space (or the start) before
+    # Words in *em*, _em_, **strong** or __strong__, with a space (or the start) before
     # it and a space, the end or `,.;:?` after it. Under CommonMark such a delimiter can
     # only open (before) or only close (after), so each pair is emphasis on its own, whatever
     # else the sentence holds. Only emphasis can bring `*` or `_` into such a field.
-    return rf"(?<![^ ])(\*\*|__|\*|_)([A-Za-z0-9]+)\{group}(?![^ ,.;:?])"
+    return rf"(?<![^ ])(\*\*|__|\*|_)([A-Za-z0-9]+(?: [A-Za-z0-9]+)*)\{group}(?![^ ,.;:?])"
 
 
 # Plain sentences with a few emphasised words (the usual way to mark a key term) render as
