@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import sqlite3
@@ -38,13 +40,13 @@ class CollectionWriter:
         self._conn.execute("PRAGMA journal_mode = OFF")
         self._conn.execute("PRAGMA synchronous = OFF")
         self._cursor = self._conn.cursor()
-        genanki.Package([]).write_to_db(self._cursor, 0, iter(()))  # schema (executescript commits)
         if part:
-            # A part is only read back by `merge`: rows go in faster without indexes.
-            for (name,) in self._cursor.execute(
-                    "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
-                    " ORDER BY name").fetchall():
-                self._cursor.execute(f'DROP INDEX "{name}"')
+            # A part is only read back by `merge`: genanki's notes and cards tables are all
+            # it needs, and rows go in faster without indexes.
+            for sql in _part_tables():
+                self._cursor.execute(sql)
+        else:
+            genanki.Package([]).write_to_db(self._cursor, 0, iter(()))  # schema, collection
         self._rows = _RowBuffer()
 
     def add(self, note: genanki.Note, deck_id: int) -> None:
@@ -104,6 +106,16 @@ class CollectionWriter:
                 self._cursor.executemany(sql, rows)
             self._cursor.execute("COMMIT")
             self._rows = _RowBuffer()
+
+
+@functools.cache
+def _part_tables() -> tuple[str, ...]:
+    """genanki's CREATE TABLE statements for notes and cards, as its schema writes them."""
+    with contextlib.closing(sqlite3.connect(":memory:")) as conn:
+        genanki.Package([]).write_to_db(conn.cursor(), 0, iter(()))
+        rows = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table'"
+                            " AND name IN ('notes', 'cards') ORDER BY name").fetchall()
+    return tuple(sql for (sql,) in rows)
 
 
 class _RowBuffer:
