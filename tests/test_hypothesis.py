@@ -492,7 +492,7 @@ def test_emphasis_fast_path_renders_what_markdown_renders_for_key_terms(text):
     assert markup.render(text) == markup._render_markdown(text)
 
 
-term_word = st.sampled_from(["a", "Key", "x2", "the", "B9"])
+term_word = st.sampled_from(["a", "Key", "x2", "the", "B9", "(IPNB)", "a,", "b.", "c:", "d)"])
 term_span = st.builds(lambda mark, words: f"{mark}{' '.join(words)}{mark}",
                       st.sampled_from(["*", "_", "**", "__"]),
                       st.lists(term_word, min_size=1, max_size=3))
@@ -510,12 +510,39 @@ def test_emphasis_fast_path_renders_what_markdown_renders_for_sentences(text):
     assert markup.render(text) == markup._render_markdown(text)
 
 
+@st.composite
+def simple_blocks(draw) -> str:
+    """Paragraphs and bullet lists of such sentences, with the odd line out of place."""
+    blocks = []
+    for _ in range(draw(st.integers(1, 4))):
+        lines = draw(st.lists(term_sentence, min_size=1, max_size=3))
+        if draw(st.booleans()):  # a list: items, some going on in indented lines
+            lines = [("  " if i and draw(st.booleans()) else "- ") + line
+                     for i, line in enumerate(lines)]
+        blocks.append("\n".join(lines))
+    text = "".join(block + draw(st.sampled_from(["\n\n", "\n\n\n", "\n"])) for block in blocks)
+    if draw(st.integers(0, 3)) == 0:
+        at = draw(st.integers(0, len(text)))
+        extra = draw(st.sampled_from(["\n", " ", "- ", "  ", "1. ", "#", "*"]))
+        text = text[:at] + extra + text[at:]
+    return text
+
+
+@SETTINGS
+@given(simple_blocks())
+def test_block_fast_path_renders_what_markdown_renders(text):
+    assert markup.render(text) == markup._render_markdown(text)
+
+
 def test_emphasis_fast_path_is_taken_for_key_terms():
     # Without this, the properties above would hold even if the fast path never matched.
     for text in ("The *amygdala* detects threat.", "**Oxytocin** and _vasopressin_, both",
                  "Which is the *bonding hormone*?"):
         assert markup._EMPHASISED_RE.fullmatch(text)
         assert markup.render(text) == markup._render_markdown(text)
+    description = "A deck on\n*emotion*.\n\n- **Affect (AN)**: fMRI.\n- Two\n  lines\n\nEnd."
+    assert markup._simple_blocks_html(description) is not None
+    assert markup.render(description) == markup._render_markdown(description)
 
 
 @SETTINGS

@@ -21,11 +21,13 @@ _PLAIN_RE = re.compile(r"[A-Za-z][A-Za-z0-9 ,.;:'\"?()/{}\-]*(?<! )")
 
 
 def _emphasis(group: int) -> str:
-    # Words in *em*, _em_, **strong** or __strong__, with a space (or the start) before
-    # it and a space, the end or `,.;:?` after it. Under CommonMark such a delimiter can
-    # only open (before) or only close (after), so each pair is emphasis on its own, whatever
-    # else the sentence holds. Only emphasis can bring `*` or `_` into such a field.
-    return rf"(?<![^ ])(\*\*|__|\*|_)([A-Za-z0-9]+(?: [A-Za-z0-9]+)*)\{group}(?![^ ,.;:?])"
+    # Words in *em*, _em_, **strong** or __strong__ (plain text inside, starting with a
+    # letter, digit or `(`, not ending in a space), with a space (or the start) before it
+    # and a space, the end or `,.;:?` after it. Under CommonMark such delimiters pair up
+    # with each other and nothing else, whatever the sentence holds around them. Only
+    # emphasis can bring `*` or `_` into such a field.
+    inside = r"[A-Za-z0-9(][A-Za-z0-9 (),.;:'/?-]*(?<! )"
+    return rf"(?<![^ ])(\*\*|__|\*|_)({inside})\{group}(?![^ ,.;:?])"
 
 
 # Plain sentences with a few emphasised words (the usual way to mark a key term) render as
@@ -35,6 +37,7 @@ _EMPHASISED_RE = re.compile(
     rf"(?:[A-Za-z]|{_emphasis(1)})(?:[A-Za-z0-9 ,.;:'\"?()/{{}}\-]|{_emphasis(3)})*(?<! )"
 )
 _EMPHASIS_TAGS = {"*": "em", "_": "em", "**": "strong", "__": "strong"}
+_BLANK_LINES_RE = re.compile(r"\n\n+")
 # Links may go to the web or to an e-mail address; anything else (data:, tel:, a custom app
 # scheme) loses its href and shows as plain text. markdown-it has already refused
 # javascript:, vbscript: and file:. Images are checked by the pipeline, which packages them.
@@ -66,8 +69,63 @@ def render(text: str) -> Rendered:
     if _PLAIN_RE.fullmatch(text):
         return Rendered(text.replace('"', "&quot;"))
     if _EMPHASISED_RE.fullmatch(text):
-        return Rendered(_EMPHASIS_RE.sub(_emphasis_html, text.replace('"', "&quot;")))
+        return Rendered(_inline_html(text))
+    if "\n" in text:
+        blocks = _simple_blocks_html(text)
+        if blocks is not None:
+            return Rendered(blocks)
     return _render_markdown(text)
+
+
+def _inline_html(line: str) -> str:
+    """A line that _PLAIN_RE or _EMPHASISED_RE takes, as markdown-it renders it inline."""
+    return _EMPHASIS_RE.sub(_emphasis_html, line.replace('"', "&quot;"))
+
+
+def _simple_blocks_html(text: str) -> str | None:
+    """Paragraphs and tight bullet lists of such lines (a deck description, say), as
+    markdown-it renders them; None for anything else.
+
+    Blocks are separated by blank lines. A paragraph's lines each start with a letter or
+    emphasis (so none opens a list, heading or quote); a list's items start with `- `, and
+    an item goes on in lines indented by two spaces. Two lists in a row would be one loose
+    list, so they are left to markdown-it.
+    """
+    html = []
+    previous_was_list = False
+    for block in _BLANK_LINES_RE.split(text.strip("\n")):
+        lines = block.split("\n")
+        if lines[0].startswith("- "):
+            if previous_was_list:
+                return None
+            items: list[list[str]] = []
+            for line in lines:
+                if line.startswith("- "):
+                    items.append([line[2:]])
+                elif line.startswith("  ") and items:
+                    items[-1].append(line[2:])
+                else:
+                    return None
+            parts = ["<ul>\n"]
+            for item in items:
+                if not all(map(_is_simple_line, item)):
+                    return None
+                parts.append(f"<li>{chr(10).join(map(_inline_html, item))}</li>\n")
+            parts.append("</ul>\n")
+            html.append("".join(parts))
+            previous_was_list = True
+        else:
+            if not all(map(_is_simple_line, lines)):
+                return None
+            html.append(f"<p>{chr(10).join(map(_inline_html, lines))}</p>\n")
+            previous_was_list = False
+    if len(html) == 1 and html[0].startswith("<p>"):
+        return html[0][3:-5]  # one paragraph loses its <p>, as render() does
+    return "".join(html).rstrip("\n")
+
+
+def _is_simple_line(line: str) -> bool:
+    return bool(_PLAIN_RE.fullmatch(line) or _EMPHASISED_RE.fullmatch(line))
 
 
 def _emphasis_html(match: re.Match[str]) -> str:
