@@ -200,7 +200,8 @@ class Measurement:
     peak_rss_mib: float  # the largest single process (ru_maxrss from wait4)
     exit_code: int
     stderr: str
-    tree_pss_mib: float | None = None  # the whole process tree, summed, sampled; None if /proc lacks it
+    # The whole process tree, summed and sampled; None where /proc lacks smaps_rollup.
+    tree_pss_mib: float | None = None
 
 
 def _children(pid: int) -> list[int]:
@@ -517,8 +518,10 @@ def command_once(name: str, command: list[str]) -> Measurement:
     """Run one of neurodeck's other commands; exit 1 with its stderr if it fails."""
     result = run_child(command)
     if result.exit_code != 0:
-        _fail(f"{name} failed (exit {result.exit_code}): {' '.join(command)}\n"
-              f"{result.stderr.rstrip()}")
+        _fail(
+            f"{name} failed (exit {result.exit_code}): {' '.join(command)}\n"
+            f"{result.stderr.rstrip()}"
+        )
     return result
 
 
@@ -526,8 +529,15 @@ def other_commands(exe: str, deck_dir: Path, released: Path, work: Path) -> dict
     """neurodeck's commands besides build, on DECK_DIR; RELEASED is a package built from it."""
     return {
         "check": [exe, "check", str(deck_dir)],
-        "export-json": [exe, "export", str(deck_dir), "--format", "json",
-                        "-o", str(work / "export.json")],
+        "export-json": [
+            exe,
+            "export",
+            str(deck_dir),
+            "--format",
+            "json",
+            "-o",
+            str(work / "export.json"),
+        ],
         "diff": [exe, "diff", str(released), str(deck_dir)],
         "release-check": [exe, "release-check", str(released), str(deck_dir)],
     }
@@ -567,8 +577,10 @@ def bench_size(
         for name, command in commands.items():
             result = command_once(name, command)
             command_series[name].runs.append(result)
-            _progress(f"  {notes:,} notes, run {run + 1}/{args.runs}, {name}: "
-                      f"{result.seconds:.3f} s, tree {result.tree_pss_mib or 0:.1f} MiB")
+            _progress(
+                f"  {notes:,} notes, run {run + 1}/{args.runs}, {name}: "
+                f"{result.seconds:.3f} s, tree {result.tree_pss_mib or 0:.1f} MiB"
+            )
     return SizeResult(notes, summary, series, command_series)
 
 
