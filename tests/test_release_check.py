@@ -99,8 +99,8 @@ def test_removing_a_note_fails_and_says_what_to_tell_learners(
     assert release_check(runner, v1, deck) == (1, f"""\
 Test Deck: 1.0.0 (v1.apkg) → 1.1.0 (cards)
 v1.apkg: error: note GUID {ids.note_guid("test", "mirror-neurons-fire")} ('Mirror neurons fire \
-when we perform an action and when we…') was removed: Anki never deletes notes on import, so \
-learners keep it
+when we perform an action and when we…') was removed: Anki never deletes a note on import, \
+so learners who have it keep it
   hint: ship it once more with `retired: true` (it gets the `retired` tag), and remove it in a \
 later release
 1 breaking change: fix it, or raise the major version in deck.yaml (now 1.1.0) to release it \
@@ -205,8 +205,8 @@ def test_a_styling_change_whose_time_did_not_move_forward_is_breaking(
     old = rewrite_package(v1, Path("v0.apkg"), edit_notetype("cloze", restyle_in_the_future))
     code, out = release_check(runner, old, deck)
     assert code == 1
-    assert ("cards: error: note type 'neurodeck Cloze' changed its templates or styling but its "
-            "modification time did not move forward: Anki will skip the change") in out
+    assert ("cards: error: note type 'neurodeck Cloze' changed its templates or styling: its "
+            "modification time did not move forward, so Anki will skip the change") in out
 
 
 def test_an_edit_whose_time_did_not_move_forward_is_breaking(
@@ -218,8 +218,8 @@ def test_an_edit_whose_time_did_not_move_forward_is_breaking(
     edit(deck, "back: Oxytocin\n", "back: Oxytocin (OT)\n", version="1.1.0")
     code, out = release_check(runner, old, deck)
     assert code == 1
-    assert ("cards/peptides.yaml:5:5: error: note 'oxytocin-touch' changed (back) but its "
-            "modification time did not move forward: Anki will skip the change\n") in out
+    assert ("cards/peptides.yaml:5:5: error: note 'oxytocin-touch' changed (back): its "
+            "modification time did not move forward, so Anki will skip the change\n") in out
 
 
 def test_changing_a_notes_type_is_breaking(runner: CliRunner, deck: Path, v1: Path) -> None:
@@ -227,7 +227,8 @@ def test_changing_a_notes_type_is_breaking(runner: CliRunner, deck: Path, v1: Pa
     code, out = release_check(runner, v1, deck)
     assert code == 1
     assert ("cards/peptides.yaml:11:5: error: note 'vasopressin-pair-bonding' changed type "
-            "from reversed to basic: Anki refuses to update it for learners\n") in out
+            "from reversed to basic: Anki will not update it for learners who have the previous "
+            "release\n") in out
     assert "delete the old note and import the deck again: “Vasopressin”." in out
 
 
@@ -246,7 +247,8 @@ def test_removing_a_cloze_deletion_is_breaking(runner: CliRunner, deck: Path, v1
     code, out = release_check(runner, v1, deck)
     assert code == 1
     assert ("cards/peptides.yaml:16:5: error: note 'mirror-neurons-fire' lost cloze deletion c2: "
-            "learners keep the card, now empty\n") in out
+            "learners keep that card, and it shows an error until they run Tools → Empty Cards\n"
+            ) in out
     assert "Remove them with Tools → Empty Cards." in out
 
 
@@ -258,7 +260,7 @@ def test_moving_a_note_to_another_subdeck_is_breaking(
     code, out = release_check(runner, v1, deck)
     assert code == 1
     assert ("cards/mirror.yaml:4:5: error: note 'mirror-neurons-fire' moved from subdeck "
-            "'Neuropeptides' to 'Mirrors': learners' existing cards stay in 'Neuropeptides'\n"
+            "'Neuropeptides' to 'Mirrors': learners' existing cards stay in the old subdeck\n"
             ) in out
     assert "Change Deck: “Mirror neurons fire when we" in out
 

@@ -214,7 +214,7 @@ notes:
 """, encoding="utf-8")
     (warning,) = check(learner.deck_dir).warnings
     assert warning.message == (
-        "note 'amygdala-threat' moved from subdeck 'Brain Regions' to 'Brain Regions::Limbic'; "
+        "note 'amygdala-threat' moved from subdeck 'Brain Regions' to 'Brain Regions::Limbic': "
         "learners' existing cards stay in the old subdeck")
     result = runner.invoke(cli, ["check", str(learner.deck_dir)])
     assert result.exit_code == 0
@@ -236,7 +236,7 @@ def test_changing_a_note_type_warns_and_anki_refuses_the_update(learner: Learner
                  "  - id: insula-interoception\n    type: reversed\n")
     (warning,) = check(learner.deck_dir).warnings
     assert warning.message == (
-        "note 'insula-interoception' changed type from basic to reversed; Anki will not update "
+        "note 'insula-interoception' changed type from basic to reversed: Anki will not update "
         "it for learners who have the previous release")
 
     after, counts = learner.import_release_2()
@@ -272,8 +272,8 @@ def test_renaming_the_deck_splits_it_in_two_for_learners(learner: Learner) -> No
 def test_check_warns_when_the_deck_is_renamed(learner: Learner) -> None:
     learner.edit("deck.yaml", "name: Test Deck", "name: Connection")
     assert [w.message for w in check(learner.deck_dir).warnings] == [
-        "deck renamed from 'Test Deck' to 'Connection'; Anki matches decks by name, so "
-        "learners' cards stay in the old deck and new ones go to a new one"
+        "the deck was renamed from 'Test Deck' to 'Connection': Anki matches decks by name, so "
+        "learners' existing cards stay in the old deck and new cards go to a second one"
     ]
 
 
@@ -294,5 +294,6 @@ def test_removing_a_cloze_deletion_leaves_learners_a_card_that_shows_an_error(
 def test_check_warns_when_a_note_loses_a_card(learner: Learner) -> None:
     learner.edit("01-peptides.yaml", "{{c2::observe it}}", "observe it")
     (warning,) = check(learner.deck_dir).warnings
-    assert warning.message.endswith("no longer makes card 2; learners keep that card, and it "
-                                    "shows an error until they run Tools → Empty Cards")
+    assert warning.message == (
+        "note 'mirror-neurons-fire' lost cloze deletion c2: learners keep that card, and it "
+        "shows an error until they run Tools → Empty Cards")

@@ -11,8 +11,7 @@ from . import _genanki as genanki
 from . import ids
 from .markup import render, replace_image_sources
 from .model import Deck, Note
-from .notetypes import CSS, NOTE_TYPES, NoteType
-from .validate import CLOZE_RE
+from .notetypes import CLOZE_RE, CSS, NOTE_TYPES, NoteType
 
 
 class CompiledNote(NamedTuple):

@@ -7,17 +7,16 @@ and the text of their first field.
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from .markup import html_to_text
+from .notetypes import CLOZE_RE
 from .snapshot import PackagedNote, Snapshot
-from .validate import CLOZE_RE
 
 # Parts of a note a change can touch, in the order they are reported.
 PARTS = ("front", "back", "text", "extra", "source", "mine", "tags", "deck", "type")
-_TAG_RE = re.compile(r"<[^>]*>")
 _MD_SPECIAL_RE = re.compile(r"([\\`*_\[\]<>#|])")
 
 
@@ -79,7 +78,7 @@ def note_ref(side: Snapshot, note: PackagedNote, ids: Mapping[str, str]) -> Note
     # The text as learners read it in Anki's browser: cloze markers show their answers.
     first = CLOZE_RE.sub(lambda m: m.group(2).split("::")[0], note.fields[0] if note.fields else "")
     return NoteRef(note.guid, note.note_id or ids.get(note.guid), side.subdeck_of(note),
-                   shorten(plain_text(first)))
+                   shorten(html_to_text(first)))
 
 
 def changed_parts(old: Snapshot, before: PackagedNote, new: Snapshot,
@@ -95,11 +94,6 @@ def changed_parts(old: Snapshot, before: PackagedNote, new: Snapshot,
     if before.notetype_id != after.notetype_id:  # Anki compares note types by id
         parts.add("type")
     return tuple(sorted(parts, key=lambda p: (PARTS.index(p) if p in PARTS else len(PARTS), p)))
-
-
-def plain_text(field_html: str) -> str:
-    """A field's visible text: tags dropped, entities decoded, whitespace collapsed."""
-    return " ".join(html.unescape(_TAG_RE.sub(" ", field_html)).split())
 
 
 def shorten(text: str, width: int = 60) -> str:

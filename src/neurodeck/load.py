@@ -16,7 +16,7 @@ from typing import TypeVar, cast
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from . import fastread, yamlsrc
-from .errors import Location, NeurodeckError, Problem
+from .errors import Location, NeurodeckError, Problem, display_path
 from .model import (
     FACT_SET_KEYS,
     FIELDS_BY_KIND,
@@ -48,14 +48,6 @@ def find_fact_sets(deck_dir: Path) -> list[Path]:
         if path != deck_dir / DECK_FILE and path.is_file()
     ]
     return sorted(found, key=lambda p: p.relative_to(deck_dir).as_posix())
-
-
-def display_path(path: Path) -> str:
-    """A path as the user will recognise it: relative to the working directory when inside it."""
-    try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return str(path)
 
 
 def load_deck(deck_dir: Path, problems: list[Problem] | None = None) -> Deck:

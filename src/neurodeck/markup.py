@@ -44,6 +44,7 @@ _BLANK_LINES_RE = re.compile(r"\n\n+")
 _SAFE_LINK_RE = re.compile(r"(?:https?://|mailto:|[^:/?#]*(?:[/?#]|$))", re.IGNORECASE)
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _WORD_RE = re.compile(r"\w+")
+_HTML_TAG_RE = re.compile(r"<[^>]*>")
 _SINGLE_PARAGRAPH_RE = re.compile(r"<p>((?:(?!<p>).)*)</p>\n", re.DOTALL)
 
 
@@ -179,6 +180,12 @@ def replace_image_sources(field_html: str, mapping: Mapping[str, str]) -> str:
 def _escape_like_markdown_it(text: str) -> str:
     # markdown-it's escapeHtml: like html.escape, but a single quote stays as it is.
     return html.escape(text, quote=False).replace('"', "&quot;")
+
+
+def html_to_text(fragment: str) -> str:
+    """The visible text of an HTML fragment on one line: tags dropped, entities decoded,
+    whitespace collapsed."""
+    return " ".join(html.unescape(_HTML_TAG_RE.sub(" ", fragment)).split())
 
 
 def plain_text(text: str) -> str:

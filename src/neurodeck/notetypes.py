@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 
 from . import ids
 from .model import NoteKind
+
+# A cloze deletion as Anki reads it from a cloze note's text: {{c1::answer}} or
+# {{c1::answer::hint}}; the number is the card's.
+CLOZE_RE = re.compile(r"\{\{c([0-9]{1,3})::(.*?)\}\}", re.DOTALL)
 
 CSS = """\
 .card {

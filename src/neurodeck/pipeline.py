@@ -1,4 +1,8 @@
-"""load → validate → compile → write. Raises one NeurodeckError with every problem found.
+"""load → validate → compile, in one pass, then write: every command runs on that pass.
+
+The pass turns a deck directory and its old lock into a CompiledDeck: the notes, every
+problem, and the new lock as a value. `check` stops there; `build` writes the package and
+the lock from it; export, diff and release-check read it (snapshot.py).
 
 A deck is processed file by file: each fact set is parsed, checked, compiled and (for a
 build) written as rows of its own small collection, in worker processes when the deck is
@@ -16,43 +20,90 @@ import os
 import tempfile
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
-from . import ids
+from . import anki_rules, ids
 from . import lock as lockfile
 from .apkg import CollectionWriter, write_apkg, write_lines_atomically
 from .compile import CompiledNote, NoteCompiler, PackageParts, notetype_hashes
-from .errors import Location, NeurodeckError, Problem
-from .load import display_path, find_fact_sets, load_header, read_fact_set
+from .errors import Location, NeurodeckError, Problem, display_path
+from .load import find_fact_sets, load_header, read_fact_set
 from .model import Deck
 from .validate import UniqueIds, check_header, check_note
 
 # Below this much YAML, starting worker processes costs more than it saves.
 PARALLEL_MIN_BYTES = 2 * 1024 * 1024
-_IN_FLIGHT = 3  # files parsed ahead of the writer
+# Beyond this many workers the main process, which checks and appends every file's notes,
+# is the slower side; each worker has one file in flight, and one more waits for the main
+# process, so memory stays bounded.
+_MAX_WORKERS = 4
 _R = TypeVar("_R")
 
 
+class NoteRecord(NamedTuple):
+    """What the main process keeps of each note: where it is, its lock entry and its images."""
+
+    id: str
+    line: int
+    column: int
+    hash: str  # of everything a learner would see
+    mod: int  # its modification time in this build
+    old_mod: int | None  # in the old lock; None for a new note
+    kind: str
+    subdeck: str
+    cards: str  # its card ordinals, "0,1"
+    images: tuple[str, ...]  # image paths as written
+
+
+# A NoteRecord's fields as a plain tuple: what a worker sends, since a plain tuple pickles
+# five times faster than a named one (the main process reads them back with _make).
+_RecordFields = tuple[str, int, int, str, int, int | None, str, str, str, tuple[str, ...]]
+
+
 @dataclass(frozen=True)
-class Checked:
-    """A deck that passed validation, its compiled notes, and any warnings."""
+class CompiledDeck:
+    """One pass over a deck directory: what `build` writes and the other commands read.
+
+    Nothing is written to make it. `lock` is the lock file a build would write; `package`
+    holds the package's note types and decks. `notes` holds the compiled notes only when the
+    pass was asked to keep them: a build streams them into the package instead.
+    """
 
     deck: Deck
     notes: list[CompiledNote]
-    warnings: list[Problem]
+    problems: list[Problem]
+    strict: bool
+    lock: lockfile.Lock
+    lock_changes: list[str]
+    package: PackageParts
+    media: dict[str, Path]  # name in the package -> file
+    media_names: dict[str, str]  # image path as written -> name in the package
+    note_count: int
+    card_count: int
+    subdecks: list[str]  # that hold notes, in curriculum order ("" is the root)
 
     @property
-    def card_count(self) -> int:
-        """Cards the deck makes: one per template, or per cloze number."""
-        return sum(len(n.ordinals) for n in self.notes)
+    def failed(self) -> bool:
+        """Whether a problem fails the run: an error, or any problem under --strict."""
+        return any(p.severity == "error" or self.strict for p in self.problems)
 
     @property
-    def subdecks(self) -> list[str]:
-        """Subdeck paths that hold notes, in curriculum order ("" is the root)."""
-        return list(dict.fromkeys(n.note.subdeck for n in self.notes))
+    def warnings(self) -> list[Problem]:
+        """The problems that do not fail the run."""
+        return [p for p in self.problems if p.severity == "warning" and not self.strict]
+
+    def raise_if_failed(self) -> CompiledDeck:
+        """Raise with the errors (and warnings under --strict); otherwise return self."""
+        if self.failed:
+            raise NeurodeckError([p for p in self.problems
+                                  if p.severity == "error" or self.strict])
+        return self
+
+
+Checked = CompiledDeck  # what `check` returns
 
 
 @dataclass(frozen=True)
@@ -69,90 +120,74 @@ class Built:
 
 @dataclass(frozen=True)
 class _FileResult:
-    """One fact set, parsed, checked and compiled (for `check`)."""
-
-    notes: list[CompiledNote]
-    problems: list[Problem]
-
-
-def _process_file(deck: Deck, path: Path) -> _FileResult:
-    problems: list[Problem] = []
-    fact_set = read_fact_set(path, problems)
-    if fact_set is None:
-        return _FileResult([], problems)
-    compiler = NoteCompiler(deck)
-    compiled = []
-    for note in fact_set.notes:
-        problems += check_note(deck, note)
-        compiled.append(compiler.compile(note))
-    return _FileResult(compiled, problems)
-
-
-# What the main process needs of each note a worker has written, as a plain tuple (which
-# pickles several times faster than a named one): id, line, column, content hash, time,
-# time in the old lock (None for a new note), type, subdeck, cards ("0,1"), images.
-_Written = tuple[str, int, int, str, int, int | None, str, str, str, tuple[str, ...]]
-
-
-@dataclass(frozen=True)
-class _WrittenFile:
-    """One fact set, checked, compiled and written to its own part collection (for `build`)."""
+    """One fact set, parsed, checked and compiled; for a build, written to a part collection."""
 
     path: str  # as locations show it
-    notes: list[_Written]
+    records: list[_RecordFields]
+    notes: list[CompiledNote]  # empty unless the pass keeps notes
     problems: list[Problem]
-    part: Path | None  # its rows; None when a problem stopped the writing
+    part: Path | None  # its rows; None when not building, or a problem stopped the writing
     card_count: int
 
 
 @dataclass(frozen=True)
-class _BuildJob:
-    """What every fact set of one build shares (worker processes inherit it by fork)."""
+class _Job:
+    """What every fact set of one pass shares (worker processes inherit it by fork)."""
 
     deck: Deck
     old: lockfile.Lock
-    parts: PackageParts
+    package: PackageParts
     clock: int
     strict: bool
-    scratch: Path
+    keep_notes: bool
+    scratch: Path | None  # where to write part collections; None when not building
     media_root: Path
 
 
-def _write_file(job: _BuildJob, index: int, path: Path) -> _WrittenFile:
-    """Check and compile one fact set and write its rows, numbered from 1, to a part."""
-    result = _process_file(job.deck, path)
-    problems = result.problems
-    old_entries = [job.old.notes.get(compiled.note.id) for compiled in result.notes]
-    for compiled, before in zip(result.notes, old_entries, strict=True):
-        problems += _history_warnings(compiled, before)
+def _compile_file(job: _Job, index: int, path: Path) -> _FileResult:
+    """Check and compile one fact set; when building, write its rows, numbered from 1, to a
+    part collection."""
+    problems: list[Problem] = []
+    fact_set = read_fact_set(path, problems)
+    compiler = NoteCompiler(job.deck)
+    compiled = []
+    for note in fact_set.notes if fact_set is not None else ():
+        problems += check_note(job.deck, note)
+        compiled.append(compiler.compile(note))
+    old_entries = [job.old.notes.get(each.note.id) for each in compiled]
+    records: list[_RecordFields] = []
+    for each, before in zip(compiled, old_entries, strict=True):
+        cards = ",".join(map(str, each.ordinals))
+        note = each.note
+        if before is not None and (before.kind, before.subdeck, before.cards) != (
+                note.kind, note.subdeck, cards):
+            problems += _history_warnings(each, before)
+        records.append((note.id, note.loc.line, note.loc.column, each.hash,
+                        lockfile.modified_time(before, each.hash, job.clock),
+                        None if before is None else before.mod, note.kind, note.subdeck, cards,
+                        each.images))
     # A note that failed a check never reaches genanki, and the build will fail anyway.
     failed = any(p.severity == "error" or job.strict for p in problems)
-    part = None if failed else job.scratch / f"part-{index:06d}.anki2"
-    writer = None if part is None else CollectionWriter(part, part=True)
-    written: list[_Written] = []
-    card_count = 0
-    for due, (compiled, before) in enumerate(zip(result.notes, old_entries, strict=True),
-                                             start=1):
-        note = compiled.note
-        mod = lockfile.modified_time(before, compiled.hash, job.clock)
-        if writer is not None:
-            names = _packaged_names(job.media_root, compiled.images)
-            genanki_note = job.parts.note(compiled, mod=mod, due=due, media_names=names)
-            writer.add(genanki_note, job.parts.deck_for(note.subdeck).deck_id)
-        written.append((note.id, note.loc.line, note.loc.column, compiled.hash, mod,
-                        None if before is None else before.mod, note.kind, note.subdeck,
-                        _ordinals_text(compiled), compiled.images))
-        card_count += len(compiled.ordinals)
-    if writer is not None:
+    part = None
+    if job.scratch is not None and not failed:
+        part = job.scratch / f"part-{index:06d}.anki2"
+        writer = CollectionWriter(part, part=True)
+        for due, (each, record) in enumerate(zip(compiled, records, strict=True), start=1):
+            names = _packaged_names(job.media_root, each.images)
+            genanki_note = job.package.note(each, mod=record[4], due=due, media_names=names)
+            writer.add(genanki_note, job.package.deck_for(each.note.subdeck).deck_id)
         writer.close()
-    return _WrittenFile(display_path(path), written, problems, part, card_count)
+    return _FileResult(display_path(path), records, compiled if job.keep_notes else [],
+                       problems, part, sum(len(each.ordinals) for each in compiled))
 
 
 class _Pass:
-    """One pass over a deck directory: compiled notes in curriculum order, and every problem."""
+    """One pass over a deck directory: every note compiled and checked, in curriculum order,
+    and the lock this deck would have."""
 
-    def __init__(self, deck_dir: Path, *, strict: bool) -> None:
+    def __init__(self, deck_dir: Path, *, clock: int, strict: bool) -> None:
         self.deck_dir = deck_dir
+        self.clock = clock
         self.strict = strict
         self.problems: list[Problem] = []
         self.deck = load_header(deck_dir, self.problems)
@@ -161,83 +196,101 @@ class _Pass:
         self.media = _Media(deck_dir)
         self._ids = UniqueIds()
         self._scanned, self._failed = 0, False
+        self.updater = lockfile.LockUpdater(self.lock, clock, self.deck.name)
+        notetype_mods = {key: self.updater.notetype(key, fingerprint)
+                         for key, fingerprint in notetype_hashes().items()}
+        self.package = PackageParts(self.deck, notetype_mods, self.lock.earliest or clock)
         if self.lock.deck_name is not None and self.lock.deck_name != self.deck.name:
-            self.problems.append(Problem(
-                self.deck.loc,
-                f"deck renamed from {self.lock.deck_name!r} to {self.deck.name!r}; Anki matches "
-                "decks by name, so learners' cards stay in the old deck and new ones go to a "
-                "new one",
-                severity="warning",
-                hint="keep the released name, or ask learners to rename their deck before "
-                "importing",
-            ))
+            rule = anki_rules.DECK_RENAMED
+            change = anki_rules.deck_renamed(self.lock.deck_name, self.deck.name)
+            self.problems.append(Problem(self.deck.loc, rule.message(change),
+                                         severity="warning", hint=rule.hint))
 
-    def notes(self) -> Iterator[CompiledNote]:
-        """Compiled notes in curriculum order; problems accumulate as they are found."""
-        deck = self.deck
-        for result in self._results(lambda _index, path: _process_file(deck, path)):
-            self.problems += result.problems
-            for compiled in result.notes:
-                note = compiled.note
-                self.problems += self._ids.check(note)
-                self.problems += _history_warnings(compiled, self.lock.notes.get(note.id))
-                if compiled.images:
-                    self.problems += self.media.add(compiled.images, note.id, note.loc)
-                yield compiled
+    def run(self, *, keep_notes: bool = False, scratch: Path | None = None,
+            on_part: Callable[[Path, int], None] | None = None) -> CompiledDeck:
+        """Compile every fact set; with `scratch`, workers write each one's rows to a part
+        there, and `on_part(part, notes before it)` takes them in curriculum order while no
+        problem fails the run."""
+        job = _Job(self.deck, self.lock, self.package, self.clock, self.strict, keep_notes,
+                   scratch, self.media.root)
+        notes: list[CompiledNote] = []
+        subdecks: dict[str, None] = {}
+        note_count = card_count = 0
+        check_at, media, updater = self._ids.check_at, self.media, self.updater
+        work = functools.partial(_compile_file, job)
+        with no_gc(), contextlib.closing(self._results(work)) as results:
+            for result in results:
+                self.problems += result.problems
+                path = result.path
+                for record in map(NoteRecord._make, result.records):
+                    self.problems += check_at(record.id, path, record.line, record.column)
+                    if record.images:
+                        loc = Location(path, record.line, record.column)
+                        self.problems += media.add(record.images, record.id, loc)
+                    updater.note_seen(record.id, record.hash, record.mod, record.kind,
+                                      record.subdeck, record.cards, record.old_mod)
+                    subdecks[record.subdeck] = None
+                notes += result.notes
+                if result.part is not None:
+                    if on_part is not None and not self._has_failed():
+                        on_part(result.part, note_count)
+                    result.part.unlink()
+                note_count += len(result.records)
+                card_count += result.card_count
         self._finish()
-
-    def written_files(self, job: _BuildJob) -> Iterator[_WrittenFile]:
-        """Each fact set written to a part, in curriculum order, its notes checked deck-wide."""
-        for result in self._results(functools.partial(_write_file, job)):
-            self.problems += result.problems
-            path, check_at = result.path, self._ids.check_at
-            for note_id, line, column, *_, images in result.notes:
-                self.problems += check_at(note_id, path, line, column)
-                if images:
-                    loc = Location(path, line, column)
-                    self.problems += self.media.add(images, note_id, loc)
-            yield result
-            if result.part is not None:
-                result.part.unlink()
-        self._finish()
+        for subdeck in subdecks:
+            self.package.deck_for(subdeck)  # every subdeck gets its deck (workers made their own)
+        return CompiledDeck(self.deck, notes, self.problems, self.strict, updater.lock(),
+                            updater.changes(), self.package, media.files, media.names,
+                            note_count, card_count, list(subdecks))
 
     def _finish(self) -> None:
         removed = sorted(self.lock.notes.keys() - self._ids.seen())
         if removed:
             shown = ", ".join(repr(r) for r in removed[:5]) + (", ..." if len(removed) > 5 else "")
+            count = len(removed)
+            rule = anki_rules.REMOVED
             self.problems.append(Problem(
                 Location(display_path(self.deck_dir / lockfile.LOCK_FILE)),
-                f"{len(removed)} released note{'s' if len(removed) != 1 else ''} no longer in the "
-                f"deck ({shown}); learners who have them keep them",
-                severity="warning",
-                hint="say so in the release notes; learners can suspend or delete them",
+                rule.message(f"{count} released note{'s' if count != 1 else ''} no longer in "
+                             f"the deck ({shown})"),
+                severity="warning", hint=rule.hint,
             ))
 
-    def _results(self, work: Callable[[int, Path], _R]) -> Iterator[_R]:
+    def _results(self, work: Callable[[int, Path], _R]) -> Generator[_R, None, None]:
         """work(index, path) for each fact set, in order: here, or in worker processes."""
         paths = find_fact_sets(self.deck_dir)
         size = sum(p.stat().st_size for p in paths)
         # fork() in a process with threads can deadlock; such callers get the sequential path.
-        if (size < PARALLEL_MIN_BYTES or len(paths) < 2 or (os.cpu_count() or 1) < 2
+        if (size < PARALLEL_MIN_BYTES or len(paths) < 2 or usable_cpus() < 2
                 or threading.active_count() > 1):
             for index, path in enumerate(paths):
                 yield work(index, path)
             return
         yield from _parallel(work, paths)
 
-    def has_failed(self) -> bool:
-        """Whether any problem so far fails the run (cheap to ask after every note)."""
+    def _has_failed(self) -> bool:
+        """Whether any problem so far fails the run (cheap to ask after every file)."""
         for problem in self.problems[self._scanned:]:
             self._failed |= problem.severity == "error" or self.strict
         self._scanned = len(self.problems)
         return self._failed
 
-    def raise_if_failed(self) -> list[Problem]:
-        """Raise with the errors (and warnings under --strict); otherwise return the warnings."""
-        errors = [p for p in self.problems if p.severity == "error" or self.strict]
-        if errors:
-            raise NeurodeckError(errors)
-        return [p for p in self.problems if p.severity == "warning"]
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (a container or `taskset` may allow fewer than the
+    machine has)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - platforms without sched_getaffinity
+        return os.cpu_count() or 1
+
+
+def compile_deck(deck_dir: Path, *, clock: int, strict: bool = False,
+                 keep_notes: bool = True) -> CompiledDeck:
+    """Load, validate and compile a deck directory in memory, with the lock a build at
+    `clock` would write; nothing is written. Problems are in the result, not raised."""
+    return _Pass(deck_dir, clock=clock, strict=strict).run(keep_notes=keep_notes)
 
 
 def _parallel(work: Callable[[int, Path], _R], paths: list[Path]) -> Iterator[_R]:
@@ -254,12 +307,13 @@ def _parallel(work: Callable[[int, Path], _R], paths: list[Path]) -> Iterator[_R
     except ValueError:  # pragma: no cover - platforms without fork
         yield from (work(i, p) for i, p in enumerate(paths))
         return
-    with ProcessPoolExecutor(max_workers=2, mp_context=context, initializer=_inherit,
+    workers = min(usable_cpus(), _MAX_WORKERS)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_inherit,
                              initargs=(work,)) as pool:
         pending: deque[Future[_R]] = deque()
         for index, path in enumerate(paths):
             pending.append(pool.submit(_work_in_worker, index, path))  # type: ignore[arg-type]
-            if len(pending) >= _IN_FLIGHT:
+            if len(pending) > workers:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
@@ -278,29 +332,53 @@ def _work_in_worker(index: int, path: Path) -> object:
     return _work(index, path)
 
 
-def check(deck_dir: Path, *, strict: bool = False) -> Checked:
-    """Load, validate and compile in memory; nothing is written."""
-    with _no_gc():
-        run = _Pass(deck_dir, strict=strict)
-        notes = list(run.notes())
-    warnings = run.raise_if_failed()
-    return Checked(run.deck, notes, warnings)
+def check(deck_dir: Path, *, strict: bool = False, clock: int = 0) -> CompiledDeck:
+    """Load, validate and compile in memory; raise with the problems that fail the run."""
+    return compile_deck(deck_dir, clock=clock, strict=strict).raise_if_failed()
 
 
 def build(deck_dir: Path, output: Path | None = None, *, clock: int, frozen: bool = False,
           strict: bool = False) -> Built:
-    """Check, then write the .apkg atomically and refresh the lock file beside the cards.
+    """Compile, then write the .apkg atomically and refresh the lock file beside the cards.
 
     With `frozen`, a lock that would change is an error and nothing is written (for CI).
     """
-    with _no_gc():
-        return _build(deck_dir, output, clock=clock, frozen=frozen, strict=strict)
+    run = _Pass(deck_dir, clock=clock, strict=strict)
+    path = output or Path("build") / f"{run.deck.id}.apkg"
+    lock_path = deck_dir / lockfile.LOCK_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".neurodeck-", dir=path.parent) as scratch:
+        writer = CollectionWriter(Path(scratch) / "collection.anki2")
+
+        def append(part: Path, notes_before: int) -> None:
+            # The part numbered its notes from 1; they follow the notes before them.
+            writer.merge(part, row_shift=notes_before * ids.ROW_STRIDE, due_shift=notes_before)
+
+        try:
+            compiled = run.run(scratch=Path(scratch), on_part=append).raise_if_failed()
+            if frozen and compiled.lock_changes:
+                raise NeurodeckError([Problem(
+                    Location(display_path(lock_path)),
+                    f"{lockfile.LOCK_FILE} is out of date ({'; '.join(compiled.lock_changes)})",
+                    hint="run `neurodeck build` and commit the updated lock file with the cards",
+                )])
+            package = compiled.package
+            writer.finish(package.unique_decks(), package.models.values())
+        except BaseException:
+            writer.abandon()
+            raise
+        write_apkg(writer.path, compiled.media, path, timestamp=compiled.lock.latest)
+    if compiled.lock_changes or not lock_path.exists():
+        write_lines_atomically(lock_path, lockfile.lock_lines(compiled.lock))
+    return Built(path, compiled.note_count, compiled.card_count, len(compiled.subdecks),
+                 compiled.warnings, compiled.lock_changes)
 
 
 @contextlib.contextmanager
-def _no_gc() -> Iterator[None]:
-    # A build makes no reference cycles worth collecting, and the collector's repeated scans
-    # of a growing heap would make large decks superlinear.
+def no_gc() -> Iterator[None]:
+    """No garbage collection while a pass gathers many small objects that live until it
+    ends: they make no reference cycles, and the collector's repeated scans of a growing heap
+    would make large decks superlinear."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -308,55 +386,6 @@ def _no_gc() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
-
-
-def _build(deck_dir: Path, output: Path | None, *, clock: int, frozen: bool,
-           strict: bool) -> Built:
-    run = _Pass(deck_dir, strict=strict)
-    deck = run.deck
-    path = output or Path("build") / f"{deck.id}.apkg"
-    updater = lockfile.LockUpdater(run.lock, clock, deck.name)
-    notetype_mods = {key: updater.notetype(key, h) for key, h in notetype_hashes().items()}
-    first_build = run.lock.earliest or clock
-    parts = PackageParts(deck, notetype_mods, first_build)
-    counts: Counter[str] = Counter()
-    subdecks: dict[str, None] = {}  # in curriculum order, which the package's decks follow
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".neurodeck-", dir=path.parent) as scratch:
-        writer = CollectionWriter(Path(scratch) / "collection.anki2")
-        job = _BuildJob(deck, run.lock, parts, clock, strict, Path(scratch), run.media.root)
-        try:
-            for written in run.written_files(job):
-                for note_id, _, _, content_hash, mod, old_mod, kind, subdeck, cards, _ in (
-                        written.notes):
-                    updater.note_seen(note_id, content_hash, mod, kind, subdeck, cards, old_mod)
-                    subdecks[subdeck] = None
-                if written.part is not None and not run.has_failed():
-                    # The part numbered its notes from 1; they follow the notes before them.
-                    writer.merge(written.part, row_shift=counts["notes"] * ids.ROW_STRIDE,
-                                 due_shift=counts["notes"])
-                counts["notes"] += len(written.notes)
-                counts["cards"] += written.card_count
-            for subdeck in subdecks:
-                parts.deck_for(subdeck)  # every subdeck gets its deck (workers made their own)
-            warnings = run.raise_if_failed()
-            changes = updater.changes()
-            lock_path = deck_dir / lockfile.LOCK_FILE
-            if frozen and changes:
-                raise NeurodeckError([Problem(
-                    Location(display_path(lock_path)),
-                    f"{lockfile.LOCK_FILE} is out of date ({'; '.join(changes)})",
-                    hint="run `neurodeck build` and commit the updated lock file with the cards",
-                )])
-            writer.finish(parts.unique_decks(), parts.models.values())
-        except BaseException:
-            writer.abandon()
-            raise
-        new_lock = updater.lock()
-        write_apkg(writer.path, run.media.files, path, timestamp=new_lock.latest)
-    if changes or not lock_path.exists():
-        write_lines_atomically(lock_path, lockfile.lock_lines(new_lock))
-    return Built(path, counts["notes"], counts["cards"], len(subdecks), warnings, changes)
 
 
 def stats(deck_dir: Path) -> dict[str, object]:
@@ -399,44 +428,15 @@ def _read_lock(deck_dir: Path) -> lockfile.Lock:
                                       f"cannot read the lock file: {err}")]) from None
 
 
-def _ordinals_text(compiled: CompiledNote) -> str:
-    return ",".join(map(str, compiled.ordinals))
-
-
-def _history_warnings(compiled: CompiledNote, before: lockfile.Entry | None) -> list[Problem]:
-    """Changes to a note that Anki will not carry to learners who have the previous release
-    (`before` is its entry in the old lock)."""
+def _history_warnings(compiled: CompiledNote, before: lockfile.Entry) -> list[Problem]:
+    """What Anki will not carry to learners who have the previous release, in which the
+    note had the lock entry `before`."""
     note = compiled.note
-    if before is None:
-        return []
-    if before.kind != note.kind:
-        return [Problem(
-            note.loc,
-            f"note {note.id!r} changed type from {before.kind} to {note.kind}; Anki will not "
-            "update it for learners who have the previous release",
-            severity="warning",
-            hint="keep its type, or give the new version a new id and retire the old one",
-        )]
-    problems = []
-    if before.subdeck != note.subdeck:
-        problems.append(Problem(
-            note.loc,
-            f"note {note.id!r} moved from subdeck {before.subdeck or '(root)'!r} to "
-            f"{note.subdeck or '(root)'!r}; learners' existing cards stay in the old subdeck",
-            severity="warning",
-            hint="learners can move them in the browser; say so in the release notes",
-        ))
-    lost = set(before.cards.split(",")) - set(_ordinals_text(compiled).split(",")) - {""}
-    if lost:
-        numbers = ", ".join(str(int(o) + 1) for o in sorted(lost, key=int))
-        problems.append(Problem(
-            note.loc,
-            f"note {note.id!r} no longer makes card {numbers}; learners keep that card, and it "
-            "shows an error until they run Tools → Empty Cards",
-            severity="warning",
-            hint="keep the cloze numbers a released note had; add new deletions with new numbers",
-        ))
-    return problems
+    was = anki_rules.NoteShape(before.kind, before.subdeck,
+                               {int(card) for card in before.cards.split(",") if card})
+    now = anki_rules.NoteShape(note.kind, note.subdeck, set(compiled.ordinals))
+    return [Problem(note.loc, rule.message(change), severity="warning", hint=rule.hint)
+            for rule, change, _ in anki_rules.note_changes(repr(note.id), was, now)]
 
 
 class _Media:
@@ -446,14 +446,14 @@ class _Media:
         self.root = deck_dir.resolve()
         self.files: dict[str, Path] = {}  # name in the package -> file
         self._refused: set[str] = set()
-        self._names: dict[str, str] = {}  # path as written -> name in the package
+        self.names: dict[str, str] = {}  # path as written -> name in the package
         self._owner: dict[str, Path] = {}
 
     def add(self, images: tuple[str, ...], note_id: str, loc: Location) -> list[Problem]:
         """Resolve a note's images; returns the problems with any of them."""
         problems: list[Problem] = []
         for written in images:
-            if written not in self._names and written not in self._refused:
+            if written not in self.names and written not in self._refused:
                 problem = self._resolve(written, note_id, loc)
                 if problem is not None:
                     self._refused.add(written)
@@ -482,7 +482,7 @@ class _Media:
         if self._owner.setdefault(target.name, target) != target:
             return Problem(loc, f"two different images are both named {target.name!r}",
                            hint="rename one: Anki keeps all media in one folder")
-        self._names[written] = target.name
+        self.names[written] = target.name
         self.files[target.name] = target
         return None
 

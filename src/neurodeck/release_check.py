@@ -1,9 +1,5 @@
-"""Judge a release by Anki's import rules: what will not reach learners, or will hurt them.
-
-Anki matches notes by GUID and never deletes one on import; it skips a note whose
-modification time is not newer, refuses notes whose note type changed its fields or templates
-(or is another note type altogether), leaves existing cards in their old deck, and keeps
-review history with the card number, not the cloze text. Each rule below is one of these.
+"""Judge a release by Anki's import rules (anki_rules.py): what will not reach learners, or
+will hurt them. Each finding names the rule it breaks, in that rule's words.
 """
 
 from __future__ import annotations
@@ -12,44 +8,23 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from . import anki_rules
+from .anki_rules import RULES, Rule
 from .compile import RETIRED_TAG
-from .diff import DeckDiff, NoteChange, NoteRef, diff_snapshots, note_ref, plain_text
+from .diff import DeckDiff, NoteChange, NoteRef, diff_snapshots, note_ref
 from .errors import Location, Problem, Severity
+from .markup import html_to_text
+from .notetypes import CLOZE_RE
 from .snapshot import NoteType, PackagedNote, Snapshot
-from .validate import CLOZE_RE
 
-# A note shipped with this tag has been announced as retired; removing it later is expected.
 _SEMVER_MAJOR_RE = re.compile(r"v?(\d+)(?:\.\d+)*(?:[-+].*)?")
-
-# What learners should do about each kind of finding; {notes} lists the notes concerned.
-_TELL_LEARNERS = {
-    "removed": "These notes left the deck. Anki keeps your copies; delete or suspend them if "
-               "you no longer want them: {notes}.",
-    "renamed": "These notes were replaced by a new copy, so you will see both. Delete the old "
-               "copy: {notes}.",
-    "retired": "Some notes are retired: search `tag:retired` in the browser and delete or "
-               "suspend them: {notes}.",
-    "notetype-schema": "Note types changed their fields or templates ({notes}). When you import, "
-                       "turn on “Merge note types” and set “Update notes” to “Always”, or notes "
-                       "of these types will keep their old content.",
-    "type-changed": "These notes changed type and Anki keeps your old version. To get the new "
-                    "one, delete the old note and import the deck again: {notes}.",
-    "cloze-removed": "Some cloze cards were dropped ({notes}); Anki leaves them as empty cards. "
-                     "Remove them with Tools → Empty Cards.",
-    "cloze-renumbered": "Cloze numbers moved in {notes}; the review history of those cards "
-                        "now belongs to another blank. Reset (Forget) them to relearn them.",
-    "deck-renamed": "The deck was renamed ({notes}). Before importing, rename your copy of the "
-                    "deck to the new name, or your existing cards stay under the old one.",
-    "moved": "These notes moved to another subdeck, but your existing cards stay where they "
-             "were. Move them in the browser with Change Deck: {notes}.",
-}
 
 
 @dataclass(frozen=True)
 class Finding:
     """One change that Anki will not carry to learners as intended."""
 
-    rule: str  # a key of _TELL_LEARNERS, or "not-newer" / "notetype-not-newer"
+    rule: str  # a key of anki_rules.RULES, or "version"
     where: Location
     message: str
     hint: str
@@ -90,9 +65,9 @@ class Verdict:
         """One instruction per kind of finding, naming the notes it concerns."""
         subjects: dict[str, list[str]] = {}
         for finding in self.findings:
-            if finding.rule in _TELL_LEARNERS:
+            if finding.rule in RULES and RULES[finding.rule].tell_learners:
                 subjects.setdefault(finding.rule, []).append(finding.subject)
-        return [_TELL_LEARNERS[rule].format(notes=", ".join(dict.fromkeys(names)))
+        return [RULES[rule].tell_learners.format(notes=", ".join(dict.fromkeys(names)))
                 for rule, names in subjects.items()]
 
 
@@ -106,7 +81,7 @@ def check_release(old: Snapshot, new: Snapshot) -> Verdict:
     """Every finding for releasing `new` to learners who have `old`."""
     diff = diff_snapshots(old, new)
     findings = [*_version(diff), *_deck_renamed(diff), *_removed(diff), *_retired(diff),
-                *_notetypes(old, new)]
+                *_notetypes(old, new), *_static_media(old, new)]
     for change in diff.changed:
         findings += _changed(diff, change)
     return Verdict(diff, tuple(findings))
@@ -124,20 +99,21 @@ def _quoted(ref: NoteRef) -> str:
     return f"“{ref.text}”"
 
 
+def _finding(rule: Rule, where: Location, change: str, subject: str = "", *,
+             breaking: bool = True) -> Finding:
+    return Finding(rule.key, where, rule.message(change), rule.hint, subject, breaking)
+
+
 def _deck_renamed(diff: DeckDiff) -> Iterator[Finding]:
     old, new = diff.old.deck_name, diff.new.deck_name
     if old and new and old != new:
-        where = _deck_yaml(diff.new)
-        yield Finding(
-            "deck-renamed", where,
-            f"the deck was renamed from {old!r} to {new!r}: Anki matches decks by name, so "
-            "learners' existing cards stay in the old deck and new cards go to a second one",
-            "keep the deck's name once it is released", f"“{old}” → “{new}”")
+        yield _finding(anki_rules.DECK_RENAMED, _deck_yaml(diff.new),
+                       anki_rules.deck_renamed(old, new), f"“{old}” → “{new}”")
 
 
 def _removed(diff: DeckDiff) -> Iterator[Finding]:
     def identity(side: Snapshot, note: PackagedNote) -> tuple[str, str]:
-        return plain_text(note.fields[0] if note.fields else ""), side.notetype_of(note).key
+        return html_to_text(note.fields[0] if note.fields else ""), side.notetype_of(note).key
 
     added = {identity(diff.new, diff.new.by_guid[r.guid]): r for r in diff.added}
     for ref in diff.removed:
@@ -146,17 +122,11 @@ def _removed(diff: DeckDiff) -> Iterator[Finding]:
             continue  # announced in the release that retired it
         twin = added.get(identity(diff.old, note))
         if twin is not None:
-            yield Finding(
-                "renamed", _where(diff.new, diff.new.by_guid[twin.guid]),
-                f"note {ref} seems to be renamed to {twin}: Anki sees a new note, and learners "
-                "keep the old one and its review history, so they study both",
-                "give the note back its old id: a note id is permanent", _quoted(ref))
+            yield _finding(anki_rules.RENAMED, _where(diff.new, diff.new.by_guid[twin.guid]),
+                           f"note {ref} seems to be renamed to {twin}", _quoted(ref))
         else:
-            yield Finding(
-                "removed", _where(diff.old, note),
-                f"note {ref} was removed: Anki never deletes notes on import, so learners keep it",
-                "ship it once more with `retired: true` (it gets the `retired` tag), and remove "
-                "it in a later release", _quoted(ref))
+            yield _finding(anki_rules.REMOVED, _where(diff.old, note), f"note {ref} was removed",
+                           _quoted(ref))
 
 
 def _retired(diff: DeckDiff) -> Iterator[Finding]:
@@ -164,8 +134,8 @@ def _retired(diff: DeckDiff) -> Iterator[Finding]:
         before = diff.old.by_guid.get(note.guid)
         if RETIRED_TAG in note.tags and before is not None and RETIRED_TAG not in before.tags:
             ref = note_ref(diff.new, note, {})
-            yield Finding("retired", _where(diff.new, note), f"note {ref} is retired",
-                          "it can be removed in the next release", _quoted(ref), breaking=False)
+            yield _finding(anki_rules.RETIRED, _where(diff.new, note), f"note {ref} is retired",
+                           _quoted(ref), breaking=False)
 
 
 def _version(diff: DeckDiff) -> Iterator[Finding]:
@@ -184,19 +154,19 @@ def _notetypes(old: Snapshot, new: Snapshot) -> Iterator[Finding]:
             continue
         where = Location(new.source)
         if schema := _schema_changes(before, after):
-            yield Finding(
-                "notetype-schema", where,
-                f"note type {after.name!r} changed its {schema}: Anki will not update its notes "
-                "for learners who have the previous release",
-                "keep fields and templates as they are; add them only with a new note type",
-                f"“{after.name}”")
+            yield _finding(anki_rules.NOTETYPE_SCHEMA, where,
+                           f"note type {after.name!r} changed its {schema}", f"“{after.name}”")
         elif (before.templates, before.css, before.name) != (
                 after.templates, after.css, after.name) and after.mod <= before.mod:
-            yield Finding(
-                "notetype-not-newer", where,
-                f"note type {after.name!r} changed its templates or styling but its "
-                "modification time did not move forward: Anki will skip the change",
-                "build with `neurodeck build` so the lock records the change, and commit the lock")
+            yield _finding(anki_rules.NOTETYPE_NOT_NEWER, where,
+                           f"note type {after.name!r} changed its templates or styling")
+
+
+def _static_media(old: Snapshot, new: Snapshot) -> Iterator[Finding]:
+    for name, data in sorted(new.media.items()):
+        if anki_rules.static_media(name) and old.media.get(name, data) != data:
+            yield _finding(anki_rules.STATIC_MEDIA_CHANGED, Location(new.source),
+                           f"media file {name!r} changed", name)
 
 
 def _schema_changes(before: NoteType, after: NoteType) -> str:
@@ -214,66 +184,52 @@ def _schema_changes(before: NoteType, after: NoteType) -> str:
     return " and ".join(parts)
 
 
+def _shape(side: Snapshot, note: PackagedNote, other: NoteType) -> anki_rules.NoteShape:
+    notetype = side.notetype_of(note)
+    # Anki tells note types apart by id; two with the same key get their ids shown.
+    kind = notetype.key if notetype.key != other.key or notetype.id == other.id else (
+        f"{notetype.key} ({notetype.id})")
+    return anki_rules.NoteShape(kind, side.subdeck_of(note), set(note.ordinals))
+
+
 def _changed(diff: DeckDiff, change: NoteChange) -> Iterator[Finding]:
     old, new, ref = diff.old, diff.new, change.ref
     where = _where(new, change.new)
-    if "type" in change.parts:
-        yield Finding(
-            "type-changed", where,
-            f"note {ref} changed type from {old.notetype_of(change.old).key} to "
-            f"{new.notetype_of(change.new).key}: Anki refuses to update it for learners",
-            "keep its type, or give the new version a new id and retire the old one",
-            _quoted(ref))
-        return  # Anki ignores the rest of this note's changes
-    if "deck" in change.parts:
-        before = old.subdeck_of(change.old) or "(root)"
-        after = new.subdeck_of(change.new) or "(root)"
-        yield Finding(
-            "moved", where,
-            f"note {ref} moved from subdeck {before!r} to {after!r}: learners' existing cards "
-            f"stay in {before!r}",
-            "keep it in its subdeck, or tell learners to move the cards themselves",
-            f"{_quoted(ref)} ({before} → {after})")
+    before = _shape(old, change.old, new.notetype_of(change.new))
+    after = _shape(new, change.new, old.notetype_of(change.old))
+    for rule, words, detail in anki_rules.note_changes(str(ref), before, after):
+        subject = f"{_quoted(ref)} ({detail})" if rule is anki_rules.MOVED else (
+            f"{_quoted(ref)} {detail}" if rule is anki_rules.CARD_LOST else _quoted(ref))
+        yield _finding(rule, where, words, subject)
+        if rule is anki_rules.TYPE_CHANGED:
+            return  # Anki ignores the rest of this note's changes
     if old.notetype_of(change.old).is_cloze and new.notetype_of(change.new).is_cloze:
-        yield from _cloze(old, new, change, where)
+        yield from _renumbered(old, new, change, where)
     visible = set(change.parts) - {"deck"}
     if visible and change.new.mod <= change.old.mod:
-        yield Finding(
-            "not-newer", where,
-            f"note {ref} changed ({', '.join(sorted(visible))}) but its modification time did "
-            "not move forward: Anki will skip the change",
-            "build with `neurodeck build` so the lock records the change, and commit the lock")
+        yield _finding(anki_rules.NOT_NEWER, where,
+                       f"note {ref} changed ({', '.join(sorted(visible))})")
 
 
-def _cloze(old: Snapshot, new: Snapshot, change: NoteChange, where: Location) -> Iterator[Finding]:
+def _renumbered(old: Snapshot, new: Snapshot, change: NoteChange,
+                where: Location) -> Iterator[Finding]:
     before = _deletions(old.fields_of(change.old).get("text", ""))
     after = _deletions(new.fields_of(change.new).get("text", ""))
-    ref = change.ref
-    gone = sorted(before.keys() - after.keys())
-    if gone:
-        numbers = ", ".join(f"c{n}" for n in gone)
-        yield Finding(
-            "cloze-removed", where,
-            f"note {ref} lost cloze deletion {numbers}: learners keep the card, now empty",
-            "keep the deletion numbers, or tell learners to run Tools → Empty Cards",
-            f"{_quoted(ref)} {numbers}")
     moves = [
         f"c{n} → c{m}"
         for n in sorted(before.keys() & after.keys()) if not before[n] <= after[n]
         for m in sorted(after) if m != n and before[n] <= after[m]
     ]
     if moves:
-        yield Finding(
-            "cloze-renumbered", where,
-            f"note {ref} renumbered its cloze deletions ({', '.join(moves)}): review history "
-            "stays with the number, so it now belongs to different text",
-            "keep each deletion's number; give new deletions new numbers", _quoted(ref))
+        yield _finding(anki_rules.CLOZE_RENUMBERED, where,
+                       f"note {change.ref} renumbered its cloze deletions ({', '.join(moves)})",
+                       _quoted(change.ref))
 
 
 def _deletions(text: str) -> dict[int, set[str]]:
     found: dict[int, set[str]] = {}
     for number, body in CLOZE_RE.findall(text):
-        found.setdefault(int(number), set()).add(plain_text(body.split("::")[0]))
+        found.setdefault(int(number), set()).add(html_to_text(body.split("::")[0]))
     return found
 
 

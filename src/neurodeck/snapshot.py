@@ -1,8 +1,8 @@
 """What Anki gets from one side of a release: notes, note types and decks as a package holds them.
 
-A side is a deck directory, compiled in memory exactly as `neurodeck build` would write it, or
-a built .apkg, read as untrusted input. Both are read by the same code from the same collection
-database, so diff, release-check and the exports see what Anki imports, not what the YAML says.
+A side is a deck directory, compiled in memory into what `neurodeck build` would package, or a
+built .apkg, read as untrusted input. Both become the same Snapshot, so diff, release-check and
+the exports see what Anki imports, not what the YAML says (tests hold the two readings equal).
 """
 
 from __future__ import annotations
@@ -10,20 +10,19 @@ from __future__ import annotations
 import html
 import json
 import re
-import shutil
 import sqlite3
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from . import ids, pipeline
-from .errors import Location, NeurodeckError, Problem
-from .load import display_path
+from .errors import Location, NeurodeckError, Problem, display_path
+from .markup import replace_image_sources
 from .notetypes import NOTE_TYPES
-from .unpack import extract_collection, read_media
+from .unpack import extract_collection
 
 # Field and template ids are the same in every neurodeck deck (ids.py), so they name the
 # neurodeck key of a field or note type even in a package whose deck id we do not know.
@@ -127,34 +126,33 @@ def read_side(path: Path, *, clock: int) -> Snapshot:
 
 
 def compile_snapshot(deck_dir: Path, *, clock: int) -> Snapshot:
-    """Check and build a deck directory as `neurodeck build` would, leaving it untouched.
-
-    The build runs on a copy, so the lock beside the cards is not refreshed; modification
-    times are the ones a real build at `clock` would give.
-    """
-    checked = pipeline.check(deck_dir)
-    shown = display_path(deck_dir)
-    with tempfile.TemporaryDirectory(prefix="neurodeck-") as tmp:
-        copy = Path(tmp) / "deck"
-        shutil.copytree(deck_dir, copy)
-        try:
-            built = pipeline.build(copy, Path(tmp) / "deck.apkg", clock=clock)
-        except NeurodeckError as err:  # e.g. a missing image: name the user's files
-            raise NeurodeckError([_relocate(p, display_path(copy), shown)
-                                  for p in err.problems]) from None
-        snapshot = read_apkg(built.path, source=shown)
-        media = read_media(built.path)
-    by_guid = {n.guid: n.note for n in checked.notes}
-    notes = tuple(replace(n, note_id=by_guid[n.guid].id, loc=by_guid[n.guid].loc)
-                  for n in snapshot.notes)
-    return replace(snapshot, notes=notes, deck_slug=checked.deck.id, media=media)
+    """A deck directory as `neurodeck build` at `clock` would package it, compiled in memory:
+    nothing is written, and the lock beside the cards is read, never refreshed."""
+    with pipeline.no_gc():
+        return from_compiled(pipeline.check(deck_dir, clock=clock), display_path(deck_dir))
 
 
-def _relocate(problem: Problem, old_prefix: str, new_prefix: str) -> Problem:
-    path = problem.location.path
-    if path.startswith(old_prefix):
-        path = new_prefix + path[len(old_prefix):]
-    return replace(problem, location=replace(problem.location, path=path))
+def from_compiled(compiled: pipeline.CompiledDeck, source: str) -> Snapshot:
+    """What a package built from `compiled` would hold, read from the compiled deck itself."""
+    package, lock, names = compiled.package, compiled.lock.notes, compiled.media_names
+    notetypes = {}
+    for model in package.models.values():
+        notetypes[model.model_id] = _notetype(model.model_id, model.to_json(0, 0))
+    notes = []
+    for each in compiled.notes:
+        note = each.note
+        fields = each.fields
+        if each.images:
+            fields = tuple(replace_image_sources(value, names) for value in fields)
+        notes.append(PackagedNote(
+            guid=each.guid, notetype_id=package.models[note.kind].model_id, fields=fields,
+            tags=each.tags, mod=lock[note.id].mod, deck=package.deck_for(note.subdeck).name,
+            ordinals=each.ordinals, note_id=note.id, loc=note.loc,
+        ))
+    deck = compiled.deck
+    media = {name: path.read_bytes() for name, path in sorted(compiled.media.items())}
+    return Snapshot(source, deck.name if notes else "", deck.version or None, notetypes,
+                    tuple(notes), deck_slug=deck.id, media=media)
 
 
 def read_apkg(path: Path, *, source: str | None = None) -> Snapshot:

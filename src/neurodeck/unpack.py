@@ -16,8 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import IO
 
-from .errors import Location, NeurodeckError, Problem
-from .load import display_path
+from .errors import Location, NeurodeckError, Problem, display_path
 
 # What we unpack (the collection, or media of a deck we built): generous for flashcards (a
 # 10,000-note collection is ~10 MiB), small enough that a crafted archive cannot fill the disk.

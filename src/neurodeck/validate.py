@@ -10,13 +10,13 @@ from collections.abc import KeysView
 from .errors import Location, Problem
 from .markup import plain_text
 from .model import Deck, Note
+from .notetypes import CLOZE_RE
 
 SLUG_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 # Anki stores a card's number in 16 bits and refuses a package with a larger one; no real
 # note needs more than a few hundred deletions. Longer numbers are not deletions at all, so
 # no later stage ever turns them into a card number.
 MAX_CLOZE = 999
-CLOZE_RE = re.compile(r"\{\{c([0-9]{1,3})::(.*?)\}\}", re.DOTALL)
 _CLOZE_START_RE = re.compile(r"\{\{\s*c\d*\s*:", re.IGNORECASE)
 _CLOZE_TOO_HIGH_RE = re.compile(r"\{\{c0*[1-9][0-9]{3,}::")
 # Anki turns [sound:file] anywhere in a card into a play button for a media file, and

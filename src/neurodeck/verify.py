@@ -7,7 +7,6 @@ imported here, lazily, and nowhere else: `neurodeck build` never pays for it.
 
 from __future__ import annotations
 
-import html
 import re
 import tempfile
 import zipfile
@@ -16,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from .errors import Location, NeurodeckError, Problem
+from .markup import html_to_text
 
 INSTALL_COMMAND = "pip install 'neurodeck[anki]'"
 
 # Anki renders a broken template or a blank front into the card itself, as a message that
 # links to this page of its manual; the message is translated, the link is not.
 _TEMPLATE_ERROR_LINK = "templates/errors.html"
-_TAG_RE = re.compile(r"<[^>]*>")
 _LINK_RE = re.compile(r"<a\b[^>]*>.*?</a>", re.DOTALL)  # Anki's "More information" link
 _LOG_KEYS = ("new", "updated", "duplicate", "conflicting")
 
@@ -175,9 +174,9 @@ def _card_problems(path: Path, card: Any) -> list[Problem]:
 
 
 def _visible(fragment: str) -> str:
-    """The text of an HTML fragment, on one line."""
-    text = html.unescape(_TAG_RE.sub(" ", fragment))
-    return " ".join(text.replace("\u2068", "").replace("\u2069", "").split())
+    """The text of an HTML fragment, on one line, without the marks Anki puts around each
+    field to isolate its direction of writing."""
+    return html_to_text(fragment.replace("\u2068", "").replace("\u2069", ""))
 
 
 def _plural(count: int, noun: str) -> str:

@@ -7,18 +7,17 @@ all neurodeck's note types use; tests compare the result with Anki's own renderi
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
+from ..markup import html_to_text
+from ..notetypes import CLOZE_RE
 from ..snapshot import PackagedNote, Snapshot
-from ..validate import CLOZE_RE
 
 T = TypeVar("T")
 _TAG_RE = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
-_HTML_TAG_RE = re.compile(r"<[^>]*>")
 
 
 @dataclass(frozen=True)
@@ -62,11 +61,6 @@ def answer_part(back: str) -> str:
         if marker in back:
             return back.split(marker, 1)[1].strip()
     return back
-
-
-def strip_html(text: str) -> str:
-    """Visible text of card HTML, for searching."""
-    return " ".join(html.unescape(_HTML_TAG_RE.sub(" ", text)).split())
 
 
 @dataclass(frozen=True)
@@ -115,7 +109,7 @@ def _replace(tag: str, context: _Context) -> str:
         if name_of_filter == "cloze":
             value = _cloze(value, context.cloze_number, answer=context.front_side is not None)
         elif name_of_filter == "text":
-            value = strip_html(value)
+            value = html_to_text(value)
     return value
 
 
