@@ -305,3 +305,27 @@ def test_two_builds_of_the_same_tag_are_byte_identical(
         assert result.exit_code == 0, result.output
         outputs.append(out.read_bytes())
     assert outputs[0] == outputs[1] == v1.read_bytes()
+
+
+def test_a_changed_file_named_with_an_underscore_is_breaking(
+    runner: CliRunner, deck: Path
+) -> None:
+    """Anki never replaces a learner's `_` file (tests/test_release_scenario.py shows it):
+    the change is flagged, and renaming the file is the fix."""
+    edit(deck, "    back: Oxytocin\n", "    back: Oxytocin ![x](_touch.png)\n")
+    (deck / "_touch.png").write_bytes(b"v1")
+    assert runner.invoke(cli, ["build", str(deck), "-o", "v1.apkg"]).exit_code == 0
+    (deck / "_touch.png").write_bytes(b"v2")
+    edit(deck, "Oxytocin ![x]", "Oxytocin (OT) ![x]", version="1.1.0")
+    code, out = release_check(runner, Path("v1.apkg"), deck)
+    assert code == 1
+    assert ("cards: error: media file '_touch.png' changed: Anki copies a file whose name "
+            "starts with `_` only when the learner has no file of that name, so learners who "
+            "have the previous release keep the old one\n"
+            "  hint: give the changed file a new name (such as _diagram-2.png) and refer to "
+            "that name\n") in out
+    assert "- Some files changed that Anki does not replace (_touch.png)." in out
+    # The fix the hint gives: a new name, referred to by the note.
+    (deck / "_touch.png").rename(deck / "_touch-2.png")
+    edit(deck, "](_touch.png)", "](_touch-2.png)")
+    assert release_check(runner, Path("v1.apkg"), deck)[0] == 0

@@ -8,6 +8,8 @@ clock, so a learner's own edit made "now" sits between the two releases, as it w
 
 from __future__ import annotations
 
+import os
+import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +17,7 @@ from pathlib import Path
 import pytest
 from anki_helpers import LearnerCollection, LearnerView
 from apkg_contents import read_apkg
-from conftest import PEPTIDES_YAML
+from conftest import PEPTIDES_YAML, MakeDeck
 
 from neurodeck.cli import cli
 from neurodeck.ids import note_guid
@@ -297,3 +299,35 @@ def test_check_warns_when_a_note_loses_a_card(learner: Learner) -> None:
     assert warning.message == (
         "note 'mirror-neurons-fire' lost cloze deletion c2: learners keep that card, and it "
         "shows an error until they run Tools → Empty Cards")
+
+
+def test_a_changed_image_named_with_an_underscore_never_reaches_learners(
+    make_deck: MakeDeck, tmp_path: Path
+) -> None:
+    """Anki copies a media file whose name starts with `_` only when the learner has no file
+    of that name (anki_rules.STATIC_MEDIA_CHANGED); any other changed file arrives under a
+    new name, and the updated note refers to it."""
+    fact_set = """\
+        deck: Figures
+        notes:
+          - id: figure
+            front: "Which region is marked? ![a](_shared.png) ![b](figure.png)"
+            back: The amygdala{}
+        """
+    deck_dir = make_deck({"figures.yaml": fact_set.format(""), "_shared.png": b"shared, v1",
+                          "figure.png": b"figure, v1"})
+    release_1 = build(deck_dir, tmp_path / "release-1.apkg", clock=T1).path
+    (deck_dir / "figures.yaml").write_text(textwrap.dedent(fact_set.format(" (left)")))
+    (deck_dir / "_shared.png").write_bytes(b"shared, v2")
+    (deck_dir / "figure.png").write_bytes(b"figure, v2")
+    release_2 = build(deck_dir, tmp_path / "release-2.apkg", clock=T2).path
+    with LearnerCollection(tmp_path / "learner") as col:
+        col.import_apkg(release_1)
+        assert col.import_apkg(release_2).counts()["updated"] == 1
+        media = Path(col.col.media.dir())
+        front = col.view().notes[note_guid("test", "figure")].fields["Front"]
+        (figure,) = [name for name in os.listdir(media) if name.startswith("figure-")]
+        assert (media / figure).read_bytes() == b"figure, v2"
+        assert f'src="{figure}"' in front  # the edit arrived, with the new image
+        assert 'src="_shared.png"' in front
+        assert (media / "_shared.png").read_bytes() == b"shared, v1"  # never replaced

@@ -13,16 +13,17 @@ import re
 import sqlite3
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from . import ids, pipeline
+from .anki_rules import static_media
 from .errors import Location, NeurodeckError, Problem, display_path
 from .markup import replace_image_sources
 from .notetypes import NOTE_TYPES
-from .unpack import extract_collection
+from .unpack import extract_collection, read_media
 
 # Field and template ids are the same in every neurodeck deck (ids.py), so they name the
 # neurodeck key of a field or note type even in a package whose deck id we do not know.
@@ -119,7 +120,8 @@ def read_side(path: Path, *, clock: int) -> Snapshot:
     if path.is_dir():
         return compile_snapshot(path, clock=clock)
     if path.is_file():
-        return read_apkg(path)
+        # Of the package's media, only what Anki's import rules look at (anki_rules.py).
+        return replace(read_apkg(path), media=read_media(path, static_media))
     raise NeurodeckError([Problem(Location(display_path(path)),
                                   "no such deck directory or .apkg file",
                                   hint="pass a directory holding deck.yaml, or a built .apkg")])

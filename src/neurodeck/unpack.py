@@ -11,7 +11,7 @@ import io
 import json
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import IO
@@ -45,11 +45,15 @@ def extract_collection(apkg: Path, into: Path) -> Path:
         return target
 
 
-def read_media(apkg: Path) -> dict[str, bytes]:
-    """The package's media files by name (for previews of decks we built ourselves)."""
+def read_media(apkg: Path, wanted: Callable[[str], bool] | None = None) -> dict[str, bytes]:
+    """The package's media files by name, only those `wanted` accepts when it is given.
+
+    A modern export (collection.anki21b) lists its media in a compressed format that is not
+    read here: it gives no media.
+    """
     with _checked_archive(apkg) as (where, archive):
         entries = {i.filename: i for i in archive.infolist()}
-        if "media" not in entries:
+        if "media" not in entries or _ZSTD_COLLECTION in entries:
             return {}
         listing = io.BytesIO()
         _copy_capped(where, archive, entries["media"], listing, _CHUNK)
@@ -63,6 +67,8 @@ def read_media(apkg: Path) -> dict[str, bytes]:
         for number, name in names.items():
             if str(number) not in entries or not isinstance(name, str) or "/" in name:
                 raise _error(where, f"has a damaged media list entry {number!r}: {name!r}")
+            if wanted is not None and not wanted(name):
+                continue
             data = io.BytesIO()
             budget -= _copy_capped(where, archive, entries[str(number)], data, budget)
             media[name] = data.getvalue()
