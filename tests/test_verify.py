@@ -183,3 +183,19 @@ def test_the_shipped_deck_verifies(runner, tmp_path: Path) -> None:
     assert report["log"] == {"new": report["found_notes"], "updated": 0, "duplicate": 0,
                              "conflicting": 0}
     assert report["notes"] == report["found_notes"] > 0
+
+
+@pytest.mark.parametrize("option", ["--version", "--help"])
+def test_version_and_help_import_only_the_command_line(option: str) -> None:
+    """Start-up time: `neurodeck --version` and `--help` load click and the command line,
+    not the pipeline, YAML, genanki or SQLite that the commands themselves need."""
+    code = (
+        "import sys\n"
+        "from neurodeck.cli import cli\n"
+        f"cli.main([{option!r}], standalone_mode=False)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in"
+        " ('yaml', 'genanki', 'sqlite3', 'markdown_it')"
+        " or m.startswith('neurodeck.') and m not in ('neurodeck.cli', 'neurodeck.errors')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines()[-1] == "[]"

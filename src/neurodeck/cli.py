@@ -1,5 +1,7 @@
 """The command line: parse options, call the pipeline, print, and exit.
 
+Each command imports what it runs when it runs, so `--version` and `--help` start fast.
+
 Exit codes: 0 success, 1 problems in the deck or a failed build, 2 usage errors.
 """
 
@@ -16,7 +18,7 @@ from typing import Any, TypeVar
 
 import click
 
-from . import __version__, pipeline
+from . import __version__
 from .errors import NeurodeckError, Problem
 
 T = TypeVar("T")
@@ -99,6 +101,8 @@ def build(ctx: click.Context, deck_dir: Path, output: Path | None, frozen: bool,
     Example:
       SOURCE_DATE_EPOCH=$(git log -1 --format=%ct) neurodeck build cards/ --frozen
     """
+    from . import pipeline
+
     ctx.meta[_JSON_KEY] = fmt == "json"
     built = pipeline.build(deck_dir, output, clock=build_clock(), frozen=frozen, strict=strict)
     _warn(built.warnings)
@@ -132,6 +136,8 @@ def check(ctx: click.Context, deck_dir: Path, strict: bool, fmt: str) -> None:
     Example:
       neurodeck check cards/ --format json
     """
+    from . import pipeline
+
     ctx.meta[_JSON_KEY] = fmt == "json"
     checked = pipeline.check(deck_dir, strict=strict)
     if fmt == "json":
@@ -154,6 +160,8 @@ def stats(deck_dir: Path, as_json: bool) -> None:
     Example:
       neurodeck stats cards/ --json
     """
+    from . import pipeline
+
     numbers = pipeline.stats(deck_dir)
     if as_json:
         click.echo(json.dumps(numbers, indent=2))
