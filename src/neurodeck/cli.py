@@ -139,14 +139,14 @@ def check(ctx: click.Context, deck_dir: Path, strict: bool, fmt: str) -> None:
     from . import pipeline
 
     ctx.meta[_JSON_KEY] = fmt == "json"
-    checked = pipeline.check(deck_dir, strict=strict)
+    checked = pipeline.check(deck_dir, strict=strict, keep="counts")
     if fmt == "json":
-        click.echo(json.dumps(_report(checked.warnings, ok=True, notes=len(checked.notes),
+        click.echo(json.dumps(_report(checked.warnings, ok=True, notes=checked.note_count,
                                       cards=checked.card_count), indent=2))
         return
     _warn(checked.warnings)
     warnings = len(checked.warnings)
-    click.echo(f"{len(checked.notes)} notes, {checked.card_count} cards, 0 errors, "
+    click.echo(f"{checked.note_count} notes, {checked.card_count} cards, 0 errors, "
                f"{warnings} warning{'s' if warnings != 1 else ''}")
 
 

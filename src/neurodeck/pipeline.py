@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple, TypeVar
+from typing import Literal, NamedTuple, TypeVar
 
 from . import anki_rules, ids
 from . import lock as lockfile
@@ -61,6 +61,30 @@ class NoteRecord(NamedTuple):
 # A NoteRecord's fields as a plain tuple: what a worker sends, since a plain tuple pickles
 # five times faster than a named one (the main process reads them back with _make).
 _RecordFields = tuple[str, int, int, str, int, int | None, str, str, str, tuple[str, ...]]
+# What a package holds of a note beyond its record: GUID, fields, tags and card ordinals.
+_Contents = tuple[str, tuple[str, ...], tuple[str, ...], tuple[int, ...]]
+
+
+class PackageNote(NamedTuple):
+    """A note as the package holds it (its images still as written), and where it starts."""
+
+    id: str
+    loc: Location
+    kind: str
+    subdeck: str
+    guid: str
+    fields: tuple[str, ...]  # in the note type's field order
+    tags: tuple[str, ...]
+    ordinals: tuple[int, ...]
+    images: tuple[str, ...]
+    mod: int
+
+
+# What a pass keeps of each note: nothing but counts (check, build), the compiled notes
+# (Python callers, stats), or the notes as the package holds them (export, diff,
+# release-check). A worker sends compiled notes only slowly: a Note pickles 100 times
+# slower than the package's few strings.
+Keep = Literal["counts", "notes", "package"]
 
 
 @dataclass(frozen=True)
@@ -68,12 +92,13 @@ class CompiledDeck:
     """One pass over a deck directory: what `build` writes and the other commands read.
 
     Nothing is written to make it. `lock` is the lock file a build would write; `package`
-    holds the package's note types and decks. `notes` holds the compiled notes only when the
-    pass was asked to keep them: a build streams them into the package instead.
+    holds the package's note types and decks. The notes themselves are kept only as asked
+    (Keep): a build streams them into the package instead.
     """
 
     deck: Deck
-    notes: list[CompiledNote]
+    notes: list[CompiledNote]  # kept: "notes"
+    package_notes: list[PackageNote]  # kept: "package"
     problems: list[Problem]
     strict: bool
     lock: lockfile.Lock
@@ -124,7 +149,8 @@ class _FileResult:
 
     path: str  # as locations show it
     records: list[_RecordFields]
-    notes: list[CompiledNote]  # empty unless the pass keeps notes
+    notes: list[CompiledNote]  # kept: "notes"
+    contents: list[_Contents]  # kept: "package"
     problems: list[Problem]
     part: Path | None  # its rows; None when not building, or a problem stopped the writing
     card_count: int
@@ -139,7 +165,7 @@ class _Job:
     package: PackageParts
     clock: int
     strict: bool
-    keep_notes: bool
+    keep: Keep
     scratch: Path | None  # where to write part collections; None when not building
     media_root: Path
 
@@ -154,16 +180,18 @@ def _compile_file(job: _Job, index: int, path: Path) -> _FileResult:
     for note in fact_set.notes if fact_set is not None else ():
         problems += check_note(job.deck, note)
         compiled.append(compiler.compile(note))
-    old_entries = [job.old.notes.get(each.note.id) for each in compiled]
     records: list[_RecordFields] = []
-    for each, before in zip(compiled, old_entries, strict=True):
-        cards = ",".join(map(str, each.ordinals))
+    mods = []
+    for each in compiled:
         note = each.note
+        before = job.old.notes.get(note.id)
+        cards = ",".join(map(str, each.ordinals))
         if before is not None and (before.kind, before.subdeck, before.cards) != (
                 note.kind, note.subdeck, cards):
             problems += _history_warnings(each, before)
-        records.append((note.id, note.loc.line, note.loc.column, each.hash,
-                        lockfile.modified_time(before, each.hash, job.clock),
+        mod = lockfile.modified_time(before, each.hash, job.clock)
+        mods.append(mod)
+        records.append((note.id, note.loc.line, note.loc.column, each.hash, mod,
                         None if before is None else before.mod, note.kind, note.subdeck, cards,
                         each.images))
     # A note that failed a check never reaches genanki, and the build will fail anyway.
@@ -172,13 +200,16 @@ def _compile_file(job: _Job, index: int, path: Path) -> _FileResult:
     if job.scratch is not None and not failed:
         part = job.scratch / f"part-{index:06d}.anki2"
         writer = CollectionWriter(part, part=True)
-        for due, (each, record) in enumerate(zip(compiled, records, strict=True), start=1):
+        for due, (each, mod) in enumerate(zip(compiled, mods, strict=True), start=1):
             names = _packaged_names(job.media_root, each.images)
-            genanki_note = job.package.note(each, mod=record[4], due=due, media_names=names)
+            genanki_note = job.package.note(each, mod=mod, due=due, media_names=names)
             writer.add(genanki_note, job.package.deck_for(each.note.subdeck).deck_id)
         writer.close()
-    return _FileResult(display_path(path), records, compiled if job.keep_notes else [],
-                       problems, part, sum(len(each.ordinals) for each in compiled))
+    contents: list[_Contents] = []
+    if job.keep == "package":
+        contents = [(each.guid, each.fields, each.tags, each.ordinals) for each in compiled]
+    return _FileResult(display_path(path), records, compiled if job.keep == "notes" else [],
+                       contents, problems, part, sum(len(each.ordinals) for each in compiled))
 
 
 class _Pass:
@@ -206,14 +237,15 @@ class _Pass:
             self.problems.append(Problem(self.deck.loc, rule.message(change),
                                          severity="warning", hint=rule.hint))
 
-    def run(self, *, keep_notes: bool = False, scratch: Path | None = None,
+    def run(self, *, keep: Keep = "counts", scratch: Path | None = None,
             on_part: Callable[[Path, int], None] | None = None) -> CompiledDeck:
         """Compile every fact set; with `scratch`, workers write each one's rows to a part
         there, and `on_part(part, notes before it)` takes them in curriculum order while no
         problem fails the run."""
-        job = _Job(self.deck, self.lock, self.package, self.clock, self.strict, keep_notes,
-                   scratch, self.media.root)
+        job = _Job(self.deck, self.lock, self.package, self.clock, self.strict, keep, scratch,
+                   self.media.root)
         notes: list[CompiledNote] = []
+        package_notes: list[PackageNote] = []
         subdecks: dict[str, None] = {}
         note_count = card_count = 0
         check_at, media, updater = self._ids.check_at, self.media, self.updater
@@ -222,14 +254,21 @@ class _Pass:
             for result in results:
                 self.problems += result.problems
                 path = result.path
+                contents = iter(result.contents)
                 for record in map(NoteRecord._make, result.records):
-                    self.problems += check_at(record.id, path, record.line, record.column)
+                    if twice := check_at(record.id, path, record.line, record.column):
+                        self.problems += twice  # the lock records the first
+                    else:
+                        updater.note_seen(record.id, record.hash, record.mod, record.kind,
+                                          record.subdeck, record.cards, record.old_mod)
                     if record.images:
                         loc = Location(path, record.line, record.column)
                         self.problems += media.add(record.images, record.id, loc)
-                    updater.note_seen(record.id, record.hash, record.mod, record.kind,
-                                      record.subdeck, record.cards, record.old_mod)
                     subdecks[record.subdeck] = None
+                    if keep == "package":
+                        package_notes.append(PackageNote(
+                            record.id, Location(path, record.line, record.column), record.kind,
+                            record.subdeck, *next(contents), record.images, record.mod))
                 notes += result.notes
                 if result.part is not None:
                     if on_part is not None and not self._has_failed():
@@ -240,9 +279,9 @@ class _Pass:
         self._finish()
         for subdeck in subdecks:
             self.package.deck_for(subdeck)  # every subdeck gets its deck (workers made their own)
-        return CompiledDeck(self.deck, notes, self.problems, self.strict, updater.lock(),
-                            updater.changes(), self.package, media.files, media.names,
-                            note_count, card_count, list(subdecks))
+        return CompiledDeck(self.deck, notes, package_notes, self.problems, self.strict,
+                            updater.lock(), updater.changes(), self.package, media.files,
+                            media.names, note_count, card_count, list(subdecks))
 
     def _finish(self) -> None:
         removed = sorted(self.lock.notes.keys() - self._ids.seen())
@@ -287,10 +326,10 @@ def usable_cpus() -> int:
 
 
 def compile_deck(deck_dir: Path, *, clock: int, strict: bool = False,
-                 keep_notes: bool = True) -> CompiledDeck:
+                 keep: Keep = "notes") -> CompiledDeck:
     """Load, validate and compile a deck directory in memory, with the lock a build at
     `clock` would write; nothing is written. Problems are in the result, not raised."""
-    return _Pass(deck_dir, clock=clock, strict=strict).run(keep_notes=keep_notes)
+    return _Pass(deck_dir, clock=clock, strict=strict).run(keep=keep)
 
 
 def _parallel(work: Callable[[int, Path], _R], paths: list[Path]) -> Iterator[_R]:
@@ -332,9 +371,10 @@ def _work_in_worker(index: int, path: Path) -> object:
     return _work(index, path)
 
 
-def check(deck_dir: Path, *, strict: bool = False, clock: int = 0) -> CompiledDeck:
+def check(deck_dir: Path, *, strict: bool = False, clock: int = 0,
+          keep: Keep = "notes") -> CompiledDeck:
     """Load, validate and compile in memory; raise with the problems that fail the run."""
-    return compile_deck(deck_dir, clock=clock, strict=strict).raise_if_failed()
+    return compile_deck(deck_dir, clock=clock, strict=strict, keep=keep).raise_if_failed()
 
 
 def build(deck_dir: Path, output: Path | None = None, *, clock: int, frozen: bool = False,

@@ -130,26 +130,28 @@ def read_side(path: Path, *, clock: int) -> Snapshot:
 def compile_snapshot(deck_dir: Path, *, clock: int) -> Snapshot:
     """A deck directory as `neurodeck build` at `clock` would package it, compiled in memory:
     nothing is written, and the lock beside the cards is read, never refreshed."""
+    compiled = pipeline.check(deck_dir, clock=clock, keep="package")
     with pipeline.no_gc():
-        return from_compiled(pipeline.check(deck_dir, clock=clock), display_path(deck_dir))
+        return from_compiled(compiled, display_path(deck_dir))
 
 
 def from_compiled(compiled: pipeline.CompiledDeck, source: str) -> Snapshot:
-    """What a package built from `compiled` would hold, read from the compiled deck itself."""
-    package, lock, names = compiled.package, compiled.lock.notes, compiled.media_names
-    notetypes = {}
-    for model in package.models.values():
+    """What a package built from `compiled` would hold, read from the compiled deck itself
+    (kept: "package")."""
+    package, names = compiled.package, compiled.media_names
+    notetypes, notetype_ids = {}, {}
+    for kind, model in package.models.items():
         notetypes[model.model_id] = _notetype(model.model_id, model.to_json(0, 0))
+        notetype_ids[str(kind)] = model.model_id
     notes = []
-    for each in compiled.notes:
-        note = each.note
-        fields = each.fields
-        if each.images:
+    for note in compiled.package_notes:
+        fields = note.fields
+        if note.images:
             fields = tuple(replace_image_sources(value, names) for value in fields)
         notes.append(PackagedNote(
-            guid=each.guid, notetype_id=package.models[note.kind].model_id, fields=fields,
-            tags=each.tags, mod=lock[note.id].mod, deck=package.deck_for(note.subdeck).name,
-            ordinals=each.ordinals, note_id=note.id, loc=note.loc,
+            guid=note.guid, notetype_id=notetype_ids[note.kind], fields=fields,
+            tags=note.tags, mod=note.mod, deck=package.deck_for(note.subdeck).name,
+            ordinals=note.ordinals, note_id=note.id, loc=note.loc,
         ))
     deck = compiled.deck
     media = {name: path.read_bytes() for name, path in sorted(compiled.media.items())}
