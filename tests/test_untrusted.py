@@ -241,7 +241,10 @@ def test_schema_surprises_are_an_error_not_a_traceback(
         f"{bad}: error: is not a readable Anki collection: {message}")
 
 
-@pytest.mark.parametrize("blob", [b"\x0a\xff", b"\x0f", b"\x1a\x02\xff\xfe", b"\x08" + b"\xff" * 11])
+BROKEN_PROTOBUF = [b"\x0a\xff", b"\x0f", b"\x1a\x02\xff\xfe", b"\x08" + b"\xff" * 11]
+
+
+@pytest.mark.parametrize("blob", BROKEN_PROTOBUF)
 def test_a_broken_protobuf_in_a_modern_collection_is_an_error(
     blob: bytes, runner: CliRunner, built: Path, tmp_path: Path
 ) -> None:
