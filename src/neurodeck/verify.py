@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .ankitext import shows_nothing
 from .errors import Location, NeurodeckError, Problem
 from .snapshot import refuse_active_sql
 from .unpack import check_package, extract_collection
@@ -176,7 +177,7 @@ def _card_problems(path: Path, card: Any) -> list[Problem]:
         if _TEMPLATE_ERROR_LINK in text:
             message = _visible(_LINK_RE.sub("", text))
             return [_problem(path, f"{which}: Anki cannot render the {side}: {message}")]
-    if not _visible(question):
+    if shows_nothing(question):  # as Anki judges it: an image alone is not empty
         return [_problem(path, f"{which}: the front is empty")]
     return []
 
