@@ -208,6 +208,8 @@ def test_a_deck_name_anki_would_change_is_refused(
         "deck.yaml:1:1: error: deck name 'Psych :: Neuro' is not a name Anki keeps: Anki would "
         "store it as 'Psych::Neuro'",
         "  hint: write `name: Psych::Neuro`"]
+    (deck_dir / "deck.yaml").write_text("name: Psych::Neuro\nid: test\n", encoding="utf-8")
+    assert runner.invoke(cli, ["build", ".", "-o", str(out)]).exit_code == 0
 
 
 # ---------------------------------------------------------------------- media size
