@@ -138,7 +138,30 @@ def test_anki_markers_typed_in_yaml_show_as_text_in_anki(
 # ------------------------------------------------------------------- deck names
 
 
-def test_anki_renames_and_merges_deck_names_as_ankitext_says(tmp_path: Path) -> None:
+def test_anki_renames_deck_names_on_import_as_ankitext_says(tmp_path: Path) -> None:
+    """A package (made without neurodeck's checks) with the names neurodeck refuses, imported:
+    Anki renames one of two names that differ in case or Unicode form, and trims spaces."""
+    import genanki
+
+    model = genanki.Model(1607392319, "B", fields=[{"name": "Front"}, {"name": "Back"}],
+                          templates=[{"name": "C", "qfmt": "{{Front}}", "afmt": "{{Back}}"}])
+    names = ["Root::Bio", "Root::bio", "Root::Café", unicodedata.normalize("NFD", "Root::Café"),
+             "Root :: Brain Regions :: Amygdala "]
+    decks = []
+    for number, name in enumerate(names):
+        deck = genanki.Deck(100 + number, name)
+        deck.add_note(genanki.Note(model, [f"q{number}", "a"], guid=f"g{number}"))
+        decks.append(deck)
+    genanki.Package(decks).write_to_file(tmp_path / "names.apkg")
+    view = import_apkg(tmp_path / "names.apkg", tmp_path / "learner")
+    got = sorted(card.deck for card in view.cards)
+    assert "Root::Brain Regions::Amygdala" in got
+    assert [d for d in got if "Caf" in d] == ["Root::Café", "Root::Café_"]  # both composed
+    assert [d for d in got if d.lower().startswith("root::bio")] in (
+        ["Root::Bio", "Root::bio_"], ["Root::Bio_", "Root::bio"])
+
+
+def test_anki_matches_deck_names_as_ankitext_says(tmp_path: Path) -> None:
     """What Anki does with the names neurodeck refuses, in a real collection."""
     nfd = unicodedata.normalize("NFD", "Café")
     with LearnerCollection(tmp_path / "c") as learner:
@@ -175,7 +198,8 @@ def test_two_subdecks_anki_would_merge_are_refused(
         shown = second.split("::")[0]
         assert lines == [
             f"b.yaml:3:5: error: subdeck {shown!r} differs from {first.split('::')[0]!r} only "
-            "in case or Unicode form; Anki would merge them into one deck",
+            "in case or Unicode form, which Anki takes for the same name: it would rename one "
+            "of them on import (adding `_`)",
             f"  hint: spell it {first.split('::')[0]!r} as at a.yaml:3:5, or give it another "
             "name"]
     # The hint, applied, builds.

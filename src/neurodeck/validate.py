@@ -45,7 +45,7 @@ class SubdeckNames:
     """Checks each fact set's subdeck as Anki will store it, once per file, at its first note.
 
     Anki trims spaces and colons around each part of a deck name and composes accents (NFC),
-    and it matches deck names ignoring case: `Bio` and `bio` would become one deck.
+    and it matches deck names ignoring case: importing `Bio` and `bio` gives `Bio_` and `bio`.
     """
 
     def __init__(self) -> None:
@@ -72,7 +72,8 @@ class SubdeckNames:
             if first != spelled:
                 return [Problem(
                     where, f"subdeck {spelled!r} differs from {first!r} only in case or "
-                    "Unicode form; Anki would merge them into one deck",
+                    "Unicode form, which Anki takes for the same name: it would rename one of "
+                    "them on import (adding `_`)",
                     hint=f"spell it {first!r} as at {first_at}, or give it another name")]
         return []
 
