@@ -177,7 +177,7 @@ def read_collection(db: Path, source: str) -> Snapshot:
     """Read a collection database (opened read-only, its work bounded) into a Snapshot."""
     deadline = time.monotonic() + MAX_READ_SECONDS
     try:
-        conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+        conn = _connect_read_only(db)
         try:
             # A query of a crafted file could run for ever or spill into temporary files:
             # keep SQLite's scratch in memory and stop it at the deadline.
@@ -221,7 +221,7 @@ def refuse_active_sql(db: Path, source: str) -> None:
     Anything else wrong with the file is left to that reader to report.
     """
     try:
-        conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+        conn = _connect_read_only(db)
         try:
             _refuse_active_sql(conn)
         finally:
@@ -232,6 +232,12 @@ def refuse_active_sql(db: Path, source: str) -> None:
         raise NeurodeckError([Problem(Location(source), f"is not a readable Anki collection: "
                                       f"{err}", hint="do not import this file into Anki")],
                              ) from None
+
+
+def _connect_read_only(db: Path) -> sqlite3.Connection:
+    # Our own unpacked copy, which nothing else changes: `immutable` reads it without locks
+    # and without the -wal and -shm files that a WAL-mode database would otherwise get.
+    return sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
 
 
 def _checked_tables(conn: sqlite3.Connection) -> set[str]:
