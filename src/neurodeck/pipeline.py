@@ -32,7 +32,7 @@ from .compile import CompiledNote, NoteCompiler, PackageParts, notetype_hashes
 from .errors import Location, NeurodeckError, Problem, display_path
 from .load import find_fact_sets, load_header, read_fact_set
 from .model import Deck
-from .validate import UniqueIds, check_header, check_note
+from .validate import SubdeckNames, UniqueIds, check_header, check_note
 
 # Below this much YAML, starting worker processes costs more than it saves.
 PARALLEL_MIN_BYTES = 2 * 1024 * 1024
@@ -226,6 +226,7 @@ class _Pass:
         self.lock = _read_lock(deck_dir)
         self.media = _Media(deck_dir)
         self._ids = UniqueIds()
+        self._subdecks = SubdeckNames()
         self._scanned, self._failed = 0, False
         self.updater = lockfile.LockUpdater(self.lock, clock, self.deck.name)
         notetype_mods = {key: self.updater.notetype(key, fingerprint)
@@ -255,6 +256,10 @@ class _Pass:
                 self.problems += result.problems
                 path = result.path
                 contents = iter(result.contents)
+                if result.records:  # a fact set's notes share its subdeck
+                    first = NoteRecord._make(result.records[0])
+                    where = Location(path, first.line, first.column)
+                    self.problems += self._subdecks.check(first.subdeck, where)
                 for record in map(NoteRecord._make, result.records):
                     if twice := check_at(record.id, path, record.line, record.column):
                         self.problems += twice  # the lock records the first
@@ -479,6 +484,11 @@ def _history_warnings(compiled: CompiledNote, before: lockfile.Entry) -> list[Pr
             for rule, change, _ in anki_rules.note_changes(repr(note.id), was, now)]
 
 
+# Anki's own limit for one media file (rslib MAX_INDIVIDUAL_MEDIA_FILE_SIZE): larger files are
+# not synced to AnkiWeb or other devices, and Check Media lists them as oversized.
+MAX_MEDIA_BYTES = 100 * 1024 * 1024
+
+
 class _Media:
     """Image files referenced by notes: resolved inside the deck directory, or refused."""
 
@@ -506,6 +516,7 @@ class _Media:
             outside = (target is None or written.startswith(("/", "\\"))
                        or not target.is_relative_to(self.root))
             missing = not outside and not target.is_file()  # type: ignore[union-attr]
+            size = 0 if outside or missing else target.stat().st_size  # type: ignore[union-attr]
         except (OSError, RuntimeError) as err:  # a symlink loop, a name too long, ...
             return Problem(loc, f"image {written!r} in note {note_id!r} cannot be read: {err}",
                            hint="check the path; it is relative to the deck directory")
@@ -519,6 +530,11 @@ class _Media:
         if missing:
             return Problem(loc, f"image {written!r} in note {note_id!r} does not exist",
                            hint="check the path; it is relative to the deck directory")
+        if size > MAX_MEDIA_BYTES:
+            return Problem(loc, f"image {written!r} in note {note_id!r} is {size:,} bytes; a "
+                           f"media file may be at most 100 MiB ({MAX_MEDIA_BYTES:,} bytes)",
+                           hint="make the image smaller: Anki does not sync larger media files, "
+                           "and a card image rarely needs more than 1 MB")
         if self._owner.setdefault(target.name, target) != target:
             return Problem(loc, f"two different images are both named {target.name!r}",
                            hint="rename one: Anki keeps all media in one folder")
