@@ -15,6 +15,8 @@ from anki.collection import ImportCsvRequest
 from anki_helpers import LearnerCollection, LearnerView, import_apkg
 from click.testing import CliRunner
 from conftest import PEPTIDES_YAML, MakeDeck
+from hypothesis import given
+from hypothesis import strategies as st
 
 from neurodeck import ids
 from neurodeck.cli import cli, progress_wanted
@@ -22,6 +24,7 @@ from neurodeck.export import render_html
 from neurodeck.export.cards import render_cards
 from neurodeck.export.csv_export import quote
 from neurodeck.export.html_export import PAGE_CSS, SCRIPT
+from neurodeck.export.json_export import indented_json
 from neurodeck.snapshot import compile_snapshot
 
 SHIPPED_DECK = Path(__file__).parent.parent / "cards"
@@ -375,3 +378,15 @@ def test_markdown_urls_and_file_names_cannot_break_out_into_html(
     page = MarkdownIt("commonmark").render(text)
     assert "<img src=x" not in page and "onerror=alert(1)>" not in page
     assert re.findall(r"<(img|a) [^>]*>", page) == ["img", "a"]
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(_JSON)
+def test_the_json_export_indents_as_json_dumps_does(value: object) -> None:
+    assert indented_json(value) == json.dumps(value, indent=2, ensure_ascii=False)

@@ -7,10 +7,11 @@ all neurodeck's note types use; tests compare the result with Anki's own renderi
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from ..markup import html_to_text
 from ..notetypes import CLOZE_RE
@@ -78,10 +79,45 @@ class _Context:
         return self.values.get(name, "")
 
 
+class _Field(NamedTuple):
+    """`{{filter:Name}}`: a field's value, through its filters (innermost first)."""
+
+    name: str
+    filters: tuple[str, ...]
+
+
+class _Section(NamedTuple):
+    """`{{#Name}}…{{/Name}}` (shown when the field is not empty) or `{{^Name}}…` (when it is)."""
+
+    name: str
+    when_present: bool
+    body: tuple[_Part, ...]
+
+
+_Part = str | _Field | _Section
+
+
 def _render(template: str, context: _Context) -> str:
-    out, pos = [], 0
+    return "".join(_render_parts(_parse(template), context))
+
+
+def _render_parts(parts: tuple[_Part, ...], context: _Context) -> Iterator[str]:
+    for part in parts:
+        if isinstance(part, str):
+            yield part
+        elif isinstance(part, _Field):
+            yield _replace(part, context)
+        elif bool(context.field(part.name).strip()) == part.when_present:
+            yield from _render_parts(part.body, context)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse(template: str) -> tuple[_Part, ...]:
+    """A template's text, fields and sections (a deck has a few templates, read once each)."""
+    parts: list[_Part] = []
+    pos = 0
     while match := _TAG_RE.search(template, pos):
-        out.append(template[pos:match.start()])
+        parts.append(template[pos:match.start()])
         tag = match.group(1).strip()
         pos = match.end()
         if tag[:1] in ("#", "^"):
@@ -90,22 +126,20 @@ def _render(template: str, context: _Context) -> str:
             while close and close.group(1).strip() != f"/{name}":
                 close = _TAG_RE.search(template, close.end())
             if close is None:  # Anki shows an error card; an unclosed section is shown as is
-                out.append(match.group(0))
+                parts.append(match.group(0))
                 continue
-            present = bool(context.field(name).strip())
-            if present == (tag[0] == "#"):
-                out.append(_render(template[pos:close.start()], context))
+            parts.append(_Section(name, tag[0] == "#", _parse(template[pos:close.start()])))
             pos = close.end()
         elif not tag.startswith("/"):
-            out.append(_replace(tag, context))
-    out.append(template[pos:])
-    return "".join(out)
+            *filters, name = (part.strip() for part in tag.split(":"))
+            parts.append(_Field(name, tuple(reversed(filters))))
+    parts.append(template[pos:])
+    return tuple(parts)
 
 
-def _replace(tag: str, context: _Context) -> str:
-    *filters, name = (part.strip() for part in tag.split(":"))
-    value = context.field(name)
-    for name_of_filter in reversed(filters):  # Anki applies the innermost filter first
+def _replace(tag: _Field, context: _Context) -> str:
+    value = context.field(tag.name)
+    for name_of_filter in tag.filters:  # Anki applies the innermost filter first
         if name_of_filter == "cloze":
             value = _cloze(value, context.cloze_number, answer=context.front_side is not None)
         elif name_of_filter == "text":

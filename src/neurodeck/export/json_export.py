@@ -16,7 +16,31 @@ def render_json(snapshot: Snapshot, notes: Iterable[PackagedNote]) -> str:
                  "version": snapshot.version},
         "notes": [_note(snapshot, note) for note in notes],
     }
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    return indented_json(data) + "\n"
+
+
+def indented_json(value: object, level: int = 0) -> str:
+    """What json.dumps(value, indent=2, ensure_ascii=False) gives, for JSON data with string keys
+    (faster: json indents in pure Python; this escapes strings in C, as json does)."""
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        pad = "\n" + "  " * (level + 1)
+        items = [f"{pad}{_string(str(key))}: {indented_json(item, level + 1)}"
+                 for key, item in value.items()]
+        return "{" + ",".join(items) + "\n" + "  " * level + "}"
+    if isinstance(value, list | tuple):
+        if not value:
+            return "[]"
+        pad = "\n" + "  " * (level + 1)
+        items = [pad + indented_json(item, level + 1) for item in value]
+        return "[" + ",".join(items) + "\n" + "  " * level + "]"
+    if isinstance(value, str):
+        return _string(value)
+    return json.dumps(value)  # a number, true, false or null
+
+
+_string = json.encoder.encode_basestring
 
 
 def _note(snapshot: Snapshot, note: PackagedNote) -> dict[str, object]:
