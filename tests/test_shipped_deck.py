@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from neurodeck.markup import plain_text
 
 CARDS = Path(__file__).resolve().parent.parent / "cards"
 SEEDS = Path(__file__).resolve().parent.parent.parent / "shared" / "seeds"
+REFERENCES = SEEDS.parent / "references.md"
+EVIDENCE_TAGS = {"evidence::established", "evidence::contested", "evidence::speculative"}
 
 
 @pytest.fixture(scope="module")
@@ -25,11 +28,122 @@ def test_shipped_deck_is_clean_under_strict_check(checked):
     assert len(checked.notes) >= 60
 
 
-def test_every_note_cites_a_source_and_section(checked):
+def test_every_note_cites_a_source_of_a_known_kind(checked):
     for compiled in checked.notes:
         note = compiled.note
         assert note.source in checked.deck.sources, note.id
-        assert note.section and note.section.strip(), note.id
+        assert checked.deck.sources[note.source].kind in ("article", "literature"), note.id
+
+
+def test_only_article_notes_name_a_section(checked):
+    """A section is a heading of one of the two articles; literature is cited whole."""
+    for compiled in checked.notes:
+        note = compiled.note
+        if checked.deck.sources[note.source].kind == "literature":
+            assert note.section is None, note.id
+
+
+def _seed_text_by_source(checked) -> dict[str, str]:
+    """Each article source's text: the seed document that contains its title."""
+    seeds = [p.read_text(encoding="utf-8") for p in sorted(SEEDS.glob("*.txt"))]
+    found = {}
+    for source in checked.deck.sources.values():
+        if source.kind == "article":
+            (text,) = [t for t in seeds if source.title in t]
+            found[source.id] = text
+    return found
+
+
+@pytest.mark.skipif(not SEEDS.is_dir(), reason="the source documents are in ../shared/seeds")
+def test_sections_are_headings_of_the_cited_article(checked):
+    texts = _seed_text_by_source(checked)
+    for compiled in checked.notes:
+        note = compiled.note
+        if note.section is not None:
+            # A heading stands on a line of its own (the article may end it with a colon).
+            lines = {line.strip().rstrip(":") for line in texts[note.source].splitlines()}
+            assert note.section in lines, (note.id, note.section)
+
+
+def _reference_lines() -> list[str]:
+    """references.md entries, Markdown emphasis removed, so that a citation can be matched."""
+    text = REFERENCES.read_text(encoding="utf-8")
+    return [line[2:].replace("*", "") for line in text.splitlines() if line.startswith("- ")]
+
+
+@pytest.mark.skipif(not REFERENCES.is_file(),
+                    reason="the list of citable literature is ../shared/references.md")
+def test_literature_is_cited_exactly_as_in_references(checked):
+    entries = _reference_lines()
+    literature = [s for s in checked.deck.sources.values() if s.kind == "literature"]
+    assert len(literature) >= 20
+    for source in literature:
+        citation = f"{source.author} ({source.year}). {source.title}"
+        matches = [e for e in entries if citation in e]
+        assert len(matches) == 1, (source.id, citation)
+        ends = "" if source.title.endswith("?") else "."  # a question is its own full stop
+        assert f"{source.title}{ends} {source.venue}" in matches[0], (source.id, source.venue)
+
+
+def test_every_cited_source_is_used(checked):
+    cited = {c.note.source for c in checked.notes}
+    assert set(checked.deck.sources) == cited
+
+
+def test_every_note_has_exactly_one_evidence_tag(checked):
+    for compiled in checked.notes:
+        tags = {t.name for t in compiled.note.tags if t.name.startswith("evidence::")}
+        assert len(tags) == 1 and tags <= EVIDENCE_TAGS, (compiled.note.id, tags)
+
+
+def test_contested_and_speculative_notes_say_why(checked):
+    for compiled in checked.notes:
+        note = compiled.note
+        tags = {t.name for t in note.tags}
+        if tags & {"evidence::contested", "evidence::speculative"}:
+            assert note.fields.get("extra", "").strip(), note.id
+
+
+def _listed_items(answer: str) -> int:
+    """How many items an answer lists as `a, b and c`: short phrases between commas.
+
+    Parenthesised asides are left out; a long clause before a comma is prose, not an item.
+    """
+    text = re.sub(r"\([^)]*\)", "", answer.replace("*", ""))
+    most = 1
+    for clause in re.split(r"[;:.] ", text):
+        parts = clause.split(",")
+        if len(parts) < 2 or any(len(p.split()) > 4 for p in parts[:-1]):
+            continue
+        last_joins = re.search(r"\s(?:and|or)\s", parts[-1]) is not None
+        most = max(most, len(parts) + last_joins)
+    return most
+
+
+def test_listed_items_counts_only_short_comma_lists():
+    assert _listed_items("Safety and support") == 1
+    assert _listed_items("Trust, empathy and connection") == 3
+    assert _listed_items("Social cues, empathy, emotional regulation") == 3
+    assert _listed_items("Animal experiments (stimulation, lesions and drugs)") == 1
+    assert _listed_items("About r = .28, a moderate link") == 2
+    assert _listed_items("Linking parts of a system that stay distinct, whether regions or people") == 1
+
+
+def test_no_answer_lists_three_or_more_items(checked):
+    """A set is hard to remember as one answer: split it, or make a cloze per item."""
+    for compiled in checked.notes:
+        note = compiled.note
+        if note.kind != "cloze" and not note.retired:
+            assert _listed_items(note.fields["back"]) < 3, (note.id, note.fields["back"])
+
+
+def test_abbreviations_are_asked_one_way(checked):
+    """Full name -> initials is trivial, so an abbreviation is never the front of a reversed note."""
+    for compiled in checked.notes:
+        note = compiled.note
+        if note.kind == "reversed" and not note.retired:
+            front = plain_text(note.fields["front"])
+            assert not re.fullmatch(r"[a-zA-Z]?[A-Z]{2,}", front), note.id
 
 
 def test_every_note_has_a_topic_tag(checked):
@@ -75,3 +189,35 @@ def test_lock_is_committed_and_current(runner, tmp_path):
     result = runner.invoke(cli, ["build", str(deck_dir), "-o", str(tmp_path / "n.apkg"),
                                  "--frozen", "--strict"])
     assert result.exit_code == 0, result.output
+
+
+def test_fact_sets_are_in_the_order_anki_shows_their_subdecks(checked):
+    """Anki lists subdecks alphabetically; the curriculum (file order) must agree."""
+    order = list(dict.fromkeys(c.note.subdeck for c in checked.notes))
+    assert order == sorted(order, key=lambda name: [p.casefold() for p in name.split("::")])
+
+
+def test_a_learner_meets_new_cards_in_curriculum_order(checked, tmp_path):
+    """Studying the whole deck with Anki's default options follows the files' order."""
+    anki_helpers = pytest.importorskip("anki_helpers")
+    from anki.decks import DeckId
+
+    built = pipeline.build(CARDS, tmp_path / "deck.apkg", clock=1_700_000_000)
+    position = {c.guid: i for i, c in enumerate(checked.notes)}
+    seen: list[int] = []
+    with anki_helpers.LearnerCollection(tmp_path / "learner") as learner:
+        learner.import_apkg(built.path)
+        col = learner.col
+        learner._lift_daily_limits()  # only the daily count, not the order
+        col.decks.select(DeckId(col.decks.id_for_name(checked.deck.name)))
+        shown: set[int] = set()
+        while (card := col.sched.getCard()) is not None and card.id not in shown:
+            shown.add(card.id)
+            if card.type == 0:  # a new card, met for the first time
+                guid = col.get_note(card.nid).guid
+                if position[guid] not in seen:
+                    seen.append(position[guid])
+            card.start_timer()
+            col.sched.answerCard(card, 3)
+    assert len(seen) == len(checked.notes)
+    assert seen == sorted(seen)
