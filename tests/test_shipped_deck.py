@@ -105,18 +105,21 @@ def test_contested_and_speculative_notes_say_why(checked):
 
 
 def _listed_items(answer: str) -> int:
-    """How many items an answer lists as `a, b and c`: short phrases between commas.
+    """How many items an answer lists as `a, b and c`: short phrases after each comma.
 
-    Parenthesised asides are left out; a long clause before a comma is prose, not an item.
+    Parenthesised asides are left out; a clause after a comma that runs on, or that starts
+    with a word such as `whether`, is prose rather than a list item.
     """
     text = re.sub(r"\([^)]*\)", "", answer.replace("*", ""))
     most = 1
     for clause in re.split(r"[;:.] ", text):
         parts = clause.split(",")
-        if len(parts) < 2 or any(len(p.split()) > 4 for p in parts[:-1]):
+        if len(parts) < 2 or any(len(p.split()) > 4 for p in parts[1:]):
             continue
-        last_joins = re.search(r"\s(?:and|or)\s", parts[-1]) is not None
-        most = max(most, len(parts) + last_joins)
+        last = parts[-1].strip()
+        joins = (re.search(r"\s(?:and|or)\s", last) is not None
+                 and not re.match(r"(?:whether|both|either|such as|including)\b", last))
+        most = max(most, len(parts) + joins)
     return most
 
 
@@ -124,9 +127,11 @@ def test_listed_items_counts_only_short_comma_lists():
     assert _listed_items("Safety and support") == 1
     assert _listed_items("Trust, empathy and connection") == 3
     assert _listed_items("Social cues, empathy, emotional regulation") == 3
+    assert _listed_items("Help with emotional, behavioural and psychological difficulties") == 3
     assert _listed_items("Animal experiments (stimulation, lesions and drugs)") == 1
     assert _listed_items("About r = .28, a moderate link") == 2
-    assert _listed_items("Linking parts of a system that stay distinct, whether regions or people") == 1
+    assert _listed_items("Linking parts of a system that stay distinct, whether X or Y") == 2
+    assert _listed_items("Distinct patterns, even within regions that both activate") == 1
 
 
 def test_no_answer_lists_three_or_more_items(checked):
@@ -138,7 +143,7 @@ def test_no_answer_lists_three_or_more_items(checked):
 
 
 def test_abbreviations_are_asked_one_way(checked):
-    """Full name -> initials is trivial, so an abbreviation is never the front of a reversed note."""
+    """Full name -> initials is trivial: an abbreviation is never the front of a reversed note."""
     for compiled in checked.notes:
         note = compiled.note
         if note.kind == "reversed" and not note.retired:
@@ -221,3 +226,11 @@ def test_a_learner_meets_new_cards_in_curriculum_order(checked, tmp_path):
             col.sched.answerCard(card, 3)
     assert len(seen) == len(checked.notes)
     assert seen == sorted(seen)
+
+
+def test_changelog_covers_this_version_and_every_retired_note(checked):
+    changelog = (CARDS / "CHANGELOG.md").read_text(encoding="utf-8")
+    assert f"to {checked.deck.version}\n" in changelog
+    for compiled in checked.notes:
+        if compiled.note.retired:
+            assert f"- `{compiled.note.id}`" in changelog, compiled.note.id

@@ -1,4 +1,4 @@
-"""deck.yaml sources with a kind (article | literature), year and venue, as the learner sees them."""
+"""Sources with a kind (article | literature), year and venue, as the learner sees them."""
 
 from __future__ import annotations
 
@@ -44,10 +44,11 @@ notes:
 """
 
 ARTICLE_LINE = ('<span class="source-kind">Article</span> · '
-                "<cite>Neurobiological Foundations of Intimacy</cite> · Neural Pathways of Intimacy")
+                "<cite>Neurobiological Foundations of Intimacy</cite> · "
+                "Neural Pathways of Intimacy")
 LITERATURE_LINE = ('<span class="source-kind">Literature</span> · Panksepp, J. (1998) · '
-                   "<cite>Affective Neuroscience: The Foundations of Human and Animal Emotions</cite>"
-                   " · Oxford University Press")
+                   "<cite>Affective Neuroscience: The Foundations of Human and Animal "
+                   "Emotions</cite> · Oxford University Press")
 
 
 def write_deck(tmp_path: Path, deck_yaml: str = CITED_DECK_YAML) -> Path:
