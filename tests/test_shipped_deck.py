@@ -85,6 +85,34 @@ def test_literature_is_cited_exactly_as_in_references(checked):
         assert f"{source.title}{ends} {source.venue}" in matches[0], (source.id, source.venue)
 
 
+_IN_TEXT_CITATION = re.compile(
+    r"\b([A-Z][\w'-]+)(?: et al\.| and (?:colleagues|[A-Z][\w'-]+))?(?:'s|')?,? \(?(\d{4})\)?")
+
+
+@pytest.mark.skipif(not REFERENCES.is_file(),
+                    reason="the list of citable literature is ../shared/references.md")
+def test_works_named_in_card_text_are_in_references(checked):
+    """`(Hickok, 2009)` or `Bliss and Lømo (1973)` on a card names a listed work too."""
+    entries = _reference_lines()
+    named = 0
+    for compiled in checked.notes:
+        for text in compiled.note.fields.values():
+            for name, year in _IN_TEXT_CITATION.findall(text.replace("*", "")):
+                named += 1
+                assert any(name in e and f"({year})" in e for e in entries), (
+                    compiled.note.id, name, year)
+    assert named >= 20
+
+
+def test_in_text_citation_pattern():
+    found = _IN_TEXT_CITATION.findall
+    assert found("disputed (Hickok, 2009).") == [("Hickok", "2009")]
+    assert found("Bliss and Lømo (1973) and Kral et al., 2022") == [
+        ("Bliss", "1973"), ("Kral", "2022")]
+    assert found("Nave, Camerer and McCullough's 2015 review") == [("Camerer", "2015")]
+    assert found("in the late 1980s, around 1979") == []
+
+
 def test_every_cited_source_is_used(checked):
     cited = {c.note.source for c in checked.notes}
     assert set(checked.deck.sources) == cited
