@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -235,7 +236,7 @@ def test_a_learner_meets_new_cards_in_curriculum_order(checked, tmp_path):
     anki_helpers = pytest.importorskip("anki_helpers")
     from anki.decks import DeckId
 
-    built = pipeline.build(CARDS, tmp_path / "deck.apkg", clock=1_700_000_000)
+    built = pipeline.build(CARDS, tmp_path / "deck.apkg", clock=1_700_000_000, frozen=True)
     position = {c.guid: i for i, c in enumerate(checked.notes)}
     seen: list[int] = []
     with anki_helpers.LearnerCollection(tmp_path / "learner") as learner:
@@ -262,3 +263,45 @@ def test_changelog_covers_this_version_and_every_retired_note(checked):
     for compiled in checked.notes:
         if compiled.note.retired:
             assert f"- `{compiled.note.id}`" in changelog, compiled.note.id
+
+
+RELEASE_1_0_0 = "e6fc4ff065e04b2d3a16de8b45bcfb3d69af147a"  # main when 1.0.0 was the shipped deck
+
+
+def _cards_at(commit: str, into: Path) -> Path | None:
+    """The deck directory as committed at `commit`, or None without git or that history."""
+    repo = CARDS.parent
+    git = shutil.which("git")
+    if git is None:
+        return None
+    listed = subprocess.run([git, "-C", str(repo), "ls-tree", "--name-only", commit, "cards/"],
+                            capture_output=True, text=True, check=False)
+    if listed.returncode != 0:
+        return None
+    into.mkdir(parents=True)
+    for name in listed.stdout.split():
+        blob = subprocess.run([git, "-C", str(repo), "show", f"{commit}:{name}"],
+                              capture_output=True, check=True).stdout
+        (into / Path(name).name).write_bytes(blob)
+    return into
+
+
+def test_learners_of_1_0_0_keep_their_history_and_get_every_change(checked, tmp_path):
+    """Study all of 1.0.0, import this release: updates land, nothing is duplicated or lost."""
+    anki_helpers = pytest.importorskip("anki_helpers")
+    old_cards = _cards_at(RELEASE_1_0_0, tmp_path / "v1.0.0")
+    if old_cards is None:
+        pytest.skip("needs git and the repository's history (1.0.0's cards)")
+    old = pipeline.build(old_cards, tmp_path / "old.apkg", clock=1_700_000_000, frozen=True)
+    new = pipeline.build(CARDS, tmp_path / "new.apkg", clock=1_700_000_000, frozen=True)
+    with anki_helpers.LearnerCollection(tmp_path / "learner") as learner:
+        learner.import_apkg(old.path)
+        studied = learner.answer_all(3)
+        history = learner.review_logs()
+        log = learner.import_apkg(new.path)
+        view = learner.view()
+        assert log.counts() == {"new": len(checked.notes) - 73, "updated": 73,
+                                "duplicate": 0, "conflicting": 0}
+        assert learner.review_logs() == history and len(history) == studied
+        retired = {c.guid for c in checked.notes if c.note.retired}
+        assert {g for g, note in view.notes.items() if "retired" in note.tags} == retired
