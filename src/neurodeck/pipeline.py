@@ -435,25 +435,24 @@ def no_gc() -> Iterator[None]:
 
 def stats(deck_dir: Path) -> dict[str, object]:
     """Notes and cards by subdeck, note type and tag."""
-    checked = check(deck_dir)
+    checked = check(deck_dir, keep="package")
     by_subdeck: Counter[str] = Counter()
     cards_by_subdeck: Counter[str] = Counter()
     by_type: Counter[str] = Counter()
     cards_by_type: Counter[str] = Counter()
     by_tag: Counter[str] = Counter()
-    for compiled in checked.notes:
-        note = compiled.note
+    for note in checked.package_notes:
         name = "::".join(p for p in (checked.deck.name, note.subdeck) if p)
         by_subdeck[name] += 1
-        cards_by_subdeck[name] += len(compiled.ordinals)
+        cards_by_subdeck[name] += len(note.ordinals)
         by_type[note.kind] += 1
-        cards_by_type[note.kind] += len(compiled.ordinals)
-        by_tag.update(compiled.tags)
+        cards_by_type[note.kind] += len(note.ordinals)
+        by_tag.update(note.tags)
     return {
         "deck": checked.deck.name,
         "id": checked.deck.id,
         "version": checked.deck.version,
-        "notes": len(checked.notes),
+        "notes": checked.note_count,
         "cards": checked.card_count,
         "subdecks": {k: {"notes": by_subdeck[k], "cards": cards_by_subdeck[k]} for k in by_subdeck},
         "note_types": {k: {"notes": by_type[k], "cards": cards_by_type[k]} for k in by_type},
