@@ -426,7 +426,8 @@ def _read_note(
             continue
         key_node, value_node = entries[key]
         if key not in wanted and key not in OPTIONAL_FIELDS:
-            reader.error(key_node, f"`{key}` does not belong on a {kind} note ({what})",
+            article = "an" if kind == OCCLUSION_KIND else "a"
+            reader.error(key_node, f"`{key}` does not belong on {article} {kind} note ({what})",
                          hint=_WRONG_FIELD_HINT[kind])
             ok = False
             continue
@@ -487,8 +488,7 @@ def _note_keys(node: Node) -> tuple[str, ...]:
     if isinstance(node, MappingNode) and any(
             isinstance(k, ScalarNode) and k.value == "type" and isinstance(v, ScalarNode)
             and v.value == OCCLUSION_KIND for k, v in node.value):
-        return (*(k for k in NOTE_KEYS if k not in ("front", "back", "text")),
-                *OCCLUSION_NOTE_KEYS)
+        return NOTE_KEYS + OCCLUSION_NOTE_KEYS  # front, back, text: reported as misplaced
     return NOTE_KEYS
 
 
@@ -558,7 +558,8 @@ _MODE_HINT = ("write `mode: hide-all` (every region is covered, one is asked) or
 def _sequence(reader: _Reader, node: Node, what: str, hint: str) -> list[Node] | None:
     if isinstance(node, SequenceNode) and node.value:
         return list(node.value)
-    reader.error(node, f"{what} must be a non-empty list, not {_kind(node)}", hint=hint)
+    shown = "empty" if isinstance(node, SequenceNode) else _kind(node)
+    reader.error(node, f"{what} must be a non-empty list, not {shown}", hint=hint)
     return None
 
 

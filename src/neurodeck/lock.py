@@ -309,7 +309,8 @@ class LockUpdater:
             parts.append(f"note types changed: {', '.join(sorted(types))}")
         if self.old.deck_name is not None and self.deck_name != self.old.deck_name:
             parts.append("deck name changed")
-        kept = {k: dict(v) for k, v in self.old.occlusions.items() if k in self.notes}
-        if self.occlusions != kept:
+        # A new diagram is counted as an added note; here only released diagrams count.
+        if any(dict(self.old.occlusions.get(k, {})) != v for k, v in self.occlusions.items()
+               if k in self.old.notes):
             parts.append("occlusion card numbers changed")
         return parts
