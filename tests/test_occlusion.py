@@ -272,3 +272,35 @@ def test_the_fix_the_hint_suggests_builds(make_deck, tmp_path):
     (deck / "regions.yaml").write_text(DIAGRAM_YAML.replace(
         "[0.50, 0.30, 0.10, 0.08]", "[0.90, 0.30, 0.10, 0.08]"))
     assert check(deck).card_count == 3
+
+
+def test_release_check_flags_a_removed_occlusion_and_passes_a_moved_one(diagram_deck, tmp_path):
+    """Moving a shape is a plain update; removing one orphans its card, which release-check
+    names (and tells learners to run Empty Cards); a lost lock that renumbers regions is
+    caught too."""
+    from neurodeck.release_check import check_release
+    from neurodeck.snapshot import read_side
+
+    v1 = build(diagram_deck, tmp_path / "v1.apkg", clock=T1).path
+    path = diagram_deck / "regions.yaml"
+    text = path.read_text()
+    path.write_text(text.replace("[0.47, 0.62,", "[0.45, 0.60,"))
+    moved = build(diagram_deck, tmp_path / "v2.apkg", clock=T2).path
+    verdict = check_release(read_side(v1, clock=T1), read_side(moved, clock=T2))
+    assert [f.rule for f in verdict.findings] == ["version"]
+
+    acc = "      - {id: acc, answer: Anterior cingulate cortex, rect: [0.50, 0.30, 0.10, 0.08]}\n"
+    path.write_text(text.replace(acc, ""))
+    removed = build(diagram_deck, tmp_path / "v3.apkg", clock=T2 + 5).path
+    verdict = check_release(read_side(v1, clock=T1), read_side(removed, clock=T2))
+    rules = [f.rule for f in verdict.findings]
+    assert "occlusion-removed" in rules and "occlusion-renumbered" not in rules
+    (finding,) = [f for f in verdict.findings if f.rule == "occlusion-removed"]
+    assert "lost occlusion 'acc' (c1)" in finding.message
+    assert any("Tools → Empty Cards" in line for line in verdict.tell_learners())
+
+    (diagram_deck / LOCK_FILE).unlink()  # the lock is lost: numbers restart at 1
+    renumbered = build(diagram_deck, tmp_path / "v4.apkg", clock=T2 + 9).path
+    verdict = check_release(read_side(v1, clock=T1), read_side(renumbered, clock=T2))
+    (finding,) = [f for f in verdict.findings if f.rule == "occlusion-renumbered"]
+    assert "'vta' c2 → c1" in finding.message
