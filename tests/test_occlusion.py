@@ -260,7 +260,7 @@ def test_a_shape_under_five_pixels_is_a_warning(make_deck):
     deck = make_deck({"regions.yaml": DIAGRAM_YAML, "media/midsagittal.png": png(100, 100)})
     warnings = [w for w in check(deck).warnings if "pixels across" in w.message]
     assert [w.message for w in warnings] == [
-        "occlusion 'vta' of note 'midline' is 4.0 pixels across on this 100×100 image"]
+        "occlusion 'vta' of note 'midline' is 4.0 pixels across on this 100x100 image"]
 
 
 def test_the_fix_the_hint_suggests_builds(make_deck, tmp_path):

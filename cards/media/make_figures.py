@@ -3,6 +3,7 @@
     python -m pip install nilearn matplotlib      # once; neither is a neurodeck dependency
     python cards/media/make_figures.py            # writes the PNGs and figures.json here
     python cards/media/make_figures.py --check    # also build/figure-checks/*.png, shapes drawn
+    python cards/media/make_figures.py --out DIR  # write into DIR instead (tests compare)
 
 The template is the T1 image that nilearn ships (`nilearn.datasets.load_mni152_template()`,
 no download): Fonov et al. (2009), copyright McConnell Brain Imaging Centre, Montreal
@@ -162,11 +163,12 @@ def main(argv: list[str]) -> None:
     if not np.allclose(np.abs(affine[:3, :3]), np.eye(3)):
         raise SystemExit("expected a 1 mm template with axis-aligned voxels")
     data = np.asarray(template.get_fdata())
+    out = Path(argv[argv.index("--out") + 1]) if "--out" in argv else HERE
     record = {}
     for name, figure in FIGURES.items():
         pixels, to_pixel = slice_image(data, affine, figure)
         height, width = pixels.shape
-        write_png(HERE / f"{name}.png", pixels)
+        write_png(out / f"{name}.png", pixels)
         found = shapes(figure, to_pixel, width, height)
         record[name] = {"image": f"media/{name}.png", "width": width, "height": height,
                         "header": figure["header"], "occlusions": found}
@@ -174,7 +176,7 @@ def main(argv: list[str]) -> None:
             checks = HERE.parents[1] / "build" / "figure-checks"  # git-ignored
             checks.mkdir(parents=True, exist_ok=True)
             draw_check(checks / f"{name}.png", pixels, found)
-    (HERE / "figures.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n",
+    (out / "figures.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n",
                                        encoding="utf-8")
 
 

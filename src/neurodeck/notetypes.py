@@ -103,7 +103,7 @@ class NoteType:
 
     def fingerprint(self) -> str:
         """A hash of everything that, when changed, must reach learners as a newer note type."""
-        payload = [self.name, self.fields, self.templates, self.css]
+        payload: list[object] = [self.name, self.fields, self.templates, self.css]
         if self.original_stock_kind is not None:
             payload += [self.original_stock_kind, list(self.field_config)]
         payload_text = json.dumps(payload, sort_keys=True)

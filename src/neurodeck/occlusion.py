@@ -31,7 +31,8 @@ DEFAULT_LABEL_SIZE = 0.04
 MIN_SHAPE_PIXELS = 5
 # Anki splits the markup at ':' and ends the deletion at '}}'; HTML would be drawn as is.
 _LABEL_FORBIDDEN_RE = re.compile(r"[:{}<>&\"\\\x00-\x1f]")
-_MARKUP_RE = re.compile(r"\{\{c(\d+)::image-occlusion:(rect|ellipse|polygon|text)((?::[^:}]*)*)\}\}")
+_MARKUP_RE = re.compile(
+    r"\{\{c(\d+)::image-occlusion:(rect|ellipse|polygon|text)((?::[^:}]*)*)\}\}")
 
 
 def anki_number(value: float) -> str:
@@ -319,6 +320,6 @@ def check_image(note: Note, data: bytes | None, loc: Location) -> Iterator[Probl
             yield Problem(
                 occlusion.shape.loc,
                 f"occlusion {occlusion.id!r} of note {note.id!r} is {pixels:.1f} pixels across "
-                f"on this {info.width}×{info.height} image", severity="warning",
+                f"on this {info.width}x{info.height} image", severity="warning",
                 hint=f"make it at least {MIN_SHAPE_PIXELS} pixels wide and high: Anki's "
                 "image-occlusion editor drops smaller shapes when a learner edits the note")

@@ -27,7 +27,7 @@ from .apkg import CollectionWriter, write_apkg, write_lines_atomically
 from .compile import CompiledNote, NoteCompiler, PackageParts, notetype_hashes
 from .errors import Location, NeurodeckError, Problem
 from .load import display_path, find_fact_sets, load_header, read_fact_set
-from .model import NOTE_KINDS, Deck, Note
+from .model import NOTE_KINDS, Deck, Note, NoteKind
 from .occlusion import check_image
 from .validate import UniqueIds, check_header, check_note
 
@@ -346,7 +346,7 @@ def _build(deck_dir: Path, output: Path | None, *, clock: int, frozen: bool,
     hashes = notetype_hashes()
     notetype_mods = {key: lockfile.modified_time(run.lock.notetypes.get(key), h, clock)
                      for key, h in hashes.items()}
-    used_kinds = dict.fromkeys(NOTE_KINDS)
+    used_kinds: dict[NoteKind, None] = dict.fromkeys(NOTE_KINDS)
     first_build = run.lock.earliest or clock
     parts = PackageParts(deck, notetype_mods, first_build)
     counts: Counter[str] = Counter()
@@ -360,7 +360,7 @@ def _build(deck_dir: Path, output: Path | None, *, clock: int, frozen: bool,
                 for (note_id, _, _, content_hash, mod, old_mod, kind, subdeck, cards, _,
                      numbers) in written.notes:
                     updater.note_seen(note_id, content_hash, mod, kind, subdeck, cards, old_mod)
-                    used_kinds[kind] = None
+                    used_kinds[kind] = None  # type: ignore[index]  # a kind from the lock's text
                     if numbers:
                         updater.occlusion_numbers(note_id, numbers)
                     subdecks[subdeck] = None
@@ -372,7 +372,7 @@ def _build(deck_dir: Path, output: Path | None, *, clock: int, frozen: bool,
                 counts["cards"] += written.card_count
             for subdeck in subdecks:
                 parts.deck_for(subdeck)  # every subdeck gets its deck (workers made their own)
-            models = [parts.models[kind] for kind in used_kinds]  # type: ignore[index]
+            models = [parts.models[kind] for kind in used_kinds]
             for kind in used_kinds:
                 updater.notetype(kind, hashes[kind])
             warnings = run.raise_if_failed()

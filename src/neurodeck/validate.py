@@ -11,6 +11,7 @@ from .errors import Location, Problem
 from .markup import plain_text
 from .model import SLUG_RE, Deck, Note
 from .occlusion import check_diagram
+
 # Anki stores a card's number in 16 bits and refuses a package with a larger one; no real
 # note needs more than a few hundred deletions. Longer numbers are not deletions at all, so
 # no later stage ever turns them into a card number.
