@@ -304,3 +304,42 @@ def test_release_check_flags_a_removed_occlusion_and_passes_a_moved_one(diagram_
     verdict = check_release(read_side(v1, clock=T1), read_side(renumbered, clock=T2))
     (finding,) = [f for f in verdict.findings if f.rule == "occlusion-renumbered"]
     assert "'vta' c2 → c1" in finding.message
+
+
+def test_readme_diagram_example_builds_into_the_cards_it_promises(make_deck, tmp_path):
+    """The README's example: three cards (the insula pair, the accumbens, the claustrum)."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Diagrams: image-occlusion notes"):]
+    example = re.search(r"```yaml\n(.*?)```", section, re.DOTALL).group(1)
+    deck_yaml = "name: Test Deck\nid: test\nsources:\n  mni-template: {title: MNI template}\n"
+    deck = make_deck({"deck.yaml": deck_yaml, "diagrams.yaml": example,
+                      "media/coronal.png": png(450, 390)})
+    view = import_apkg(build(deck, tmp_path / "d.apkg", clock=T1).path, tmp_path)
+    (note,) = view.notes.values()
+    assert note.fields["Occlusion"].count("{{c") == 5
+    assert "{{c2::image-occlusion:rect:left=.4:top=.64:width=.2:height=.07:oi=1}}" in (
+        note.fields["Occlusion"])
+    assert [c.ord for c in view.cards] == [0, 1, 2]
+
+
+def test_html_export_draws_each_diagram_card_with_numbered_shapes(diagram_deck, tmp_path):
+    """The preview page has no Anki script, so it draws the masks as SVG over the inlined image:
+    the asked region red on the front and outlined on the back, the others yellow, numbered."""
+    from click.testing import CliRunner
+
+    from neurodeck.cli import cli
+
+    out = tmp_path / "preview.html"
+    result = CliRunner().invoke(cli, ["export", str(diagram_deck), "--format", "html", "-o",
+                                      str(out)])
+    assert result.exit_code == 0, result.output
+    page = out.read_text(encoding="utf-8")
+    assert page.count('<svg class="nd-io-masks" viewBox="0 0 400 300"') == 6  # 3 cards, 2 sides
+    assert page.count('<img src="data:image/png;base64,') == 6
+    first = page[page.index("midline</code> · Cloze 1"):page.index("midline</code> · Cloze 2")]
+    front, back = first.split("<figcaption>Back</figcaption>")
+    assert '<rect x="200.0" y="90.0" width="40.0" height="24.0" fill="#ff8e8e"' in front
+    assert '<rect x="200.0" y="90.0" width="40.0" height="24.0" fill="none"' in back
+    assert front.count('fill="#ffeba2"') == 3  # vta and the two amygdala shapes
+    assert ">1</text>" in front and ">3</text>" in front and ">Anterior</text>" in front
+    assert "Anterior cingulate cortex" in back and "Anterior cingulate cortex" not in front
