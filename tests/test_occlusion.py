@@ -343,3 +343,27 @@ def test_html_export_draws_each_diagram_card_with_numbered_shapes(diagram_deck, 
     assert front.count('fill="#ffeba2"') == 3  # vta and the two amygdala shapes
     assert ">1</text>" in front and ">3</text>" in front and ">Anterior</text>" in front
     assert "Anterior cingulate cortex" in back and "Anterior cingulate cortex" not in front
+
+
+def test_card_numbers_above_the_styling_limit_are_an_error(diagram_deck):
+    """After more than 100 occlusions came and went, a new one would get c101, whose answer the
+    note type's styling cannot show: check says so and names the fix."""
+    build(diagram_deck, diagram_deck.parent / "r1.apkg", clock=T1)
+    lock = diagram_deck / LOCK_FILE
+    lock.write_text(lock.read_text().replace("occlusion\tmidline\tamygdala\t3",
+                                             "occlusion\tmidline\told\t100"))
+    with pytest.raises(NeurodeckError) as caught:
+        check(diagram_deck)
+    (problem,) = caught.value.problems
+    assert problem.message == ("diagram 'midline' has card numbers above 100: 'amygdala' (c101); "
+                               "their backs would show no answer")
+
+
+def test_verify_passes_on_a_deck_with_diagrams(diagram_deck, tmp_path):
+    """`neurodeck verify`: Anki imports every diagram note and renders every card."""
+    from neurodeck.verify import verify_apkg
+
+    result = verify_apkg(build(diagram_deck, tmp_path / "d.apkg", clock=T1).path)
+    assert result.ok, result.problems
+    assert (result.notes, result.cards) == (1, 3)
+    assert result.note_types == (OCCLUSION.name,)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import html
 import re
 import struct
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import NamedTuple
 
 from .errors import Location, Problem
@@ -221,6 +221,19 @@ def _check_label(label: Label, note_id: str) -> list[Problem]:
                                 hint="size is the text's height as a fraction of the image's "
                                 "height, e.g. 0.04"))
     return problems
+
+
+def check_numbers(note: Note, numbers: Iterable[tuple[str, int]]) -> list[Problem]:
+    """Card numbers the note type's styling cannot show an answer for (after many edits)."""
+    assert note.diagram is not None
+    current = note.diagram.cards()
+    high = [f"{key!r} (c{n})" for key, n in numbers if key in current and n > MAX_DIAGRAM_CARDS]
+    if not high:
+        return []
+    return [Problem(note.loc, f"diagram {note.id!r} has card numbers above {MAX_DIAGRAM_CARDS}: "
+                    f"{', '.join(high)}; their backs would show no answer",
+                    hint="the lock keeps the numbers of removed occlusions; give the diagram a "
+                    "new note id and retire the old note")]
 
 
 # --- The image ---------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from .compile import CompiledNote, NoteCompiler, PackageParts, notetype_hashes
 from .errors import Location, NeurodeckError, Problem
 from .load import display_path, find_fact_sets, load_header, read_fact_set
 from .model import NOTE_KINDS, Deck, Note, NoteKind
-from .occlusion import check_image
+from .occlusion import check_image, check_numbers
 from .validate import UniqueIds, check_header, check_note
 
 # Below this much YAML, starting worker processes costs more than it saves.
@@ -86,9 +86,10 @@ def _process_file(deck: Deck, path: Path,
     compiled = []
     for note in fact_set.notes:
         problems += check_note(deck, note)
+        compiled.append(compiler.compile(note))
         if note.diagram is not None:
             problems += _check_diagram_image(deck, note)
-        compiled.append(compiler.compile(note))
+            problems += check_numbers(note, compiled[-1].numbers)
     return _FileResult(compiled, problems)
 
 

@@ -17,8 +17,10 @@ _ACTIVE, _INACTIVE, _BORDER, _HIGHLIGHT = "#ff8e8e", "#ffeba2", "#212121", "#ff4
 _IMG_RE = re.compile(r'<img src="([^"]*)"')
 
 
-def render_diagram_card(snapshot: Snapshot, note: PackagedNote, ordinal: int) -> tuple[str, str]:
-    """The front and back of card `ordinal` (0-based) of an occlusion note, as HTML."""
+def render_diagram_card(snapshot: Snapshot, note: PackagedNote, ordinal: int, *,
+                        masks: bool = True) -> tuple[str, str]:
+    """The front and back of card `ordinal` (0-based) of an occlusion note, as HTML (without
+    `masks`, the plain image, for text exports)."""
     fields = snapshot.fields_of(note)
     shapes = parse_occlusion_field(fields.get("occlusion", ""))
     image = _IMG_RE.search(fields.get("image", ""))
@@ -29,8 +31,12 @@ def render_diagram_card(snapshot: Snapshot, note: PackagedNote, ordinal: int) ->
     number = ordinal + 1
     header = fields.get("header", "")
     top = f'<div class="nd-io-header">{header}</div>' if header else ""
-    front = top + _figure(name, shapes, number, width, height, answer=False)
-    back = top + _figure(name, shapes, number, width, height, answer=True)
+    if masks:
+        front = top + _figure(name, shapes, number, width, height, answer=False)
+        back = top + _figure(name, shapes, number, width, height, answer=True)
+    else:
+        front = back = f'{top}<img src="{html.escape(name)}" alt="">'
+        front += f"<p>(region {number})</p>"
     key = answers_by_number(fields.get("back_extra", "")).get(number, "")
     extra = re.sub(r'<div class="nd-io-answers">.*?</div></div>', "",
                    fields.get("back_extra", ""), count=1, flags=re.DOTALL)
