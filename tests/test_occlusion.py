@@ -367,3 +367,14 @@ def test_verify_passes_on_a_deck_with_diagrams(diagram_deck, tmp_path):
     assert result.ok, result.problems
     assert (result.notes, result.cards) == (1, 3)
     assert result.note_types == (OCCLUSION.name,)
+
+
+def test_markup_from_a_hostile_package_stays_inside_its_attribute_and_never_crashes():
+    """Diff and the exports read packages too: odd values are escaped or counted as 0."""
+    from neurodeck.export.cards import _cloze
+    from neurodeck.export.diagram import _fraction
+
+    hostile = '{{c1::image-occlusion:rect:left=" onmouseover="alert(1):top=nan:width=.1}}'
+    rendered = _cloze(hostile, 1, answer=False)
+    assert 'data-left="&quot; onmouseover=&quot;alert(1)"' in rendered
+    assert [_fraction(v) for v in ("abc", "nan", "inf", None, ".25")] == [0, 0, 0, 0, 0.25]

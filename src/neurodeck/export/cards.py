@@ -152,7 +152,9 @@ def _image_occlusion(spec: str, ordinal: int, number: int, *, answer: bool) -> s
     for prop in props:
         name, _, value = prop.partition("=")
         if name in _IO_ATTRIBUTES and value:
-            shown = _encode_attribute(value) if name == "text" else value
+            # Anki copies numbers as written; escaping changes nothing in neurodeck's own markup
+            # and keeps a hostile package's markup inside its attribute.
+            shown = _encode_attribute(value) if name == "text" else html.escape(value)
             parts.append(f'data-{_IO_ATTRIBUTES[name]}="{shown}" ')
     return f"<div {''.join(parts)}></div>"
 

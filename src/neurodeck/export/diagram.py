@@ -8,6 +8,7 @@ red, the other regions yellow when every region is hidden, each shape numbered w
 from __future__ import annotations
 
 import html
+import math
 import re
 
 from ..occlusion import MarkupShape, answers_by_number, parse_occlusion_field, sniff_image
@@ -69,14 +70,23 @@ def _figure(name: str, shapes: list[MarkupShape], number: int, width: int, heigh
     return f'<div class="nd-io"><img src="{html.escape(name)}" alt="">{svg}</div>'
 
 
+def _fraction(text: str | None) -> float:
+    """A coordinate from the markup; anything that is not a finite number counts as 0."""
+    try:
+        value = float(text or 0)
+    except ValueError:
+        return 0.0
+    return value if math.isfinite(value) else 0.0
+
+
 def _shape(shape: MarkupShape, width: int, height: int, fill: str, stroke: str) -> str:
     props = shape.props
 
     def x(key: str) -> float:
-        return float(props.get(key) or 0) * width
+        return _fraction(props.get(key)) * width
 
     def y(key: str) -> float:
-        return float(props.get(key) or 0) * height
+        return _fraction(props.get(key)) * height
 
     paint = f'fill="{fill}" stroke="{stroke}" stroke-width="{max(width, height) / 400:.2f}"'
     if shape.kind == "rect":
@@ -88,8 +98,9 @@ def _shape(shape: MarkupShape, width: int, height: int, fill: str, stroke: str) 
         body = (f'<ellipse cx="{cx:.1f}" cy="{cy:.1f}" rx="{x("rx"):.1f}" ry="{y("ry"):.1f}" '
                 f"{paint}/>")
     else:
-        points = [tuple(float(v) for v in pair.split(",")) for pair in
-                  props.get("points", "").split()]
+        points = [(_fraction(px), _fraction(py)) for px, _, py in
+                  (pair.partition(",") for pair in props.get("points", "").split())]
+        points = points or [(0.0, 0.0)]
         shown = " ".join(f"{px * width:.1f},{py * height:.1f}" for px, py in points)
         body = f'<polygon points="{shown}" {paint}/>'
         cx = sum(p[0] for p in points) / len(points) * width
@@ -104,8 +115,8 @@ def _shape(shape: MarkupShape, width: int, height: int, fill: str, stroke: str) 
 
 def _label(shape: MarkupShape, width: int, height: int) -> str:
     props = shape.props
-    size = float(props.get("fs") or 0.04) * height
-    left, top = float(props.get("left") or 0) * width, float(props.get("top") or 0) * height
+    size = (_fraction(props.get("fs")) or 0.04) * height
+    left, top = _fraction(props.get("left")) * width, _fraction(props.get("top")) * height
     return (f'<text x="{left:.1f}" y="{top + size:.1f}" font-size="{size:.1f}" '
             f'font-family="Arial, sans-serif" fill="#000000" stroke="#ffffff" '
             f'stroke-width="{size / 6:.1f}" paint-order="stroke">'
