@@ -311,7 +311,7 @@ def test_readme_diagram_example_builds_into_the_cards_it_promises(make_deck, tmp
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     section = readme[readme.index("## Diagrams: image-occlusion notes"):]
     example = re.search(r"```yaml\n(.*?)```", section, re.DOTALL).group(1)
-    deck_yaml = "name: Test Deck\nid: test\nsources:\n  mni-template: {title: MNI template}\n"
+    deck_yaml = "name: Test Deck\nid: test\nsources:\n  fonov-2009: {title: MNI template}\n"
     deck = make_deck({"deck.yaml": deck_yaml, "diagrams.yaml": example,
                       "media/coronal.png": png(450, 390)})
     view = import_apkg(build(deck, tmp_path / "d.apkg", clock=T1).path, tmp_path)
@@ -378,3 +378,16 @@ def test_markup_from_a_hostile_package_stays_inside_its_attribute_and_never_cras
     rendered = _cloze(hostile, 1, answer=False)
     assert 'data-left="&quot; onmouseover=&quot;alert(1)"' in rendered
     assert [_fraction(v) for v in ("abc", "nan", "inf", None, ".25")] == [0, 0, 0, 0, 0.25]
+
+
+def test_diff_names_a_diagram_by_its_header(diagram_deck, tmp_path):
+    """A diagram's first field is mask markup; diff and the changelog show its header."""
+    from click.testing import CliRunner
+
+    from neurodeck.cli import cli
+
+    empty = diagram_deck.parent / "empty"
+    empty.mkdir()
+    (empty / "deck.yaml").write_text((diagram_deck / "deck.yaml").read_text())
+    result = CliRunner().invoke(cli, ["diff", str(empty), str(diagram_deck), "--format", "md"])
+    assert "- `midline` (Brain Regions): Diagram: Midsagittal view\n" in result.stdout

@@ -13,7 +13,7 @@ Each figure is one slice, scaled to a fixed size and written as a greyscale PNG 
 timestamps or software names in it, so running the script twice gives the same bytes. Each
 region is placed from standard MNI coordinates (mm) through the template's affine, and
 figures.json records the shapes as fractions of the image, the form the occlusion notes in
-../08b-brain-diagrams.yaml use (tests/test_shipped_figures.py holds the two equal).
+../02b-brain-diagrams.yaml use (tests/test_shipped_figures.py holds the two equal).
 Coordinates are approximate centres of each structure, as commonly reported; a box marks
 where a structure is, not its exact outline.
 """
