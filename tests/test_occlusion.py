@@ -391,3 +391,26 @@ def test_diff_names_a_diagram_by_its_header(diagram_deck, tmp_path):
     (empty / "deck.yaml").write_text((diagram_deck / "deck.yaml").read_text())
     result = CliRunner().invoke(cli, ["diff", str(empty), str(diagram_deck), "--format", "md"])
     assert "- `midline` (Brain Regions): Diagram: Midsagittal view\n" in result.stdout
+
+
+_ACC = "{id: acc, answer: Anterior cingulate cortex,"
+
+
+@pytest.mark.parametrize(("original", "broken", "message", "repaired"), [
+    # A second `vta`; the hint: give every shape its own id.
+    (_ACC, _ACC.replace("acc", "vta", 1), "duplicate occlusion id 'vta'", _ACC),
+    # The group answers twice, differently; the hint: write it once, or make them the same.
+    ("group: amygdala, polygon:", "group: amygdala, answer: Hypothalamus, polygon:",
+     "answers 'Hypothalamus', but", "group: amygdala, answer: Amygdala, polygon:"),
+    # A colon in a label; the hint: leave out ':'.
+    ("{text: Anterior,", "{text: 'Anterior: front',", "contains ':'", "{text: Anterior front,"),
+])
+def test_applying_the_hint_fixes_the_diagram(make_deck, original, broken, message, repaired):
+    """Each case breaks the example diagram, checks the message, then applies the hint."""
+    deck = make_deck({"regions.yaml": DIAGRAM_YAML.replace(original, broken),
+                      "media/midsagittal.png": png(400, 300)})
+    with pytest.raises(NeurodeckError) as caught:
+        check(deck)
+    assert any(message in p.message for p in caught.value.problems)
+    (deck / "regions.yaml").write_text(DIAGRAM_YAML.replace(original, repaired))
+    assert check(deck).card_count == 3
