@@ -14,7 +14,7 @@ and `release-check` judges a release by them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Set
+from collections.abc import Iterator, Mapping, Set
 from typing import NamedTuple
 
 
@@ -58,6 +58,22 @@ CLOZE_RENUMBERED = Rule(
     "keep each deletion's number; give new deletions new numbers",
     "Cloze numbers moved in {notes}; the review history of those cards now belongs to "
     "another blank. Reset (Forget) them to relearn them.",
+)
+OCCLUSION_REMOVED = Rule(
+    "occlusion-removed",
+    "learners keep its card and history, and the card shows an error until they run "
+    "Tools → Empty Cards",
+    "keep the occlusion, or say so in the release notes and tell learners to run Tools → "
+    "Empty Cards (the lock keeps its card number, so no other region ever gets its history)",
+    "Some regions left their diagrams ({notes}); Anki keeps their cards, which now show an "
+    "error. Remove them with Tools → Empty Cards.",
+)
+OCCLUSION_RENUMBERED = Rule(
+    "occlusion-renumbered",
+    "review history stays with the number, so it now belongs to another region",
+    "restore the `occlusion` lines of the lock from the last release and build again",
+    "Diagram regions changed card numbers in {notes}; the review history of those cards now "
+    "belongs to another region. Reset (Forget) them to relearn them.",
 )
 DECK_RENAMED = Rule(
     "deck-renamed",
@@ -114,7 +130,8 @@ RETIRED = Rule(
 
 RULES = {rule.key: rule for rule in (
     REMOVED, RENAMED, RETIRED, NOTETYPE_SCHEMA, TYPE_CHANGED, CARD_LOST, CLOZE_RENUMBERED,
-    DECK_RENAMED, MOVED, STATIC_MEDIA_CHANGED, NOT_NEWER, NOTETYPE_NOT_NEWER,
+    OCCLUSION_REMOVED, OCCLUSION_RENUMBERED, DECK_RENAMED, MOVED, STATIC_MEDIA_CHANGED,
+    NOT_NEWER, NOTETYPE_NOT_NEWER,
 )}
 
 
@@ -124,6 +141,7 @@ class NoteShape(NamedTuple):
     kind: str  # the note type, as the author names it (basic, reversed, cloze, ...)
     subdeck: str  # "" for the root deck
     cards: Set[int]  # 0-based card ordinals (cloze number - 1)
+    regions: Mapping[int, str] | None = None  # a diagram's occlusion id by card ordinal
 
 
 def note_changes(note: str, before: NoteShape,
@@ -139,7 +157,10 @@ def note_changes(note: str, before: NoteShape,
     if before.subdeck != after.subdeck:
         was, now = before.subdeck or "(root)", after.subdeck or "(root)"
         yield MOVED, f"note {note} moved from subdeck {was!r} to {now!r}", f"{was} → {now}"
-    if lost := sorted(set(before.cards) - set(after.cards)):
+    if (lost := sorted(set(before.cards) - set(after.cards))) and before.regions is not None:
+        names = ", ".join(f"{before.regions.get(o, f'c{o + 1}')!r} (c{o + 1})" for o in lost)
+        yield OCCLUSION_REMOVED, f"diagram {note} lost occlusion {names}", names
+    elif lost:
         numbers = ", ".join(f"c{ordinal + 1}" for ordinal in lost)
         yield CARD_LOST, f"note {note} lost cloze deletion {numbers}", numbers
 

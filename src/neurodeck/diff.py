@@ -75,8 +75,12 @@ def diff_snapshots(old: Snapshot, new: Snapshot) -> DeckDiff:
 
 def note_ref(side: Snapshot, note: PackagedNote, ids: Mapping[str, str]) -> NoteRef:
     """Name a note, borrowing its id from the other side when only that side knows it."""
-    # The text as learners read it in Anki's browser: cloze markers show their answers.
+    # The text as learners read it in Anki's browser: cloze markers show their answers. A
+    # diagram's first field is mask markup, so it is named by its header (or image) instead.
     first = CLOZE_RE.sub(lambda m: m.group(2).split("::")[0], note.fields[0] if note.fields else "")
+    if side.notetype_of(note).key == "occlusion":
+        fields = side.fields_of(note)
+        first = "Diagram: " + (fields.get("header") or fields.get("image", ""))
     return NoteRef(note.guid, note.note_id or ids.get(note.guid), side.subdeck_of(note),
                    shorten(html_to_text(first)))
 

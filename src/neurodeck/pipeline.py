@@ -20,7 +20,7 @@ import os
 import tempfile
 import threading
 from collections import Counter
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, NamedTuple, TypeVar
@@ -31,7 +31,8 @@ from .apkg import CollectionWriter, write_apkg, write_lines_atomically
 from .compile import CompiledNote, NoteCompiler, PackageParts, notetype_hashes
 from .errors import Location, NeurodeckError, Problem, display_path
 from .load import find_fact_sets, load_header, read_fact_set
-from .model import Deck
+from .model import NOTE_KINDS, Deck, Note, NoteKind
+from .occlusion import check_image, check_numbers
 from .validate import SubdeckNames, UniqueIds, check_header, check_note
 
 # Below this much YAML, starting worker processes costs more than it saves.
@@ -56,11 +57,13 @@ class NoteRecord(NamedTuple):
     subdeck: str
     cards: str  # its card ordinals, "0,1"
     images: tuple[str, ...]  # image paths as written
+    numbers: tuple[tuple[str, int], ...]  # a diagram's card number for each occlusion id
 
 
 # A NoteRecord's fields as a plain tuple: what a worker sends, since a plain tuple pickles
 # five times faster than a named one (the main process reads them back with _make).
-_RecordFields = tuple[str, int, int, str, int, int | None, str, str, str, tuple[str, ...]]
+_RecordFields = tuple[str, int, int, str, int, int | None, str, str, str, tuple[str, ...],
+                      tuple[tuple[str, int], ...]]
 # What a package holds of a note beyond its record: GUID, fields, tags and card ordinals.
 _Contents = tuple[str, tuple[str, ...], tuple[str, ...], tuple[int, ...]]
 
@@ -104,6 +107,7 @@ class CompiledDeck:
     lock: lockfile.Lock
     lock_changes: list[str]
     package: PackageParts
+    kinds: list[NoteKind]  # the note types the package holds
     media: dict[str, Path]  # name in the package -> file
     media_names: dict[str, str]  # image path as written -> name in the package
     note_count: int
@@ -175,11 +179,14 @@ def _compile_file(job: _Job, index: int, path: Path) -> _FileResult:
     part collection."""
     problems: list[Problem] = []
     fact_set = read_fact_set(path, problems)
-    compiler = NoteCompiler(job.deck)
+    compiler = NoteCompiler(job.deck, job.old.occlusions)
     compiled = []
     for note in fact_set.notes if fact_set is not None else ():
         problems += check_note(job.deck, note)
         compiled.append(compiler.compile(note))
+        if note.diagram is not None:
+            problems += _check_diagram_image(job.deck, note)
+            problems += check_numbers(note, compiled[-1].numbers)
     records: list[_RecordFields] = []
     mods = []
     for each in compiled:
@@ -188,12 +195,12 @@ def _compile_file(job: _Job, index: int, path: Path) -> _FileResult:
         cards = ",".join(map(str, each.ordinals))
         if before is not None and (before.kind, before.subdeck, before.cards) != (
                 note.kind, note.subdeck, cards):
-            problems += _history_warnings(each, before)
+            problems += _history_warnings(each, before, job.old.occlusions.get(note.id, {}))
         mod = lockfile.modified_time(before, each.hash, job.clock)
         mods.append(mod)
         records.append((note.id, note.loc.line, note.loc.column, each.hash, mod,
                         None if before is None else before.mod, note.kind, note.subdeck, cards,
-                        each.images))
+                        each.images, each.numbers))
     # A note that failed a check never reaches genanki, and the build will fail anyway.
     failed = any(p.severity == "error" or job.strict for p in problems)
     part = None
@@ -210,6 +217,24 @@ def _compile_file(job: _Job, index: int, path: Path) -> _FileResult:
         contents = [(each.guid, each.fields, each.tags, each.ordinals) for each in compiled]
     return _FileResult(display_path(path), records, compiled if job.keep == "notes" else [],
                        contents, problems, part, sum(len(each.ordinals) for each in compiled))
+
+
+def _check_diagram_image(deck: Deck, note: Note) -> list[Problem]:
+    """Whether a diagram's image is a real image (a missing or outside file is _Media's)."""
+    assert note.diagram is not None
+    root = Path(deck.root).resolve()
+    try:
+        target = _image_file(root, note.diagram.image)
+        if target is None or not target.is_relative_to(root) or not target.is_file():
+            return []
+        with target.open("rb") as file:
+            data = file.read(_SNIFF_BYTES)
+    except (OSError, RuntimeError):
+        return []  # _Media reports what is wrong with the path
+    return list(check_image(note, data, note.diagram.image_loc))
+
+
+_SNIFF_BYTES = 64 * 1024  # enough for any image format's header (JPEG's may follow EXIF data)
 
 
 class _Pass:
@@ -229,8 +254,12 @@ class _Pass:
         self._subdecks = SubdeckNames()
         self._scanned, self._failed = 0, False
         self.updater = lockfile.LockUpdater(self.lock, clock, self.deck.name)
-        notetype_mods = {key: self.updater.notetype(key, fingerprint)
-                         for key, fingerprint in notetype_hashes().items()}
+        # The text note types go into every package; the image-occlusion one only into decks
+        # that have diagrams. Workers need every model's time before the notes are known.
+        self._fingerprints = notetype_hashes()
+        notetype_mods = {key: lockfile.modified_time(self.lock.notetypes.get(key), fingerprint,
+                                                     clock)
+                         for key, fingerprint in self._fingerprints.items()}
         self.package = PackageParts(self.deck, notetype_mods, self.lock.earliest or clock)
         if self.lock.deck_name is not None and self.lock.deck_name != self.deck.name:
             rule = anki_rules.DECK_RENAMED
@@ -248,6 +277,7 @@ class _Pass:
         notes: list[CompiledNote] = []
         package_notes: list[PackageNote] = []
         subdecks: dict[str, None] = {}
+        kinds: dict[NoteKind, None] = dict.fromkeys(NOTE_KINDS)
         note_count = card_count = 0
         check_at, media, updater = self._ids.check_at, self.media, self.updater
         work = functools.partial(_compile_file, job)
@@ -266,6 +296,9 @@ class _Pass:
                     else:
                         updater.note_seen(record.id, record.hash, record.mod, record.kind,
                                           record.subdeck, record.cards, record.old_mod)
+                        if record.numbers:
+                            updater.occlusion_numbers(record.id, record.numbers)
+                    kinds[record.kind] = None  # type: ignore[index]  # a NoteKind, as text
                     if record.images:
                         loc = Location(path, record.line, record.column)
                         self.problems += media.add(record.images, record.id, loc)
@@ -284,9 +317,11 @@ class _Pass:
         self._finish()
         for subdeck in subdecks:
             self.package.deck_for(subdeck)  # every subdeck gets its deck (workers made their own)
+        for kind in kinds:
+            updater.notetype(kind, self._fingerprints[kind])
         return CompiledDeck(self.deck, notes, package_notes, self.problems, self.strict,
-                            updater.lock(), updater.changes(), self.package, media.files,
-                            media.names, note_count, card_count, list(subdecks))
+                            updater.lock(), updater.changes(), self.package, list(kinds),
+                            media.files, media.names, note_count, card_count, list(subdecks))
 
     def _finish(self) -> None:
         removed = sorted(self.lock.notes.keys() - self._ids.seen())
@@ -408,7 +443,7 @@ def build(deck_dir: Path, output: Path | None = None, *, clock: int, frozen: boo
                     hint="run `neurodeck build` and commit the updated lock file with the cards",
                 )])
             package = compiled.package
-            writer.finish(package.unique_decks(), package.models.values())
+            writer.finish(package.unique_decks(), [package.models[k] for k in compiled.kinds])
         except BaseException:
             writer.abandon()
             raise
@@ -472,12 +507,15 @@ def _read_lock(deck_dir: Path) -> lockfile.Lock:
                                       f"cannot read the lock file: {err}")]) from None
 
 
-def _history_warnings(compiled: CompiledNote, before: lockfile.Entry) -> list[Problem]:
+def _history_warnings(compiled: CompiledNote, before: lockfile.Entry,
+                      regions: Mapping[str, int]) -> list[Problem]:
     """What Anki will not carry to learners who have the previous release, in which the
-    note had the lock entry `before`."""
+    note had the lock entry `before` (and, for a diagram, these card numbers by region)."""
     note = compiled.note
+    names = {number - 1: key for key, number in regions.items()}
     was = anki_rules.NoteShape(before.kind, before.subdeck,
-                               {int(card) for card in before.cards.split(",") if card})
+                               {int(card) for card in before.cards.split(",") if card},
+                               names if note.diagram is not None else None)
     now = anki_rules.NoteShape(note.kind, note.subdeck, set(compiled.ordinals))
     return [Problem(note.loc, rule.message(change), severity="warning", hint=rule.hint)
             for rule, change, _ in anki_rules.note_changes(repr(note.id), was, now)]

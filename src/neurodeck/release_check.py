@@ -15,6 +15,7 @@ from .diff import DeckDiff, NoteChange, NoteRef, diff_snapshots, note_ref
 from .errors import Location, Problem, Severity
 from .markup import html_to_text
 from .notetypes import CLOZE_RE
+from .occlusion import answers_by_number
 from .snapshot import NoteType, PackagedNote, Snapshot
 
 _SEMVER_MAJOR_RE = re.compile(r"v?(\d+)(?:\.\d+)*(?:[-+].*)?")
@@ -184,12 +185,20 @@ def _schema_changes(before: NoteType, after: NoteType) -> str:
     return " and ".join(parts)
 
 
+# Findings whose subject names the cards concerned.
+_NAMING_CARDS = (anki_rules.CARD_LOST, anki_rules.OCCLUSION_REMOVED)
+
+
 def _shape(side: Snapshot, note: PackagedNote, other: NoteType) -> anki_rules.NoteShape:
     notetype = side.notetype_of(note)
     # Anki tells note types apart by id; two with the same key get their ids shown.
     kind = notetype.key if notetype.key != other.key or notetype.id == other.id else (
         f"{notetype.key} ({notetype.id})")
-    return anki_rules.NoteShape(kind, side.subdeck_of(note), set(note.ordinals))
+    regions = None
+    if notetype.key == "occlusion":  # its regions, by card, from its Back Extra
+        answers = answers_by_number(side.fields_of(note).get("back_extra", ""))
+        regions = {number - 1: key for number, key in answers.items()}
+    return anki_rules.NoteShape(kind, side.subdeck_of(note), set(note.ordinals), regions)
 
 
 def _changed(diff: DeckDiff, change: NoteChange) -> Iterator[Finding]:
@@ -199,11 +208,13 @@ def _changed(diff: DeckDiff, change: NoteChange) -> Iterator[Finding]:
     after = _shape(new, change.new, old.notetype_of(change.old))
     for rule, words, detail in anki_rules.note_changes(str(ref), before, after):
         subject = f"{_quoted(ref)} ({detail})" if rule is anki_rules.MOVED else (
-            f"{_quoted(ref)} {detail}" if rule is anki_rules.CARD_LOST else _quoted(ref))
+            f"{_quoted(ref)} {detail}" if rule in _NAMING_CARDS else _quoted(ref))
         yield _finding(rule, where, words, subject)
         if rule is anki_rules.TYPE_CHANGED:
             return  # Anki ignores the rest of this note's changes
-    if old.notetype_of(change.old).is_cloze and new.notetype_of(change.new).is_cloze:
+    if old.notetype_of(change.old).key == new.notetype_of(change.new).key == "occlusion":
+        yield from _regions_renumbered(old, new, change, where)
+    elif old.notetype_of(change.old).is_cloze and new.notetype_of(change.new).is_cloze:
         yield from _renumbered(old, new, change, where)
     visible = set(change.parts) - {"deck"}
     if visible and change.new.mod <= change.old.mod:
@@ -224,6 +235,20 @@ def _renumbered(old: Snapshot, new: Snapshot, change: NoteChange,
         yield _finding(anki_rules.CLOZE_RENUMBERED, where,
                        f"note {change.ref} renumbered its cloze deletions ({', '.join(moves)})",
                        _quoted(change.ref))
+
+
+def _regions_renumbered(old: Snapshot, new: Snapshot, change: NoteChange,
+                        where: Location) -> Iterator[Finding]:
+    """A diagram's regions are known by the occlusion ids its Back Extra records per card."""
+    before = answers_by_number(old.fields_of(change.old).get("back_extra", ""))
+    after = {key: n for n, key in
+             answers_by_number(new.fields_of(change.new).get("back_extra", "")).items()}
+    moves = [f"{key!r} c{n} → c{after[key]}" for n, key in sorted(before.items())
+             if key in after and after[key] != n]
+    if moves:
+        yield _finding(anki_rules.OCCLUSION_RENUMBERED, where,
+                       f"diagram {change.ref} gave its regions other card numbers "
+                       f"({', '.join(moves)})", _quoted(change.ref))
 
 
 def _deletions(text: str) -> dict[int, set[str]]:

@@ -141,7 +141,8 @@ def from_compiled(compiled: pipeline.CompiledDeck, source: str) -> Snapshot:
     (kept: "package")."""
     package, names = compiled.package, compiled.media_names
     notetypes, notetype_ids = {}, {}
-    for kind, model in package.models.items():
+    for kind in compiled.kinds:
+        model = package.models[kind]
         notetypes[model.model_id] = _notetype(model.model_id, model.to_json(0, 0))
         notetype_ids[str(kind)] = model.model_id
     notes = []
