@@ -23,14 +23,31 @@ notes:
 
 
 def test_build_writes_package_and_prints_summary(runner, sample_deck, tmp_path):
+    """A first build said "1 subdecks" and "note types changed" (there was nothing before)."""
     out = tmp_path / "out" / "deck.apkg"
     result = runner.invoke(cli, ["build", str(sample_deck), "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [
-        f"Wrote {out}: 3 notes, 5 cards, 1 subdecks",
-        "Updated neurodeck.lock: 3 notes added; note types changed: basic, cloze, reversed",
+        f"Wrote {out}: 3 notes, 5 cards, 1 subdeck",
+        "Updated neurodeck.lock: 3 notes added",
     ]
     assert out.stat().st_size > 0
+
+
+def test_one_of_each_is_counted_in_the_singular(runner, make_deck, tmp_path):
+    deck_dir = make_deck({"one.yaml": "notes:\n  - id: a\n    front: Q\n    back: A\n"})
+    deck_dir.joinpath("deck.yaml").write_text("name: T\nid: t\n", encoding="utf-8")
+    out = tmp_path / "one.apkg"
+    result = runner.invoke(cli, ["build", str(deck_dir), "-o", str(out)])
+    assert result.stdout.splitlines() == [
+        f"Wrote {out}: 1 note, 1 card, 1 subdeck",
+        "Updated neurodeck.lock: 1 note added",
+    ]
+    result = runner.invoke(cli, ["check", str(deck_dir)])
+    assert result.stdout == "1 note, 1 card, 0 errors, 0 warnings\n"
+    result = runner.invoke(cli, ["stats", str(deck_dir)])
+    assert result.stdout.splitlines()[:4] == ["T (t): 1 note, 1 card", "", "Subdecks:",
+                                              "  T: 1 note, 1 card"]
 
 
 def test_build_defaults_to_build_dir_named_after_deck_id(runner, sample_deck, tmp_path,
@@ -104,7 +121,7 @@ def test_frozen_build_fails_on_stale_lock_and_writes_nothing(runner, sample_deck
     result = runner.invoke(cli, ["build", str(sample_deck), "-o", str(out), "--frozen"])
     assert result.exit_code == 1
     assert result.stderr.startswith(
-        f"{sample_deck / 'neurodeck.lock'}: error: neurodeck.lock is out of date (3 notes added;")
+        f"{sample_deck / 'neurodeck.lock'}: error: neurodeck.lock is out of date (3 notes added)")
     assert not out.exists() and not (sample_deck / "neurodeck.lock").exists()
     assert runner.invoke(cli, ["build", str(sample_deck), "-o", str(out)]).exit_code == 0
     frozen = runner.invoke(cli, ["build", str(sample_deck), "-o", str(out), "--frozen"])

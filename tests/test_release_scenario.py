@@ -243,7 +243,7 @@ def test_changing_a_note_type_warns_and_anki_refuses_the_update(learner: Learner
     assert counts == {"new": 0, "updated": 0, "duplicate": 5, "conflicting": 1}
     insula = guid("insula-interoception")
     assert after.notes[insula] == learner.before.notes[insula]  # still basic, one card
-    assert after.notes[insula].notetype == "neurodeck Basic"
+    assert after.notes[insula].notetype == "Test Deck: Basic"
     assert len(after.cards_of(insula)) == 1
     learner.assert_history_kept(after)
 

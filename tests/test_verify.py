@@ -48,8 +48,8 @@ def test_verify_json_lists_decks_note_types_and_the_import_log(runner, apkg: Pat
         "notes": 3,
         "cards": 5,
         "decks": ["Test Deck", "Test Deck::Neuropeptides"],
-        "note_types": ["neurodeck Basic", "neurodeck Basic (and reversed card)",
-                       "neurodeck Cloze"],
+        "note_types": ["Test Deck: Basic", "Test Deck: Basic (and reversed card)",
+                       "Test Deck: Cloze"],
         "log": {"new": 3, "updated": 0, "duplicate": 0, "conflicting": 0},
         "problems": [],
     }

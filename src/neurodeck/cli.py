@@ -57,6 +57,11 @@ def build_clock() -> int:
         raise click.UsageError(f"SOURCE_DATE_EPOCH must be whole seconds, not {value!r}") from None
 
 
+def plural(number: int, word: str) -> str:
+    """"1 note", "2 notes": a number and its noun, in the plural when the number wants it."""
+    return f"{number} {word}{'' if number == 1 else 's'}"
+
+
 def _warn(problems: list[Problem]) -> None:
     for problem in problems:
         click.echo(problem, err=True)
@@ -112,8 +117,8 @@ def build(ctx: click.Context, deck_dir: Path, output: Path | None, frozen: bool,
     if fmt == "json":
         click.echo(json.dumps(_report(built.warnings, ok=True, **summary), indent=2))
         return
-    click.echo(f"Wrote {built.path}: {summary['notes']} notes, {summary['cards']} cards, "
-               f"{summary['subdecks']} subdecks")
+    click.echo(f"Wrote {built.path}: {plural(built.notes, 'note')}, "
+               f"{plural(built.cards, 'card')}, {plural(built.subdecks, 'subdeck')}")
     if built.lock_changes:
         click.echo(f"Updated neurodeck.lock: {'; '.join(built.lock_changes)}")
 
@@ -140,8 +145,8 @@ def check(ctx: click.Context, deck_dir: Path, strict: bool, fmt: str) -> None:
         return
     _warn(checked.warnings)
     warnings = len(checked.warnings)
-    click.echo(f"{len(checked.notes)} notes, {checked.card_count} cards, 0 errors, "
-               f"{warnings} warning{'s' if warnings != 1 else ''}")
+    click.echo(f"{plural(len(checked.notes), 'note')}, {plural(checked.card_count, 'card')}, "
+               f"0 errors, {plural(warnings, 'warning')}")
 
 
 @cli.command()
@@ -158,12 +163,14 @@ def stats(deck_dir: Path, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(numbers, indent=2))
         return
-    click.echo(f"{numbers['deck']} ({numbers['id']}): {numbers['notes']} notes, "
-               f"{numbers['cards']} cards")
+    notes, cards = int(numbers["notes"]), int(numbers["cards"])  # type: ignore[call-overload]
+    click.echo(f"{numbers['deck']} ({numbers['id']}): {plural(notes, 'note')}, "
+               f"{plural(cards, 'card')}")
     for title, key in (("Subdecks", "subdecks"), ("Note types", "note_types")):
         click.echo(f"\n{title}:")
         for name, counts in numbers[key].items():  # type: ignore[attr-defined]
-            click.echo(f"  {name}: {counts['notes']} notes, {counts['cards']} cards")
+            click.echo(f"  {name}: {plural(counts['notes'], 'note')}, "
+                       f"{plural(counts['cards'], 'card')}")
     click.echo("\nTags:")
     for tag, count in numbers["tags"].items():  # type: ignore[attr-defined]
         click.echo(f"  {tag}: {count}")
@@ -193,9 +200,9 @@ def verify(ctx: click.Context, apkg: Path, fmt: str) -> None:
     else:
         log = result.log
         decks, types = len(result.decks), len(result.note_types)
-        click.echo(f"Anki {result.anki_version} imported {apkg}: {result.notes} notes, "
-                   f"{result.cards} cards, {decks} deck{'s' if decks != 1 else ''}, "
-                   f"{types} note type{'s' if types != 1 else ''}")
+        click.echo(f"Anki {result.anki_version} imported {apkg}: {plural(result.notes, 'note')}, "
+                   f"{plural(result.cards, 'card')}, {plural(decks, 'deck')}, "
+                   f"{plural(types, 'note type')}")
         click.echo(f"Import log: {log['new']} new, {log['updated']} updated, "
                    f"{log['duplicate']} duplicate, {log['conflicting']} conflicting")
         _warn(list(result.problems))
@@ -300,7 +307,7 @@ def export_command(deck_dir: Path, fmt: str, output: Path | None) -> None:
     path = output or default_path(snapshot, fmt)
     with _progress(snapshot.notes, length=len(snapshot.notes), label=f"Exporting {fmt}") as notes:
         cards = write_export(snapshot, fmt, path, notes)
-    click.echo(f"Wrote {path}: {len(snapshot.notes)} notes, {cards} cards")
+    click.echo(f"Wrote {path}: {plural(len(snapshot.notes), 'note')}, {plural(cards, 'card')}")
 
 
 def progress_wanted() -> bool:

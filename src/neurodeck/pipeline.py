@@ -316,7 +316,7 @@ def _build(deck_dir: Path, output: Path | None, *, clock: int, frozen: bool,
     deck = run.deck
     path = output or Path("build") / f"{deck.id}.apkg"
     updater = lockfile.LockUpdater(run.lock, clock, deck.name)
-    notetype_mods = {key: updater.notetype(key, h) for key, h in notetype_hashes().items()}
+    notetype_mods = {key: updater.notetype(key, h) for key, h in notetype_hashes(deck).items()}
     first_build = run.lock.earliest or clock
     parts = PackageParts(deck, notetype_mods, first_build)
     counts: Counter[str] = Counter()
