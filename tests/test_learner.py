@@ -96,3 +96,38 @@ def test_release_check_passes_a_note_type_rename(make_deck, tmp_path, monkeypatc
     result = runner.invoke(cli, ["release-check", str(release_1), str(release_2)])
     assert result.exit_code == 0, result.output
     assert "note type" not in result.output
+
+
+# --- What authors type reaches the card ----------------------------------------------------------
+
+MATH_YAML = r"""
+notes:
+  - id: cohen-d
+    front: Cohen's \(d = \frac{M_1 - M_2}{SD}\) is *standardised*. What is SD?
+    back: \[SD_{pooled} = \sqrt{\frac{s_1^2 + s_2^2}{2}}\]
+  - id: mean-in-formula
+    type: cloze
+    text: \(\bar{x} = {{c1::\frac{1}{n} \sum x_i}}\) and the {{c2::mean}} is \(\bar{x} < 5\)
+"""
+
+
+def test_mathjax_reaches_the_card_verbatim_and_cloze_works_inside_it(make_deck, tmp_path):
+    """`\\(d = \\frac{M_1 - M_2}{SD}\\)` became `(d = \\frac{…})`: Markdown ate the backslashes."""
+    deck_dir = make_deck({"deck.yaml": "name: Stats\nid: stats\n", "math.yaml": MATH_YAML})
+    view = import_apkg(built(deck_dir, tmp_path / "math.apkg"), tmp_path / "learner")
+    (basic,) = view.cards_of(note_guid("stats", "cohen-d"))
+    assert basic.question == (
+        r'<div class="nd-prompt">Cohen'
+        r"'s \(d = \frac{M_1 - M_2}{SD}\) is <em>standardised</em>. What is SD?</div>")
+    assert r'<div class="nd-answer">\[SD_{pooled} = \sqrt{\frac{s_1^2 + s_2^2}{2}}\]</div>' in (
+        basic.answer)
+    first, second = view.cards_of(note_guid("stats", "mean-in-formula"))
+    # Anki hides a deletion inside a formula within the formula, as it does for its own notes.
+    assert first.question == (
+        r'<div class="nd-prompt">\(\bar{x} = [...]\) and the <span class="cloze-inactive" '
+        r'data-ordinal="2">mean</span> is \(\bar{x} &lt; 5\)</div>')
+    assert first.answer.startswith(
+        r'<div class="nd-prompt">\(\bar{x} = \frac{1}{n} \sum x_i\) and the ')
+    assert r"\(\bar{x} = \frac{1}{n} \sum x_i\)" in second.question
+    assert '<span class="cloze" data-cloze="mean" data-ordinal="2">[...]</span>' in (
+        second.question)

@@ -135,12 +135,49 @@ def _emphasis_html(match: re.Match[str]) -> str:
 
 def _render_markdown(text: str) -> Rendered:
     parser = _parser()
+    text, formulas = _set_aside_mathjax(text)
     tokens = parser.parse(text)
     _drop_unsafe_links(tokens)
     images = tuple(_image_sources(tokens))  # before rendering: it decodes each src
     out = parser.renderer.render(tokens, parser.options, {})
     single = _SINGLE_PARAGRAPH_RE.fullmatch(out)
-    return Rendered(single.group(1) if single else out.rstrip("\n"), images)
+    out = single.group(1) if single else out.rstrip("\n")
+    return Rendered(_put_back_mathjax(out, formulas), images)
+
+
+def _set_aside_mathjax(text: str) -> tuple[str, list[str]]:
+    """The text with each MathJax formula replaced by a placeholder, and the formulas.
+
+    Markdown would read `\\(` as an escaped `(` and `_` or `*` inside a formula as emphasis,
+    so no formula would reach Anki. A placeholder is made of private-use characters that
+    the text does not hold, so Markdown passes it through untouched.
+    """
+    if "\\(" not in text and "\\[" not in text:
+        return text, []
+    formulas: list[str] = []
+
+    def aside(match: re.Match[str]) -> str:
+        formulas.append(match.group())
+        return f"{_MATH_MARK}{len(formulas) - 1}{_MATH_MARK}"
+
+    if _MATH_MARK in text:  # pragma: no cover - a private-use character typed on purpose
+        return text, []
+    return MATHJAX_RE.sub(aside, text), formulas
+
+
+def _put_back_mathjax(html_text: str, formulas: list[str]) -> str:
+    if not formulas:
+        return html_text
+    # Escaped like any text (MathJax reads the text, so `&lt;` is still `<` to it), and
+    # with `{{c1::...}}` inside kept, which Anki turns into a deletion within the formula.
+    return _MATH_PLACEHOLDER_RE.sub(
+        lambda m: _escape_like_markdown_it(formulas[int(m.group(1))]), html_text)
+
+
+# Anki's MathJax delimiters: \(inline\) and \[display\]. A formula may span lines.
+MATHJAX_RE = re.compile(r"\\\((.+?)\\\)|\\\[(.+?)\\\]", re.DOTALL)
+_MATH_MARK = "\ue000"
+_MATH_PLACEHOLDER_RE = re.compile(f"{_MATH_MARK}([0-9]+){_MATH_MARK}")
 
 
 def _drop_unsafe_links(tokens: list[Token]) -> None:
