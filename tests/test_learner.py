@@ -131,3 +131,102 @@ def test_mathjax_reaches_the_card_verbatim_and_cloze_works_inside_it(make_deck, 
     assert r"\(\bar{x} = \frac{1}{n} \sum x_i\)" in second.question
     assert '<span class="cloze" data-cloze="mean" data-ordinal="2">[...]</span>' in (
         second.question)
+
+
+# --- Study order under Anki's default options ---------------------------------------------------
+
+
+def queue(learner: LearnerCollection, root: str) -> list[tuple[str, int]]:
+    """(subdeck or note field, card number) as Anki's scheduler serves the root deck's new
+    cards, with the daily limit raised so that every card is in the queue."""
+    col = learner.col
+    for conf in col.decks.all_config():
+        conf["new"]["perDay"] = 9999
+        col.decks.update_config(conf)
+    col.decks.select(col.decks.id_for_name(root))
+    served = []
+    for queued in col.sched.get_queued_cards(fetch_limit=1000).cards:
+        card = col.get_card(queued.card.id)
+        served.append((card.note()["Front"], card.ord))
+    return served
+
+
+def test_anki_sorts_subdecks_as_neurodeck_predicts(tmp_path):
+    """Case-insensitive, Unicode case folding, code points, one `::` level at a time."""
+    from neurodeck.order import anki_sort_key
+
+    names = ["b", "B2", "a", "Ä", "z", "A B", "a::x", "10 x", "9 x", "é", "e", "_u", "-u",
+             "É2", "ß", "Straße 2", "straße 1", "a::Y", "(x)", "Ω", "ω2"]
+    with LearnerCollection(tmp_path / "learner") as learner:
+        col = learner.col
+        basic = col.models.by_name("Basic")
+        for name in names:
+            note = col.new_note(basic)
+            note["Front"], note["Back"] = name, "-"
+            col.add_note(note, col.decks.id(f"Root::{name}"))
+        served = [front for front, _ in queue(learner, "Root")]
+    assert served == sorted(names, key=anki_sort_key)
+
+
+def write_order_deck(make_deck):
+    """Files in curriculum order whose subdecks Anki sorts otherwise."""
+    def facts(subdeck: str, *ids: str, reversed_: bool = False) -> str:
+        kind = "    type: reversed\n" if reversed_ else ""
+        return f"deck: {subdeck}\nnotes:\n" + "".join(
+            f"  - id: {i}\n{kind}    front: {i}\n    back: answer to {i}\n" for i in ids)
+
+    return make_deck({
+        "deck.yaml": "name: Psych 101\nid: psych\n",
+        "01-sensation.yaml": facts("Sensation", "s1", "s2", reversed_=True),
+        "02-attention.yaml": facts("attention", "a1", "a2"),
+        "03-memory.yaml": facts("Memory", "m1"),
+        "04-memory-more.yaml": facts("Memory", "m2"),
+    })
+
+
+def test_check_warns_when_anki_would_show_subdecks_out_of_curriculum_order(
+        make_deck, runner, monkeypatch):
+    deck_dir = write_order_deck(make_deck)
+    monkeypatch.chdir(deck_dir)
+    from neurodeck.cli import cli
+
+    result = runner.invoke(cli, ["check", "."])
+    assert result.exit_code == 0
+    assert result.stderr.splitlines() == [
+        "01-sensation.yaml:1:7: warning: Anki shows new cards subdeck by subdeck in name order "
+        "('attention', 'Memory', 'Sensation'), not in the order of the fact sets",
+        "  hint: to show them in the order of the files, rename the subdecks: "
+        "01-sensation.yaml: `deck: 1 Sensation`; 02-attention.yaml: `deck: 2 attention`; "
+        "03-memory.yaml: `deck: 3 Memory`; 04-memory-more.yaml: `deck: 3 Memory`",
+    ]
+
+
+def test_study_order_in_anki_follows_the_files_once_the_hint_is_applied(make_deck, tmp_path):
+    """README: new cards come in curriculum order, first cards before reverse cards.
+
+    Under Anki's defaults (gather by deck, sort by card type then gather order) the root
+    deck served its subdecks alphabetically; applying check's hint makes the order the files'.
+    """
+    deck_dir = write_order_deck(make_deck)
+    with LearnerCollection(tmp_path / "before") as learner:
+        learner.import_apkg(built(deck_dir, tmp_path / "before.apkg"))
+        assert queue(learner, "Psych 101") == [
+            ("a1", 0), ("a2", 0), ("m1", 0), ("m2", 0), ("s1", 0), ("s2", 0),
+            ("s1", 1), ("s2", 1)]
+    from neurodeck.pipeline import check
+
+    (deck_dir / "neurodeck.lock").unlink()  # never released: renaming subdecks is free
+    (warning,) = check(deck_dir).warnings
+    assert "released" not in warning.hint
+    assert warning.hint is not None, warning
+    for edit in warning.hint.split("subdecks: ", 1)[1].split("; "):
+        path, new_line = edit.split(": ", 1)
+        file = Path(path)
+        text = file.read_text()
+        file.write_text(new_line.strip("`") + "\n" + text.split("\n", 1)[1])
+    assert check(deck_dir).warnings == []
+    with LearnerCollection(tmp_path / "after") as learner:
+        learner.import_apkg(built(deck_dir, tmp_path / "after.apkg"))
+        assert queue(learner, "Psych 101") == [
+            ("s1", 0), ("s2", 0), ("a1", 0), ("a2", 0), ("m1", 0), ("m2", 0),
+            ("s1", 1), ("s2", 1)]

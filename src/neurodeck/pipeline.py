@@ -28,6 +28,7 @@ from .compile import CompiledNote, NoteCompiler, PackageParts, notetype_hashes
 from .errors import Location, NeurodeckError, Problem
 from .load import display_path, find_fact_sets, load_header, read_fact_set
 from .model import Deck
+from .order import FileDeck, study_order_problems
 from .validate import UniqueIds, check_header, check_note
 
 # Below this much YAML, starting worker processes costs more than it saves.
@@ -161,6 +162,7 @@ class _Pass:
         self.media = _Media(deck_dir)
         self._ids = UniqueIds()
         self._scanned, self._failed = 0, False
+        self._file_decks: list[FileDeck] = []  # each fact set's subdeck, for the study order
         if self.lock.deck_name is not None and self.lock.deck_name != self.deck.name:
             self.problems.append(Problem(
                 self.deck.loc,
@@ -177,6 +179,9 @@ class _Pass:
         deck = self.deck
         for result in self._results(lambda _index, path: _process_file(deck, path)):
             self.problems += result.problems
+            if result.notes:
+                first = result.notes[0].note
+                self._file_deck(first.loc.path, first.subdeck, first.id)
             for compiled in result.notes:
                 note = compiled.note
                 self.problems += self._ids.check(note)
@@ -191,6 +196,8 @@ class _Pass:
         for result in self._results(functools.partial(_write_file, job)):
             self.problems += result.problems
             path, check_at = result.path, self._ids.check_at
+            if result.notes:
+                self._file_deck(path, result.notes[0][7], result.notes[0][0])
             for note_id, line, column, *_, images in result.notes:
                 self.problems += check_at(note_id, path, line, column)
                 if images:
@@ -201,7 +208,13 @@ class _Pass:
                 result.part.unlink()
         self._finish()
 
+    def _file_deck(self, path: str, subdeck: str, first_note_id: str) -> None:
+        before = self.lock.notes.get(first_note_id)
+        released = before is not None and before.subdeck == subdeck
+        self._file_decks.append(FileDeck(path, subdeck, released))
+
     def _finish(self) -> None:
+        self.problems += study_order_problems(self._file_decks)
         removed = sorted(self.lock.notes.keys() - self._ids.seen())
         if removed:
             shown = ", ".join(repr(r) for r in removed[:5]) + (", ..." if len(removed) > 5 else "")
