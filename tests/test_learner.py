@@ -230,3 +230,43 @@ def test_study_order_in_anki_follows_the_files_once_the_hint_is_applied(make_dec
         assert queue(learner, "Psych 101") == [
             ("s1", 0), ("s2", 0), ("a1", 0), ("a2", 0), ("m1", 0), ("m2", 0),
             ("s1", 1), ("s2", 1)]
+
+
+# --- Exports ---------------------------------------------------------------------------------
+
+
+def test_csv_export_imports_into_an_empty_collection(sample_deck, runner, tmp_path):
+    """The CSV named neurodeck's note types by id: 0 new notes, all "missing notetype"."""
+    from anki.collection import ImportCsvRequest
+
+    from neurodeck.cli import cli
+
+    csv = tmp_path / "deck.csv"
+    result = runner.invoke(cli, ["export", str(sample_deck), "--format", "csv", "-o", str(csv)])
+    assert result.exit_code == 0, result.output
+    with LearnerCollection(tmp_path / "learner") as learner:
+        col = learner.col
+        metadata = col.get_csv_metadata(str(csv), None)
+        log = col.import_csv(ImportCsvRequest(path=str(csv), metadata=metadata)).log
+        assert (len(log.new), len(log.missing_notetype), len(log.conflicting)) == (3, 0, 0)
+        cards = {}
+        for cid in col.find_cards(""):
+            card = col.get_card(cid)
+            note = card.note()
+            cards.setdefault(note.note_type()["name"], []).append(
+                (col.decks.name(card.did), card.ord, card.question(), card.answer()))
+        tags = sorted(t for nid in col.find_notes("") for t in col.get_note(nid).tags)
+        again = col.import_csv(ImportCsvRequest(path=str(csv), metadata=metadata)).log
+        assert (len(again.new), len(again.duplicate) + len(again.updated)) == (0, 3)
+    assert sorted(cards) == ["Basic", "Basic (and reversed card)", "Cloze"]
+    deck = "Test Deck::Neuropeptides"
+    ((where, _, question, answer),) = cards["Basic"]
+    assert where == deck
+    assert "Which neuropeptide is released during physical touch and intimacy?" in question
+    assert "Oxytocin" in answer and "bonding hormone" in answer
+    assert "Neurobiological Foundations of Intimacy" in answer
+    assert [(d, o) for d, o, *_ in sorted(cards["Basic (and reversed card)"], key=lambda c: c[1])
+            ] == [(deck, 0), (deck, 1)]
+    assert len(cards["Cloze"]) == 2
+    assert any("[...]" in q and "observe it" in q for *_, q, _ in cards["Cloze"])
+    assert "neuropeptides" in tags and "test::Neuropeptides" in tags

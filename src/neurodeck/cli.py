@@ -286,15 +286,24 @@ def release_check(ctx: click.Context, old: Path, new: Path, fmt: str) -> None:
 @cli.command("export")
 @click.argument("deck_dir", type=DECK_DIR, default="cards")
 @click.option("--format", "fmt", type=click.Choice(["csv", "html", "json", "md"]),
-              required=True, help="csv for Anki's importer, html preview, json, or Markdown.")
+              required=True,
+              help="csv: notes for any Anki collection; html: preview; json: tools; md: study "
+              "sheet.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write (default: build/<deck id>.<format>).")
 def export_command(deck_dir: Path, fmt: str, output: Path | None) -> None:
     """Export the notes of DECK_DIR (default: cards) as Anki will get them.
 
-    csv is for Anki's own text importer and keeps each note's GUID, note type and deck;
-    html is a searchable, printable preview of every card with the deck's styling; json is
-    for tools; md is a plain study sheet. DECK_DIR and its lock file are left unchanged.
+    \b
+    csv   for Anki's File > Import into any collection, without the .apkg: notes use the
+          note types every collection has (Basic, Basic (and reversed card), Cloze), with
+          the extra and source after the answer. Learners who want releases with their
+          history kept should import the .apkg instead; the two never share notes.
+    html  a searchable, printable preview of every card, with the deck's styling.
+    json  every note with its id, GUID, fields and rendered cards, for tools.
+    md    a Markdown study sheet; its images are copied into a folder beside it.
+
+    DECK_DIR and its lock file are left unchanged.
 
     \b
     Example:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import urllib.parse
 from collections.abc import Iterable
 from html.parser import HTMLParser
 
@@ -15,9 +16,12 @@ _BLOCK_TAGS = {"p", "div", "ul", "ol", "blockquote", "pre", "h1", "h2", "h3", "h
 _INLINE_MARKS = {"strong": "**", "b": "**", "em": "*", "i": "*", "cite": "*", "code": "`"}
 
 
-def render_markdown(snapshot: Snapshot, notes: Iterable[PackagedNote]) -> str:
-    """The study sheet for `notes`, in curriculum order grouped by subdeck."""
-    groups = group_by_subdeck(snapshot, notes, lambda note: _note_cards(snapshot, note))
+def render_markdown(snapshot: Snapshot, notes: Iterable[PackagedNote], *,
+                    media_dir: str = "") -> str:
+    """The study sheet for `notes`, in curriculum order grouped by subdeck; images link to
+    `media_dir/<name>` (beside the sheet when empty)."""
+    groups = group_by_subdeck(snapshot, notes,
+                              lambda note: _note_cards(snapshot, note, media_dir))
     cards = sum(len(items) for items in groups.values())
     version = f"Version {md_escape(snapshot.version)} · " if snapshot.version else ""
     lines = [f"# {md_escape(snapshot.deck_name)}", "",
@@ -36,15 +40,15 @@ def render_markdown(snapshot: Snapshot, notes: Iterable[PackagedNote]) -> str:
     return "\n".join(lines).rstrip("-\n") + "\n"
 
 
-def _note_cards(snapshot: Snapshot, note: PackagedNote) -> list[str]:
-    return [f"**Q:** {html_to_markdown(card.front)}\n\n"
-            f"**A:** {html_to_markdown(answer_part(card.back))}"
+def _note_cards(snapshot: Snapshot, note: PackagedNote, media_dir: str) -> list[str]:
+    return [f"**Q:** {html_to_markdown(card.front, media_dir)}\n\n"
+            f"**A:** {html_to_markdown(answer_part(card.back), media_dir)}"
             for card in render_cards(snapshot, note)]
 
 
-def html_to_markdown(card_html: str) -> str:
+def html_to_markdown(card_html: str, media_dir: str = "") -> str:
     """Card HTML (from our own renderer) as Markdown; the active cloze deletion in bold."""
-    parser = _MarkdownWriter()
+    parser = _MarkdownWriter(media_dir)
     parser.feed(card_html)
     parser.close()
     text = "".join(parser.out)
@@ -53,8 +57,9 @@ def html_to_markdown(card_html: str) -> str:
 
 
 class _MarkdownWriter(HTMLParser):
-    def __init__(self) -> None:
+    def __init__(self, media_dir: str = "") -> None:
         super().__init__(convert_charrefs=True)
+        self.media_dir = media_dir
         self.out: list[str] = []
         self.closers: list[str] = []  # what each open inline tag writes when it closes
         self.lists: list[list[int]] = []  # [is_ordered, items so far] per open list
@@ -76,7 +81,10 @@ class _MarkdownWriter(HTMLParser):
         elif tag == "hr":
             self._break()
         elif tag == "img":
-            self.out.append(f"![{md_escape(attr.get('alt', ''))}]({attr.get('src', '')})")
+            src = attr.get("src", "")
+            if self.media_dir and src and ":" not in src and "/" not in src:
+                src = f"{self.media_dir}/{src}"  # a media file, copied there by write_export
+            self.out.append(f"![{md_escape(attr.get('alt', ''))}]({urllib.parse.quote(src)})")
         elif tag in _INLINE_MARKS:
             self.in_code = self.in_code or tag == "code"
             self.out.append(_INLINE_MARKS[tag])
