@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from conftest import PEPTIDES_YAML
 
 from neurodeck import __version__
@@ -174,3 +175,25 @@ def test_bad_source_date_epoch_is_a_usage_error(runner, sample_deck, monkeypatch
 def test_version(runner):
     result = runner.invoke(cli, ["--version"])
     assert result.stdout == f"neurodeck, version {__version__}\n"
+
+
+@pytest.mark.parametrize("command", ["check", "build", "stats", "export"])
+def test_a_deck_directory_that_does_not_exist_is_a_usage_error(command, runner, tmp_path,
+                                                                monkeypatch):
+    """`check nosuch` said "no deck.yaml in this directory" and exited 1."""
+    monkeypatch.chdir(tmp_path)
+    args = [command, "nosuch"] + (["--format", "md"] if command == "export" else [])
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 2
+    assert "Directory 'nosuch' does not exist." in result.stderr
+    assert not (tmp_path / "build").exists()
+
+
+def test_stats_takes_format_json_like_every_other_command(runner, sample_deck):
+    """`stats --json` was the odd one out; both spellings give the same JSON."""
+    by_format = runner.invoke(cli, ["stats", str(sample_deck), "--format", "json"])
+    by_flag = runner.invoke(cli, ["stats", str(sample_deck), "--json"])
+    assert by_format.exit_code == by_flag.exit_code == 0
+    assert by_format.stdout == by_flag.stdout
+    assert json.loads(by_format.stdout)["notes"] == 3
+    assert "--format [text|json]" in runner.invoke(cli, ["stats", "--help"]).stdout

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from anki_helpers import LearnerCollection, import_apkg
 from conftest import PEPTIDES_YAML
 

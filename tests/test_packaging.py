@@ -16,7 +16,7 @@ PYPROJECT = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_te
 
 
 def test_license_is_an_spdx_expression():
-    """A `license = {text = ...}` table warns on `pip install .` and fails builds after 2027-02-18."""
+    """`license = {text = ...}` warns on `pip install .`; builds after 2027-02-18 fail."""
     assert PYPROJECT["project"]["license"] == "MIT"
     assert not any(c.startswith("License ::") for c in PYPROJECT["project"].get("classifiers", []))
 

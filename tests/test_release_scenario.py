@@ -214,7 +214,8 @@ notes:
 """, encoding="utf-8")
     (warning,) = check(learner.deck_dir).warnings
     assert warning.message == (
-        "note 'amygdala-threat' moved from subdeck 'Regions of the Brain' to 'Regions of the Brain::Limbic'; "
+        "note 'amygdala-threat' moved from subdeck 'Regions of the Brain' to "
+        "'Regions of the Brain::Limbic'; "
         "learners' existing cards stay in the old subdeck")
     result = runner.invoke(cli, ["check", str(learner.deck_dir)])
     assert result.exit_code == 0
@@ -224,8 +225,9 @@ notes:
     after, counts = learner.import_release_2()
     assert counts == {"new": 0, "updated": 1, "duplicate": 5, "conflicting": 0}
     amygdala = guid("amygdala-threat")
-    assert after.notes[amygdala].tags == ("test::Regions_of_the_Brain::Limbic",)  # the note is updated
-    assert [c.deck for c in after.cards_of(amygdala)] == ["Test Deck::Regions of the Brain"]  # cards not
+    # The note is updated, its cards are not moved.
+    assert after.notes[amygdala].tags == ("test::Regions_of_the_Brain::Limbic",)
+    assert [c.deck for c in after.cards_of(amygdala)] == ["Test Deck::Regions of the Brain"]
     assert "Test Deck::Regions of the Brain::Limbic" in after.decks
     assert after.cards_in("Test Deck::Regions of the Brain::Limbic") == []
     learner.assert_history_kept(after)

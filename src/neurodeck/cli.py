@@ -20,7 +20,8 @@ from . import __version__, pipeline
 from .errors import NeurodeckError, Problem
 
 T = TypeVar("T")
-DECK_DIR = click.Path(file_okay=False, path_type=Path)
+# A deck directory that does not exist is a usage error (exit 2), said by click itself.
+DECK_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 _JSON_KEY = "neurodeck.json"
 
 
@@ -151,16 +152,18 @@ def check(ctx: click.Context, deck_dir: Path, strict: bool, fmt: str) -> None:
 
 @cli.command()
 @click.argument("deck_dir", type=DECK_DIR, default="cards")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def stats(deck_dir: Path, as_json: bool) -> None:
+@_format_option
+@click.option("--json", "as_json", is_flag=True, hidden=True,
+              help="The same as --format json (kept for scripts that use it).")
+def stats(deck_dir: Path, fmt: str, as_json: bool) -> None:
     """Count notes and cards in DECK_DIR by subdeck, note type and tag.
 
     \b
     Example:
-      neurodeck stats cards/ --json
+      neurodeck stats cards/ --format json
     """
     numbers = pipeline.stats(deck_dir)
-    if as_json:
+    if as_json or fmt == "json":
         click.echo(json.dumps(numbers, indent=2))
         return
     notes, cards = int(numbers["notes"]), int(numbers["cards"])  # type: ignore[call-overload]
@@ -190,8 +193,13 @@ def verify(ctx: click.Context, apkg: Path, fmt: str) -> None:
     Example:
       neurodeck verify build/neurodeck.apkg
     """
-    from .verify import verify_apkg  # imports nothing from Anki until called
+    from .verify import INSTALL_COMMAND, anki_is_installed, verify_apkg
 
+    if not anki_is_installed():  # a missing tool is a usage problem, not a deck problem
+        click.echo("Error: `neurodeck verify` needs Anki's own library (the `anki` package), "
+                   f"which is not installed\n  hint: install it with: {INSTALL_COMMAND}",
+                   err=True)
+        ctx.exit(2)
     ctx.meta[_JSON_KEY] = fmt == "json"
     result = verify_apkg(apkg)
     if fmt == "json":
