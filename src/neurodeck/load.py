@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TypeVar, cast
@@ -30,6 +31,7 @@ from .model import (
     Source,
     Tag,
 )
+from .validate import check_fields, check_id
 
 DECK_FILE = "deck.yaml"
 DECK_KEYS = ("name", "id", "version", "description", "sources")
@@ -48,6 +50,23 @@ def find_fact_sets(deck_dir: Path) -> list[Path]:
         if path != deck_dir / DECK_FILE and path.is_file()
     ]
     return sorted(found, key=lambda p: p.relative_to(deck_dir).as_posix())
+
+
+_TOP_LEVEL_KEY_RE = "^{key}:[ \t]*"
+
+
+def top_level_key_location(path: Path, shown: str, key: str) -> Location:
+    """Where a fact set's own `key:` value starts, for a problem about the whole file
+    (the file alone when the key cannot be found on a line of its own)."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeError):
+        return Location(shown)
+    match = re.search(_TOP_LEVEL_KEY_RE.format(key=re.escape(key)), text, re.MULTILINE)
+    if match is None:
+        return Location(shown)
+    line = text.count("\n", 0, match.start()) + 1
+    return Location(shown, line, match.end() - match.start() + 1)
 
 
 def display_path(path: Path) -> str:
@@ -402,6 +421,7 @@ def _read_note(
         if written not in NOTE_KINDS:
             reader.error(entries["type"][1], f"unknown note type {written!r} in {what}",
                          hint=_did_you_mean(written, NOTE_KINDS))
+            reader.problems += check_id(note_id, reader.loc(node))  # not hidden by the type
             return None
         kind = written
 
@@ -449,9 +469,7 @@ def _read_note(
                              "tagged retired")
             ok = False
         retired = written == "true"
-    if not ok:
-        return None
-    return Note(
+    note = Note(
         id=note_id,
         kind=kind,
         fields=fields,
@@ -463,6 +481,11 @@ def _read_note(
         field_locs=field_locs,
         retired=retired,
     )
+    if not ok:
+        # Refused for its shape; what can be checked of it is reported now, not next run.
+        reader.problems += check_id(note_id, note.loc) + check_fields(note)
+        return None
+    return note
 
 
 _WRONG_FIELD_HINT: dict[NoteKind, str] = {

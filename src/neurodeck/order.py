@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import Location, Problem
+from .load import top_level_key_location
 
 
 def anki_sort_key(subdeck: str) -> tuple[str, ...]:
@@ -107,17 +108,5 @@ def _unnumbered(part: str) -> str:
     return _NUMBER_PREFIX_RE.sub("", part, count=1)
 
 
-_DECK_KEY_RE = re.compile(r"^deck:[ \t]*", re.MULTILINE)
-
-
 def _deck_key_location(shown: str) -> Location:
-    """Where the fact set's `deck:` value starts (the file alone when it cannot be found)."""
-    try:
-        text = Path(shown).read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeError):
-        return Location(shown)
-    match = _DECK_KEY_RE.search(text)
-    if match is None:
-        return Location(shown)
-    line = text.count("\n", 0, match.start()) + 1
-    return Location(shown, line, match.end() - match.start() + 1)
+    return top_level_key_location(Path(shown), shown, "deck")

@@ -10,6 +10,7 @@ there are, and the output does not depend on how the work was split.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import gc
 import os
@@ -26,10 +27,16 @@ from . import lock as lockfile
 from .apkg import CollectionWriter, write_apkg, write_lines_atomically
 from .compile import CompiledNote, NoteCompiler, PackageParts, notetype_hashes
 from .errors import Location, NeurodeckError, Problem
-from .load import display_path, find_fact_sets, load_header, read_fact_set
+from .load import (
+    display_path,
+    find_fact_sets,
+    load_header,
+    read_fact_set,
+    top_level_key_location,
+)
 from .model import Deck
 from .order import FileDeck, study_order_problems
-from .validate import UniqueIds, check_header, check_note
+from .validate import FILE_SOURCE, UniqueIds, check_header, check_note
 
 # Below this much YAML, starting worker processes costs more than it saves.
 PARALLEL_MIN_BYTES = 2 * 1024 * 1024
@@ -86,7 +93,18 @@ def _process_file(deck: Deck, path: Path) -> _FileResult:
     for note in fact_set.notes:
         problems += check_note(deck, note)
         compiled.append(compiler.compile(note))
-    return _FileResult(compiled, problems)
+    return _FileResult(compiled, _once_per_file(path, problems))
+
+
+def _once_per_file(path: Path, problems: list[Problem]) -> list[Problem]:
+    """Each problem once: a mistake in the file's own `tags:` or `source:` is every note's,
+    but is reported once, at the line of the mistake."""
+    unique = list(dict.fromkeys(problems))
+    for index, problem in enumerate(unique):
+        if not problem.location.line and problem.message.endswith(FILE_SOURCE):
+            where = top_level_key_location(path, problem.location.path, "source")
+            unique[index] = dataclasses.replace(problem, location=where)
+    return unique
 
 
 # What the main process needs of each note a worker has written, as a plain tuple (which

@@ -99,37 +99,19 @@ def check_header(deck: Deck) -> list[Problem]:
 
 def check_note(deck: Deck, note: Note) -> list[Problem]:
     """The rules one note must follow on its own."""
-    problems = []
-    if not SLUG_RE.fullmatch(note.id):
-        problems.append(
-            Problem(note.loc, f"note id {note.id!r} is not a lowercase slug",
-                    hint="use lowercase letters, digits and single hyphens, e.g. `acc-social-cues`")
-        )
-    for key, text in note.fields.items():
-        where = note.field_locs[key]
-        # The substring tests spare most fields the regular expressions.
-        if "[" in text and _SOUND_RE.search(text):
-            problems.append(_sound_problem(where, f"`{key}` of note {note.id!r}"))
-        if not text.strip():
-            problems.append(Problem(where, f"`{key}` of note {note.id!r} is empty",
-                                    hint="write the text, or remove the key if it is optional"))
-        elif note.kind == "cloze" and key == "text":
-            problems += _check_cloze(note, text, where)
-        elif "{{" in text and CLOZE_RE.search(text):
-            hint = ("cloze deletions belong in `text`; `extra` is shown as written"
-                    if note.kind == "cloze" else "set `type: cloze` and put the sentence in `text`")
-            problems.append(
-                Problem(where, f"`{key}` of {note.kind} note {note.id!r} has a cloze deletion",
-                        hint=hint)
-            )
+    problems = check_id(note.id, note.loc)
+    problems += check_fields(note)
     if note.source is not None and note.source not in deck.sources:
         close = difflib.get_close_matches(note.source, list(deck.sources), n=1)
         hint = (f"did you mean {close[0]!r}?" if close
                 else "declare it under `sources:` in deck.yaml")
-        problems.append(
-            Problem(note.field_locs.get("source", note.loc),
-                    f"unknown source {note.source!r} in note {note.id!r}", hint=hint)
-        )
+        if "source" in note.field_locs:
+            problems.append(Problem(note.field_locs["source"],
+                                    f"unknown source {note.source!r} in note {note.id!r}",
+                                    hint=hint))
+        else:  # the file's `source:`: one problem for the file, placed by the pipeline
+            problems.append(Problem(Location(note.loc.path),
+                                    f"unknown source {note.source!r} {FILE_SOURCE}", hint=hint))
     elif note.source is None and deck.sources:
         problems.append(
             Problem(note.loc, f"note {note.id!r} cites no source", severity="warning",
@@ -149,6 +131,46 @@ def check_note(deck: Deck, note: Note) -> list[Problem]:
                 Problem(note.field_locs["back"],
                         f"the answer of note {note.id!r} repeats its prompt", severity="warning",
                         hint="reword the prompt so it does not give the answer away")
+            )
+    return problems
+
+
+# Where an unknown source came from when no note names one itself.
+FILE_SOURCE = "in the fact set's `source:`"
+
+
+def check_id(note_id: str, loc: Location) -> list[Problem]:
+    """A note id must be a lowercase slug."""
+    if SLUG_RE.fullmatch(note_id):
+        return []
+    return [Problem(loc, f"note id {note_id!r} is not a lowercase slug",
+                    hint="use lowercase letters, digits and single hyphens, e.g. "
+                    "`acc-social-cues`")]
+
+
+def check_fields(note: Note) -> list[Problem]:
+    """The rules for a note's text fields: not empty, no sound tags, cloze deletions right.
+
+    The loader also runs it on a note it refused for its shape, so that one mistake does not
+    hide another until the next run.
+    """
+    problems = []
+    for key, text in note.fields.items():
+        where = note.field_locs[key]
+        # The substring tests spare most fields the regular expressions.
+        if "[" in text and _SOUND_RE.search(text):
+            problems.append(_sound_problem(where, f"`{key}` of note {note.id!r}"))
+        if not text.strip():
+            problems.append(Problem(where, f"`{key}` of note {note.id!r} is empty",
+                                    hint="write the text, or remove the key if it is optional"))
+        elif note.kind == "cloze" and key == "text":
+            problems += _check_cloze(note, text, where)
+        elif "{{" in text and CLOZE_RE.search(text):
+            hint = ("cloze deletions belong in `text`; `extra` is shown as written"
+                    if note.kind == "cloze" else "set `type: cloze` and put the sentence in `text`")
+            problems.append(
+                Problem(where, f"`{key}` of {note.kind} note {note.id!r} has a cloze deletion",
+                        hint=hint)
             )
     return problems
 

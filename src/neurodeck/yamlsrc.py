@@ -468,11 +468,21 @@ def _layout_mistake(text: str, mark: Any) -> tuple[str, str] | None:
     if previous is None:
         return None
     column = len(previous.group(1)) + len(previous.group(2) or "")
-    if indent > column:
-        return (f"`{here.group(3)}:` is indented more than `{previous.group(3)}:` above it",
+    if indent != column and (indent > column or indent > _key_column(above[:-1])):
+        more = "more" if indent > column else "less"
+        return (f"`{here.group(3)}:` is indented {more} than `{previous.group(3)}:` above it",
                 f"start `{here.group(3)}:` in column {column + 1}, under "
                 f"`{previous.group(3)}:`; the keys of one note line up")
     return None
+
+
+def _key_column(lines: list[str]) -> int:
+    """The column of the last key before the keys of the current mapping (-1 if none)."""
+    for line in reversed(lines):
+        match = _KEY_LINE_RE.match(line)
+        if match is not None and match.group(2):
+            return len(match.group(1))  # the `- ` of the note: its keys are further in
+    return -1
 
 
 _RESERVED_START = {f"found character {ch!r} that cannot start any token": repr(ch) for ch in "@`%"}
