@@ -105,7 +105,8 @@ def test_every_problem_of_several_files_in_one_run_sorted_by_file_and_line(
         "b-shape.yaml:4:5: error: unknown key 'bakc' in a note",
         "  hint: did you mean 'back'?",
         "c-content.yaml:4:11: error: cloze note 'oxytocin-touch' has no deletion",
-        "  hint: mark the hidden part as {{c1::text}}, or make it a basic note",
+        "  hint: mark the hidden part as {{c1::text}} (and put the whole value in quotes if "
+        "it then starts with {{), or make it a basic note",
         "d-encoding.yaml:3:15: error: file is not valid UTF-8 (byte 0xe9)",
         "  hint: save the file with the UTF-8 encoding (in most editors: Save As → Encoding)",
         "e-fine.yaml:5:5: error: duplicate note id 'oxytocin-touch'",

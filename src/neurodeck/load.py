@@ -371,6 +371,10 @@ def _read_sources(reader: _Reader, node: Node) -> dict[str, Source]:
 
 
 def _read_fact_set(reader: _Reader, root: Node) -> FactSet | None:
+    if isinstance(root, SequenceNode):  # notes written with no `notes:` line over them
+        reader.error(root, "a fact set must be a mapping of keys to values, not a list",
+                     hint="add the line `notes:` at the top of the file, above the first note")
+        return None
     entries = reader.mapping(root, "a fact set", FACT_SET_KEYS)
     if entries is None:
         return None

@@ -207,7 +207,8 @@ def _check_cloze(note: Note, text: str, where: Location) -> list[Problem]:
     elif not numbers:
         problems.append(
             Problem(where, f"cloze note {note.id!r} has no deletion",
-                    hint="mark the hidden part as {{c1::text}}, or make it a basic note")
+                    hint="mark the hidden part as {{c1::text}} (and put the whole value in quotes "
+                    "if it then starts with {{), or make it a basic note")
         )
     return problems
 

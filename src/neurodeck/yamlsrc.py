@@ -385,7 +385,8 @@ def _plain_syntax_error(context: str, problem: str, text: str, mark: Any) -> tup
     if problem == "but found another document":
         return (
             "a second YAML document starts here",
-            "a fact set is one YAML document: remove the extra `---` line",
+            "a fact set is one YAML document: remove the `---` line, and move any notes "
+            "after it into the `notes:` list above",
         )
     if problem in _RESERVED_START:
         return (
