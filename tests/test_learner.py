@@ -269,3 +269,56 @@ def test_csv_export_imports_into_an_empty_collection(sample_deck, runner, tmp_pa
     assert len(cards["Cloze"]) == 2
     assert any("[...]" in q and "observe it" in q for *_, q, _ in cards["Cloze"])
     assert "neuropeptides" in tags and "test::Neuropeptides" in tags
+
+
+LITERAL_YAML = """
+notes:
+  - id: p-value
+    front: Which result is significant at p < .05, with x_1 = 3 and M = 4.2 (SD = 1.1)?
+    back: 3*4*5 = 60
+  - id: count
+    front: Which column holds it?
+    back: |
+      # of participants
+"""
+
+
+def test_literal_text_reaches_the_card_or_check_says_how(make_deck, tmp_path, monkeypatch,
+                                                         runner):
+    """`3*4*5` showed as 3<em>4</em>5 and `# of` as a heading, without a word from check.
+
+    `p < .05`, `x_1` and `M = 4.2 (SD = 1.1)` reach the card as typed; for the other two,
+    check warns, and the edit its hint gives makes the card show what was typed.
+    """
+    import html as html_module
+
+    from neurodeck.cli import cli
+
+    deck_dir = make_deck({"deck.yaml": "name: Stats\nid: stats\n", "lit.yaml": LITERAL_YAML})
+    monkeypatch.chdir(deck_dir)
+    result = runner.invoke(cli, ["check", "."])
+    assert result.stderr.splitlines() == [
+        "lit.yaml:5:11: warning: `back` of note 'p-value': Markdown reads `*` between letters "
+        "or digits as emphasis: 3*4*5 would lose its asterisks",
+        '  hint: write 3\\*4\\*5 (a backslash before each * meant literally; inside "..." '
+        "quotes write \\\\*)",
+        "lit.yaml:8:11: warning: `back` of note 'count': a line starting with `#` is a "
+        "Markdown heading: the `#` would not be shown",
+        '  hint: write \\# instead of # at the start of the line to show it (inside "..." '
+        "quotes write \\\\#)",
+    ]
+    fixed = LITERAL_YAML.replace("3*4*5", "3\\*4\\*5").replace("  # of", "  \\# of")
+    (deck_dir / "lit.yaml").write_text(fixed, encoding="utf-8")
+    result = runner.invoke(cli, ["check", "."])
+    assert (result.exit_code, result.stderr) == (0, "")
+    view = import_apkg(built(deck_dir, tmp_path / "lit.apkg"), tmp_path / "learner")
+
+    def shown(card_html: str) -> str:
+        return html_module.unescape(card_html)
+
+    (p_value,) = view.cards_of(note_guid("stats", "p-value"))
+    assert ("Which result is significant at p < .05, with x_1 = 3 and M = 4.2 (SD = 1.1)?"
+            in shown(p_value.question))
+    assert '<div class="nd-answer">3*4*5 = 60</div>' in p_value.answer
+    (count,) = view.cards_of(note_guid("stats", "count"))
+    assert '<div class="nd-answer"># of participants</div>' in count.answer

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import re
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -165,6 +165,49 @@ def _set_aside_mathjax(text: str) -> tuple[str, list[str]]:
     return MATHJAX_RE.sub(aside, text), formulas
 
 
+def literal_text_mistakes(text: str) -> list[tuple[str, str]]:
+    """(message, hint) for each way Markdown would silently drop characters the author most
+    likely meant literally: `*` between letters or digits (`3*4*5` shows as 3<em>4</em>5) and
+    a line starting with `#` (a heading: the `#` disappears). Each hint is the edit that keeps
+    the characters; tests apply it."""
+    mistakes = []
+    if "*" in text and _INTRAWORD_STAR_RE.search(text):
+        escaped = _outside_verbatim(text, lambda part: _INTRAWORD_STAR_RE.sub(
+            lambda m: "\\*" * len(m.group()), part))
+        if render(escaped).html != render(text).html:
+            words = [w for w in dict.fromkeys(_outside_verbatim(text, _keep).split())
+                     if _INTRAWORD_STAR_RE.search(w)][:3]
+            fixed = [_INTRAWORD_STAR_RE.sub(lambda m: "\\*" * len(m.group()), w)
+                     for w in words]
+            mistakes.append((
+                f"Markdown reads `*` between letters or digits as emphasis: "
+                f"{', '.join(words)} would lose {'its' if len(words) == 1 else 'their'} "
+                "asterisks",
+                f"write {', '.join(fixed)} (a backslash before each * meant literally; inside "
+                '"..." quotes write \\\\*)'))
+    if "#" in text and _HEADING_RE.search(_outside_verbatim(text, _keep)):
+        mistakes.append((
+            "a line starting with `#` is a Markdown heading: the `#` would not be shown",
+            "write \\# instead of # at the start of the line to show it (inside \"...\" "
+            "quotes write \\\\#)"))
+    return mistakes
+
+
+def _keep(part: str) -> str:
+    return part
+
+
+def _outside_verbatim(text: str, change: Callable[[str], str]) -> str:
+    """The text with `change` applied outside code spans and MathJax formulas."""
+    out, pos = [], 0
+    for match in _VERBATIM_RE.finditer(text):
+        out.append(change(text[pos:match.start()]))
+        out.append(" " if change is _keep else match.group())
+        pos = match.end()
+    out.append(change(text[pos:]))
+    return "".join(out)
+
+
 def _put_back_mathjax(html_text: str, formulas: list[str]) -> str:
     if not formulas:
         return html_text
@@ -177,6 +220,9 @@ def _put_back_mathjax(html_text: str, formulas: list[str]) -> str:
 # Anki's MathJax delimiters: \(inline\) and \[display\]. A formula may span lines.
 MATHJAX_RE = re.compile(r"\\\((.+?)\\\)|\\\[(.+?)\\\]", re.DOTALL)
 _MATH_MARK = "\ue000"
+_VERBATIM_RE = re.compile(r"(`+).*?\1|" + MATHJAX_RE.pattern, re.DOTALL)
+_INTRAWORD_STAR_RE = re.compile(r"(?<=[^\W_])\*+(?=[^\W_])")
+_HEADING_RE = re.compile(r"^ {0,3}#{1,6}(?:[ \t]|$)", re.MULTILINE)
 _MATH_PLACEHOLDER_RE = re.compile(f"{_MATH_MARK}([0-9]+){_MATH_MARK}")
 
 

@@ -8,7 +8,7 @@ import re
 from collections.abc import KeysView
 
 from .errors import Location, Problem
-from .markup import plain_text
+from .markup import literal_text_mistakes, plain_text
 from .model import Deck, Note
 
 SLUG_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
@@ -172,6 +172,9 @@ def check_fields(note: Note) -> list[Problem]:
                 Problem(where, f"`{key}` of {note.kind} note {note.id!r} has a cloze deletion",
                         hint=hint)
             )
+        if "*" in text or "#" in text:
+            problems += [Problem(where, f"`{key}` of note {note.id!r}: {message}", hint,
+                                 "warning") for message, hint in literal_text_mistakes(text)]
     return problems
 
 
