@@ -140,6 +140,23 @@ def test_cards_render_exactly_as_anki_renders_them(runner: CliRunner, tmp_path: 
     assert ours == anki
 
 
+def test_cards_with_formulas_render_exactly_as_anki_renders_them(
+    runner: CliRunner, make_deck: MakeDeck, tmp_path: Path
+) -> None:
+    """A cloze deletion inside MathJax is bare text in Anki, not a <span>: so in the preview."""
+    from test_learner import MATH_YAML
+
+    deck_dir = make_deck({"math.yaml": MATH_YAML})
+    snapshot = compile_snapshot(deck_dir, clock=1_700_000_000)
+    ours = {(n.guid, c.ordinal): (c.front, c.back) for n in snapshot.notes
+            for c in render_cards(snapshot, n)}
+    view = import_apkg(build(runner, deck_dir, tmp_path / "deck.apkg"), tmp_path)
+    drop = re.compile(r' data-cloze="[^"]*"')
+    anki = {(c.note_guid, c.ord): (drop.sub("", c.question), drop.sub("", c.answer))
+            for c in view.cards}
+    assert ours == anki
+
+
 def test_the_page_is_self_contained_and_allows_only_its_own_script(
     runner: CliRunner, sample_deck: Path, tmp_path: Path
 ) -> None:

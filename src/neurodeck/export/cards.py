@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from ..snapshot import PackagedNote, Snapshot
+from ..markup import MATHJAX_RE
 from ..validate import CLOZE_RE
 
 T = TypeVar("T")
@@ -120,6 +121,18 @@ def _replace(tag: str, context: _Context) -> str:
 
 
 def _cloze(text: str, number: int, *, answer: bool) -> str:
+    def in_formula(match: re.Match[str]) -> str:
+        # Inside MathJax, Anki writes a deletion as bare text: the answer, or [hint] / [...].
+        def bare(deletion: re.Match[str]) -> str:
+            body, _, hint = deletion.group(2).partition("::")
+            if int(deletion.group(1)) != number or answer:
+                return body
+            return f"[{hint or '...'}]"
+
+        return CLOZE_RE.sub(bare, match.group())
+
+    text = MATHJAX_RE.sub(in_formula, text)
+
     def deletion(match: re.Match[str]) -> str:
         ordinal = int(match.group(1))
         body, _, hint = match.group(2).partition("::")
