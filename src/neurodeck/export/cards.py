@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from ..snapshot import PackagedNote, Snapshot
 from ..markup import MATHJAX_RE
+from ..snapshot import PackagedNote, Snapshot
 from ..validate import CLOZE_RE
 
 T = TypeVar("T")
