@@ -322,3 +322,35 @@ def test_literal_text_reaches_the_card_or_check_says_how(make_deck, tmp_path, mo
     assert '<div class="nd-answer">3*4*5 = 60</div>' in p_value.answer
     (count,) = view.cards_of(note_guid("stats", "count"))
     assert '<div class="nd-answer"># of participants</div>' in count.answer
+
+
+def test_when_a_subdeck_is_split_the_hint_renames_files_into_anki_order(
+        make_deck, tmp_path, runner, monkeypatch):
+    """A subdeck whose files are apart (as in the shipped 1.0.0) cannot be kept in file order
+    by renaming subdecks; the hint renames the files, and Anki's order is then the files'."""
+    from neurodeck.cli import cli
+    from neurodeck.pipeline import check
+
+    def facts(subdeck: str, note_id: str) -> str:
+        return f"deck: {subdeck}\nnotes:\n  - id: {note_id}\n    front: {note_id}\n    back: b\n"
+
+    deck_dir = make_deck({
+        "deck.yaml": "name: Psych 101\nid: psych\n",
+        "01-methods.yaml": facts("Research Methods", "m1"),
+        "02-attention.yaml": facts("Attention", "a1"),
+        "03-more-methods.yaml": facts("Research Methods", "m2"),
+    })
+    monkeypatch.chdir(deck_dir)
+    (warning,) = check(Path(".")).warnings
+    assert warning.hint == (
+        "one subdeck's fact sets are not next to each other; rename the files so that they "
+        "sort in the order Anki shows the subdecks: 02-attention.yaml → 01-attention.yaml; "
+        "01-methods.yaml → 02-methods.yaml")
+    for pair in warning.hint.split("subdecks: ", 1)[1].split("; "):
+        old, new = pair.split(" → ")
+        Path(old).rename(Path(new))
+    result = runner.invoke(cli, ["check", "."])
+    assert (result.exit_code, result.stderr) == (0, "")
+    with LearnerCollection(tmp_path / "learner") as learner:
+        learner.import_apkg(built(deck_dir, tmp_path / "deck.apkg"))
+        assert queue(learner, "Psych 101") == [("a1", 0), ("m1", 0), ("m2", 0)]

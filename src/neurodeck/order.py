@@ -10,6 +10,7 @@ learners' cards, so `check` warns with the renames that would make the two order
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,44 +35,53 @@ class FileDeck:
 
 def study_order_problems(files: list[FileDeck]) -> list[Problem]:
     """A warning when Anki would show the subdecks in another order than the fact sets'."""
-    curriculum: list[str] = []  # subdecks in the order their files come, runs merged
-    for file in files:
-        if not curriculum or curriculum[-1] != file.subdeck:
-            curriculum.append(file.subdeck)
-    anki = sorted(dict.fromkeys(curriculum), key=anki_sort_key)
-    if curriculum == anki:
+    in_anki_order = sorted(files, key=lambda f: anki_sort_key(f.subdeck))  # stable
+    if [f.subdeck for f in in_anki_order] == [f.subdeck for f in files]:
         return []
-    first = next(f for f in files if f.subdeck != anki[len(_common_prefix(curriculum, anki))])
-    shown = ", ".join(repr(s or "(root)") for s in anki)
+    first = next(f for f, g in zip(files, in_anki_order, strict=True) if f != g)
+    shown = ", ".join(repr(s or "(root)") for s in dict.fromkeys(
+        f.subdeck for f in in_anki_order))
     message = (f"Anki shows new cards subdeck by subdeck in name order ({shown}), not in the "
                "order of the fact sets")
-    if len(curriculum) != len(anki):
-        hint = ("the fact sets of one subdeck are not next to each other; number the files "
-                "so that each subdeck's files follow one another")
-        return [Problem(_deck_key_location(first.path), message, hint, "warning")]
+    warning = functools.partial(Problem, _deck_key_location(first.path), message,
+                                severity="warning")
+    file_renames = _file_renames(files, in_anki_order)
+    reorder_files = ("rename the files so that they sort in the order Anki shows the "
+                     f"subdecks: {file_renames}" if file_renames else
+                     "move the files so that they sort in the order Anki shows the subdecks")
+    curriculum = list(dict.fromkeys(f.subdeck for f in files))
+    split = len(curriculum) != len([s for i, s in enumerate(f.subdeck for f in files)
+                                    if i == 0 or files[i - 1].subdeck != s])
+    if split:  # one subdeck's files apart: no renaming of subdecks can keep this order
+        return [warning(hint=f"one subdeck's fact sets are not next to each other; "
+                        f"{reorder_files}")]
     renames = _renames(curriculum)
     renamed = [renames[s] for s in curriculum]
     if renamed != sorted(renamed, key=anki_sort_key):
-        hint = ("Anki shows the root deck's own notes first, and a subdeck's own notes before "
-                "those of the subdecks inside it: move those fact sets first")
-        return [Problem(_deck_key_location(first.path), message, hint, "warning")]
+        return [warning(hint="Anki shows the root deck's own notes first, and a subdeck's own "
+                        f"notes before those of the subdecks inside it; {reorder_files}")]
+    if any(f.released for f in files if renames[f.subdeck] != f.subdeck):
+        return [warning(hint="renaming a subdeck learners have leaves their cards in the old "
+                        f"one; {reorder_files}")]
     edits = "; ".join(f"{f.path}: `deck: {renames[f.subdeck]}`"
                       for f in files if renames[f.subdeck] != f.subdeck)
-    hint = f"to show them in the order of the files, rename the subdecks: {edits}"
-    if any(f.released for f in files if renames[f.subdeck] != f.subdeck):
-        hint = ("renaming a built subdeck leaves learners' cards in the old one: once "
-                "released, rename the files instead so that they sort as Anki shows the "
-                f"subdecks; before that, {hint}")
-    return [Problem(_deck_key_location(first.path), message, hint, "warning")]
+    return [warning(hint=f"to show them in the order of the files, rename the subdecks: "
+                    f"{edits}")]
 
 
-def _common_prefix(a: list[str], b: list[str]) -> list[str]:
-    prefix = []
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        prefix.append(x)
-    return prefix
+def _file_renames(files: list[FileDeck], in_anki_order: list[FileDeck]) -> str:
+    """"a.yaml → 2-a.yaml; …": names that sort the files as Anki sorts their subdecks, or ""
+    when the fact sets are not all in one directory (a rename could not reorder them)."""
+    paths = [Path(f.path) for f in in_anki_order]
+    if len({p.parent for p in paths}) != 1:
+        return ""
+    width = max(2, len(str(len(paths))))
+    renames = []
+    for number, path in enumerate(paths, start=1):
+        new = path.with_name(f"{number:0{width}d}-{_unnumbered(path.name)}")
+        if new != path:
+            renames.append(f"{path.as_posix()} → {new.as_posix()}")
+    return "; ".join(renames)
 
 
 def _renames(curriculum: list[str]) -> dict[str, str]:
