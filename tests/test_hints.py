@@ -97,6 +97,7 @@ FIXES: dict[str, Fix] = {
     "syntax-apostrophe-in-single-quotes": Fix((sub("doesn't", "doesn''t"),)),
     "syntax-at-sign-at-start": Fix((sub("back: @oxytocin", 'back: "@oxytocin"'),)),
     "syntax-bad-indentation": Fix((sub("\n   back:", "\n    back:"),)),
+    "syntax-backslash-in-double-quotes": Fix(((r'front: "(.*)"', r"front: '\1'"),)),
     "syntax-bracket-at-start": Fix(((r"front: (\[Review\].*)", r'front: "\1"'),)),
     "syntax-colons-in-three-notes": Fix(((r"(front|back): (.*: .*)", r'\1: "\2"'),)),
     "syntax-continuation-line": Fix((sub("\n    during touch?", "\n      during touch?"),)),

@@ -360,6 +360,13 @@ def _plain_syntax_error(context: str, problem: str, text: str, mark: Any) -> tup
             "a quoted value is never closed",
             "close the quote at the end of the value; inside '...' write an apostrophe as two ('')",
         )
+    if "found unknown escape character" in problem:
+        escape = problem.rsplit(" ", 1)[-1].strip("'")
+        return (
+            f'a backslash inside "..." starts an escape, and \\{escape} is not one',
+            "put the value in single quotes ('...') or none, where a backslash is just a "
+            f"backslash (MathJax's \\( and \\[ need one), or write it twice: \\\\{escape}",
+        )
     if "'\\t'" in problem or "tab character" in problem:
         return "a tab character where YAML expects spaces", "indent with spaces, never tabs"
     layout = _layout_mistake(text, mark) if mark is not None else None
