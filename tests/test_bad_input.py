@@ -590,3 +590,17 @@ def packaged_descriptions(apkg: Path) -> list[str]:
     """Every deck's description as stored in the package."""
     ((decks,),) = _query(apkg, "SELECT decks FROM col")
     return [deck.get("desc", "") for deck in json.loads(decks).values()]
+
+
+@pytest.mark.parametrize("case", ["syntax-colons-in-three-notes", "syntax-unquoted-colon",
+                                  "syntax-over-indented-note"])
+def test_syntax_errors_of_several_notes_are_the_same_with_or_without_libyaml(case):
+    """Each note's syntax error is found by re-reading the file with that note blanked out."""
+    text = (BAD / f"{case}.yaml").read_text(encoding="utf-8")
+    found = []
+    for use_libyaml in [True, False] if yamlsrc.HAVE_LIBYAML else [False]:
+        with pytest.raises(NeurodeckError) as caught:
+            yamlsrc.compose("bad.yaml", text, use_libyaml=use_libyaml)
+        found.append([str(p) for p in caught.value.problems])
+    assert all(problems == found[0] for problems in found)
+    assert "\n".join(found[0]).splitlines() == expected_lines(BAD / f"{case}.yaml")
