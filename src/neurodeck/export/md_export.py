@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 
 from ..diff import md_escape
 from ..snapshot import PackagedNote, Snapshot
-from .cards import answer_part, group_by_subdeck, render_cards
+from .cards import answer_part, group_by_subdeck, plural, render_cards
 
 _BLOCK_TAGS = {"p", "div", "ul", "ol", "blockquote", "pre", "h1", "h2", "h3", "h4", "h5", "h6",
                "figure", "table", "tr"}
@@ -25,7 +25,7 @@ def render_markdown(snapshot: Snapshot, notes: Iterable[PackagedNote], *,
     cards = sum(len(items) for items in groups.values())
     version = f"Version {md_escape(snapshot.version)} · " if snapshot.version else ""
     lines = [f"# {md_escape(snapshot.deck_name)}", "",
-             f"{version}{len(snapshot.notes)} notes · {cards} cards", ""]
+             f"{version}{plural(len(snapshot.notes), 'note')} · {plural(cards, 'card')}", ""]
     shown: list[str] = []  # the subdeck path whose headings are on the page
     for subdeck, items in groups.items():
         parts = subdeck.split("::") if subdeck else []
