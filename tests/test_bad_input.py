@@ -604,3 +604,13 @@ def test_syntax_errors_of_several_notes_are_the_same_with_or_without_libyaml(cas
         found.append([str(p) for p in caught.value.problems])
     assert all(problems == found[0] for problems in found)
     assert "\n".join(found[0]).splitlines() == expected_lines(BAD / f"{case}.yaml")
+
+
+def test_a_file_full_of_syntax_errors_reports_a_bounded_number():
+    """Each further error costs a re-read of the file: at most 50 more are looked for."""
+    notes = "".join(f"  - id: n{i}\n    front: Note: {i}\n    back: x\n" for i in range(200))
+    with pytest.raises(NeurodeckError) as caught:
+        yamlsrc.compose("bad.yaml", "notes:\n" + notes)
+    problems = caught.value.problems
+    assert len(problems) == 51
+    assert [p.location.line for p in problems] == [3 + 3 * i for i in range(51)]

@@ -125,6 +125,7 @@ def _compose_one(path: str, text: str, *, use_libyaml: bool) -> Node | None:
 
 # How many syntax errors one file may report before the rest is left for the next run.
 _MAX_SYNTAX_PROBLEMS = 50
+_REREAD_BUDGET = 1024 * 1024  # characters parsed again in all, at most
 _NOTES_KEY_RE = re.compile(r"notes:[ \t]*(?:#.*)?")
 _LIST_ITEM_RE = re.compile(r"( *)-(?: |$)")
 
@@ -140,7 +141,10 @@ def _later_syntax_problems(path: str, text: str, first: Problem,
     found: list[Problem] = []
     lines = text.split("\n")
     problem = first
-    while len(found) < _MAX_SYNTAX_PROBLEMS and problem.message.startswith("invalid YAML"):
+    # Each round parses the whole file again (the pure-Python parser reads about 0.4 MB/s), so
+    # a large file with many errors stops after a bounded amount of re-reading.
+    rounds = min(_MAX_SYNTAX_PROBLEMS, _REREAD_BUDGET // max(len(text), 1))
+    while len(found) < rounds and problem.message.startswith("invalid YAML"):
         bounds = _note_item_around(lines, problem.location.line - 1)
         if bounds is None:
             break
