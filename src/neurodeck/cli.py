@@ -305,8 +305,9 @@ def export_command(deck_dir: Path, fmt: str, output: Path | None) -> None:
     \b
     csv   for Anki's File > Import into any collection, without the .apkg: notes use the
           note types every collection has (Basic, Basic (and reversed card), Cloze, by
-          their English names), with the extra and source after the answer. Learners who want releases with their
-          history kept should import the .apkg instead; the two never share notes.
+          their English names), with the extra and source after the answer. Learners
+          who want releases that keep their history import the .apkg instead; the two
+          never share notes.
     html  a searchable, printable preview of every card, with the deck's styling.
     json  every note with its id, GUID, fields and rendered cards, for tools.
     md    a Markdown study sheet; its images are copied into a folder beside it.

@@ -76,12 +76,15 @@ def _file_renames(files: list[FileDeck], in_anki_order: list[FileDeck]) -> str:
     if len({p.parent for p in paths}) != 1:
         return ""
     width = max(2, len(str(len(paths))))
-    renames = []
-    for number, path in enumerate(paths, start=1):
-        new = path.with_name(f"{number:0{width}d}-{_unnumbered(path.name)}")
-        if new != path:
-            renames.append(f"{path.as_posix()} → {new.as_posix()}")
-    return "; ".join(renames)
+    while True:  # wider numbers until no new name is another file's old one: `mv` would lose it
+        new_paths = [path.with_name(f"{number:0{width}d}-{_unnumbered(path.name)}")
+                     for number, path in enumerate(paths, start=1)]
+        if not any(new in paths and new != old for old, new in zip(paths, new_paths,
+                                                                     strict=True)):
+            break
+        width += 1
+    return "; ".join(f"{old.as_posix()} → {new.as_posix()}"
+                     for old, new in zip(paths, new_paths, strict=True) if new != old)
 
 
 def _renames(curriculum: list[str]) -> dict[str, str]:
