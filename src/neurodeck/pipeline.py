@@ -36,7 +36,7 @@ from .load import (
 )
 from .model import Deck
 from .order import FileDeck, study_order_problems
-from .validate import FILE_SOURCE, UniqueIds, check_header, check_note
+from .validate import FILE_SOURCE, SubdeckNames, UniqueIds, check_header, check_note
 
 # Below this much YAML, starting worker processes costs more than it saves.
 PARALLEL_MIN_BYTES = 2 * 1024 * 1024
@@ -94,6 +94,12 @@ def _process_file(deck: Deck, path: Path) -> _FileResult:
         problems += check_note(deck, note)
         compiled.append(compiler.compile(note))
     return _FileResult(compiled, _once_per_file(path, problems))
+
+
+def _at_deck_line(problems: list[Problem]) -> list[Problem]:
+    """Problems with a file's subdeck, moved from its first note to its own `deck:` line."""
+    return [dataclasses.replace(p, location=top_level_key_location(
+        Path(p.location.path), p.location.path, "deck")) for p in problems]
 
 
 def _once_per_file(path: Path, problems: list[Problem]) -> list[Problem]:
@@ -179,6 +185,7 @@ class _Pass:
         self.lock = _read_lock(deck_dir)
         self.media = _Media(deck_dir)
         self._ids = UniqueIds()
+        self._subdecks = SubdeckNames()
         self._scanned, self._failed = 0, False
         self._file_decks: list[FileDeck] = []  # each fact set's subdeck, for the study order
         if self.lock.deck_name is not None and self.lock.deck_name != self.deck.name:
@@ -199,6 +206,7 @@ class _Pass:
             self.problems += result.problems
             if result.notes:
                 first = result.notes[0].note
+                self.problems += _at_deck_line(self._subdecks.check(first.subdeck, first.loc))
                 self._file_deck(first.loc.path, first.subdeck, first.id)
             for compiled in result.notes:
                 note = compiled.note
@@ -215,7 +223,10 @@ class _Pass:
             self.problems += result.problems
             path, check_at = result.path, self._ids.check_at
             if result.notes:
-                self._file_deck(path, result.notes[0][7], result.notes[0][0])
+                note_id, line, column, *_, subdeck, _, _ = result.notes[0]
+                self.problems += _at_deck_line(
+                    self._subdecks.check(subdeck, Location(path, line, column)))
+                self._file_deck(path, subdeck, note_id)
             for note_id, line, column, *_, images in result.notes:
                 self.problems += check_at(note_id, path, line, column)
                 if images:
@@ -470,6 +481,11 @@ def _history_warnings(compiled: CompiledNote, before: lockfile.Entry | None) -> 
     return problems
 
 
+# Anki's own limit for one media file (rslib MAX_INDIVIDUAL_MEDIA_FILE_SIZE): larger files are
+# not synced to AnkiWeb or other devices, and Check Media lists them as oversized.
+MAX_MEDIA_BYTES = 100 * 1024 * 1024
+
+
 class _Media:
     """Image files referenced by notes: resolved inside the deck directory, or refused."""
 
@@ -497,6 +513,7 @@ class _Media:
             outside = (target is None or written.startswith(("/", "\\"))
                        or not target.is_relative_to(self.root))
             missing = not outside and not target.is_file()  # type: ignore[union-attr]
+            size = 0 if outside or missing else target.stat().st_size  # type: ignore[union-attr]
         except (OSError, RuntimeError) as err:  # a symlink loop, a name too long, ...
             return Problem(loc, f"image {written!r} in note {note_id!r} cannot be read: {err}",
                            hint="check the path; it is relative to the deck directory")
@@ -510,6 +527,11 @@ class _Media:
         if missing:
             return Problem(loc, f"image {written!r} in note {note_id!r} does not exist",
                            hint="check the path; it is relative to the deck directory")
+        if size > MAX_MEDIA_BYTES:
+            return Problem(loc, f"image {written!r} in note {note_id!r} is {size:,} bytes; a "
+                           f"media file may be at most 100 MiB ({MAX_MEDIA_BYTES:,} bytes)",
+                           hint="make the image smaller: Anki does not sync larger media files, "
+                           "and a card image rarely needs more than 1 MB")
         if self._owner.setdefault(target.name, target) != target:
             return Problem(loc, f"two different images are both named {target.name!r}",
                            hint="rename one: Anki keeps all media in one folder")

@@ -56,6 +56,17 @@ def html_to_markdown(card_html: str, media_dir: str = "") -> str:
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 
+# What may stay as typed in a link destination: characters that cannot end it (`)`, space),
+# open another construct (`<`, `[`, `` ` ``) or be read as an escape (`\`) are percent-encoded,
+# which means the same address to a browser.
+_URL_SAFE = "/:?#@!$&*+,;=%-._~"
+
+
+def md_url(url: str) -> str:
+    """A URL or file name as a Markdown link destination that cannot break out of it."""
+    return urllib.parse.quote(url, safe=_URL_SAFE)
+
+
 class _MarkdownWriter(HTMLParser):
     def __init__(self, media_dir: str = "") -> None:
         super().__init__(convert_charrefs=True)
@@ -84,14 +95,14 @@ class _MarkdownWriter(HTMLParser):
             src = attr.get("src", "")
             if self.media_dir and src and ":" not in src and "/" not in src:
                 src = f"{self.media_dir}/{src}"  # a media file, copied there by write_export
-            self.out.append(f"![{md_escape(attr.get('alt', ''))}]({urllib.parse.quote(src)})")
+            self.out.append(f"![{md_escape(attr.get('alt', ''))}]({md_url(src)})")
         elif tag in _INLINE_MARKS:
             self.in_code = self.in_code or tag == "code"
             self.out.append(_INLINE_MARKS[tag])
             self.closers.append(_INLINE_MARKS[tag])
         elif tag == "a":
             self.out.append("[")
-            self.closers.append(f"]({attr.get('href', '')})")
+            self.closers.append(f"]({md_url(attr.get('href', ''))})")
         elif tag == "span":
             mark = "**" if attr.get("class") == "cloze" else ""
             self.out.append(mark)
