@@ -44,11 +44,28 @@ def test_two_neurodeck_decks_share_one_collection(make_deck, tmp_path):
         "Test Deck: Basic", "Test Deck: Basic (and reversed card)", "Test Deck: Cloze")
     assert not any("+" in name for name in view.notetypes)
     assert len(view.notes) == 6 and len(view.cards) == 10
+
     for deck_id, root in (("test", "Test Deck"), ("other", "Other Deck")):
         note = view.notes[note_guid(deck_id, "oxytocin-touch")]
         assert note.notetype == f"{root}: Basic"
         assert note.fields["Back"] == "Oxytocin"
         assert [c.deck for c in view.cards_of(note.guid)] == [f"{root}::Neuropeptides"]
+
+
+def test_with_one_shared_note_type_name_anki_renamed_the_second_decks(
+        make_deck, tmp_path, monkeypatch):
+    """What the README says happened before note types were named after the deck."""
+    first = make_deck({"peptides.yaml": PEPTIDES_YAML}, name="first")
+    second = make_deck({"peptides.yaml": PEPTIDES_YAML}, name="second")
+    (second / "deck.yaml").write_text(
+        (second / "deck.yaml").read_text().replace("name: Test Deck\nid: test",
+                                                   "name: Other Deck\nid: other"))
+    monkeypatch.setattr(NoteType, "name_in", lambda self, deck_name: f"neurodeck {self.name}")
+    with LearnerCollection(tmp_path / "learner") as learner:
+        learner.import_apkg(built(first, tmp_path / "first.apkg"))
+        learner.import_apkg(built(second, tmp_path / "second.apkg"))
+        names = learner.view().notetypes
+    assert "neurodeck Basic" in names and "neurodeck Basic+" in names
 
 
 def test_renamed_note_types_reach_learners_without_touching_their_cards(
