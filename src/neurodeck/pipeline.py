@@ -14,6 +14,7 @@ there are, and the output does not depend on how the work was split.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import gc
 import os
@@ -30,10 +31,11 @@ from . import lock as lockfile
 from .apkg import CollectionWriter, write_apkg, write_lines_atomically
 from .compile import CompiledNote, NoteCompiler, PackageParts, notetype_hashes
 from .errors import Location, NeurodeckError, Problem, display_path
-from .load import find_fact_sets, load_header, read_fact_set
+from .load import find_fact_sets, load_header, read_fact_set, top_level_key_location
 from .model import NOTE_KINDS, Deck, Note, NoteKind
 from .occlusion import check_image, check_numbers
-from .validate import SubdeckNames, UniqueIds, check_header, check_note
+from .order import FileDeck, study_order_problems
+from .validate import FILE_SOURCE, SubdeckNames, UniqueIds, check_header, check_note
 
 # Below this much YAML, starting worker processes costs more than it saves.
 PARALLEL_MIN_BYTES = 2 * 1024 * 1024
@@ -187,6 +189,7 @@ def _compile_file(job: _Job, index: int, path: Path) -> _FileResult:
         if note.diagram is not None:
             problems += _check_diagram_image(job.deck, note)
             problems += check_numbers(note, compiled[-1].numbers)
+    problems = _once_per_file(path, problems)
     records: list[_RecordFields] = []
     mods = []
     for each in compiled:
@@ -217,6 +220,23 @@ def _compile_file(job: _Job, index: int, path: Path) -> _FileResult:
         contents = [(each.guid, each.fields, each.tags, each.ordinals) for each in compiled]
     return _FileResult(display_path(path), records, compiled if job.keep == "notes" else [],
                        contents, problems, part, sum(len(each.ordinals) for each in compiled))
+
+
+def _at_deck_line(problems: list[Problem]) -> list[Problem]:
+    """Problems with a file's subdeck, moved from its first note to its own `deck:` line."""
+    return [dataclasses.replace(p, location=top_level_key_location(
+        Path(p.location.path), p.location.path, "deck")) for p in problems]
+
+
+def _once_per_file(path: Path, problems: list[Problem]) -> list[Problem]:
+    """Each problem once: a mistake in the file's own `tags:` or `source:` is every note's,
+    but is reported once, at the line of the mistake."""
+    unique = list(dict.fromkeys(problems))
+    for index, problem in enumerate(unique):
+        if not problem.location.line and problem.message.endswith(FILE_SOURCE):
+            where = top_level_key_location(path, problem.location.path, "source")
+            unique[index] = dataclasses.replace(problem, location=where)
+    return unique
 
 
 def _check_diagram_image(deck: Deck, note: Note) -> list[Problem]:
@@ -252,11 +272,12 @@ class _Pass:
         self.media = _Media(deck_dir)
         self._ids = UniqueIds()
         self._subdecks = SubdeckNames()
+        self._file_decks: list[FileDeck] = []  # each fact set's subdeck, for the study order
         self._scanned, self._failed = 0, False
         self.updater = lockfile.LockUpdater(self.lock, clock, self.deck.name)
         # The text note types go into every package; the image-occlusion one only into decks
         # that have diagrams. Workers need every model's time before the notes are known.
-        self._fingerprints = notetype_hashes()
+        self._fingerprints = notetype_hashes(self.deck)
         notetype_mods = {key: lockfile.modified_time(self.lock.notetypes.get(key), fingerprint,
                                                      clock)
                          for key, fingerprint in self._fingerprints.items()}
@@ -289,7 +310,8 @@ class _Pass:
                 if result.records:  # a fact set's notes share its subdeck
                     first = NoteRecord._make(result.records[0])
                     where = Location(path, first.line, first.column)
-                    self.problems += self._subdecks.check(first.subdeck, where)
+                    self.problems += _at_deck_line(self._subdecks.check(first.subdeck, where))
+                    self._file_deck(path, first.subdeck, first.id)
                 for record in map(NoteRecord._make, result.records):
                     if twice := check_at(record.id, path, record.line, record.column):
                         self.problems += twice  # the lock records the first
@@ -323,7 +345,13 @@ class _Pass:
                             updater.lock(), updater.changes(), self.package, list(kinds),
                             media.files, media.names, note_count, card_count, list(subdecks))
 
+    def _file_deck(self, path: str, subdeck: str, first_note_id: str) -> None:
+        before = self.lock.notes.get(first_note_id)
+        released = before is not None and before.subdeck == subdeck
+        self._file_decks.append(FileDeck(path, subdeck, released))
+
     def _finish(self) -> None:
+        self.problems += study_order_problems(self._file_decks)
         removed = sorted(self.lock.notes.keys() - self._ids.seen())
         if removed:
             shown = ", ".join(repr(r) for r in removed[:5]) + (", ..." if len(removed) > 5 else "")
