@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import html
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from . import _genanki as genanki
@@ -12,6 +13,7 @@ from . import ids
 from .markup import render, replace_image_sources
 from .model import Deck, Note
 from .notetypes import CSS, NOTE_TYPES, NoteType
+from .source_links import origin_html
 from .validate import CLOZE_RE
 
 
@@ -37,6 +39,7 @@ class NoteCompiler:
         self.deck = deck
         self._source_lines: dict[tuple[str | None, str | None], str] = {}
         self._topic_tags: dict[str, str] = {}
+        self._deck_files: dict[str, str] = {}
 
     def compile(self, note: Note) -> CompiledNote:
         """Render one note's fields and tags and decide its cards."""
@@ -58,8 +61,20 @@ class NoteCompiler:
             ordinals = _TEMPLATE_ORDINALS[note.kind]
         payload = "\x1e".join([notetype.key, note.subdeck, "\x1f".join(fields), " ".join(tags)])
         content_hash = hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+        if self.deck.source_link is not None:
+            # After the hash: a link that only moved is no edit (see source_links.py).
+            fields = self._with_origin(note, fields)
         guid = ids.note_guid(self.deck.id, note.id)
         return CompiledNote(note, guid, fields, tags, ordinals, images, content_hash)
+
+    def _with_origin(self, note: Note, fields: tuple[str, ...]) -> tuple[str, ...]:
+        file = self._deck_files.get(note.loc.path)
+        if file is None:
+            file = self._deck_files[note.loc.path] = _in_deck(self.deck, note.loc.path)
+        link = origin_html(self.deck, file, note.loc.line)
+        index = _FIELD_KEYS[note.kind].index("source")
+        source = fields[index]
+        return (*fields[:index], f"{source} · {link}" if source else link, *fields[index + 1:])
 
     def _source_line(self, note: Note) -> str:
         key = (note.source, note.section)
@@ -89,6 +104,14 @@ def compile_notes(deck: Deck) -> list[CompiledNote]:
     """Every note of a loaded deck, compiled, in curriculum order."""
     compiler = NoteCompiler(deck)
     return [compiler.compile(note) for note in deck.notes()]
+
+
+def _in_deck(deck: Deck, shown: str) -> str:
+    """A fact set's path relative to the deck directory, from the path shown in problems."""
+    try:
+        return Path(shown).resolve().relative_to(Path(deck.root).resolve()).as_posix()
+    except ValueError:  # not below the deck directory: name the file alone
+        return Path(shown).name
 
 
 def topic_tag(deck: Deck, subdeck: str) -> str:

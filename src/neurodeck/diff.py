@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .snapshot import PackagedNote, Snapshot
+from .source_links import without_origin
 from .validate import CLOZE_RE
 
 # Parts of a note a change can touch, in the order they are reported.
@@ -86,6 +87,11 @@ def changed_parts(old: Snapshot, before: PackagedNote, new: Snapshot,
                   after: PackagedNote) -> tuple[str, ...]:
     """Which parts of a note differ; a modification time alone is not a change."""
     old_fields, new_fields = old.fields_of(before), new.fields_of(after)
+    # The link back to the fact set moves with every line inserted above and with every
+    # release's tag; it is generated, never an edit (see source_links.py).
+    for fields in (old_fields, new_fields):
+        if "source" in fields:
+            fields["source"] = without_origin(fields["source"])
     parts = {key for key in old_fields.keys() | new_fields.keys()
              if old_fields.get(key, "") != new_fields.get(key, "")}
     if set(before.tags) != set(after.tags):

@@ -28,12 +28,14 @@ from .model import (
     Note,
     NoteKind,
     Source,
+    SourceLink,
     Tag,
 )
 
 DECK_FILE = "deck.yaml"
-DECK_KEYS = ("name", "id", "version", "description", "sources")
+DECK_KEYS = ("name", "id", "version", "description", "sources", "source_link")
 SOURCE_KEYS = ("title", "author", "url")
+SOURCE_LINK_KEYS = ("repository", "ref", "path", "forge")
 
 _Entries = dict[str, tuple[Node, Node]]  # key -> (key node, value node)
 T = TypeVar("T")
@@ -292,6 +294,9 @@ def _read_deck_header(reader: _Reader, root: Node) -> Deck | None:
     sources: dict[str, Source] = {}
     if "sources" in entries:
         sources = _read_sources(reader, entries["sources"][1])
+    source_link = None
+    if "source_link" in entries:
+        source_link = _read_source_link(reader, entries["source_link"][1])
     name, deck_id = values.get("name"), values.get("id")
     if name is None or deck_id is None:
         return None
@@ -304,6 +309,27 @@ def _read_deck_header(reader: _Reader, root: Node) -> Deck | None:
         fact_sets=(),
         root="",
         loc=reader.loc(root),
+        source_link=source_link,
+    )
+
+
+def _read_source_link(reader: _Reader, node: Node) -> SourceLink | None:
+    entries = reader.mapping(node, "`source_link`", SOURCE_LINK_KEYS)
+    if entries is None:
+        return None
+    values = {k: reader.text(v, f"`{k}` of `source_link`") for k, (_, v) in entries.items()}
+    if "repository" not in entries:
+        reader.error(node, "`source_link` is missing `repository`",
+                     hint="add repository: https://github.com/OWNER/NAME")
+        return None
+    if any(value is None for value in values.values()):
+        return None
+    return SourceLink(
+        repository=values["repository"] or "",
+        forge=values.get("forge") or "",
+        ref=values["ref"] or "" if "ref" in values else "v{version}",
+        path=values.get("path") or "",
+        loc=reader.loc(node),
     )
 
 

@@ -10,6 +10,7 @@ from collections.abc import KeysView
 from .errors import Location, Problem
 from .markup import plain_text
 from .model import Deck, Note
+from .source_links import check_source_link
 
 SLUG_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 # Anki stores a card's number in 16 bits and refuses a package with a larger one; no real
@@ -86,6 +87,7 @@ def check_header(deck: Deck) -> list[Problem]:
     if not deck.name.strip() or any(not part.strip() for part in deck.name.split("::")):
         problems.append(Problem(deck.loc, f"deck name {deck.name!r} is empty or has an empty part",
                                 hint="write a name such as `Neurobiology of Connection`"))
+    problems += check_source_link(deck)
     for source in deck.sources.values():
         if source.url is not None and not source.url.startswith(("https://", "http://")):
             problems.append(Problem(source.loc,
