@@ -42,12 +42,17 @@ T = TypeVar("T")
 
 
 def find_fact_sets(deck_dir: Path) -> list[Path]:
-    """Every *.yaml / *.yml under deck_dir except deck.yaml, in sorted (curriculum) order."""
+    """Every *.yaml / *.yml under deck_dir except deck.yaml, in sorted (curriculum) order.
+
+    Hidden files and folders are skipped: a deck directory that is also a repository holds
+    .github/workflows/*.yml and .pre-commit-config.yaml, which are no fact sets.
+    """
     found = [
         path
         for pattern in ("*.yaml", "*.yml")
         for path in deck_dir.rglob(pattern)
         if path != deck_dir / DECK_FILE and path.is_file()
+        and not any(part.startswith(".") for part in path.relative_to(deck_dir).parts)
     ]
     return sorted(found, key=lambda p: p.relative_to(deck_dir).as_posix())
 
