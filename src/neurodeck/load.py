@@ -331,7 +331,7 @@ def _read_source_link(reader: _Reader, node: Node) -> SourceLink | None:
         return None
     return SourceLink(
         repository=values["repository"] or "",
-        forge=values.get("forge") or "",
+        forge=values.get("forge"),
         ref=values["ref"] or "" if "ref" in values else "v{version}",
         path=values.get("path") or "",
         loc=reader.loc(node),

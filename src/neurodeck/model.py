@@ -40,7 +40,7 @@ class SourceLink:
     """deck.yaml `source_link`: where the fact sets live, for a link from each card's back."""
 
     repository: str  # https://host/owner/name
-    forge: str  # "github" or "gitlab": how file addresses are formed
+    forge: str | None  # "github" or "gitlab": how file addresses are formed; None: from host
     ref: str  # a tag, branch or commit; "{version}" stands for deck.yaml's version
     path: str  # the deck directory inside the repository ("" for its top)
     loc: Location = field(default=Location(""), compare=False)

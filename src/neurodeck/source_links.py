@@ -31,7 +31,7 @@ ORIGIN_RE = re.compile(r'(?: · )?<a class="nd-origin" href="[^"<>]*">[^<]*</a>'
 
 def forge_of(link: SourceLink) -> str | None:
     """github or gitlab: as written, or known from the host; None when it cannot be told."""
-    if link.forge:
+    if link.forge is not None:
         return link.forge if link.forge in FORGES else None
     host = link.repository.split("/")[2].lower() if link.repository.count("/") >= 2 else ""
     host = host.split(":")[0]
@@ -56,7 +56,7 @@ def check_source_link(deck: Deck) -> list[Problem]:
             hint="write the https:// address you open in a browser, such as "
             "https://github.com/OWNER/NAME (no query, no #)"))
     elif forge_of(link) is None:
-        if link.forge:
+        if link.forge is not None:
             problems.append(Problem(where, f"unknown `forge` {link.forge!r} in `source_link`",
                                     hint=f"write one of: {', '.join(FORGES)}"))
         else:
