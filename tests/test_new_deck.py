@@ -213,8 +213,9 @@ def run_steps(steps: list[dict[str, object]], cwd: Path, context: dict[str, str]
             continue
         env = ci_env(cwd, **{k: evaluate(str(v), context)
                              for k, v in dict(step.get("env", {})).items()})  # type: ignore[call-overload]
-        done = subprocess.run(["bash", "-eo", "pipefail", "-c", evaluate(str(step["run"]), context)],
-                              cwd=cwd, env=env, capture_output=True, text=True)
+        script = evaluate(str(step["run"]), context)
+        done = subprocess.run(["bash", "-eo", "pipefail", "-c", script], cwd=cwd, env=env,
+                              capture_output=True, text=True)
         assert done.returncode == 0, f"step {name} failed:\n{done.stdout}\n{done.stderr}"
         output = Path(env["GITHUB_OUTPUT"])
         if output.exists():
