@@ -204,7 +204,8 @@ body.nightMode .nd-tools select, body.nightMode .nd-tools button { background: #
 .nd-report.nd-failing { background: #ffebe9; border-color: #cf222e; }
 body.nightMode .nd-report { background: #3b2e00; border-color: #9e6a03; }
 body.nightMode .nd-report.nd-failing { background: #3c1618; border-color: #f85149; }
-.nd-problems { margin: 4px 0; padding-left: 1.2em; font-size: 13px; text-align: left; }
+.nd-problems { display: block; margin: 4px 0; padding-left: 1.2em; font-size: 13px;
+  text-align: left; }
 .nd-problems code { font-size: 12px; }
 .nd-hint { display: block; color: #57606a; }
 body.nightMode .nd-hint { color: #9da5ae; }
