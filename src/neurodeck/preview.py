@@ -29,7 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from . import pipeline
-from .errors import NeurodeckError, Problem
+from .errors import Location, NeurodeckError, Problem
 from .export.cards import group_by_subdeck
 from .export.html_export import PAGE_CSS, _note_items
 from .load import DECK_FILE, display_path, load_header
@@ -69,6 +69,10 @@ class Preview:
             problems, stale = checked.warnings, False
         except NeurodeckError as err:
             snapshot, problems, stale = None, err.problems, True
+        except OSError as err:  # a file vanished mid-save, say: the next save rebuilds
+            snapshot, stale = None, True
+            problems = [Problem(Location(display_path(self.deck_dir)),
+                                f"could not read the deck: {err}", hint="save the file again")]
         with self._lock:
             old = self.state
             self.state = PreviewState(
