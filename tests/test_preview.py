@@ -297,3 +297,24 @@ def test_the_server_answers_only_on_loopback_with_a_strict_policy(
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_file_vanishing_mid_rebuild_is_reported_and_the_next_save_recovers(
+        sample_deck: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import neurodeck.preview as preview_module
+
+    preview = Preview(sample_deck, clock=1_700_000_000)
+    assert preview.rebuild().problems == []
+    real = preview_module._build_snapshot
+
+    def vanished(*args: object) -> object:
+        raise FileNotFoundError(2, "No such file or directory", "peptides.yaml")
+
+    monkeypatch.setattr(preview_module, "_build_snapshot", vanished)
+    state = preview.rebuild()
+    assert [p.message for p in state.problems] == [
+        "could not read the deck: [Errno 2] No such file or directory: 'peptides.yaml'"]
+    assert state.stale and state.snapshot is not None  # the last good cards stay
+    monkeypatch.setattr(preview_module, "_build_snapshot", real)
+    state = preview.rebuild()
+    assert state.problems == [] and not state.stale and state.version == 3
