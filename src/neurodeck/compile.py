@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 
 from . import _genanki as genanki
 from . import ids
-from .markup import render, replace_image_sources
+from .markup import escape_anki_markers, render, replace_image_sources
 from .model import Deck, Note
 from .notetypes import CSS, NOTE_TYPES, NoteType
 from .source_links import origin_html
@@ -122,6 +122,10 @@ def topic_tag(deck: Deck, subdeck: str) -> str:
 
 def source_line(deck: Deck, note: Note) -> str:
     """The small-print citation shown on the back: title (linked if it has a url) · section."""
+    return escape_anki_markers(_source_html(deck, note))
+
+
+def _source_html(deck: Deck, note: Note) -> str:
     if note.source is None or note.source not in deck.sources:
         return html.escape(note.section or "")
     source = deck.sources[note.source]
