@@ -246,7 +246,8 @@ VALID_DECK = {
     "id": "test",
     "version": "1.0.0",
     "description": "A *small* deck.",
-    "sources": {"intimacy": {"title": "T", "author": "A", "url": "https://x.org/a"}},
+    "sources": {"intimacy": {"title": "T", "author": "A", "url": "https://x.org/a",
+                             "kind": "literature", "year": "1998", "venue": "J, 1(2), 3-4"}},
     "source_link": {"repository": "https://github.com/o/r", "ref": "v{version}",
                     "path": "cards", "forge": "github"},
 }
@@ -254,13 +255,16 @@ ODD_VALUES = st.sampled_from([
     "", "A::", "Bad Id", "ftp://x", "javascript:alert(1)", "https://github.com/o/r?x=1",
     "http://github.com/o/r", 'https://github.com/o/r"><b>', "https://example.org/o/r",
     "https://gitlab.com/g/r", "v {version}", "{x}", "main", "../up", "/abs", "a b", "gitea",
-    "gitlab", "github", "2024-01-31", "null", "~", "true", "0x1f",
+    "gitlab", "github", "2024-01-31", "null", "~", "true", "0x1f", "article", "Article",
+    "1998", " 2007a ", "199", 1998, "[sound:x.mp3]",
 ]) | field_value
 # (path of keys, what to do): replace a value, remove a key, or add a misspelt one.
 deck_edits = st.lists(st.tuples(
     st.sampled_from([("name",), ("id",), ("version",), ("description",), ("sources",),
                      ("sources", "intimacy"), ("sources", "intimacy", "title"),
-                     ("sources", "intimacy", "url"), ("source_link",),
+                     ("sources", "intimacy", "url"), ("sources", "intimacy", "kind"),
+                     ("sources", "intimacy", "year"), ("sources", "intimacy", "venue"),
+                     ("source_link",),
                      ("source_link", "repository"), ("source_link", "ref"),
                      ("source_link", "path"), ("source_link", "forge")]),
     st.sampled_from(["replace", "remove", "misspell"]),

@@ -83,6 +83,8 @@ def test_odd_file_names_are_quoted_and_escaped(make_deck: MakeDeck) -> None:
     assert parsed.links[0]["href"] == ("https://github.com/example/psych-deck/blob/v1.0.0/"
                                        "cards/week%201/%22%3Cb%3Ex%3C/b%3E%26.yaml#L3")
     assert without_origin("<cite>T</cite> · " + link) == "<cite>T</cite>"
+    sound = origin_html(deck, "[sound:x.mp3].yaml", 3)
+    assert "[sound:" not in sound and ">&#91;sound:x.mp3].yaml:3</a>" in sound
 
 
 # --- check ----------------------------------------------------------------------------------

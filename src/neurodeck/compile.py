@@ -121,7 +121,11 @@ def topic_tag(deck: Deck, subdeck: str) -> str:
 
 
 def source_line(deck: Deck, note: Note) -> str:
-    """The small-print citation shown on the back: title (linked if it has a url) · section."""
+    """The small-print citation shown on the back: kind, author (year), title, venue, section.
+
+    Only what deck.yaml gives is shown, so a source with just a title stays a title. Anki's
+    markers typed in deck.yaml are shown as text, like everywhere else.
+    """
     return escape_anki_markers(_source_html(deck, note))
 
 
@@ -133,8 +137,14 @@ def _source_html(deck: Deck, note: Note) -> str:
     if source.url:
         title = f'<a href="{html.escape(source.url)}">{title}</a>'
     parts = [title]
-    if source.author:
-        parts.insert(0, html.escape(source.author))
+    author = " ".join(filter(None, [source.author, source.year and f"({source.year})"]))
+    if author:
+        parts.insert(0, html.escape(author))
+    if source.kind:
+        kind = html.escape(source.kind.capitalize())
+        parts.insert(0, f'<span class="source-kind">{kind}</span>')
+    if source.venue:
+        parts.append(html.escape(source.venue))
     if note.section:
         parts.append(html.escape(note.section))
     return " · ".join(parts)

@@ -34,7 +34,7 @@ from .model import (
 
 DECK_FILE = "deck.yaml"
 DECK_KEYS = ("name", "id", "version", "description", "sources", "source_link")
-SOURCE_KEYS = ("title", "author", "url")
+SOURCE_KEYS = ("title", "author", "url", "kind", "year", "venue")
 SOURCE_LINK_KEYS = ("repository", "ref", "path", "forge")
 
 _Entries = dict[str, tuple[Node, Node]]  # key -> (key node, value node)
@@ -377,7 +377,11 @@ def _read_sources(reader: _Reader, node: Node) -> dict[str, Source]:
             title=values["title"],
             author=values.get("author"),
             url=values.get("url"),
+            kind=values.get("kind"),
+            year=values.get("year"),
+            venue=values.get("venue"),
             loc=reader.loc(key_node),
+            key_locs={k: reader.loc(v) for k, (_, v) in entries.items()},
         )
     return sources
 

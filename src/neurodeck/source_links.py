@@ -16,6 +16,7 @@ import re
 from urllib.parse import quote
 
 from .errors import Problem
+from .markup import escape_anki_markers
 from .model import Deck, SourceLink
 
 FORGES = ("github", "gitlab")
@@ -100,7 +101,8 @@ def origin_html(deck: Deck, file: str, line: int) -> str:
     if link is None:
         return ""
     href = html.escape(file_url(deck, link, file, line))
-    label = html.escape(f"{file.rsplit('/', 1)[-1]}:{line}")
+    # A file named "[sound:x].yaml" must not become a play button.
+    label = escape_anki_markers(html.escape(f"{file.rsplit('/', 1)[-1]}:{line}"))
     return f'<a class="nd-origin" href="{href}">{label}</a>'
 
 

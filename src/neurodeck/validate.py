@@ -11,7 +11,7 @@ from collections.abc import KeysView
 from .ankitext import deck_name_component, deck_name_key, shows_nothing
 from .errors import Location, Problem
 from .markup import plain_text, render
-from .model import Deck, Note
+from .model import SOURCE_KINDS, Deck, Note, Source
 from .source_links import check_source_link
 
 SLUG_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
@@ -140,6 +140,28 @@ def check_header(deck: Deck) -> list[Problem]:
             problems.append(Problem(source.loc,
                                     f"source {source.id!r} has a url that is not http(s)",
                                     hint="write a full https:// address, or remove `url`"))
+        problems += _check_source_citation(source)
+    return problems
+
+
+_YEAR_RE = re.compile(r"[0-9]{4}[a-z]?")
+
+
+def _check_source_citation(source: Source) -> list[Problem]:
+    """`kind` must be one the card can name; `year` must look like a year of publication."""
+    problems = []
+    if source.kind is not None and source.kind not in SOURCE_KINDS:
+        close = difflib.get_close_matches(source.kind.strip().lower(), SOURCE_KINDS, n=1)
+        choices = " or ".join(f"`kind: {k}`" for k in SOURCE_KINDS)
+        hint = (f"did you mean `kind: {close[0]}`?" if close
+                else f"write {choices} (one of the deck's own documents, or published work)")
+        problems.append(Problem(source.key_locs.get("kind", source.loc),
+                                f"source {source.id!r} has unknown kind {source.kind!r}",
+                                hint=hint))
+    if source.year is not None and not _YEAR_RE.fullmatch(source.year.strip()):
+        problems.append(Problem(source.key_locs.get("year", source.loc),
+                                f"source {source.id!r} has year {source.year!r}, not a year",
+                                hint="write the year of publication, e.g. `year: 1998`"))
     return problems
 
 
