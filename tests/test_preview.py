@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import select
 import shutil
 import signal
@@ -26,7 +27,10 @@ from pathlib import Path
 import pytest
 from conftest import MakeDeck
 
+from neurodeck.export import render_html
+from neurodeck.notetypes import CSS
 from neurodeck.preview import Preview, make_server
+from neurodeck.snapshot import compile_snapshot
 
 SCRIPTS = Path(sys.executable).parent
 
@@ -318,3 +322,26 @@ def test_a_file_vanishing_mid_rebuild_is_reported_and_the_next_save_recovers(
     monkeypatch.setattr(preview_module, "_build_snapshot", real)
     state = preview.rebuild()
     assert state.problems == [] and not state.stale and state.version == 3
+
+
+def test_the_preview_shows_the_html_exports_cards_with_the_decks_css(
+        sample_deck: Path, tmp_path: Path) -> None:
+    """Same templates and CSS as the export (which test_export holds to Anki's rendering)."""
+    preview = Preview(sample_deck, clock=1_700_000_000)
+    preview.rebuild()
+    cards = str(preview.content()["cards"])
+    snapshot = compile_snapshot(sample_deck, clock=1_700_000_000)
+    exported = render_html(snapshot, snapshot.notes)
+    articles = re.findall(r'<article class="nd-item">.*?</article>', exported, re.DOTALL)
+    assert len(articles) == 5
+    assert all(article in cards for article in articles)
+    server = make_server(preview)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/deck.css",
+                                    timeout=10) as answer:
+            assert CSS in answer.read().decode()
+    finally:
+        server.shutdown()
+        server.server_close()
