@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import shutil
 import signal
 import sys
@@ -98,8 +99,14 @@ def _build_snapshot(deck_dir: Path, checked: pipeline.Checked, clock: int) -> Sn
     # A copy without hidden folders (.git) or build output: a big repository stays quick.
     with tempfile.TemporaryDirectory(prefix="neurodeck-preview-") as tmp:
         copy = Path(tmp) / "deck"
-        shutil.copytree(deck_dir, copy,
-                        ignore=shutil.ignore_patterns(".*", "build", "__pycache__"))
+        top = os.path.abspath(deck_dir)
+
+        def skipped(folder: str, names: list[str]) -> set[str]:
+            # What find_fact_sets never reads, and the top build/ that `build .` writes.
+            at_top = os.path.abspath(folder) == top
+            return {n for n in names if n.startswith(".") or (at_top and n == "build")}
+
+        shutil.copytree(deck_dir, copy, ignore=skipped)
         built = pipeline.build(copy, Path(tmp) / "deck.apkg", clock=clock)
         snapshot = read_apkg(built.path, source=display_path(deck_dir))
         media = read_media(built.path)
@@ -396,7 +403,7 @@ def watch(preview: Preview, stop: threading.Event,
 
     def wanted(_change: watchfiles.Change, path: str) -> bool:
         rel = Path(path).relative_to(preview.deck_dir.resolve()).parts
-        if not rel or any(p.startswith(".") or p == "build" for p in rel):
+        if not rel or rel[0] == "build" or any(p.startswith(".") for p in rel):
             return False
         return rel[-1].lower().endswith(_WATCHED_SUFFIXES)
 
