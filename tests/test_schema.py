@@ -103,6 +103,24 @@ def test_each_schema_is_valid_draft_2020_12(which: str) -> None:
     jsonschema.Draft202012Validator.check_schema(value)
 
 
+@pytest.mark.parametrize("which", ["deck", "factset"])
+def test_a_draft_07_reader_gives_the_same_verdicts(which: str) -> None:
+    """VS Code's YAML extension has long read schemas as draft-07: ours use only keywords that
+    mean the same there, so it flags exactly what a 2020-12 validator flags."""
+    as_draft_07 = {**schema(which), "$schema": "http://json-schema.org/draft-07/schema#"}
+    jsonschema.Draft7Validator.check_schema(as_draft_07)
+    draft_07 = jsonschema.Draft7Validator(as_draft_07)
+    texts = [p.read_bytes().decode("utf-8", "replace") for p in sorted(BAD.glob("*.yaml"))]
+    texts += [DECK_YAML, PEPTIDES_YAML, *GOOD_FACT_SETS.values()]
+    compared = 0
+    for text in texts:
+        parsed, data = editor_view(text)
+        if parsed:
+            assert draft_07.is_valid(data) == VALIDATORS[which].is_valid(data), text
+            compared += 1
+    assert compared > 40
+
+
 def _properties(node: dict[str, object], root: dict[str, object], path: str):
     """(path, property schema) for every key anywhere in the schema, $refs followed."""
     ref = node.get("$ref")
