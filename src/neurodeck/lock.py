@@ -16,7 +16,7 @@ import bisect
 import re
 from array import array
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from .errors import Location, NeurodeckError, Problem
@@ -26,7 +26,8 @@ LOCK_VERSION = 1
 _HEADER = (
     f"# neurodeck lock, version {LOCK_VERSION}: when each note last changed. "
     "Commit it with the cards; `neurodeck build` updates it.\n"
-    "# deck\tname | notetype\tkey\thash\tmod | note\tid\thash\tmod\ttype\tcards\tsubdeck\n"
+    "# deck\tname | notetype\tkey\thash\tmod | note\tid\thash\tmod\ttype\tcards\tsubdeck"
+    " | occlusion\tnote\tshape id\tcard number\n"
 )
 
 
@@ -143,6 +144,9 @@ class Lock:
     notes: NoteTable
     notetypes: dict[str, Entry]
     deck_name: str | None = None  # the root deck's name when the lock was written
+    # Diagrams: note id -> occlusion (or group) id -> cloze number. A card's review history
+    # belongs to its number, so a region keeps its number for good, even after it is removed.
+    occlusions: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.notes, NoteTable):  # a plain mapping, as tests write one
@@ -176,6 +180,7 @@ def parse_lock_lines(path: str, lines: Iterable[str]) -> Lock:
     notetypes: dict[str, Entry] = {}
     deck_name = None
     last_id = ""
+    occlusions: dict[str, dict[str, int]] = {}
     for number, line in enumerate(lines, start=1):
         line = line.rstrip("\r\n")
         if not line or line.startswith("#"):
@@ -191,15 +196,25 @@ def parse_lock_lines(path: str, lines: Iterable[str]) -> Lock:
                 deck_name = line.split("\t", 1)[1]
             elif parts[0] == "notetype" and len(parts) == 4:
                 notetypes[parts[1]] = Entry(parts[2], int(parts[3]))
+            elif parts[0] == "occlusion" and len(parts) == 4:
+                _read_occlusion_record(occlusions.setdefault(parts[1], {}), parts[2], parts[3])
             else:
-                raise ValueError("expected `deck`, `note` or `notetype` and tab-separated values")
+                raise ValueError("expected `deck`, `note`, `notetype` or `occlusion` and "
+                                 "tab-separated values")
         except ValueError as err:
             raise NeurodeckError([Problem(
                 Location(path, number), f"cannot read the lock file: {err}",
                 hint="restore it from version control, or delete it to start afresh "
                 "(learners may then not receive edits until a note changes again)",
             )]) from None
-    return Lock(notes, notetypes, deck_name)
+    return Lock(notes, notetypes, deck_name, occlusions)
+
+
+def _read_occlusion_record(numbers: dict[str, int], key: str, written: str) -> None:
+    number = int(written)
+    if key in numbers or number in numbers.values() or number < 1:
+        raise ValueError(f"occlusion {key!r} or its card number {number} is repeated or invalid")
+    numbers[key] = number
 
 
 def format_lock(lock: Lock) -> str:
@@ -215,6 +230,9 @@ def lock_lines(lock: Lock) -> Iterator[str]:
     for k, e in sorted(lock.notetypes.items()):
         yield f"notetype\t{k}\t{e.hash}\t{e.mod}\n"
     yield from lock.notes.lines()
+    for note_id in sorted(lock.occlusions):
+        for key, number in sorted(lock.occlusions[note_id].items(), key=lambda kv: kv[1]):
+            yield f"occlusion\t{note_id}\t{key}\t{number}\n"
 
 
 def modified_time(before: Entry | None, content_hash: str, clock: int) -> int:
@@ -239,6 +257,7 @@ class LockUpdater:
         self.deck_name = deck_name
         self.notes = NoteTable()
         self.notetypes: dict[str, Entry] = {}
+        self.occlusions: dict[str, dict[str, int]] = {}
         self.added = self.changed = 0
 
     def note(self, note_id: str, content_hash: str, kind: str, subdeck: str,
@@ -260,6 +279,10 @@ class LockUpdater:
             self.changed += 1
         self.notes.add(note_id, content_hash, mod, kind, subdeck, cards)
 
+    def occlusion_numbers(self, note_id: str, numbers: Iterable[tuple[str, int]]) -> None:
+        """Record a diagram's cloze number for each occlusion or group id."""
+        self.occlusions[note_id] = dict(numbers)
+
     def notetype(self, key: str, content_hash: str) -> int:
         """Record a note type's current fingerprint; returns its modification time."""
         mod = self._mod(self.old.notetypes.get(key), content_hash)
@@ -271,7 +294,7 @@ class LockUpdater:
 
     def lock(self) -> Lock:
         """The lock as recorded so far."""
-        return Lock(self.notes, self.notetypes, self.deck_name)
+        return Lock(self.notes, self.notetypes, self.deck_name, self.occlusions)
 
     def changes(self) -> list[str]:
         """Short phrases for what differs from the old lock (empty when nothing does)."""
@@ -286,4 +309,8 @@ class LockUpdater:
             parts.append(f"note types changed: {', '.join(sorted(types))}")
         if self.old.deck_name is not None and self.deck_name != self.old.deck_name:
             parts.append("deck name changed")
+        # A new diagram is counted as an added note; here only released diagrams count.
+        if any(dict(self.old.occlusions.get(k, {})) != v for k, v in self.occlusions.items()
+               if k in self.old.notes):
+            parts.append("occlusion card numbers changed")
         return parts

@@ -16,7 +16,7 @@ import os
 import tempfile
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -27,7 +27,8 @@ from .apkg import CollectionWriter, write_apkg, write_lines_atomically
 from .compile import CompiledNote, NoteCompiler, PackageParts, notetype_hashes
 from .errors import Location, NeurodeckError, Problem
 from .load import display_path, find_fact_sets, load_header, read_fact_set
-from .model import Deck
+from .model import NOTE_KINDS, Deck, Note, NoteKind
+from .occlusion import check_image, check_numbers
 from .validate import SubdeckNames, UniqueIds, check_header, check_note
 
 # Below this much YAML, starting worker processes costs more than it saves.
@@ -75,23 +76,47 @@ class _FileResult:
     problems: list[Problem]
 
 
-def _process_file(deck: Deck, path: Path) -> _FileResult:
+def _process_file(deck: Deck, path: Path,
+                  occlusion_numbers: Mapping[str, Mapping[str, int]]) -> _FileResult:
     problems: list[Problem] = []
     fact_set = read_fact_set(path, problems)
     if fact_set is None:
         return _FileResult([], problems)
-    compiler = NoteCompiler(deck)
+    compiler = NoteCompiler(deck, occlusion_numbers)
     compiled = []
     for note in fact_set.notes:
         problems += check_note(deck, note)
         compiled.append(compiler.compile(note))
+        if note.diagram is not None:
+            problems += _check_diagram_image(deck, note)
+            problems += check_numbers(note, compiled[-1].numbers)
     return _FileResult(compiled, problems)
+
+
+def _check_diagram_image(deck: Deck, note: Note) -> list[Problem]:
+    """Whether a diagram's image is a real image (a missing or outside file is _Media's)."""
+    assert note.diagram is not None
+    root = Path(deck.root).resolve()
+    try:
+        target = _image_file(root, note.diagram.image)
+        if target is None or not target.is_relative_to(root) or not target.is_file():
+            return []
+        with target.open("rb") as file:
+            data = file.read(_SNIFF_BYTES)
+    except (OSError, RuntimeError):
+        return []  # _Media reports what is wrong with the path
+    return list(check_image(note, data, note.diagram.image_loc))
+
+
+_SNIFF_BYTES = 64 * 1024  # enough for any image format's header (JPEG's may follow EXIF data)
 
 
 # What the main process needs of each note a worker has written, as a plain tuple (which
 # pickles several times faster than a named one): id, line, column, content hash, time,
-# time in the old lock (None for a new note), type, subdeck, cards ("0,1"), images.
-_Written = tuple[str, int, int, str, int, int | None, str, str, str, tuple[str, ...]]
+# time in the old lock (None for a new note), type, subdeck, cards ("0,1"), images, and for a
+# diagram the cloze number of each occlusion id.
+_Written = tuple[str, int, int, str, int, int | None, str, str, str, tuple[str, ...],
+                 tuple[tuple[str, int], ...]]
 
 
 @dataclass(frozen=True)
@@ -120,7 +145,7 @@ class _BuildJob:
 
 def _write_file(job: _BuildJob, index: int, path: Path) -> _WrittenFile:
     """Check and compile one fact set and write its rows, numbered from 1, to a part."""
-    result = _process_file(job.deck, path)
+    result = _process_file(job.deck, path, job.old.occlusions)
     problems = result.problems
     old_entries = [job.old.notes.get(compiled.note.id) for compiled in result.notes]
     for compiled, before in zip(result.notes, old_entries, strict=True):
@@ -141,7 +166,7 @@ def _write_file(job: _BuildJob, index: int, path: Path) -> _WrittenFile:
             writer.add(genanki_note, job.parts.deck_for(note.subdeck).deck_id)
         written.append((note.id, note.loc.line, note.loc.column, compiled.hash, mod,
                         None if before is None else before.mod, note.kind, note.subdeck,
-                        _ordinals_text(compiled), compiled.images))
+                        _ordinals_text(compiled), compiled.images, compiled.numbers))
         card_count += len(compiled.ordinals)
     if writer is not None:
         writer.close()
@@ -176,7 +201,8 @@ class _Pass:
     def notes(self) -> Iterator[CompiledNote]:
         """Compiled notes in curriculum order; problems accumulate as they are found."""
         deck = self.deck
-        for result in self._results(lambda _index, path: _process_file(deck, path)):
+        numbers = self.lock.occlusions
+        for result in self._results(lambda _index, path: _process_file(deck, path, numbers)):
             self.problems += result.problems
             if result.notes:
                 first = result.notes[0].note
@@ -196,9 +222,9 @@ class _Pass:
             self.problems += result.problems
             path, check_at = result.path, self._ids.check_at
             if result.notes:
-                _, line, column, *_, subdeck, _, _ = result.notes[0]
+                _, line, column, *_, subdeck, _, _, _ = result.notes[0]
                 self.problems += self._subdecks.check(subdeck, Location(path, line, column))
-            for note_id, line, column, *_, images in result.notes:
+            for note_id, line, column, *_, images, _numbers in result.notes:
                 self.problems += check_at(note_id, path, line, column)
                 if images:
                     loc = Location(path, line, column)
@@ -323,7 +349,12 @@ def _build(deck_dir: Path, output: Path | None, *, clock: int, frozen: bool,
     deck = run.deck
     path = output or Path("build") / f"{deck.id}.apkg"
     updater = lockfile.LockUpdater(run.lock, clock, deck.name)
-    notetype_mods = {key: updater.notetype(key, h) for key, h in notetype_hashes().items()}
+    # The text note types go into every package; the image-occlusion one only into decks
+    # that have diagrams. Workers need every model's time before the notes are known.
+    hashes = notetype_hashes()
+    notetype_mods = {key: lockfile.modified_time(run.lock.notetypes.get(key), h, clock)
+                     for key, h in hashes.items()}
+    used_kinds: dict[NoteKind, None] = dict.fromkeys(NOTE_KINDS)
     first_build = run.lock.earliest or clock
     parts = PackageParts(deck, notetype_mods, first_build)
     counts: Counter[str] = Counter()
@@ -334,9 +365,12 @@ def _build(deck_dir: Path, output: Path | None, *, clock: int, frozen: bool,
         job = _BuildJob(deck, run.lock, parts, clock, strict, Path(scratch), run.media.root)
         try:
             for written in run.written_files(job):
-                for note_id, _, _, content_hash, mod, old_mod, kind, subdeck, cards, _ in (
-                        written.notes):
+                for (note_id, _, _, content_hash, mod, old_mod, kind, subdeck, cards, _,
+                     numbers) in written.notes:
                     updater.note_seen(note_id, content_hash, mod, kind, subdeck, cards, old_mod)
+                    used_kinds[kind] = None  # type: ignore[index]  # a kind from the lock's text
+                    if numbers:
+                        updater.occlusion_numbers(note_id, numbers)
                     subdecks[subdeck] = None
                 if written.part is not None and not run.has_failed():
                     # The part numbered its notes from 1; they follow the notes before them.
@@ -346,6 +380,9 @@ def _build(deck_dir: Path, output: Path | None, *, clock: int, frozen: bool,
                 counts["cards"] += written.card_count
             for subdeck in subdecks:
                 parts.deck_for(subdeck)  # every subdeck gets its deck (workers made their own)
+            models = [parts.models[kind] for kind in used_kinds]
+            for kind in used_kinds:
+                updater.notetype(kind, hashes[kind])
             warnings = run.raise_if_failed()
             changes = updater.changes()
             lock_path = deck_dir / lockfile.LOCK_FILE
@@ -355,7 +392,7 @@ def _build(deck_dir: Path, output: Path | None, *, clock: int, frozen: bool,
                     f"{lockfile.LOCK_FILE} is out of date ({'; '.join(changes)})",
                     hint="run `neurodeck build` and commit the updated lock file with the cards",
                 )])
-            writer.finish(parts.unique_decks(), parts.models.values())
+            writer.finish(parts.unique_decks(), models)
         except BaseException:
             writer.abandon()
             raise
@@ -434,7 +471,19 @@ def _history_warnings(compiled: CompiledNote, before: lockfile.Entry | None) -> 
             hint="learners can move them in the browser; say so in the release notes",
         ))
     lost = set(before.cards.split(",")) - set(_ordinals_text(compiled).split(",")) - {""}
-    if lost:
+    if lost and note.diagram is not None:
+        by_number = {number - 1: key for key, number in compiled.numbers}
+        gone = ", ".join(repr(by_number.get(int(o), f"c{int(o) + 1}"))
+                         for o in sorted(lost, key=int))
+        problems.append(Problem(
+            note.loc,
+            f"diagram {note.id!r} no longer has occlusion {gone}; learners keep that card and "
+            "its history, and it shows an error until they run Tools → Empty Cards",
+            severity="warning",
+            hint="say so in the release notes; the lock keeps its card number, so no other "
+            "region ever gets its history",
+        ))
+    elif lost:
         numbers = ", ".join(str(int(o) + 1) for o in sorted(lost, key=int))
         problems.append(Problem(
             note.loc,

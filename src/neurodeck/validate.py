@@ -11,10 +11,10 @@ from collections.abc import KeysView
 from .ankitext import deck_name_component, deck_name_key, shows_nothing
 from .errors import Location, Problem
 from .markup import plain_text, render
-from .model import SOURCE_KINDS, Deck, Note, Source
+from .model import SLUG_RE, SOURCE_KINDS, Deck, Note, Source
+from .occlusion import check_diagram
 from .source_links import check_source_link
 
-SLUG_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 # Anki stores a card's number in 16 bits and refuses a package with a larger one; no real
 # note needs more than a few hundred deletions. Longer numbers are not deletions at all, so
 # no later stage ever turns them into a card number.
@@ -210,6 +210,8 @@ def check_note(deck: Deck, note: Note) -> list[Problem]:
     if note.subdeck and _has_empty_part(note.subdeck):
         problems.append(Problem(note.loc, f"subdeck {note.subdeck!r} has an empty part",
                                 hint="write `deck: Topic::Subtopic` with a name on both sides"))
+    if note.diagram is not None:
+        problems += check_diagram(note)
     if note.kind != "cloze" and "front" in note.fields and "back" in note.fields:
         prompt, answer = plain_text(note.fields["front"]), plain_text(note.fields["back"])
         if answer and answer in prompt:

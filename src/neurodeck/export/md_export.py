@@ -10,6 +10,7 @@ from html.parser import HTMLParser
 from ..diff import md_escape
 from ..snapshot import PackagedNote, Snapshot
 from .cards import answer_part, group_by_subdeck, render_cards
+from .diagram import render_diagram_card
 
 _BLOCK_TAGS = {"p", "div", "ul", "ol", "blockquote", "pre", "h1", "h2", "h3", "h4", "h5", "h6",
                "figure", "table", "tr"}
@@ -38,9 +39,15 @@ def render_markdown(snapshot: Snapshot, notes: Iterable[PackagedNote]) -> str:
 
 
 def _note_cards(snapshot: Snapshot, note: PackagedNote) -> list[str]:
-    return [f"**Q:** {html_to_markdown(card.front)}\n\n"
-            f"**A:** {html_to_markdown(answer_part(card.back))}"
-            for card in render_cards(snapshot, note)]
+    cards = []
+    diagram = snapshot.notetype_of(note).key == "occlusion"
+    for card in render_cards(snapshot, note):
+        front, back = card.front, card.back
+        if diagram:  # the image and this card's answer, without Anki's script or masks
+            front, back = render_diagram_card(snapshot, note, card.ordinal, masks=False)
+        cards.append(f"**Q:** {html_to_markdown(front)}\n\n"
+                     f"**A:** {html_to_markdown(answer_part(back))}")
+    return cards
 
 
 def html_to_markdown(card_html: str) -> str:
