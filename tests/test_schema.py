@@ -169,8 +169,15 @@ def test_the_schema_names_exactly_the_keys_the_loader_knows() -> None:
                load.SOURCE_LINK_KEYS)
     _same_keys("fact set", factset["properties"], model.FACT_SET_KEYS)
     note = factset["$defs"]["note"]
-    _same_keys("fact set $defs.note", note["properties"], model.NOTE_KEYS)
-    assert note["properties"]["type"]["enum"] == list(model.NOTE_KINDS)
+    _same_keys("fact set $defs.note", note["properties"],
+               model.NOTE_KEYS + model.OCCLUSION_NOTE_KEYS)
+    assert note["properties"]["type"]["enum"] == [*model.NOTE_KINDS, model.OCCLUSION_KIND]
+    occlusion = note["properties"]["occlusions"]["items"]
+    _same_keys("an occlusion", occlusion["properties"], model.OCCLUSION_KEYS)
+    assert [set(shape["required"]) for shape in occlusion["oneOf"]] == [
+        {kind} for kind in model.SHAPE_KINDS]
+    _same_keys("a label", note["properties"]["labels"]["items"]["properties"], model.LABEL_KEYS)
+    assert set(note["properties"]["mode"]["enum"]) == set(model.OCCLUSION_MODES)
 
 
 def test_neurodeck_schema_prints_the_shipped_files(runner) -> None:
@@ -257,6 +264,73 @@ def test_generated_fact_set_shapes_schema_never_stricter_than_check(text: str) -
 @given(mutated_fact_set())
 def test_mutated_fact_sets_schema_never_stricter_than_check(text: str) -> None:
     assert_schema_no_stricter("factset", text)
+
+
+DIAGRAM_YAML = """\
+deck: Diagrams
+tags: [diagram]
+notes:
+  - id: midsagittal
+    type: occlusion
+    image: media/midsagittal.png
+    header: "Midsagittal slice"
+    mode: hide-all
+    occlusions:
+      - {id: acc, answer: Anterior cingulate cortex, ellipse: [0.2, 0.3857, 0.1, 0.0857]}
+      - {id: insula-left, group: insula, answer: Insula, rect: [0.2, 0.5, 0.06, 0.1]}
+      - {id: insula-right, group: insula, answer: Insula, rect: [0.7, 0.5, 0.06, 0.1]}
+      - id: vta
+        answer: Ventral tegmental area
+        polygon: [[0.48, 0.62], [0.52, 0.62], [0.5, 0.68]]
+    labels:
+      - {text: Anterior, at: [0.02, 0.02], size: 0.04}
+    extra: Shapes mark usual positions.
+"""
+DIAGRAM_EDITS = [
+    ("ellipse: [0.2, 0.3857, 0.1, 0.0857]", [
+     "ellipse: [0.2, 0.3857, 0.1]", "elipse: [0.2, 0.3, 0.1, 0.1]",
+     "ellipse: [0.2, '0.3', 0.1, 0.1]", "ellipse: [0.2, 1e-1, 0.1, 0.1]", "ellipse: 0.2",
+     "ellipse: [0.2, 0.3, 0.1, 0.1], rect: [0.2, 0.3, 0.1, 0.1]", "ellipse: [1.2, 0.3, 0.1, 0.1]",
+     "ellipse: [0.2, .inf, 0.1, 0.1]", "ellipse: [0.2, 0x1, 0.1, 0.1]", ""]),
+    ("type: occlusion", ["type: occlusoin", "type: cloze", "type: basic", "type:", ""]),
+    ("image: media/midsagittal.png", ["image: media/missing.png", "image:", "img: x.png", ""]),
+    ('header: "Midsagittal slice"', ['header: ""', "header:", "front: Q", "text: '{{c1::x}}'", ""]),
+    ("mode: hide-all", ["mode: hide-one", "mode: hide", "mode:", ""]),
+    ("id: acc,", ["id: Acc,", "id: insula-left,", "", "id: 12,"]),
+    ("group: insula, answer: Insula, rect: [0.7", ["answer: Insula, rect: [0.7",
+                                                    "group: insula, answer: Isle, rect: [0.7"]),
+    ("[0.5, 0.68]]", ["[0.5]]", "[0.5, 0.68, 0.1]]", "0.5]"]),
+    ("{text: Anterior, at: [0.02, 0.02], size: 0.04}", [
+        "{text: Anterior, at: [0.02]}", "{txt: Anterior, at: [0.02, 0.02]}", "{at: [0.02, 0.02]}",
+        "{text: 'A: B', at: [0.02, 0.02], size: big}", "{text: Anterior, at: [0.02, 0.02]}"]),
+    ("    labels:\n", ["    labels: []\n    x:\n", "    labels:\n"]),
+]
+
+
+@SETTINGS
+@given(st.lists(st.sampled_from(DIAGRAM_EDITS).flatmap(
+    lambda edit: st.tuples(st.just(edit[0]), st.sampled_from(edit[1]))), max_size=3))
+def test_diagram_shapes_schema_never_stricter_than_check(edits) -> None:
+    text = DIAGRAM_YAML
+    for old, new in edits:
+        text = text.replace(old, new, 1)
+    tmp, deck_dir = deck_with({"facts.yaml": text})
+    with tmp:
+        (deck_dir / "media").mkdir()
+        image = ROOT / "cards" / "media" / "midsagittal.png"
+        (deck_dir / "media" / "midsagittal.png").write_bytes(image.read_bytes())
+        if not schema_accepts("factset", text):
+            assert not check_accepts(deck_dir), f"schema rejects, check accepts:\n{text}"
+
+
+def test_a_good_diagram_validates_and_checks() -> None:
+    assert schema_accepts("factset", DIAGRAM_YAML)
+    tmp, deck_dir = deck_with({"facts.yaml": DIAGRAM_YAML})
+    with tmp:
+        (deck_dir / "media").mkdir()
+        image = ROOT / "cards" / "media" / "midsagittal.png"
+        (deck_dir / "media" / "midsagittal.png").write_bytes(image.read_bytes())
+        assert check_accepts(deck_dir)
 
 
 VALID_DECK = {
