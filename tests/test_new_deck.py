@@ -41,12 +41,13 @@ def test_new_deck_checks_builds_and_imports_in_anki(runner, tmp_path: Path) -> N
     assert result.exit_code == 0, result.output
     for name in ("deck.yaml", "01-example.yaml", "README.md", ".gitignore",
                  ".github/workflows/deck.yml", ".pre-commit-config.yaml",
-                 "schema/deck.schema.json", "schema/factset.schema.json"):
+                 "schema/deck.schema.json", "schema/factset.schema.json",
+                 "media/example-diagram.png"):
         assert (deck_dir / name).is_file(), name
 
     checked = runner.invoke(cli, ["check", str(deck_dir)])
     assert checked.exit_code == 0, checked.output + checked.stderr
-    assert "3 notes, 5 cards, 0 errors, 0 warnings" in checked.output
+    assert "4 notes, 8 cards, 0 errors, 0 warnings" in checked.output
     assert runner.invoke(cli, ["check", "--strict", str(deck_dir)]).exit_code == 0
 
     out = tmp_path / "deck.apkg"
@@ -55,15 +56,16 @@ def test_new_deck_checks_builds_and_imports_in_anki(runner, tmp_path: Path) -> N
     with LearnerCollection(tmp_path / "learner") as col:
         log = col.import_apkg(out)
         view = col.view()
-        assert col.answer_all(ease=3) == 5
-    assert log.counts() == {"new": 3, "updated": 0, "duplicate": 0, "conflicting": 0}
+        assert col.answer_all(ease=3) == 8
+    assert log.counts() == {"new": 4, "updated": 0, "duplicate": 0, "conflicting": 0}
     assert view.decks == ("Introduction to Psychology",
                           "Introduction to Psychology::Getting Started")
-    kinds = {n.notetype.rsplit(" ", 1)[-1] for n in view.notes.values()}
-    assert len(kinds) == 3  # one note of each type
+    assert len({n.notetype for n in view.notes.values()}) == 4  # one note of each type
     backs = " ".join(c.answer for c in view.cards)
     assert "One card, from front to back" in backs
     assert '<span class="cloze" data-ordinal="2">another</span>' in backs
+    assert "Blue ellipse" in backs and len(view.cards_of(next(
+        guid for guid, n in view.notes.items() if "Image" in n.fields))) == 3
 
 
 def test_new_deck_files_validate_against_the_schemas(runner, tmp_path: Path) -> None:
@@ -315,7 +317,7 @@ def test_pre_commit_hooks_check_the_decks_of_changed_files(released_repo: Path,
 
         done = run()
         assert done.returncode == 0, done.stderr
-        assert ".: 3 notes, 5 cards, 0 errors" in done.stdout
+        assert ".: 4 notes, 8 cards, 0 errors" in done.stdout
         example = released_repo / "01-example.yaml"
         original = example.read_text()
         example.write_text(original.replace("id: example-cloze", "id: Example Cloze"))

@@ -249,3 +249,32 @@ def test_an_edit_brings_the_new_link_with_it(make_deck: MakeDeck, tmp_path: Path
         card = col.view().cards_of(guid("oxytocin-touch"))[0]
     assert "hypothalamus" in card.answer
     assert "/blob/v1.1.0/cards/peptides.yaml#L8" in card.answer
+
+
+def test_a_diagrams_cards_carry_the_link_too(make_deck: MakeDeck, tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parent.parent
+    deck_dir = make_deck({"deck.yaml": DECK_YAML + GITHUB, "diagrams.yaml": """\
+        source: intimacy
+        notes:
+          - id: midsagittal
+            type: occlusion
+            image: media/midsagittal.png
+            occlusions:
+              - {id: acc, answer: Anterior cingulate cortex, ellipse: [0.2, 0.38, 0.1, 0.08]}
+              - {id: vta, answer: Ventral tegmental area, rect: [0.48, 0.62, 0.05, 0.06]}
+        """, "media/midsagittal.png": (root / "cards/media/midsagittal.png").read_bytes()})
+    v1 = pipeline.build(deck_dir, tmp_path / "v1.apkg", clock=T1)
+    text = (deck_dir / "diagrams.yaml").read_text(encoding="utf-8")
+    (deck_dir / "diagrams.yaml").write_text("# A comment moves every line.\n" + text,
+                                            encoding="utf-8")
+    v2 = pipeline.build(deck_dir, tmp_path / "v2.apkg", clock=T2)
+    assert v2.lock_changes == []  # the link moved; the note did not change
+    with LearnerCollection(tmp_path / "learner") as col:
+        col.import_apkg(v1.path)
+        cards = col.view().cards_of(guid("midsagittal"))
+    assert len(cards) == 2
+    for card in cards:
+        origin = [a for a in links_in(card.answer).links if a.get("class") == "nd-origin"]
+        assert [a["href"] for a in origin] == [
+            "https://github.com/example/psych-deck/blob/v1.0.0/cards/diagrams.yaml#L3"]
+        assert "nd-origin" not in card.question

@@ -26,6 +26,7 @@ NEW_DECK_FILES = {
     "gitignore": ".gitignore",
     "deck-workflow.yml": ".github/workflows/deck.yml",
     "pre-commit-config.yaml": ".pre-commit-config.yaml",
+    "example-diagram.png": "media/example-diagram.png",
 }
 
 
@@ -76,12 +77,15 @@ def new_deck(deck_dir: Path, name: str | None = None) -> list[Path]:
     files = resources.files("neurodeck") / "templates" / "new"
     written = []
     for template, path in targets.items():
-        text = (files / template).read_text("utf-8")
-        for token, value in values.items():
-            text = text.replace(token, value)
+        data = (files / template).read_bytes()
+        if not template.endswith(".png"):
+            text = data.decode("utf-8")
+            for token, value in values.items():
+                text = text.replace(token, value)
+            data = text.encode("utf-8")
         path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("x", encoding="utf-8") as out:  # "x": never replace a file
-            out.write(text)
+        with path.open("xb") as out:  # "x": never replace a file
+            out.write(data)
         written.append(path)
     for which in SCHEMAS:
         path = deck_dir / "schema" / f"{which}.schema.json"
