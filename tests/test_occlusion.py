@@ -87,6 +87,9 @@ def shape_of(notetype: dict) -> dict:
     }
 
 
+OURS = OCCLUSION.name_in("Test Deck")  # Anki's name for our note type in the test deck
+
+
 def test_our_note_type_is_ankis_image_occlusion_note_type(diagram_deck, tmp_path):
     """Pins the note type to Anki's: a cloze type, originalStockKind 6, Occlusion, Image, Header,
     Back Extra and Comments tagged 0-4, and Anki's templates word for word. Only the styling
@@ -95,7 +98,7 @@ def test_our_note_type_is_ankis_image_occlusion_note_type(diagram_deck, tmp_path
     apkg = build(diagram_deck, tmp_path / "d.apkg", clock=T1).path
     with LearnerCollection(tmp_path / "learner") as learner:
         learner.import_apkg(apkg)
-        (ours,) = [m for m in learner.col.models.all() if m["name"] == OCCLUSION.name]
+        (ours,) = [m for m in learner.col.models.all() if m["name"] == OURS]
         assert shape_of(ours) == shape_of(stock)
         assert stock["type"] == 1 and stock["originalStockKind"] == 6
         assert [f["name"] for f in stock["flds"]] == [
@@ -158,7 +161,7 @@ def test_import_makes_one_card_per_occlusion_or_group_with_the_image(diagram_dec
         assert answer in card.answer and "Positions are approximate." in card.answer
     assert ".card3 .nd-io-c3" in OCCLUSION.css  # the back shows card N's answer on card N only
     note = view.notes[note_guid("test", "midline")]
-    assert "topic::brain-regions" in note.tags and note.notetype == OCCLUSION.name
+    assert "topic::brain-regions" in note.tags and note.notetype == OURS
 
 
 def test_hide_one_leaves_the_other_regions_uncovered(make_deck, tmp_path):
@@ -366,7 +369,7 @@ def test_verify_passes_on_a_deck_with_diagrams(diagram_deck, tmp_path):
     result = verify_apkg(build(diagram_deck, tmp_path / "d.apkg", clock=T1).path)
     assert result.ok, result.problems
     assert (result.notes, result.cards) == (1, 3)
-    assert result.note_types == (OCCLUSION.name,)
+    assert result.note_types == (OURS,)
 
 
 def test_markup_from_a_hostile_package_stays_inside_its_attribute_and_never_crashes():

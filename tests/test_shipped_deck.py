@@ -292,7 +292,9 @@ def test_learners_of_1_0_0_keep_their_history_and_get_every_change(checked, tmp_
     old_cards = _cards_at(RELEASE_1_0_0, tmp_path / "v1.0.0")
     if old_cards is None:
         pytest.skip("needs git and the repository's history (1.0.0's cards)")
-    old = pipeline.build(old_cards, tmp_path / "old.apkg", clock=1_700_000_000, frozen=True)
+    # Not frozen: 1.0.0's lock predates note types named after the deck, so this code
+    # (which names them so) refreshes the note types' entries; the notes' are unchanged.
+    old = pipeline.build(old_cards, tmp_path / "old.apkg", clock=1_700_000_000)
     new = pipeline.build(CARDS, tmp_path / "new.apkg", clock=1_700_000_000, frozen=True)
     with anki_helpers.LearnerCollection(tmp_path / "learner") as learner:
         learner.import_apkg(old.path)

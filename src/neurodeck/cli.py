@@ -20,7 +20,8 @@ from . import __version__, pipeline
 from .errors import NeurodeckError, Problem
 
 T = TypeVar("T")
-DECK_DIR = click.Path(file_okay=False, path_type=Path)
+# A deck directory that does not exist is a usage error (exit 2), said by click itself.
+DECK_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 _JSON_KEY = "neurodeck.json"
 
 
@@ -55,6 +56,11 @@ def build_clock() -> int:
         return int(value)
     except ValueError:
         raise click.UsageError(f"SOURCE_DATE_EPOCH must be whole seconds, not {value!r}") from None
+
+
+def plural(number: int, word: str) -> str:
+    """"1 note", "2 notes": a number and its noun, in the plural when the number wants it."""
+    return f"{number} {word}{'' if number == 1 else 's'}"
 
 
 def _warn(problems: list[Problem]) -> None:
@@ -112,8 +118,8 @@ def build(ctx: click.Context, deck_dir: Path, output: Path | None, frozen: bool,
     if fmt == "json":
         click.echo(json.dumps(_report(built.warnings, ok=True, **summary), indent=2))
         return
-    click.echo(f"Wrote {built.path}: {summary['notes']} notes, {summary['cards']} cards, "
-               f"{summary['subdecks']} subdecks")
+    click.echo(f"Wrote {built.path}: {plural(built.notes, 'note')}, "
+               f"{plural(built.cards, 'card')}, {plural(built.subdecks, 'subdeck')}")
     if built.lock_changes:
         click.echo(f"Updated neurodeck.lock: {'; '.join(built.lock_changes)}")
 
@@ -140,30 +146,34 @@ def check(ctx: click.Context, deck_dir: Path, strict: bool, fmt: str) -> None:
         return
     _warn(checked.warnings)
     warnings = len(checked.warnings)
-    click.echo(f"{len(checked.notes)} notes, {checked.card_count} cards, 0 errors, "
-               f"{warnings} warning{'s' if warnings != 1 else ''}")
+    click.echo(f"{plural(len(checked.notes), 'note')}, {plural(checked.card_count, 'card')}, "
+               f"0 errors, {plural(warnings, 'warning')}")
 
 
 @cli.command()
 @click.argument("deck_dir", type=DECK_DIR, default="cards")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def stats(deck_dir: Path, as_json: bool) -> None:
+@_format_option
+@click.option("--json", "as_json", is_flag=True, hidden=True,
+              help="The same as --format json (kept for scripts that use it).")
+def stats(deck_dir: Path, fmt: str, as_json: bool) -> None:
     """Count notes and cards in DECK_DIR by subdeck, note type and tag.
 
     \b
     Example:
-      neurodeck stats cards/ --json
+      neurodeck stats cards/ --format json
     """
     numbers = pipeline.stats(deck_dir)
-    if as_json:
+    if as_json or fmt == "json":
         click.echo(json.dumps(numbers, indent=2))
         return
-    click.echo(f"{numbers['deck']} ({numbers['id']}): {numbers['notes']} notes, "
-               f"{numbers['cards']} cards")
+    notes, cards = int(numbers["notes"]), int(numbers["cards"])  # type: ignore[call-overload]
+    click.echo(f"{numbers['deck']} ({numbers['id']}): {plural(notes, 'note')}, "
+               f"{plural(cards, 'card')}")
     for title, key in (("Subdecks", "subdecks"), ("Note types", "note_types")):
         click.echo(f"\n{title}:")
         for name, counts in numbers[key].items():  # type: ignore[attr-defined]
-            click.echo(f"  {name}: {counts['notes']} notes, {counts['cards']} cards")
+            click.echo(f"  {name}: {plural(counts['notes'], 'note')}, "
+                       f"{plural(counts['cards'], 'card')}")
     click.echo("\nTags:")
     for tag, count in numbers["tags"].items():  # type: ignore[attr-defined]
         click.echo(f"  {tag}: {count}")
@@ -183,8 +193,13 @@ def verify(ctx: click.Context, apkg: Path, fmt: str) -> None:
     Example:
       neurodeck verify build/neurodeck.apkg
     """
-    from .verify import verify_apkg  # imports nothing from Anki until called
+    from .verify import INSTALL_COMMAND, anki_is_installed, verify_apkg
 
+    if not anki_is_installed():  # a missing tool is a usage problem, not a deck problem
+        click.echo("Error: `neurodeck verify` needs Anki's own library (the `anki` package), "
+                   f"which is not installed\n  hint: install it with: {INSTALL_COMMAND}",
+                   err=True)
+        ctx.exit(2)
     ctx.meta[_JSON_KEY] = fmt == "json"
     result = verify_apkg(apkg)
     if fmt == "json":
@@ -193,9 +208,9 @@ def verify(ctx: click.Context, apkg: Path, fmt: str) -> None:
     else:
         log = result.log
         decks, types = len(result.decks), len(result.note_types)
-        click.echo(f"Anki {result.anki_version} imported {apkg}: {result.notes} notes, "
-                   f"{result.cards} cards, {decks} deck{'s' if decks != 1 else ''}, "
-                   f"{types} note type{'s' if types != 1 else ''}")
+        click.echo(f"Anki {result.anki_version} imported {apkg}: {plural(result.notes, 'note')}, "
+                   f"{plural(result.cards, 'card')}, {plural(decks, 'deck')}, "
+                   f"{plural(types, 'note type')}")
         click.echo(f"Import log: {log['new']} new, {log['updated']} updated, "
                    f"{log['duplicate']} duplicate, {log['conflicting']} conflicting")
         _warn(list(result.problems))
@@ -279,15 +294,25 @@ def release_check(ctx: click.Context, old: Path, new: Path, fmt: str) -> None:
 @cli.command("export")
 @click.argument("deck_dir", type=DECK_DIR, default="cards")
 @click.option("--format", "fmt", type=click.Choice(["csv", "html", "json", "md"]),
-              required=True, help="csv for Anki's importer, html preview, json, or Markdown.")
+              required=True,
+              help="csv: notes for any Anki collection; html: preview; json: tools; md: study "
+              "sheet.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write (default: build/<deck id>.<format>).")
 def export_command(deck_dir: Path, fmt: str, output: Path | None) -> None:
     """Export the notes of DECK_DIR (default: cards) as Anki will get them.
 
-    csv is for Anki's own text importer and keeps each note's GUID, note type and deck;
-    html is a searchable, printable preview of every card with the deck's styling; json is
-    for tools; md is a plain study sheet. DECK_DIR and its lock file are left unchanged.
+    \b
+    csv   for Anki's File > Import into any collection, without the .apkg: notes use the
+          note types every collection has (Basic, Basic (and reversed card), Cloze, by
+          their English names), with the extra and source after the answer. Learners
+          who want releases that keep their history import the .apkg instead; the two
+          never share notes.
+    html  a searchable, printable preview of every card, with the deck's styling.
+    json  every note with its id, GUID, fields and rendered cards, for tools.
+    md    a Markdown study sheet; its images are copied into a folder beside it.
+
+    DECK_DIR and its lock file are left unchanged.
 
     \b
     Example:
@@ -300,7 +325,7 @@ def export_command(deck_dir: Path, fmt: str, output: Path | None) -> None:
     path = output or default_path(snapshot, fmt)
     with _progress(snapshot.notes, length=len(snapshot.notes), label=f"Exporting {fmt}") as notes:
         cards = write_export(snapshot, fmt, path, notes)
-    click.echo(f"Wrote {path}: {len(snapshot.notes)} notes, {cards} cards")
+    click.echo(f"Wrote {path}: {plural(len(snapshot.notes), 'note')}, {plural(cards, 'card')}")
 
 
 # --- Authoring: schema, new, preview (issue #15) ----------------------------------------

@@ -185,9 +185,9 @@ def _source_html(deck: Deck, note: Note) -> str:
     return " · ".join(parts)
 
 
-def notetype_hashes() -> dict[str, str]:
-    """The current fingerprint of each note type, by key."""
-    return {nt.key: nt.fingerprint() for nt in NOTE_TYPES.values()}
+def notetype_hashes(deck: Deck) -> dict[str, str]:
+    """The current fingerprint of each note type of a deck, by key."""
+    return {nt.key: nt.fingerprint(deck.name) for nt in NOTE_TYPES.values()}
 
 
 def deck_description(deck: Deck) -> str:
@@ -291,7 +291,7 @@ def _make_model(deck: Deck, notetype: NoteType, mod: int) -> _Model:
     return _Model(
         mod=mod,
         model_id=ids.notetype_id(deck.id, notetype.key),
-        name=notetype.name,
+        name=notetype.name_in(deck.name),
         fields=notetype.field_dicts(),
         templates=notetype.template_dicts(),
         css=notetype.css,

@@ -10,6 +10,7 @@ import dataclasses
 import difflib
 import math
 import os
+import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TypeVar, cast
@@ -43,6 +44,7 @@ from .model import (
     SourceLink,
     Tag,
 )
+from .validate import check_fields, check_id
 
 DECK_FILE = "deck.yaml"
 DECK_KEYS = ("name", "id", "version", "description", "sources", "source_link")
@@ -67,6 +69,23 @@ def find_fact_sets(deck_dir: Path) -> list[Path]:
         and not any(part.startswith(".") for part in path.relative_to(deck_dir).parts)
     ]
     return sorted(found, key=lambda p: p.relative_to(deck_dir).as_posix())
+
+
+_TOP_LEVEL_KEY_RE = "^{key}:[ \t]*"
+
+
+def top_level_key_location(path: Path, shown: str, key: str) -> Location:
+    """Where a fact set's own `key:` value starts, for a problem about the whole file
+    (the file alone when the key cannot be found on a line of its own)."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeError):
+        return Location(shown)
+    match = re.search(_TOP_LEVEL_KEY_RE.format(key=re.escape(key)), text, re.MULTILINE)
+    if match is None:
+        return Location(shown)
+    line = text.count("\n", 0, match.start()) + 1
+    return Location(shown, line, match.end() - match.start() + 1)
 
 
 def display_path(path: Path) -> str:
@@ -399,6 +418,10 @@ def _read_sources(reader: _Reader, node: Node) -> dict[str, Source]:
 
 
 def _read_fact_set(reader: _Reader, root: Node) -> FactSet | None:
+    if isinstance(root, SequenceNode):  # notes written with no `notes:` line over them
+        reader.error(root, "a fact set must be a mapping of keys to values, not a list",
+                     hint="add the line `notes:` at the top of the file, above the first note")
+        return None
     entries = reader.mapping(root, "a fact set", FACT_SET_KEYS)
     if entries is None:
         return None
@@ -449,6 +472,7 @@ def _read_note(
         if written not in (*NOTE_KINDS, OCCLUSION_KIND):
             reader.error(entries["type"][1], f"unknown note type {written!r} in {what}",
                          hint=_did_you_mean(written, (*NOTE_KINDS, OCCLUSION_KIND)))
+            reader.problems += check_id(note_id, reader.loc(node))  # not hidden by the type
             return None
         kind = cast(NoteKind, written)
 
@@ -501,9 +525,7 @@ def _read_note(
                              "tagged retired")
             ok = False
         retired = written == "true"
-    if not ok:
-        return None
-    return Note(
+    note = Note(
         id=note_id,
         kind=kind,
         fields=fields,
@@ -516,6 +538,11 @@ def _read_note(
         retired=retired,
         diagram=diagram,
     )
+    if not ok:
+        # Refused for its shape; what can be checked of it is reported now, not next run.
+        reader.problems += check_id(note_id, note.loc) + check_fields(note)
+        return None
+    return note
 
 
 def _note_keys(node: Node) -> tuple[str, ...]:

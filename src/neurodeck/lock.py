@@ -299,8 +299,12 @@ class LockUpdater:
     def changes(self) -> list[str]:
         """Short phrases for what differs from the old lock (empty when nothing does)."""
         removed = len(self.old.notes.keys() - self.notes.keys())
-        types = {k for k, e in self.notetypes.items() if e != self.old.notetypes.get(k)}
+        # A first build records the note types; only a later one can change them.
+        types = {k for k, e in self.notetypes.items()
+                 if k in self.old.notetypes and e != self.old.notetypes[k]}
         types |= self.old.notetypes.keys() - self.notetypes.keys()
+        if self.old.notetypes:
+            types |= self.notetypes.keys() - self.old.notetypes.keys()
         parts = []
         for count, what in ((self.added, "added"), (self.changed, "changed"), (removed, "removed")):
             if count:

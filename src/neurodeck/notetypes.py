@@ -73,10 +73,10 @@ _EXTRAS = """\
 
 @dataclass(frozen=True)
 class NoteType:
-    """A note type: `key` is its permanent identity, `name` what Anki shows."""
+    """A note type: `key` is its permanent identity; Anki shows it as `name_in(deck name)`."""
 
     key: str
-    name: str
+    name: str  # the kind of note, e.g. "Basic"; Anki's name for it adds the deck's name
     fields: tuple[tuple[str, str], ...]  # (key, name shown in Anki)
     templates: tuple[tuple[str, str, str, str], ...]  # (key, name, front, back)
     is_cloze: bool
@@ -101,9 +101,17 @@ class NoteType:
             for key, name, front, back in self.templates
         ]
 
-    def fingerprint(self) -> str:
+    def name_in(self, deck_name: str) -> str:
+        """The name Anki shows, e.g. "Neurobiology of Connection: Basic".
+
+        Named after the deck so that two neurodeck decks in one collection keep apart: with
+        one shared name, Anki renamed the second deck's note types to "... Basic+".
+        """
+        return f"{deck_name}: {self.name}"
+
+    def fingerprint(self, deck_name: str) -> str:
         """A hash of everything that, when changed, must reach learners as a newer note type."""
-        payload: list[object] = [self.name, self.fields, self.templates, self.css]
+        payload: list[object] = [self.name_in(deck_name), self.fields, self.templates, self.css]
         if self.original_stock_kind is not None:
             payload += [self.original_stock_kind, list(self.field_config)]
         payload_text = json.dumps(payload, sort_keys=True)
@@ -120,7 +128,7 @@ _FRONT_BACK_FIELDS = (
 
 BASIC = NoteType(
     key="basic",
-    name="neurodeck Basic",
+    name="Basic",
     fields=_FRONT_BACK_FIELDS,
     templates=(
         (
@@ -135,7 +143,7 @@ BASIC = NoteType(
 
 REVERSED = NoteType(
     key="reversed",
-    name="neurodeck Basic (and reversed card)",
+    name="Basic (and reversed card)",
     fields=_FRONT_BACK_FIELDS,
     templates=(
         BASIC.templates[0],
@@ -151,7 +159,7 @@ REVERSED = NoteType(
 
 CLOZE = NoteType(
     key="cloze",
-    name="neurodeck Cloze",
+    name="Cloze",
     fields=(("text", "Text"), ("extra", "Extra"), ("source", "Source"), ("mine", "My notes")),
     templates=(
         (
@@ -228,7 +236,7 @@ def _io_css() -> str:
 
 OCCLUSION = NoteType(
     key="occlusion",
-    name="neurodeck Image Occlusion",
+    name="Image Occlusion",
     fields=(
         ("occlusion", "Occlusion"),
         ("image", "Image"),

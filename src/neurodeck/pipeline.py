@@ -10,6 +10,7 @@ there are, and the output does not depend on how the work was split.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import gc
 import os
@@ -26,10 +27,17 @@ from . import lock as lockfile
 from .apkg import CollectionWriter, write_apkg, write_lines_atomically
 from .compile import CompiledNote, NoteCompiler, PackageParts, notetype_hashes
 from .errors import Location, NeurodeckError, Problem
-from .load import display_path, find_fact_sets, load_header, read_fact_set
+from .load import (
+    display_path,
+    find_fact_sets,
+    load_header,
+    read_fact_set,
+    top_level_key_location,
+)
 from .model import NOTE_KINDS, Deck, Note, NoteKind
 from .occlusion import check_image, check_numbers
-from .validate import SubdeckNames, UniqueIds, check_header, check_note
+from .order import FileDeck, study_order_problems
+from .validate import FILE_SOURCE, SubdeckNames, UniqueIds, check_header, check_note
 
 # Below this much YAML, starting worker processes costs more than it saves.
 PARALLEL_MIN_BYTES = 2 * 1024 * 1024
@@ -90,7 +98,24 @@ def _process_file(deck: Deck, path: Path,
         if note.diagram is not None:
             problems += _check_diagram_image(deck, note)
             problems += check_numbers(note, compiled[-1].numbers)
-    return _FileResult(compiled, problems)
+    return _FileResult(compiled, _once_per_file(path, problems))
+
+
+def _at_deck_line(problems: list[Problem]) -> list[Problem]:
+    """Problems with a file's subdeck, moved from its first note to its own `deck:` line."""
+    return [dataclasses.replace(p, location=top_level_key_location(
+        Path(p.location.path), p.location.path, "deck")) for p in problems]
+
+
+def _once_per_file(path: Path, problems: list[Problem]) -> list[Problem]:
+    """Each problem once: a mistake in the file's own `tags:` or `source:` is every note's,
+    but is reported once, at the line of the mistake."""
+    unique = list(dict.fromkeys(problems))
+    for index, problem in enumerate(unique):
+        if not problem.location.line and problem.message.endswith(FILE_SOURCE):
+            where = top_level_key_location(path, problem.location.path, "source")
+            unique[index] = dataclasses.replace(problem, location=where)
+    return unique
 
 
 def _check_diagram_image(deck: Deck, note: Note) -> list[Problem]:
@@ -187,6 +212,7 @@ class _Pass:
         self._ids = UniqueIds()
         self._subdecks = SubdeckNames()
         self._scanned, self._failed = 0, False
+        self._file_decks: list[FileDeck] = []  # each fact set's subdeck, for the study order
         if self.lock.deck_name is not None and self.lock.deck_name != self.deck.name:
             self.problems.append(Problem(
                 self.deck.loc,
@@ -206,7 +232,8 @@ class _Pass:
             self.problems += result.problems
             if result.notes:
                 first = result.notes[0].note
-                self.problems += self._subdecks.check(first.subdeck, first.loc)
+                self.problems += _at_deck_line(self._subdecks.check(first.subdeck, first.loc))
+                self._file_deck(first.loc.path, first.subdeck, first.id)
             for compiled in result.notes:
                 note = compiled.note
                 self.problems += self._ids.check(note)
@@ -222,8 +249,10 @@ class _Pass:
             self.problems += result.problems
             path, check_at = result.path, self._ids.check_at
             if result.notes:
-                _, line, column, *_, subdeck, _, _, _ = result.notes[0]
-                self.problems += self._subdecks.check(subdeck, Location(path, line, column))
+                note_id, line, column, *_, subdeck, _, _, _ = result.notes[0]
+                self.problems += _at_deck_line(
+                    self._subdecks.check(subdeck, Location(path, line, column)))
+                self._file_deck(path, subdeck, note_id)
             for note_id, line, column, *_, images, _numbers in result.notes:
                 self.problems += check_at(note_id, path, line, column)
                 if images:
@@ -234,7 +263,13 @@ class _Pass:
                 result.part.unlink()
         self._finish()
 
+    def _file_deck(self, path: str, subdeck: str, first_note_id: str) -> None:
+        before = self.lock.notes.get(first_note_id)
+        released = before is not None and before.subdeck == subdeck
+        self._file_decks.append(FileDeck(path, subdeck, released))
+
     def _finish(self) -> None:
+        self.problems += study_order_problems(self._file_decks)
         removed = sorted(self.lock.notes.keys() - self._ids.seen())
         if removed:
             shown = ", ".join(repr(r) for r in removed[:5]) + (", ..." if len(removed) > 5 else "")
@@ -351,7 +386,7 @@ def _build(deck_dir: Path, output: Path | None, *, clock: int, frozen: bool,
     updater = lockfile.LockUpdater(run.lock, clock, deck.name)
     # The text note types go into every package; the image-occlusion one only into decks
     # that have diagrams. Workers need every model's time before the notes are known.
-    hashes = notetype_hashes()
+    hashes = notetype_hashes(deck)
     notetype_mods = {key: lockfile.modified_time(run.lock.notetypes.get(key), h, clock)
                      for key, h in hashes.items()}
     used_kinds: dict[NoteKind, None] = dict.fromkeys(NOTE_KINDS)

@@ -10,7 +10,7 @@ from collections.abc import KeysView
 
 from .ankitext import deck_name_component, deck_name_key, shows_nothing
 from .errors import Location, Problem
-from .markup import plain_text, render
+from .markup import literal_text_mistakes, plain_text, render
 from .model import SLUG_RE, SOURCE_KINDS, Deck, Note, Source
 from .occlusion import check_diagram
 from .source_links import check_source_link
@@ -43,7 +43,7 @@ def validate(deck: Deck) -> list[Problem]:
 
 
 class SubdeckNames:
-    """Checks each fact set's subdeck as Anki will store it, once per file, at its first note.
+    """Checks each fact set's subdeck as Anki will store it, once per file (shown at `deck:`).
 
     Anki trims spaces and colons around each part of a deck name and composes accents (NFC),
     and it matches deck names ignoring case: importing `Bio` and `bio` gives `Bio_` and `bio`.
@@ -167,39 +167,19 @@ def _check_source_citation(source: Source) -> list[Problem]:
 
 def check_note(deck: Deck, note: Note) -> list[Problem]:
     """The rules one note must follow on its own."""
-    problems = []
-    if not SLUG_RE.fullmatch(note.id):
-        problems.append(
-            Problem(note.loc, f"note id {note.id!r} is not a lowercase slug",
-                    hint="use lowercase letters, digits and single hyphens, e.g. `acc-social-cues`")
-        )
-    for key, text in note.fields.items():
-        where = note.field_locs[key]
-        if not text.strip():
-            problems.append(Problem(where, f"`{key}` of note {note.id!r} is empty",
-                                    hint="write the text, or remove the key if it is optional"))
-        elif (blank := _blank_rendering(text)) is not None:
-            problems.append(Problem(
-                where, f"`{key}` of note {note.id!r} shows nothing in Anki: it renders as "
-                f"{blank!r}", hint="write words a learner can read (an image alone is fine); "
-                "`***` is a rule line and `[](…)` a link without text"))
-        elif note.kind == "cloze" and key == "text":
-            problems += _check_cloze(note, text, where)
-        elif "{{" in text and CLOZE_RE.search(text):
-            hint = ("cloze deletions belong in `text`; `extra` is shown as written"
-                    if note.kind == "cloze" else "set `type: cloze` and put the sentence in `text`")
-            problems.append(
-                Problem(where, f"`{key}` of {note.kind} note {note.id!r} has a cloze deletion",
-                        hint=hint)
-            )
+    problems = check_id(note.id, note.loc)
+    problems += check_fields(note)
     if note.source is not None and note.source not in deck.sources:
         close = difflib.get_close_matches(note.source, list(deck.sources), n=1)
         hint = (f"did you mean {close[0]!r}?" if close
                 else "declare it under `sources:` in deck.yaml")
-        problems.append(
-            Problem(note.field_locs.get("source", note.loc),
-                    f"unknown source {note.source!r} in note {note.id!r}", hint=hint)
-        )
+        if "source" in note.field_locs:
+            problems.append(Problem(note.field_locs["source"],
+                                    f"unknown source {note.source!r} in note {note.id!r}",
+                                    hint=hint))
+        else:  # the file's `source:`: one problem for the file, placed by the pipeline
+            problems.append(Problem(Location(note.loc.path),
+                                    f"unknown source {note.source!r} {FILE_SOURCE}", hint=hint))
     elif note.source is None and deck.sources:
         problems.append(
             Problem(note.loc, f"note {note.id!r} cites no source", severity="warning",
@@ -220,6 +200,51 @@ def check_note(deck: Deck, note: Note) -> list[Problem]:
                         f"the answer of note {note.id!r} repeats its prompt", severity="warning",
                         hint="reword the prompt so it does not give the answer away")
             )
+    return problems
+
+
+# Where an unknown source came from when no note names one itself.
+FILE_SOURCE = "in the fact set's `source:`"
+
+
+def check_id(note_id: str, loc: Location) -> list[Problem]:
+    """A note id must be a lowercase slug."""
+    if SLUG_RE.fullmatch(note_id):
+        return []
+    return [Problem(loc, f"note id {note_id!r} is not a lowercase slug",
+                    hint="use lowercase letters, digits and single hyphens, e.g. "
+                    "`acc-social-cues`")]
+
+
+def check_fields(note: Note) -> list[Problem]:
+    """The rules for a note's text fields: not empty or blank, cloze deletions right.
+
+    The loader also runs it on a note it refused for its shape, so that one mistake does not
+    hide another until the next run.
+    """
+    problems = []
+    for key, text in note.fields.items():
+        where = note.field_locs[key]
+        if not text.strip():
+            problems.append(Problem(where, f"`{key}` of note {note.id!r} is empty",
+                                    hint="write the text, or remove the key if it is optional"))
+        elif (blank := _blank_rendering(text)) is not None:
+            problems.append(Problem(
+                where, f"`{key}` of note {note.id!r} shows nothing in Anki: it renders as "
+                f"{blank!r}", hint="write words a learner can read (an image alone is fine); "
+                "`***` is a rule line and `[](…)` a link without text"))
+        elif note.kind == "cloze" and key == "text":
+            problems += _check_cloze(note, text, where)
+        elif "{{" in text and CLOZE_RE.search(text):
+            hint = ("cloze deletions belong in `text`; `extra` is shown as written"
+                    if note.kind == "cloze" else "set `type: cloze` and put the sentence in `text`")
+            problems.append(
+                Problem(where, f"`{key}` of {note.kind} note {note.id!r} has a cloze deletion",
+                        hint=hint)
+            )
+        if "*" in text or "#" in text:
+            problems += [Problem(where, f"`{key}` of note {note.id!r}: {message}", hint,
+                                 "warning") for message, hint in literal_text_mistakes(text)]
     return problems
 
 
@@ -263,7 +288,8 @@ def _check_cloze(note: Note, text: str, where: Location) -> list[Problem]:
     elif not numbers:
         problems.append(
             Problem(where, f"cloze note {note.id!r} has no deletion",
-                    hint="mark the hidden part as {{c1::text}}, or make it a basic note")
+                    hint="mark the hidden part as {{c1::text}} (and put the whole value in quotes "
+                    "if it then starts with {{), or make it a basic note")
         )
     return problems
 

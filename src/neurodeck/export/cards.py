@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
+from ..markup import MATHJAX_RE
 from ..snapshot import PackagedNote, Snapshot
 from ..validate import CLOZE_RE
 
@@ -54,6 +55,11 @@ def group_by_subdeck(snapshot: Snapshot, notes: Iterable[PackagedNote],
     for note in notes:
         groups.setdefault(snapshot.subdeck_of(note), []).extend(render(note))
     return groups
+
+
+def plural(number: int, word: str) -> str:
+    """"1 card", "2 cards"."""
+    return f"{number} {word}{'' if number == 1 else 's'}"
 
 
 def answer_part(back: str) -> str:
@@ -120,6 +126,18 @@ def _replace(tag: str, context: _Context) -> str:
 
 
 def _cloze(text: str, number: int, *, answer: bool) -> str:
+    def in_formula(match: re.Match[str]) -> str:
+        # Inside MathJax, Anki writes a deletion as bare text: the answer, or [hint] / [...].
+        def bare(deletion: re.Match[str]) -> str:
+            body, _, hint = deletion.group(2).partition("::")
+            if int(deletion.group(1)) != number or answer:
+                return body
+            return f"[{hint or '...'}]"
+
+        return CLOZE_RE.sub(bare, match.group())
+
+    text = MATHJAX_RE.sub(in_formula, text)
+
     def deletion(match: re.Match[str]) -> str:
         ordinal = int(match.group(1))
         if match.group(2).startswith(_IO_PREFIX):

@@ -14,7 +14,7 @@ import mimetypes
 from collections.abc import Iterable
 
 from ..snapshot import PackagedNote, Snapshot
-from .cards import group_by_subdeck, render_cards
+from .cards import group_by_subdeck, plural, render_cards
 from .diagram import render_diagram_card
 
 PAGE_CSS = """\
@@ -138,6 +138,8 @@ def render_html(snapshot: Snapshot, notes: Iterable[PackagedNote]) -> str:
     version = f"Version {html.escape(snapshot.version)} · " if snapshot.version else ""
     policy = (f"default-src 'none'; img-src data:; style-src {_sha256(deck_css)} "
               f"{_sha256(PAGE_CSS)}; script-src {_sha256(SCRIPT)}")
+    counts = " · ".join((plural(len(snapshot.notes), "note"), plural(cards, "card"),
+                         plural(len(groups), "subdeck")))
     toc, sections = [], []
     for number, (subdeck, items) in enumerate(groups.items(), start=1):
         parts = subdeck.split("::") if subdeck else [snapshot.deck_name]
@@ -160,7 +162,7 @@ def render_html(snapshot: Snapshot, notes: Iterable[PackagedNote]) -> str:
 <body>
 <header class="nd-top">
 <h1>{title}</h1>
-<p class="nd-meta">{version}{len(snapshot.notes)} notes · {cards} cards · {len(groups)} subdecks</p>
+<p class="nd-meta">{version}{counts}</p>
 <div class="nd-tools">
 <input type="search" id="nd-search" placeholder="Search cards…" aria-label="Search cards">
 <output id="nd-count" for="nd-search" aria-live="polite"></output>
