@@ -351,7 +351,7 @@ def schema_command(which: str) -> None:
 
 
 @cli.command("new")
-@click.argument("deck_dir", type=DECK_DIR)
+@click.argument("deck_dir", type=click.Path(file_okay=False, path_type=Path))  # may not exist
 @click.option("--name", help="The deck name learners see (default: from DECK_DIR).")
 def new_command(deck_dir: Path, name: str | None) -> None:
     """Make DECK_DIR a working deck: deck.yaml with a fresh id, an example fact set showing
