@@ -336,6 +336,118 @@ def export_command(deck_dir: Path, fmt: str, output: Path | None) -> None:
     click.echo(f"Wrote {path}: {plural(len(snapshot.notes), 'note')}, {plural(cards, 'card')}")
 
 
+# --- Authoring: schema, new, preview (issue #15) ----------------------------------------
+
+
+@cli.command("schema")
+@click.argument("which", type=click.Choice(["deck", "factset"]), default="factset")
+def schema_command(which: str) -> None:
+    """Print the JSON Schema (draft 2020-12) of deck.yaml or of a fact set, for editors.
+
+    Editors with a YAML language server (VS Code's YAML extension and others) then complete
+    keys and flag mistakes as you type. `neurodeck check` still has the last word.
+
+    \b
+    Example:
+      neurodeck schema factset > schema/factset.schema.json
+      # first line of a fact set:
+      # yaml-language-server: $schema=schema/factset.schema.json
+    """
+    from .authoring import schema_text
+
+    click.echo(schema_text(which), nl=False)
+
+
+@cli.command("new")
+@click.argument("deck_dir", type=click.Path(file_okay=False, path_type=Path))  # may not exist
+@click.option("--name", help="The deck name learners see (default: from DECK_DIR).")
+def new_command(deck_dir: Path, name: str | None) -> None:
+    """Make DECK_DIR a working deck: deck.yaml with a fresh id, an example fact set showing
+    each note type, a README for contributors, .gitignore, a CI workflow, a pre-commit
+    configuration and the editor schemas.
+
+    Overwrites nothing: if any of those files exists, prints one line and exits 2.
+
+    \b
+    Example:
+      neurodeck new intro-psych --name "Introduction to Psychology"
+      neurodeck check intro-psych
+    """
+    from .authoring import new_deck
+
+    try:
+        written = new_deck(deck_dir, name)
+    except NeurodeckError as err:  # a usage mistake, not a deck problem: one line, exit 2
+        click.echo(f"neurodeck new: {err.problems[0].location} {err.problems[0].message}",
+                   err=True)
+        sys.exit(2)
+    click.echo(f"Created {len(written)} files in {deck_dir}:")
+    for path in written:
+        click.echo(f"  {path.relative_to(deck_dir).as_posix()}")
+    click.echo(f"Next: neurodeck check {deck_dir} && neurodeck preview {deck_dir}")
+
+
+@cli.command("check-files")
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+def check_files(files: tuple[Path, ...], strict: bool) -> None:
+    """Check each deck that holds one of FILES (for pre-commit, which passes changed files).
+
+    A file's deck is the nearest directory at or above it holding deck.yaml; files in no
+    deck are ignored. Exit status 1 if any of those decks has problems.
+
+    \b
+    Example:
+      neurodeck check-files cards/01-basics.yaml other-deck/deck.yaml
+    """
+    from . import pipeline
+    from .authoring import decks_holding
+
+    failed = False
+    for deck_dir in decks_holding(files):
+        try:
+            checked = pipeline.check(deck_dir, strict=strict, keep="counts")
+        except NeurodeckError as err:
+            _warn(err.problems)
+            count = len(err.problems)
+            click.echo(f"{deck_dir}: {count} problem{'s' if count != 1 else ''} found", err=True)
+            failed = True
+            continue
+        _warn(checked.warnings)
+        click.echo(f"{deck_dir}: {checked.note_count} notes, {checked.card_count} cards, "
+                   "0 errors")
+    if failed:
+        sys.exit(1)
+
+
+@cli.command("preview")
+@click.argument("deck_dir", type=DECK_DIR, default="cards")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="Port on 127.0.0.1 (0: any free port).")
+def preview_command(deck_dir: Path, port: int) -> None:
+    """Serve a live preview of DECK_DIR (default: cards) on 127.0.0.1 until Ctrl-C.
+
+    Every card's front and back as Anki renders them (light and night mode), searchable by
+    text, tag and subdeck, with `check` problems at the top and beside their notes. The page
+    updates by itself within about a second of saving a file. Nothing is written.
+
+    \b
+    Example:
+      neurodeck preview cards/
+    """
+    from .preview import serve
+
+    clock = build_clock()
+    try:
+        serve(deck_dir, port=port, clock=clock, echo=lambda line: click.echo(line))
+    except KeyboardInterrupt:  # Ctrl-C before the server was up
+        click.echo("Preview stopped")
+    except OSError as err:  # e.g. the port is taken
+        click.echo(f"neurodeck preview: cannot serve on 127.0.0.1:{port}: {err.strerror}",
+                   err=True)
+        sys.exit(2)
+
+
 def progress_wanted() -> bool:
     """True on an interactive terminal; False when `CI` is set or stderr is not a TTY."""
     return not os.environ.get("CI") and sys.stderr.isatty()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import html
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from . import _genanki as genanki
@@ -13,6 +14,7 @@ from .markup import escape_anki_markers, render, replace_image_sources
 from .model import Deck, Note
 from .notetypes import CLOZE_RE, NOTE_TYPES, NoteType
 from .occlusion import answers_html, assign_numbers, occlusion_field
+from .source_links import origin_html
 
 
 class CompiledNote(NamedTuple):
@@ -41,6 +43,7 @@ class NoteCompiler:
         self.occlusion_numbers = occlusion_numbers or {}  # from the lock, by note id
         self._source_lines: dict[tuple[str | None, str | None], str] = {}
         self._topic_tags: dict[str, str] = {}
+        self._deck_files: dict[str, str] = {}
 
     def compile(self, note: Note) -> CompiledNote:
         """Render one note's fields and tags and decide its cards."""
@@ -64,8 +67,23 @@ class NoteCompiler:
             ordinals = _TEMPLATE_ORDINALS[note.kind]
         payload = "\x1e".join([notetype.key, note.subdeck, "\x1f".join(fields), " ".join(tags)])
         content_hash = hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+        if self.deck.source_link is not None:
+            # After the hash: a link that only moved is no edit (see source_links.py).
+            fields = self._with_origin(note, fields)
         guid = ids.note_guid(self.deck.id, note.id)
         return CompiledNote(note, guid, fields, tags, ordinals, images, content_hash)
+
+    def _origin(self, note: Note) -> str:
+        file = self._deck_files.get(note.loc.path)
+        if file is None:
+            file = self._deck_files[note.loc.path] = _in_deck(self.deck, note.loc.path)
+        return origin_html(self.deck, file, note.loc.line)
+
+    def _with_origin(self, note: Note, fields: tuple[str, ...]) -> tuple[str, ...]:
+        link = self._origin(note)
+        index = _FIELD_KEYS[note.kind].index("source")
+        source = fields[index]
+        return (*fields[:index], f"{source} · {link}" if source else link, *fields[index + 1:])
 
     def _compile_diagram(self, note: Note) -> CompiledNote:
         diagram = note.diagram
@@ -74,6 +92,7 @@ class NoteCompiler:
         back_extra = answers_html(diagram, numbers, lambda text: render(text).html)
         if "extra" in note.fields:
             back_extra += f'<div class="nd-extra">{render(note.fields["extra"]).html}</div>'
+        without_source = back_extra
         if source := self._source_line(note):
             back_extra += f'<div class="nd-source">{source}</div>'
         header = render(note.fields["header"]).html if "header" in note.fields else ""
@@ -83,6 +102,10 @@ class NoteCompiler:
         ordinals = tuple(sorted(numbers[key] - 1 for key in diagram.cards()))
         payload = "\x1e".join(["occlusion", note.subdeck, "\x1f".join(fields), " ".join(tags)])
         content_hash = hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+        if self.deck.source_link is not None:  # after the hash, as for other notes
+            link = self._origin(note)
+            linked = f"{source} · {link}" if source else link
+            fields = (*fields[:3], f'{without_source}<div class="nd-source">{linked}</div>', "")
         guid = ids.note_guid(self.deck.id, note.id)
         return CompiledNote(note, guid, fields, tags, ordinals, (diagram.image,), content_hash,
                             tuple(sorted(numbers.items(), key=lambda item: item[1])))
@@ -115,6 +138,14 @@ def compile_notes(deck: Deck) -> list[CompiledNote]:
     """Every note of a loaded deck, compiled, in curriculum order."""
     compiler = NoteCompiler(deck)
     return [compiler.compile(note) for note in deck.notes()]
+
+
+def _in_deck(deck: Deck, shown: str) -> str:
+    """A fact set's path relative to the deck directory, from the path shown in problems."""
+    try:
+        return Path(shown).resolve().relative_to(Path(deck.root).resolve()).as_posix()
+    except ValueError:  # not below the deck directory: name the file alone
+        return Path(shown).name
 
 
 def topic_tag(deck: Deck, subdeck: str) -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from .markup import html_to_text
 from .notetypes import CLOZE_RE
 from .snapshot import PackagedNote, Snapshot
+from .source_links import without_origin
 
 # Parts of a note a change can touch, in the order they are reported.
 PARTS = ("front", "back", "text", "extra", "source", "mine", "tags", "deck", "type")
@@ -89,6 +90,11 @@ def changed_parts(old: Snapshot, before: PackagedNote, new: Snapshot,
                   after: PackagedNote) -> tuple[str, ...]:
     """Which parts of a note differ; a modification time alone is not a change."""
     old_fields, new_fields = old.fields_of(before), new.fields_of(after)
+    # The link back to the fact set moves with every line inserted above and with every
+    # release's tag; it is generated, never an edit (see source_links.py).
+    for fields in (old_fields, new_fields):
+        for key, value in fields.items():
+            fields[key] = without_origin(value)
     parts = {key for key in old_fields.keys() | new_fields.keys()
              if old_fields.get(key, "") != new_fields.get(key, "")}
     if set(before.tags) != set(after.tags):

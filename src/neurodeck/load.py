@@ -41,25 +41,32 @@ from .model import (
     OcclusionMode,
     Shape,
     Source,
+    SourceLink,
     Tag,
 )
 from .validate import check_fields, check_id
 
 DECK_FILE = "deck.yaml"
-DECK_KEYS = ("name", "id", "version", "description", "sources")
+DECK_KEYS = ("name", "id", "version", "description", "sources", "source_link")
 SOURCE_KEYS = ("title", "author", "url", "kind", "year", "venue")
+SOURCE_LINK_KEYS = ("repository", "ref", "path", "forge")
 
 _Entries = dict[str, tuple[Node, Node]]  # key -> (key node, value node)
 T = TypeVar("T")
 
 
 def find_fact_sets(deck_dir: Path) -> list[Path]:
-    """Every *.yaml / *.yml under deck_dir except deck.yaml, in sorted (curriculum) order."""
+    """Every *.yaml / *.yml under deck_dir except deck.yaml, in sorted (curriculum) order.
+
+    Hidden files and folders are skipped: a deck directory that is also a repository holds
+    .github/workflows/*.yml and .pre-commit-config.yaml, which are no fact sets.
+    """
     found = [
         path
         for pattern in ("*.yaml", "*.yml")
         for path in deck_dir.rglob(pattern)
         if path != deck_dir / DECK_FILE and path.is_file()
+        and not any(part.startswith(".") for part in path.relative_to(deck_dir).parts)
     ]
     return sorted(found, key=lambda p: p.relative_to(deck_dir).as_posix())
 
@@ -315,6 +322,9 @@ def _read_deck_header(reader: _Reader, root: Node) -> Deck | None:
     sources: dict[str, Source] = {}
     if "sources" in entries:
         sources = _read_sources(reader, entries["sources"][1])
+    source_link = None
+    if "source_link" in entries:
+        source_link = _read_source_link(reader, entries["source_link"][1])
     name, deck_id = values.get("name"), values.get("id")
     if name is None or deck_id is None:
         return None
@@ -327,6 +337,27 @@ def _read_deck_header(reader: _Reader, root: Node) -> Deck | None:
         fact_sets=(),
         root="",
         loc=reader.loc(root),
+        source_link=source_link,
+    )
+
+
+def _read_source_link(reader: _Reader, node: Node) -> SourceLink | None:
+    entries = reader.mapping(node, "`source_link`", SOURCE_LINK_KEYS)
+    if entries is None:
+        return None
+    values = {k: reader.text(v, f"`{k}` of `source_link`") for k, (_, v) in entries.items()}
+    if "repository" not in entries:
+        reader.error(node, "`source_link` is missing `repository`",
+                     hint="add repository: https://github.com/OWNER/NAME")
+        return None
+    if any(value is None for value in values.values()):
+        return None
+    return SourceLink(
+        repository=values["repository"] or "",
+        forge=values.get("forge"),
+        ref=values["ref"] or "" if "ref" in values else "v{version}",
+        path=values.get("path") or "",
+        loc=reader.loc(node),
     )
 
 

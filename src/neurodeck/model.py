@@ -58,6 +58,17 @@ class Source:
 
 
 @dataclass(frozen=True)
+class SourceLink:
+    """deck.yaml `source_link`: where the fact sets live, for a link from each card's back."""
+
+    repository: str  # https://host/owner/name
+    forge: str | None  # "github" or "gitlab": how file addresses are formed; None: from host
+    ref: str  # a tag, branch or commit; "{version}" stands for deck.yaml's version
+    path: str  # the deck directory inside the repository ("" for its top)
+    loc: Location = field(default=Location(""), compare=False)
+
+
+@dataclass(frozen=True)
 class Tag:
     """A tag as written, with where it was written (for errors about it)."""
 
@@ -159,6 +170,7 @@ class Deck:
     fact_sets: tuple[FactSet, ...]
     root: str  # the deck directory, as given
     loc: Location
+    source_link: SourceLink | None = None
 
     def notes(self) -> Iterator[Note]:
         """Every note in curriculum order: files in sorted path order, notes in file order."""

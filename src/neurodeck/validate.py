@@ -14,6 +14,7 @@ from .markup import literal_text_mistakes, plain_text, render
 from .model import SLUG_RE, SOURCE_KINDS, Deck, Note, Source
 from .notetypes import CLOZE_RE
 from .occlusion import check_diagram
+from .source_links import check_source_link
 
 # Anki stores a card's number in 16 bits and refuses a package with a larger one; no real
 # note needs more than a few hundred deletions. Longer numbers are not deletions at all, so
@@ -133,6 +134,7 @@ def check_header(deck: Deck) -> list[Problem]:
     elif (kept := "::".join(map(deck_name_component, deck.name.split("::")))) != deck.name:
         problems.append(Problem(deck.loc, f"deck name {deck.name!r} is not a name Anki keeps: "
                                 f"Anki would store it as {kept!r}", hint=f"write `name: {kept}`"))
+    problems += check_source_link(deck)
     for source in deck.sources.values():
         if source.url is not None and not source.url.startswith(("https://", "http://")):
             problems.append(Problem(source.loc,
