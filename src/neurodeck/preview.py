@@ -2,10 +2,11 @@
 
 The deck is compiled in memory, in the one pass `neurodeck build` makes, into what the package
 would hold (nothing is written, so the lock beside the cards is left alone), and every card is
-rendered from the package's own templates and CSS by the html export's code. `check` problems are listed at the top and
-beside the notes they are about. While the deck has errors the last good cards stay on the
-page, marked as such. The page asks for /version a few times a second and fetches the new
-content when it moves, so a save shows within about a second.
+rendered from the package's own templates and CSS by the html export's code. `check`
+problems are listed at the top and beside the notes they are about. While the deck has
+errors the last good cards stay on the page, marked as such. The page asks for /version a few
+times a second and fetches the new content when it moves, so a save shows within about a
+second.
 
 Only 127.0.0.1 is served. The page allows only its own script and styles
 (Content-Security-Policy), and card text is escaped when it is compiled, so nothing in a
