@@ -18,6 +18,7 @@ import click
 
 from . import __version__, pipeline
 from .errors import NeurodeckError, Problem
+from .lock import MAX_TIME, check_time
 
 T = TypeVar("T")
 DECK_DIR = click.Path(file_okay=False, path_type=Path)
@@ -52,9 +53,15 @@ def build_clock() -> int:
     if value is None:
         return int(time.time())
     try:
-        return int(value)
+        clock = int(value)
     except ValueError:
-        raise click.UsageError(f"SOURCE_DATE_EPOCH must be whole seconds, not {value!r}") from None
+        clock = -1
+    if not check_time(clock):
+        # Every time ends up as a zip date, which cannot be before 1970 here or after 2107.
+        raise click.UsageError(
+            f"SOURCE_DATE_EPOCH must be whole seconds since 1970 up to {MAX_TIME} (2107), "
+            f"not {value[:40]!r}")
+    return clock
 
 
 def _warn(problems: list[Problem]) -> None:

@@ -13,17 +13,28 @@ import contextlib
 import functools
 import gc
 import os
-import tempfile
+import signal
+import sqlite3
+import stat
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import IO, TypeVar
 
 from . import ids
 from . import lock as lockfile
-from .apkg import CollectionWriter, write_apkg, write_lines_atomically
+from .apkg import (
+    CollectionWriter,
+    Staged,
+    apkg_writer,
+    discard,
+    remove_stale,
+    replace_together,
+    scratch_directory,
+    stage,
+)
 from .compile import CompiledNote, NoteCompiler, PackageParts, notetype_hashes
 from .errors import Location, NeurodeckError, Problem
 from .load import display_path, find_fact_sets, load_header, read_fact_set
@@ -158,6 +169,17 @@ class _Pass:
         self.deck = load_header(deck_dir, self.problems)
         self.problems += check_header(self.deck)
         self.lock = _read_lock(deck_dir)
+        if self.lock.deck_id is not None and self.lock.deck_id != self.deck.id:
+            # Raised at once: every later comparison with this lock would be noise.
+            raise NeurodeckError([*self.problems, Problem(
+                self.deck.loc,
+                f"deck id changed from {self.lock.deck_id!r} (in {lockfile.LOCK_FILE}) to "
+                f"{self.deck.id!r}: every note's identity in Anki comes from the deck id, so "
+                "every learner would get a second copy of every note, without its review "
+                "history",
+                hint=f"put back `id: {self.lock.deck_id}` in deck.yaml: a released deck's id is "
+                "permanent (a new, separate deck belongs in its own directory)",
+            )])
         self.media = _Media(deck_dir)
         self._ids = UniqueIds()
         self._scanned, self._failed = 0, False
@@ -186,7 +208,7 @@ class _Pass:
                 yield compiled
         self._finish()
 
-    def written_files(self, job: _BuildJob) -> Iterator[_WrittenFile]:
+    def written_files(self, job: _BuildJob) -> Generator[_WrittenFile, None, None]:
         """Each fact set written to a part, in curriculum order, its notes checked deck-wide."""
         for result in self._results(functools.partial(_write_file, job)):
             self.problems += result.problems
@@ -254,8 +276,9 @@ def _parallel(work: Callable[[int, Path], _R], paths: list[Path]) -> Iterator[_R
     except ValueError:  # pragma: no cover - platforms without fork
         yield from (work(i, p) for i, p in enumerate(paths))
         return
-    with ProcessPoolExecutor(max_workers=2, mp_context=context, initializer=_inherit,
-                             initargs=(work,)) as pool:
+    pool = ProcessPoolExecutor(max_workers=2, mp_context=context, initializer=_inherit,
+                               initargs=(work, os.getpid()))
+    try:
         pending: deque[Future[_R]] = deque()
         for index, path in enumerate(paths):
             pending.append(pool.submit(_work_in_worker, index, path))  # type: ignore[arg-type]
@@ -263,14 +286,50 @@ def _parallel(work: Callable[[int, Path], _R], paths: list[Path]) -> Iterator[_R
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+    except BaseException:  # an error, an interrupt, or the consumer gave up (GeneratorExit)
+        # Waiting for the files in flight could take long: end the workers now.
+        for process in list(getattr(pool, "_processes", {}).values()):
+            with contextlib.suppress(OSError):
+                process.terminate()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 _work: Callable[[int, Path], object] | None = None  # in a worker process: what it is for
 
 
-def _inherit(work: Callable[[int, Path], object]) -> None:
+def _inherit(work: Callable[[int, Path], object], parent: int) -> None:
     global _work
     _work = work
+    # Ctrl-C reaches the whole process group: the main process handles it and ends the
+    # workers, which must not print tracebacks of their own. SIGTERM ends a worker at once.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _die_with(parent)
+
+
+def _die_with(parent: int) -> None:
+    """End this worker when the main process dies, even by SIGKILL: a worker left behind
+    would hold the build's output pipe open for ever (`neurodeck build | cat` would hang)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)  # Linux; elsewhere there is no prctl
+    except (OSError, AttributeError):
+        threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _watch_parent(parent: int) -> None:  # pragma: no cover - systems without prctl
+    import time
+
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 def _work_in_worker(index: int, path: Path) -> object:
@@ -288,13 +347,17 @@ def check(deck_dir: Path, *, strict: bool = False) -> Checked:
 
 
 def build(deck_dir: Path, output: Path | None = None, *, clock: int, frozen: bool = False,
-          strict: bool = False) -> Built:
-    """Check, then write the .apkg atomically and refresh the lock file beside the cards.
+          strict: bool = False, write_lock: bool = True) -> Built:
+    """Check, then write the .apkg and refresh the lock file beside the cards.
 
-    With `frozen`, a lock that would change is an error and nothing is written (for CI).
+    The package and the lock are replaced together or not at all; a failed or interrupted
+    build leaves both as they were. With `frozen`, a lock that would change is an error and
+    nothing is written (for CI). Without `write_lock`, only the package is written (for
+    commands that must leave the deck directory untouched).
     """
     with _no_gc():
-        return _build(deck_dir, output, clock=clock, frozen=frozen, strict=strict)
+        return _build(deck_dir, output, clock=clock, frozen=frozen, strict=strict,
+                      write_lock=write_lock)
 
 
 @contextlib.contextmanager
@@ -310,53 +373,102 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
+_SCRATCH_PREFIX = ".neurodeck-"
+
+
+@contextlib.contextmanager
+def _writing(target: Path, what: str) -> Iterator[None]:
+    """Turn a failure to write (read-only, full disk, file size limit, permissions) into a
+    located problem; the previous files are untouched by then."""
+    try:
+        yield
+    except (OSError, sqlite3.Error) as err:
+        reason = (err.strerror or str(err)) if isinstance(err, OSError) else str(err)
+        raise NeurodeckError([Problem(
+            Location(display_path(target)), f"cannot write {what}: {reason}")]) from None
+
+
 def _build(deck_dir: Path, output: Path | None, *, clock: int, frozen: bool,
-           strict: bool) -> Built:
+           strict: bool, write_lock: bool) -> Built:
     run = _Pass(deck_dir, strict=strict)
     deck = run.deck
     path = output or Path("build") / f"{deck.id}.apkg"
-    updater = lockfile.LockUpdater(run.lock, clock, deck.name)
+    lock_path = deck_dir / lockfile.LOCK_FILE
+    updater = lockfile.LockUpdater(run.lock, clock, deck.name, deck.id)
     notetype_mods = {key: updater.notetype(key, h) for key, h in notetype_hashes().items()}
     first_build = run.lock.earliest or clock
     parts = PackageParts(deck, notetype_mods, first_build)
     counts: Counter[str] = Counter()
     subdecks: dict[str, None] = {}  # in curriculum order, which the package's decks follow
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".neurodeck-", dir=path.parent) as scratch:
-        writer = CollectionWriter(Path(scratch) / "collection.anki2")
-        job = _BuildJob(deck, run.lock, parts, clock, strict, Path(scratch), run.media.root)
+    with contextlib.ExitStack() as stack:
+        with _writing(path, "the package"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Scratch and temp files of a build that was killed (SIGKILL, power loss).
+            remove_stale(path.parent, _SCRATCH_PREFIX)
+            remove_stale(path.parent, f".{path.name}.")
+            if write_lock:
+                remove_stale(deck_dir, f".{lockfile.LOCK_FILE}.")
+            scratch = stack.enter_context(scratch_directory(path.parent, _SCRATCH_PREFIX))
+            writer = CollectionWriter(scratch / "collection.anki2")
+        job = _BuildJob(deck, run.lock, parts, clock, strict, scratch, run.media.root)
         try:
-            for written in run.written_files(job):
-                for note_id, _, _, content_hash, mod, old_mod, kind, subdeck, cards, _ in (
-                        written.notes):
-                    updater.note_seen(note_id, content_hash, mod, kind, subdeck, cards, old_mod)
-                    subdecks[subdeck] = None
-                if written.part is not None and not run.has_failed():
-                    # The part numbered its notes from 1; they follow the notes before them.
-                    writer.merge(written.part, row_shift=counts["notes"] * ids.ROW_STRIDE,
-                                 due_shift=counts["notes"])
-                counts["notes"] += len(written.notes)
-                counts["cards"] += written.card_count
+            with _writing(path, "the package"), \
+                    contextlib.closing(run.written_files(job)) as written_files:
+                for written in written_files:
+                    for note_id, _, _, content_hash, mod, old_mod, kind, subdeck, cards, _ in (
+                            written.notes):
+                        updater.note_seen(note_id, content_hash, mod, kind, subdeck, cards,
+                                          old_mod)
+                        subdecks[subdeck] = None
+                    if written.part is not None and not run.has_failed():
+                        # The part numbered its notes from 1; they follow the notes before them.
+                        writer.merge(written.part, row_shift=counts["notes"] * ids.ROW_STRIDE,
+                                     due_shift=counts["notes"])
+                    counts["notes"] += len(written.notes)
+                    counts["cards"] += written.card_count
             for subdeck in subdecks:
                 parts.deck_for(subdeck)  # every subdeck gets its deck (workers made their own)
+            run.problems += run.media.refuse_output(path)
             warnings = run.raise_if_failed()
             changes = updater.changes()
-            lock_path = deck_dir / lockfile.LOCK_FILE
             if frozen and changes:
                 raise NeurodeckError([Problem(
                     Location(display_path(lock_path)),
                     f"{lockfile.LOCK_FILE} is out of date ({'; '.join(changes)})",
                     hint="run `neurodeck build` and commit the updated lock file with the cards",
                 )])
-            writer.finish(parts.unique_decks(), parts.models.values())
+            with _writing(path, "the package"):
+                writer.finish(parts.unique_decks(), parts.models.values())
         except BaseException:
             writer.abandon()
             raise
         new_lock = updater.lock()
-        write_apkg(writer.path, run.media.files, path, timestamp=new_lock.latest)
-    if changes or not lock_path.exists():
-        write_lines_atomically(lock_path, lockfile.lock_lines(new_lock))
+        if not lockfile.check_time(new_lock.latest):
+            raise NeurodeckError([Problem(
+                Location(display_path(lock_path)),
+                f"a modification time would pass {lockfile.MAX_TIME}, the last second a "
+                "package can date (2107)", hint=lockfile.RECOVER_HINT)])
+        staged: list[Staged] = []
+        try:
+            if write_lock and (changes or run.lock.format == 0):
+                with _writing(lock_path, "the lock file"):
+                    staged.append(stage(lock_path, _lock_writer(new_lock)))
+            with _writing(path, "the package"):
+                staged.append(stage(path, apkg_writer(writer.path, run.media.files,
+                                                      timestamp=new_lock.latest),
+                                    temp_dir=scratch))
+            with _writing(path if len(staged) == 1 else lock_path, "the package and lock"):
+                replace_together(staged)
+        finally:
+            for item in staged:
+                discard(item)
     return Built(path, counts["notes"], counts["cards"], len(subdecks), warnings, changes)
+
+
+def _lock_writer(lock: lockfile.Lock) -> Callable[[IO[bytes]], None]:
+    def write(out: IO[bytes]) -> None:
+        out.writelines(line.encode("utf-8") for line in lockfile.lock_lines(lock))
+    return write
 
 
 def stats(deck_dir: Path) -> dict[str, object]:
@@ -485,6 +597,48 @@ class _Media:
         self._names[written] = target.name
         self.files[target.name] = target
         return None
+
+    def refuse_output(self, output: Path) -> list[Problem]:
+        """A problem if the package would replace one of the images it contains."""
+        try:
+            target = output.resolve()
+        except (OSError, RuntimeError):
+            return []
+        return [Problem(Location(display_path(output)),
+                        "the output is an image of the deck; building would replace it",
+                        hint="write the package to build/ instead")
+                for file in self.files.values() if file == target][:1]
+
+
+def output_problem(deck_dir: Path, output: Path) -> str | None:
+    """Why `output` must not be written by a build of deck_dir (None when it may be).
+
+    A build replaces its output, so an output that is one of the deck's inputs (deck.yaml, a
+    fact set, the lock, an image) would destroy it, and replacing a device or a FIFO would put
+    a regular file in its place.
+    """
+    try:
+        mode = output.stat().st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as err:
+        return f"cannot be checked: {err.strerror}"
+    if mode is not None:
+        for test, what in ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a device"),
+                           (stat.S_ISBLK, "a device"), (stat.S_ISFIFO, "a FIFO"),
+                           (stat.S_ISSOCK, "a socket")):
+            if test(mode):
+                return f"is {what}; the package must go to a regular file such as build/deck.apkg"
+    try:
+        target = output.resolve()
+        inside = target.is_relative_to(deck_dir.resolve())
+    except (OSError, RuntimeError) as err:
+        return f"cannot be checked: {err}"
+    if inside and target.suffix.lower() != ".apkg":
+        return ("is inside the deck directory, where it would replace or become one of the "
+                "deck's inputs (deck.yaml, a fact set, the lock, an image); write it to "
+                "build/ or give it a name ending in .apkg")
+    return None
 
 
 def _image_file(root: Path, written: str) -> Path | None:

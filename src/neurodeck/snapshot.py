@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import shutil
 import sqlite3
 import tempfile
 from collections.abc import Mapping
@@ -129,32 +128,20 @@ def read_side(path: Path, *, clock: int) -> Snapshot:
 def compile_snapshot(deck_dir: Path, *, clock: int) -> Snapshot:
     """Check and build a deck directory as `neurodeck build` would, leaving it untouched.
 
-    The build runs on a copy, so the lock beside the cards is not refreshed; modification
-    times are the ones a real build at `clock` would give.
+    The package goes to a temp directory and the lock beside the cards is not refreshed;
+    modification times are the ones a real build at `clock` would give. (The deck is not
+    copied: a copy would follow symlinks and open FIFOs that the build itself refuses.)
     """
     checked = pipeline.check(deck_dir)
     shown = display_path(deck_dir)
     with tempfile.TemporaryDirectory(prefix="neurodeck-") as tmp:
-        copy = Path(tmp) / "deck"
-        shutil.copytree(deck_dir, copy)
-        try:
-            built = pipeline.build(copy, Path(tmp) / "deck.apkg", clock=clock)
-        except NeurodeckError as err:  # e.g. a missing image: name the user's files
-            raise NeurodeckError([_relocate(p, display_path(copy), shown)
-                                  for p in err.problems]) from None
+        built = pipeline.build(deck_dir, Path(tmp) / "deck.apkg", clock=clock, write_lock=False)
         snapshot = read_apkg(built.path, source=shown)
         media = read_media(built.path)
     by_guid = {n.guid: n.note for n in checked.notes}
     notes = tuple(replace(n, note_id=by_guid[n.guid].id, loc=by_guid[n.guid].loc)
                   for n in snapshot.notes)
     return replace(snapshot, notes=notes, deck_slug=checked.deck.id, media=media)
-
-
-def _relocate(problem: Problem, old_prefix: str, new_prefix: str) -> Problem:
-    path = problem.location.path
-    if path.startswith(old_prefix):
-        path = new_prefix + path[len(old_prefix):]
-    return replace(problem, location=replace(problem.location, path=path))
 
 
 def read_apkg(path: Path, *, source: str | None = None) -> Snapshot:
