@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -17,7 +18,7 @@ from typing import Any, TypeVar
 import click
 
 from . import __version__, pipeline
-from .errors import NeurodeckError, Problem
+from .errors import NeurodeckError, Problem, printable
 from .lock import MAX_TIME, check_time
 
 T = TypeVar("T")
@@ -25,12 +26,27 @@ DECK_DIR = click.Path(file_okay=False, path_type=Path)
 _JSON_KEY = "neurodeck.json"
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every `finally` and `with` cleans up."""
+
+
+def _terminate(_signum: int, _frame: object) -> None:
+    raise Terminated
+
+
 class ReportingGroup(click.Group):
-    """Prints every problem of a NeurodeckError, located, and exits 1: no traceback."""
+    """Prints every problem of a NeurodeckError, located, and exits 1: no traceback.
+
+    An interrupt (Ctrl-C, SIGTERM) prints one line and exits 130 or 143, as a shell does.
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt as err:
+            name, code = ("SIGTERM", 143) if isinstance(err, Terminated) else ("SIGINT", 130)
+            click.echo(f"neurodeck: interrupted by {name}; stopped", err=True)
+            ctx.exit(code)
         except NeurodeckError as err:
             if ctx.meta.get(_JSON_KEY):
                 click.echo(json.dumps(_report(err.problems, ok=False), indent=2))
@@ -88,14 +104,14 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("deck_dir", type=DECK_DIR, default="cards")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("-o", "--output", metavar="FILE",
               help="Where to write the package (default: build/<deck id>.apkg).")
 @click.option("--frozen", is_flag=True,
               help="Fail instead of updating neurodeck.lock (for CI: the lock must be committed).")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 @_format_option
 @click.pass_context
-def build(ctx: click.Context, deck_dir: Path, output: Path | None, frozen: bool, strict: bool,
+def build(ctx: click.Context, deck_dir: Path, output: str | None, frozen: bool, strict: bool,
           fmt: str) -> None:
     """Compile DECK_DIR (default: cards) into an Anki package.
 
@@ -107,7 +123,8 @@ def build(ctx: click.Context, deck_dir: Path, output: Path | None, frozen: bool,
       SOURCE_DATE_EPOCH=$(git log -1 --format=%ct) neurodeck build cards/ --frozen
     """
     ctx.meta[_JSON_KEY] = fmt == "json"
-    built = pipeline.build(deck_dir, output, clock=build_clock(), frozen=frozen, strict=strict)
+    out = None if output is None else _output_path(ctx, deck_dir, output)
+    built = pipeline.build(deck_dir, out, clock=build_clock(), frozen=frozen, strict=strict)
     _warn(built.warnings)
     summary = {
         "path": str(built.path),
@@ -119,10 +136,49 @@ def build(ctx: click.Context, deck_dir: Path, output: Path | None, frozen: bool,
     if fmt == "json":
         click.echo(json.dumps(_report(built.warnings, ok=True, **summary), indent=2))
         return
-    click.echo(f"Wrote {built.path}: {summary['notes']} notes, {summary['cards']} cards, "
-               f"{summary['subdecks']} subdecks")
+    click.echo(f"Wrote {printable(str(built.path))}: {summary['notes']} notes, "
+               f"{summary['cards']} cards, {summary['subdecks']} subdecks")
     if built.lock_changes:
         click.echo(f"Updated neurodeck.lock: {'; '.join(built.lock_changes)}")
+
+
+def _output_path(ctx: click.Context, deck_dir: Path, output: str) -> Path:
+    """The -o path, or exit 2 with one line when writing it could destroy something."""
+    if output == "-":
+        reason: str | None = ("a package is binary and is not written to standard output; "
+                              "give a file name")
+    else:
+        reason = pipeline.output_problem(deck_dir, Path(output))
+    if reason is not None:
+        click.echo(f"{printable(output)}: error: -o {reason}", err=True)
+        ctx.exit(2)
+    return Path(output)
+
+
+@cli.command("lock")
+@click.argument("deck_dir", type=DECK_DIR, default="cards")
+@click.option("--from", "package", required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The package last released to learners.")
+@click.option("--force", is_flag=True, help="Replace a lock that is still readable.")
+def lock_command(deck_dir: Path, package: Path, force: bool) -> None:
+    """Rebuild DECK_DIR's lost or damaged neurodeck.lock from the last released package.
+
+    A note whose content equals the package's keeps the package's modification time, so
+    learners' own edits on it survive the next release; a note edited since gets the clock
+    (SOURCE_DATE_EPOCH or now), so learners receive the edit. Commit the rebuilt lock.
+
+    \b
+    Example:
+      neurodeck lock cards/ --from releases/neurodeck-1.0.0.apkg
+    """
+    from .relock import relock
+
+    result = relock(deck_dir, package, clock=build_clock(), force=force)
+    _warn(result.warnings)
+    click.echo(f"Wrote {printable(str(result.path))} from {printable(str(package))}: "
+               f"{result.kept} notes as released, {result.changed} edited since, "
+               f"{result.added} new")
 
 
 @cli.command()
@@ -307,7 +363,7 @@ def export_command(deck_dir: Path, fmt: str, output: Path | None) -> None:
     path = output or default_path(snapshot, fmt)
     with _progress(snapshot.notes, length=len(snapshot.notes), label=f"Exporting {fmt}") as notes:
         cards = write_export(snapshot, fmt, path, notes)
-    click.echo(f"Wrote {path}: {len(snapshot.notes)} notes, {cards} cards")
+    click.echo(f"Wrote {printable(str(path))}: {len(snapshot.notes)} notes, {cards} cards")
 
 
 def progress_wanted() -> bool:
@@ -329,4 +385,5 @@ def _progress(items: Iterable[T], *, length: int, label: str) -> Iterator[Iterab
 
 def main() -> None:
     """Console-script entry point."""
+    signal.signal(signal.SIGTERM, _terminate)
     cli(prog_name="neurodeck")

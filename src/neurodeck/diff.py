@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from .errors import printable
 from .snapshot import PackagedNote, Snapshot
 from .validate import CLOZE_RE
 
@@ -128,7 +129,7 @@ def _deck(side: Snapshot, note: PackagedNote) -> str:
 
 
 def _side(side: Snapshot) -> str:
-    return f"{side.version or 'unversioned'} ({side.source})"
+    return f"{side.version or 'unversioned'} ({printable(side.source)})"
 
 
 def summary(diff: DeckDiff) -> str:

@@ -76,6 +76,7 @@ class Built:
     subdecks: int
     warnings: list[Problem]
     lock_changes: list[str] = field(default_factory=list)
+    lock: lockfile.Lock = lockfile.EMPTY  # the lock as this build recorded it
 
 
 @dataclass(frozen=True)
@@ -162,13 +163,14 @@ def _write_file(job: _BuildJob, index: int, path: Path) -> _WrittenFile:
 class _Pass:
     """One pass over a deck directory: compiled notes in curriculum order, and every problem."""
 
-    def __init__(self, deck_dir: Path, *, strict: bool) -> None:
+    def __init__(self, deck_dir: Path, *, strict: bool, lock: lockfile.Lock | None = None
+                 ) -> None:
         self.deck_dir = deck_dir
         self.strict = strict
         self.problems: list[Problem] = []
         self.deck = load_header(deck_dir, self.problems)
         self.problems += check_header(self.deck)
-        self.lock = _read_lock(deck_dir)
+        self.lock = _read_lock(deck_dir) if lock is None else lock
         if self.lock.deck_id is not None and self.lock.deck_id != self.deck.id:
             # Raised at once: every later comparison with this lock would be noise.
             raise NeurodeckError([*self.problems, Problem(
@@ -237,8 +239,8 @@ class _Pass:
 
     def _results(self, work: Callable[[int, Path], _R]) -> Iterator[_R]:
         """work(index, path) for each fact set, in order: here, or in worker processes."""
-        paths = find_fact_sets(self.deck_dir)
-        size = sum(p.stat().st_size for p in paths)
+        paths = find_fact_sets(self.deck_dir, self.problems)
+        size = sum(_size(p) for p in paths)
         # fork() in a process with threads can deadlock; such callers get the sequential path.
         if (size < PARALLEL_MIN_BYTES or len(paths) < 2 or (os.cpu_count() or 1) < 2
                 or threading.active_count() > 1):
@@ -260,6 +262,13 @@ class _Pass:
         if errors:
             raise NeurodeckError(errors)
         return [p for p in self.problems if p.severity == "warning"]
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0  # reading it will say why
 
 
 def _parallel(work: Callable[[int, Path], _R], paths: list[Path]) -> Iterator[_R]:
@@ -347,17 +356,19 @@ def check(deck_dir: Path, *, strict: bool = False) -> Checked:
 
 
 def build(deck_dir: Path, output: Path | None = None, *, clock: int, frozen: bool = False,
-          strict: bool = False, write_lock: bool = True) -> Built:
+          strict: bool = False, write_lock: bool = True,
+          old_lock: lockfile.Lock | None = None) -> Built:
     """Check, then write the .apkg and refresh the lock file beside the cards.
 
     The package and the lock are replaced together or not at all; a failed or interrupted
     build leaves both as they were. With `frozen`, a lock that would change is an error and
     nothing is written (for CI). Without `write_lock`, only the package is written (for
-    commands that must leave the deck directory untouched).
+    commands that must leave the deck directory untouched); `old_lock` stands in for the
+    lock file (for rebuilding a lost one).
     """
     with _no_gc():
         return _build(deck_dir, output, clock=clock, frozen=frozen, strict=strict,
-                      write_lock=write_lock)
+                      write_lock=write_lock, old_lock=old_lock)
 
 
 @contextlib.contextmanager
@@ -389,8 +400,8 @@ def _writing(target: Path, what: str) -> Iterator[None]:
 
 
 def _build(deck_dir: Path, output: Path | None, *, clock: int, frozen: bool,
-           strict: bool, write_lock: bool) -> Built:
-    run = _Pass(deck_dir, strict=strict)
+           strict: bool, write_lock: bool, old_lock: lockfile.Lock | None) -> Built:
+    run = _Pass(deck_dir, strict=strict, lock=old_lock)
     deck = run.deck
     path = output or Path("build") / f"{deck.id}.apkg"
     lock_path = deck_dir / lockfile.LOCK_FILE
@@ -462,7 +473,8 @@ def _build(deck_dir: Path, output: Path | None, *, clock: int, frozen: bool,
         finally:
             for item in staged:
                 discard(item)
-    return Built(path, counts["notes"], counts["cards"], len(subdecks), warnings, changes)
+    return Built(path, counts["notes"], counts["cards"], len(subdecks), warnings, changes,
+                 new_lock)
 
 
 def _lock_writer(lock: lockfile.Lock) -> Callable[[IO[bytes]], None]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from .compile import RETIRED_TAG
 from .diff import DeckDiff, NoteChange, NoteRef, diff_snapshots, note_ref, plain_text
-from .errors import Location, Problem, Severity
+from .errors import Location, Problem, Severity, printable
 from .snapshot import NoteType, PackagedNote, Snapshot
 from .validate import CLOZE_RE
 
@@ -281,7 +281,8 @@ def format_verdict(verdict: Verdict) -> str:
     """The verdict for a terminal: what breaks, what to do, and what to tell learners."""
     diff = verdict.diff
     old, new = diff.old.version or "unversioned", diff.new.version or "unversioned"
-    lines = [f"{diff.new.deck_name}: {old} ({diff.old.source}) → {new} ({diff.new.source})"]
+    lines = [printable(f"{diff.new.deck_name}: {old} ({diff.old.source}) → {new} "
+                       f"({diff.new.source})")]
     lines += [str(p) for p in verdict.problems()]
     count = len(verdict.breaking)
     if not count:
