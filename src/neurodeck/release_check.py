@@ -13,7 +13,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .compile import RETIRED_TAG
-from .diff import DeckDiff, NoteChange, NoteRef, diff_snapshots, note_ref, plain_text
+from .diff import (
+    DeckDiff,
+    NoteChange,
+    NoteRef,
+    diff_snapshots,
+    note_ref,
+    plain_text,
+)
 from .errors import Location, Problem, Severity, printable
 from .snapshot import NoteType, PackagedNote, Snapshot
 from .validate import CLOZE_RE
@@ -49,7 +56,7 @@ _TELL_LEARNERS = {
 class Finding:
     """One change that Anki will not carry to learners as intended."""
 
-    rule: str  # a key of _TELL_LEARNERS, or "not-newer" / "notetype-not-newer"
+    rule: str  # a key of _TELL_LEARNERS, or "not-newer" / "notetype-not-newer" / "touched"
     where: Location
     message: str
     hint: str
@@ -109,7 +116,25 @@ def check_release(old: Snapshot, new: Snapshot) -> Verdict:
                 *_notetypes(old, new)]
     for change in diff.changed:
         findings += _changed(diff, change)
+    findings += _touched(diff)
     return Verdict(diff, tuple(findings))
+
+
+def _touched(diff: DeckDiff) -> Iterator[Finding]:
+    """Notes whose content is unchanged but whose modification time moved forward: Anki
+    updates them anyway, and learners lose their own edits on them ("My notes")."""
+    changed = {c.new.guid for c in diff.changed}
+    for note in diff.new.notes:
+        before = diff.old.by_guid.get(note.guid)
+        if before is None or note.guid in changed or note.mod <= before.mod:
+            continue
+        ref = note_ref(diff.new, note, {})
+        yield Finding(
+            "touched", _where(diff.new, note),
+            f"note {ref} did not change but its modification time moved forward: Anki will "
+            "update it and overwrite learners' own edits on it (“My notes”)",
+            "the lock lost this note's time: rebuild it from the last release with "
+            "`neurodeck lock --from OLD.apkg`, then build again", _quoted(ref))
 
 
 def _where(side: Snapshot, note: PackagedNote) -> Location:
