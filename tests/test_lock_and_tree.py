@@ -259,12 +259,12 @@ def test_line_and_column_stay_right_after_odd_line_breaks_in_a_value(odd, runner
     deck_dir = make_deck({"a.yaml": (
         "notes:\n"
         f"  - id: a\n    front: 'one{odd}two'\n    back: B\n"
-        "  - id: b\n    front: \"bad \\q\"\n").encode("utf-8")})
+        "  - id: b\n    front: \"bad \\q\"\n").encode()})
     result = runner.invoke(cli, ["check", str(deck_dir)])
     assert result.exit_code == 1
     assert result.stderr.startswith(f"{deck_dir / 'a.yaml'}:6:18: error: invalid YAML")
     deck_dir = make_deck({"a.yaml": (
         f"notes:\n  - id: a\n    front: 'one{odd}two'\n    back: B\n    bak: C\n"
-    ).encode("utf-8")}, name="second")
+    ).encode()}, name="second")
     result = runner.invoke(cli, ["check", str(deck_dir)])
     assert f"{deck_dir / 'a.yaml'}:5:5: error: unknown key 'bak'" in result.stderr

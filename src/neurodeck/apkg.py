@@ -306,9 +306,12 @@ def stage(path: Path, write: Callable[[IO[bytes]], object], *,
 
 def discard(staged: Staged) -> None:
     """Remove a staged file that will not be used."""
-    staged.file.close()
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(staged.temp)
+    try:
+        with contextlib.suppress(OSError):  # closing flushes, which fails on a full disk
+            staged.file.close()
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(staged.temp)
 
 
 def replace_together(staged: list[Staged]) -> None:
@@ -320,7 +323,7 @@ def replace_together(staged: list[Staged]) -> None:
     """
     done: list[tuple[Staged, Path | None]] = []
     try:
-        with _signals_deferred():
+        with signals_deferred():
             try:
                 for item in staged:
                     backup = _backup(item.path)
@@ -366,7 +369,7 @@ def _backup(path: Path) -> Path | None:
 
 
 @contextlib.contextmanager
-def _signals_deferred() -> Iterator[None]:
+def signals_deferred() -> Iterator[None]:
     """Hold SIGINT and SIGTERM until the block is over (in the main thread; elsewhere,
     Python cannot install handlers and the block runs as it is)."""
     if threading.current_thread() is not threading.main_thread():

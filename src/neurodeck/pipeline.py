@@ -33,6 +33,7 @@ from .apkg import (
     remove_stale,
     replace_together,
     scratch_directory,
+    signals_deferred,
     stage,
 )
 from .compile import CompiledNote, NoteCompiler, PackageParts, notetype_hashes
@@ -290,7 +291,10 @@ def _parallel(work: Callable[[int, Path], _R], paths: list[Path]) -> Iterator[_R
     try:
         pending: deque[Future[_R]] = deque()
         for index, path in enumerate(paths):
-            pending.append(pool.submit(_work_in_worker, index, path))  # type: ignore[arg-type]
+            # The first submit forks the workers; a Ctrl-C that lands inside fork() would be
+            # swallowed by fork's own hooks ("Exception ignored"), so it waits until after.
+            with signals_deferred() if index == 0 else contextlib.nullcontext():
+                pending.append(pool.submit(_work_in_worker, index, path))  # type: ignore[arg-type]
             if len(pending) >= _IN_FLIGHT:
                 yield pending.popleft().result()
         while pending:
