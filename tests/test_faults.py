@@ -134,6 +134,22 @@ def test_a_read_only_output_directory_leaves_package_and_lock_as_they_were(relea
 
 
 @needs_permissions
+def test_an_export_into_a_read_only_directory_is_one_line(released, tmp_path):
+    deck_dir, package, before = released
+    export = package.parent / "deck.md"
+    export.write_text("previous")
+    package.parent.chmod(0o555)
+    result = neurodeck(["export", str(deck_dir), "--format", "md", "-o", str(export)], tmp_path,
+                       preexec=_drop_dac)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.splitlines() == [
+        f"{export.relative_to(tmp_path)}: error: cannot write the export: Permission denied",
+        "1 problem found"]
+    assert export.read_text() == "previous"
+    assert unchanged(before)
+
+
+@needs_permissions
 @pytest.mark.parametrize("what", ["directory", "file"])
 def test_an_unreadable_part_of_the_deck_is_an_error(what, make_deck, tmp_path):
     """An unreadable subdirectory used to be skipped, so its notes fell out of the lock."""

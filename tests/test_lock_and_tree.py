@@ -156,6 +156,20 @@ def test_an_output_that_would_destroy_something_is_refused(target, runner, make_
     assert not (tmp_path / "-").exists()
 
 
+@pytest.mark.parametrize("target", ["deck.yaml", "peptides.yaml", LOCK_FILE, "-"])
+def test_an_export_that_would_destroy_an_input_is_refused(target, runner, sample_deck,
+                                                          monkeypatch):
+    monkeypatch.chdir(sample_deck.parent)
+    out = target if target == "-" else str(sample_deck / target)
+    before = {p: p.read_bytes() for p in sample_deck.iterdir()}
+    result = runner.invoke(cli, ["export", str(sample_deck), "--format", "md", "-o", out])
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"{out}: error: -o ")
+    assert {p: p.read_bytes() for p in sample_deck.iterdir()} == before
+    assert not (sample_deck.parent / "-").exists()
+
+
 def test_an_apkg_inside_the_deck_directory_is_allowed(runner, sample_deck):
     result = runner.invoke(cli, ["build", str(sample_deck), "-o", str(sample_deck / "d.apkg")])
     assert result.exit_code == 0, result.output

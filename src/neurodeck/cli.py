@@ -18,7 +18,8 @@ from typing import Any, TypeVar
 import click
 
 from . import __version__, pipeline
-from .errors import NeurodeckError, Problem, printable
+from .errors import Location, NeurodeckError, Problem, printable
+from .load import display_path
 from .lock import MAX_TIME, check_time
 
 T = TypeVar("T")
@@ -142,13 +143,13 @@ def build(ctx: click.Context, deck_dir: Path, output: str | None, frozen: bool, 
         click.echo(f"Updated neurodeck.lock: {'; '.join(built.lock_changes)}")
 
 
-def _output_path(ctx: click.Context, deck_dir: Path, output: str) -> Path:
+def _output_path(ctx: click.Context, deck_dir: Path, output: str, suffix: str = ".apkg"
+                 ) -> Path:
     """The -o path, or exit 2 with one line when writing it could destroy something."""
     if output == "-":
-        reason: str | None = ("a package is binary and is not written to standard output; "
-                              "give a file name")
+        reason: str | None = "standard output is not supported; give a file name"
     else:
-        reason = pipeline.output_problem(deck_dir, Path(output))
+        reason = pipeline.output_problem(deck_dir, Path(output), suffix=suffix)
     if reason is not None:
         click.echo(f"{printable(output)}: error: -o {reason}", err=True)
         ctx.exit(2)
@@ -343,9 +344,10 @@ def release_check(ctx: click.Context, old: Path, new: Path, fmt: str) -> None:
 @click.argument("deck_dir", type=DECK_DIR, default="cards")
 @click.option("--format", "fmt", type=click.Choice(["csv", "html", "json", "md"]),
               required=True, help="csv for Anki's importer, html preview, json, or Markdown.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("-o", "--output", metavar="FILE",
               help="Where to write (default: build/<deck id>.<format>).")
-def export_command(deck_dir: Path, fmt: str, output: Path | None) -> None:
+@click.pass_context
+def export_command(ctx: click.Context, deck_dir: Path, fmt: str, output: str | None) -> None:
     """Export the notes of DECK_DIR (default: cards) as Anki will get them.
 
     csv is for Anki's own text importer and keeps each note's GUID, note type and deck;
@@ -359,10 +361,15 @@ def export_command(deck_dir: Path, fmt: str, output: Path | None) -> None:
     from .export import default_path, write_export
     from .snapshot import compile_snapshot
 
+    out = None if output is None else _output_path(ctx, deck_dir, output, f".{fmt}")
     snapshot = compile_snapshot(deck_dir, clock=build_clock())
-    path = output or default_path(snapshot, fmt)
+    path = out or default_path(snapshot, fmt)
     with _progress(snapshot.notes, length=len(snapshot.notes), label=f"Exporting {fmt}") as notes:
-        cards = write_export(snapshot, fmt, path, notes)
+        try:
+            cards = write_export(snapshot, fmt, path, notes)
+        except OSError as err:  # read-only, full, too large: the previous file is intact
+            raise NeurodeckError([Problem(Location(display_path(path)),
+                                          f"cannot write the export: {err.strerror}")]) from None
     click.echo(f"Wrote {printable(str(path))}: {len(snapshot.notes)} notes, {cards} cards")
 
 

@@ -626,7 +626,7 @@ class _Media:
                 for file in self.files.values() if file == target][:1]
 
 
-def output_problem(deck_dir: Path, output: Path) -> str | None:
+def output_problem(deck_dir: Path, output: Path, *, suffix: str = ".apkg") -> str | None:
     """Why `output` must not be written by a build of deck_dir (None when it may be).
 
     A build replaces its output, so an output that is one of the deck's inputs (deck.yaml, a
@@ -644,16 +644,16 @@ def output_problem(deck_dir: Path, output: Path) -> str | None:
                            (stat.S_ISBLK, "a device"), (stat.S_ISFIFO, "a FIFO"),
                            (stat.S_ISSOCK, "a socket")):
             if test(mode):
-                return f"is {what}; the package must go to a regular file such as build/deck.apkg"
+                return f"is {what}; write to a regular file such as build/deck{suffix}"
     try:
         target = output.resolve()
         inside = target.is_relative_to(deck_dir.resolve())
     except (OSError, RuntimeError) as err:
         return f"cannot be checked: {err}"
-    if inside and target.suffix.lower() != ".apkg":
+    if inside and target.suffix.lower() != suffix:
         return ("is inside the deck directory, where it would replace or become one of the "
                 "deck's inputs (deck.yaml, a fact set, the lock, an image); write it to "
-                "build/ or give it a name ending in .apkg")
+                f"build/ or give it a name ending in {suffix}")
     return None
 
 
