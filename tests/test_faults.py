@@ -150,21 +150,27 @@ def test_an_export_into_a_read_only_directory_is_one_line(released, tmp_path):
 
 
 @needs_permissions
-@pytest.mark.parametrize("what", ["directory", "file"])
+@pytest.mark.parametrize("what", ["directory", "file", "image"])
 def test_an_unreadable_part_of_the_deck_is_an_error(what, make_deck, tmp_path):
     """An unreadable subdirectory used to be skipped, so its notes fell out of the lock."""
-    deck_dir = make_deck({"a.yaml": "notes:\n  - {id: a, front: A, back: B}\n",
-                          "sub/b.yaml": "notes:\n  - {id: b, front: A, back: B}\n"})
-    unreadable = deck_dir / "sub" if what == "directory" else deck_dir / "sub" / "b.yaml"
+    deck_dir = make_deck({"a.yaml": "notes:\n  - {id: a, front: 'A ![x](sub/x.png)', back: B}\n",
+                          "sub/b.yaml": "notes:\n  - {id: b, front: A, back: B}\n",
+                          "sub/x.png": b"\x89PNG\r\n\x1a\n"})
+    unreadable = {"directory": deck_dir / "sub", "file": deck_dir / "sub" / "b.yaml",
+                  "image": deck_dir / "sub" / "x.png"}[what]
     unreadable.chmod(0o000)
     try:
         for command in (["check"], ["build", "-o", str(tmp_path / "o.apkg")]):
             result = neurodeck([command[0], str(deck_dir), *command[1:]], tmp_path,
                                preexec=_drop_dac)
             assert result.returncode == 1, result.stderr
-            reason = "cannot read directory" if what == "directory" else "cannot read file"
             shown = unreadable.relative_to(tmp_path)
-            assert f"{shown}: error: {reason}: Permission denied" in result.stderr
+            expected = {
+                "directory": f"{shown}: error: cannot read directory: Permission denied",
+                "file": f"{shown}: error: cannot read file: Permission denied",
+                "image": "error: image 'sub/x.png' in note 'a' cannot be read: Permission denied",
+            }[what]
+            assert expected in result.stderr
             assert "Traceback" not in result.stderr
         assert not (tmp_path / "o.apkg").exists() and not (deck_dir / LOCK_FILE).exists()
     finally:

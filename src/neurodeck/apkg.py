@@ -382,7 +382,8 @@ def signals_deferred() -> Iterator[None]:
         yield
     finally:
         for signum, handler in previous.items():
-            signal.signal(signum, handler)
+            if handler is not None:  # None: installed outside Python, and left as it is
+                signal.signal(signum, handler)
         if caught:
             signal.raise_signal(caught[0])
 

@@ -594,8 +594,12 @@ class _Media:
             outside = (target is None or written.startswith(("/", "\\"))
                        or not target.is_relative_to(self.root))
             missing = not outside and not target.is_file()  # type: ignore[union-attr]
+            if not outside and not missing:
+                with open(target, "rb"):  # type: ignore[arg-type]
+                    pass  # unreadable: say so here, not as a failure to write the package
         except (OSError, RuntimeError) as err:  # a symlink loop, a name too long, ...
-            return Problem(loc, f"image {written!r} in note {note_id!r} cannot be read: {err}",
+            reason = err.strerror if isinstance(err, OSError) and err.strerror else err
+            return Problem(loc, f"image {written!r} in note {note_id!r} cannot be read: {reason}",
                            hint="check the path; it is relative to the deck directory")
         if outside:
             return Problem(
