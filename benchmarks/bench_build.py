@@ -16,12 +16,14 @@ import json
 import os
 import platform
 import random
+import re
 import shutil
 import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import zipfile
 from collections.abc import Sequence
@@ -42,6 +44,11 @@ WARMUP_NOTES = 50
 SPEEDUP_TARGETS = {10_000: 8.0, 100_000: 12.0}
 RSS_TARGETS_MIB = {100_000: 80.0}
 SHIPPED_TARGET_S = 0.25
+# Other commands on the same deck, as a multiple of `build`'s time (issue "one pass"), and their
+# memory (the process tree's peak PSS) at most this multiple of build's.
+COMMAND_TIME_TARGETS = {"check": 0.8, "export-json": 1.3, "diff": 1.3, "release-check": 1.3}
+COMMAND_MEMORY_TARGET = 1.5
+COMMAND_TARGET_SIZES = (10_000, 100_000)
 
 # A small fixed vocabulary, so text is realistic in length but cheap and stable to generate.
 _VOCABULARY = """
@@ -84,6 +91,29 @@ def _q(value: object) -> str:
     return json.dumps(value)
 
 
+# Text that reads back as itself when written without quotes: starts with a letter, and holds
+# none of the characters or pairs that YAML gives a meaning in block context.
+_PLAIN_SAFE = re.compile(r"[A-Za-z](?:(?!: | #)[^:#'\"{}\[\],&!|>%@`\n])*[A-Za-z0-9.?*]")
+
+
+def _scalar(rng: random.Random, text: str) -> str:
+    """TEXT as people write it: mostly plain, some single- and some double-quoted."""
+    roll = rng.random()
+    if roll < 0.60 and _PLAIN_SAFE.fullmatch(text):
+        return text
+    if roll < 0.85:
+        return "'" + text.replace("'", "''") + "'"
+    return _q(text)
+
+
+def _folded(text: str, indent: str) -> str:
+    """TEXT as a folded block scalar over two lines (YAML joins them with one space)."""
+    words = text.split(" ")
+    half = max(1, len(words) // 2)
+    first, second = " ".join(words[:half]), " ".join(words[half:])
+    return f">-\n{indent}{first}\n{indent}{second}" if second else f">-\n{indent}{first}"
+
+
 def _words(rng: random.Random, low: int, high: int) -> list[str]:
     return rng.choices(WORDS, k=rng.randint(low, high))
 
@@ -112,22 +142,27 @@ def _cloze(rng: random.Random) -> str:
 def _note_lines(rng: random.Random, number: int, summary: DeckSummary) -> list[str]:
     kind = rng.choices(KINDS, weights=KIND_WEIGHTS)[0]
     summary.kinds[kind] += 1
-    lines = [f"  - id: {_q(f'n{number:06d}')}"]
+    lines = [f"  - id: n{number:06d}"]
     if kind != "basic":
-        lines.append(f"    type: {_q(kind)}")
+        lines.append(f"    type: {kind}")
     if kind == "cloze":
-        lines.append(f"    text: {_q(_cloze(rng))}")
+        lines.append(f"    text: {_scalar(rng, _cloze(rng))}")
     else:
-        lines.append(f"    front: {_q(_sentence(_emphasise(rng, _words(rng, 8, 15)), '?'))}")
-        lines.append(f"    back: {_q(_sentence(_emphasise(rng, _words(rng, 3, 10)), ''))}")
+        front = _sentence(_emphasise(rng, _words(rng, 8, 15)), "?")
+        lines.append(f"    front: {_scalar(rng, front)}")
+        back = _sentence(_emphasise(rng, _words(rng, 3, 10)), "")
+        lines.append(f"    back: {_scalar(rng, back)}")
     if rng.random() < 0.40:
-        lines.append(f"    extra: {_q(_sentence(_emphasise(rng, _words(rng, 10, 25)), '.'))}")
+        extra = _sentence(_emphasise(rng, _words(rng, 10, 25)), ".")
+        # Long prose is often wrapped by hand in a folded block.
+        value = _folded(extra, " " * 6) if rng.random() < 0.2 else _scalar(rng, extra)
+        lines.append(f"    extra: {value}")
     tags = [f"topic::t{rng.randint(1, 10)}::s{rng.randint(1, 5)}", f"level::{rng.choice(LEVELS)}"]
     if rng.random() < 0.5:
         tags.append(f"skill::{rng.choice(SKILLS)}")
-    lines.append(f"    tags: {_q(tags)}")
+    lines.append(f"    tags: [{', '.join(tags)}]")
     if rng.random() < 0.5:
-        lines.append(f"    section: {_q(f'Section {rng.randint(1, 12)}')}")
+        lines.append(f"    section: {_scalar(rng, f'Section {rng.randint(1, 12)}')}")
     return lines
 
 
@@ -147,7 +182,7 @@ def generate_deck(deck_dir: Path, notes: int, seed: int) -> DeckSummary:
     for start in range(0, notes, NOTES_PER_FILE):
         summary.files += 1
         subdeck = f"Topic {rng.randint(1, 10)}::Part {rng.randint(1, 5)}"
-        lines = [f"deck: {_q(subdeck)}", 'tags: ["synthetic"]', 'source: "s1"', "notes:"]
+        lines = [f"deck: {subdeck}", "tags: [synthetic]", "source: s1", "notes:"]
         for number in range(start + 1, min(start + NOTES_PER_FILE, notes) + 1):
             lines.extend(_note_lines(rng, number, summary))
         path = deck_dir / f"set-{summary.files:04d}.yaml"
@@ -162,9 +197,76 @@ def generate_deck(deck_dir: Path, notes: int, seed: int) -> DeckSummary:
 @dataclass(frozen=True)
 class Measurement:
     seconds: float
-    peak_rss_mib: float
+    peak_rss_mib: float  # the largest single process (ru_maxrss from wait4)
     exit_code: int
     stderr: str
+    # The whole process tree, summed and sampled; None where /proc lacks smaps_rollup.
+    tree_pss_mib: float | None = None
+
+
+def _children(pid: int) -> list[int]:
+    kids: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return kids
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                kids.extend(int(k) for k in f.read().split())
+        except OSError:
+            pass
+    return kids
+
+
+def _pss_kib(pid: int) -> int:
+    # PSS shares each page among the processes that map it, so forked workers' copy-on-write
+    # pages are not counted twice, as summed RSS would count them.
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+class TreeMemory:
+    """Samples the summed PSS of a process and all its descendants, keeping the peak."""
+
+    INTERVAL_S = 0.005
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak_kib = 0
+        self.available = os.path.exists(f"/proc/{os.getpid()}/smaps_rollup")
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> TreeMemory:
+        if self.available:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self.available:
+            self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            total, stack = 0, [self.pid]
+            while stack:
+                pid = stack.pop()
+                total += _pss_kib(pid)
+                stack.extend(_children(pid))
+            self.peak_kib = max(self.peak_kib, total)
+            self._stop.wait(self.INTERVAL_S)
+
+    @property
+    def peak_mib(self) -> float | None:
+        return self.peak_kib / 1024 if self.available else None
 
 
 @dataclass(frozen=True)
@@ -194,15 +296,16 @@ def run_child(command: Sequence[str]) -> Measurement:
         proc = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err
         )
-        # wait4 gives this child's rusage; RUSAGE_CHILDREN would mix every child so far.
-        _, status, usage = os.wait4(proc.pid, 0)
+        with TreeMemory(proc.pid) as tree:
+            # wait4 gives this child's rusage; RUSAGE_CHILDREN would mix every child so far.
+            _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)  # keep Popen from reaping again
         err.seek(0)
         stderr = err.read().decode(errors="replace")
     # ru_maxrss is KiB on Linux and bytes on macOS.
     kib = usage.ru_maxrss / 1024 if sys.platform == "darwin" else usage.ru_maxrss
-    return Measurement(seconds, kib / 1024, proc.returncode, stderr)
+    return Measurement(seconds, kib / 1024, proc.returncode, stderr, tree.peak_mib)
 
 
 def count_notes(apkg: Path) -> int | None:
@@ -272,6 +375,11 @@ class Series:
     def peak_rss_mib(self) -> float:
         return max(m.peak_rss_mib for m in self.runs)
 
+    @property
+    def peak_tree_mib(self) -> float | None:
+        trees = [m.tree_pss_mib for m in self.runs if m.tree_pss_mib is not None]
+        return max(trees) if trees else None
+
     def as_json(self, notes: int | None) -> dict[str, Any]:
         return {
             "seconds": [round(s, 4) for s in self.seconds],
@@ -279,6 +387,7 @@ class Series:
             "notes_per_s": None if notes is None else round(notes / self.median_s, 1),
             "peak_rss_mib": round(self.peak_rss_mib, 1),
             "rss_mib": [round(m.peak_rss_mib, 1) for m in self.runs],
+            "peak_tree_pss_mib": None if (t := self.peak_tree_mib) is None else round(t, 1),
         }
 
 
@@ -287,6 +396,17 @@ class SizeResult:
     notes: int
     summary: DeckSummary
     series: dict[str, Series]
+    commands: dict[str, Series] = field(default_factory=dict)  # neurodeck's other commands
+
+    def command_ratio(self, name: str) -> float:
+        """Median of per-run COMMAND/build time ratios (each ran right after that build)."""
+        build = self.series["neurodeck"].seconds
+        pairs = zip(self.commands[name].seconds, build, strict=True)
+        return statistics.median(command / built for command, built in pairs)
+
+    def memory_ratio(self, name: str) -> float | None:
+        build, command = self.series["neurodeck"].peak_tree_mib, self.commands[name].peak_tree_mib
+        return None if build is None or command is None else command / build
 
     @property
     def speedup(self) -> float | None:
@@ -303,6 +423,19 @@ class SizeResult:
             "files": self.summary.files,
             "kinds": self.summary.kinds,
             **{name: s.as_json(self.notes) for name, s in self.series.items()},
+            "commands": {
+                name: {
+                    **series.as_json(self.notes),
+                    "time_vs_build": round(self.command_ratio(name), 3),
+                    "memory_vs_build": None
+                    if (m := self.memory_ratio(name)) is None
+                    else round(m, 3),
+                    "time_target": COMMAND_TIME_TARGETS[name]
+                    if self.notes in COMMAND_TARGET_SIZES
+                    else None,
+                }
+                for name, series in self.commands.items()
+            },
             "speedup": None if speedup is None else round(speedup, 2),
             "speedup_target": SPEEDUP_TARGETS.get(self.notes),
             "rss_target_mib": RSS_TARGETS_MIB.get(self.notes),
@@ -321,14 +454,18 @@ def print_table(
         f"Python {platform.python_version()}, {os.cpu_count()} CPUs"
     )
     if results:
-        print(f"{'notes':>9}  {'builder':<10}{'median s':>10}{'notes/s':>10}{'peak MiB':>10}")
+        print(
+            f"{'notes':>9}  {'builder':<14}{'median s':>10}{'notes/s':>10}{'peak MiB':>10}"
+            f"{'tree MiB':>10}"
+        )
     for result in results:
         label = f"{result.notes:,}"
-        for name, series in result.series.items():
+        for name, series in [*result.series.items(), *result.commands.items()]:
             rate = result.notes / series.median_s
+            tree = series.peak_tree_mib
             print(
-                f"{label:>9}  {name:<10}{series.median_s:>10.3f}{rate:>10,.0f}"
-                f"{series.peak_rss_mib:>10.1f}"
+                f"{label:>9}  {name:<14}{series.median_s:>10.3f}{rate:>10,.0f}"
+                f"{series.peak_rss_mib:>10.1f}{'n/a' if tree is None else f'{tree:.1f}':>10}"
             )
             label = ""
         notes: list[str] = []
@@ -339,9 +476,24 @@ def print_table(
             notes.append(line)
         rss_target = RSS_TARGETS_MIB.get(result.notes)
         if rss_target is not None and "neurodeck" in result.series:
-            rss = result.series["neurodeck"].peak_rss_mib
-            verdict = _verdict(rss <= rss_target)
-            notes.append(f"neurodeck peak RSS target <={rss_target:g} MiB {verdict}")
+            # The target is for the whole process tree (main process and workers), summed.
+            tree = result.series["neurodeck"].peak_tree_mib
+            if tree is None:
+                notes.append("neurodeck tree PSS not measurable here (no /proc smaps_rollup)")
+            else:
+                verdict = _verdict(tree <= rss_target)
+                notes.append(f"neurodeck tree PSS target <={rss_target:g} MiB {verdict}")
+        for name in result.commands:
+            line = f"{name} {result.command_ratio(name):.2f}x build's time"
+            if result.notes in COMMAND_TARGET_SIZES:
+                target = COMMAND_TIME_TARGETS[name]
+                line += f" (target <={target:g}x {_verdict(result.command_ratio(name) <= target)})"
+            if (memory := result.memory_ratio(name)) is not None:
+                line += f", {memory:.2f}x its memory"
+                if result.notes in COMMAND_TARGET_SIZES:
+                    ok = memory <= COMMAND_MEMORY_TARGET
+                    line += f" (target <={COMMAND_MEMORY_TARGET:g}x {_verdict(ok)})"
+            notes.append(line)
         for line in notes:
             print(f"{'':>11}{line}")
     if shipped is not None:
@@ -362,6 +514,35 @@ def _progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def command_once(name: str, command: list[str]) -> Measurement:
+    """Run one of neurodeck's other commands; exit 1 with its stderr if it fails."""
+    result = run_child(command)
+    if result.exit_code != 0:
+        _fail(
+            f"{name} failed (exit {result.exit_code}): {' '.join(command)}\n"
+            f"{result.stderr.rstrip()}"
+        )
+    return result
+
+
+def other_commands(exe: str, deck_dir: Path, released: Path, work: Path) -> dict[str, list[str]]:
+    """neurodeck's commands besides build, on DECK_DIR; RELEASED is a package built from it."""
+    return {
+        "check": [exe, "check", str(deck_dir)],
+        "export-json": [
+            exe,
+            "export",
+            str(deck_dir),
+            "--format",
+            "json",
+            "-o",
+            str(work / "export.json"),
+        ],
+        "diff": [exe, "diff", str(released), str(deck_dir)],
+        "release-check": [exe, "release-check", str(released), str(deck_dir)],
+    }
+
+
 def bench_size(
     notes: int, builders: list[Builder], work: Path, args: argparse.Namespace
 ) -> SizeResult:
@@ -370,12 +551,18 @@ def bench_size(
     if deck_dir.exists():
         shutil.rmtree(deck_dir)
     summary = generate_deck(deck_dir, notes, args.seed)
+    commands: dict[str, list[str]] = {}
     for builder in builders:
         if builder.name == "neurodeck":
             # neurodeck writes neurodeck.lock beside the cards on a deck's first build, and a real
             # deck has it committed; build once untimed so every timed run sees that steady state.
-            build_once(builder, deck_dir, work / "prime.apkg", notes)
+            # That package is also the "previous release" that diff and release-check compare to.
+            released = work / f"released-{notes}.apkg"
+            build_once(builder, deck_dir, released, notes)
+            if args.commands:
+                commands = other_commands(builder.argv[0], deck_dir, released, work)
     series = {b.name: Series() for b in builders}
+    command_series = {name: Series() for name in commands}
     for run in range(args.runs):
         # Alternating builders spreads machine noise (other load, thermal state) over both.
         for builder in builders:
@@ -387,7 +574,14 @@ def bench_size(
                 f"  {notes:,} notes, run {run + 1}/{args.runs}, {builder.name}: "
                 f"{result.seconds:.3f} s, {result.peak_rss_mib:.1f} MiB"
             )
-    return SizeResult(notes, summary, series)
+        for name, command in commands.items():
+            result = command_once(name, command)
+            command_series[name].runs.append(result)
+            _progress(
+                f"  {notes:,} notes, run {run + 1}/{args.runs}, {name}: "
+                f"{result.seconds:.3f} s, tree {result.tree_pss_mib or 0:.1f} MiB"
+            )
+    return SizeResult(notes, summary, series, command_series)
 
 
 def bench_shipped(neurodeck: Builder, work: Path, runs: int) -> Series:
@@ -434,6 +628,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--keep", type=Path, metavar="DIR", help="keep generated decks in DIR")
     parser.add_argument("--shipped", action="store_true", help="time `neurodeck build cards/`")
+    parser.add_argument(
+        "--no-commands",
+        dest="commands",
+        action="store_false",
+        help="skip timing check, export json, diff and release-check beside each build",
+    )
     parser.add_argument("--json", action="store_true", help="print results as JSON")
     args = parser.parse_args(argv)
     if args.runs < 1:

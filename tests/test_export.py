@@ -352,3 +352,26 @@ def test_progress_bars_stay_off_in_ci_and_off_a_terminal(monkeypatch: pytest.Mon
     monkeypatch.delenv("CI", raising=False)
     monkeypatch.setattr("sys.stderr", io.StringIO())
     assert not progress_wanted()
+
+
+def test_markdown_urls_and_file_names_cannot_break_out_into_html(
+    make_deck: MakeDeck, tmp_path: Path, runner: CliRunner
+) -> None:
+    """A source URL with `) <img onerror=…> (` used to end the link and put live HTML in the .md."""
+    from markdown_it import MarkdownIt
+
+    evil = "https://example.com/a) <img src=x onerror=alert(1)> ("
+    deck_dir = make_deck({
+        "deck.yaml": f"name: T\nid: t\nsources:\n  s: {{title: Paper, url: '{evil}'}}\n",
+        "x.yaml": "source: s\nnotes:\n  - id: a\n    front: 'Q? ![a (b)](<images/x) y.png>)'\n"
+        "    back: A\n",
+        "images/x) y.png": b"\x89PNG\r\n\x1a\n",
+    })
+    text = export(runner, deck_dir, "md", tmp_path / "deck.md")
+    assert "[*Paper*](https://example.com/a%29%20%3Cimg%20src=x%20onerror=alert%281%29%3E%20%28)" \
+        in text
+    assert "![a (b)](x%29%20y.png)" in text
+    # A Markdown renderer that passes raw HTML through (as many do) finds no tag but ours.
+    page = MarkdownIt("commonmark").render(text)
+    assert "<img src=x" not in page and "onerror=alert(1)>" not in page
+    assert re.findall(r"<(img|a) [^>]*>", page) == ["img", "a"]

@@ -90,17 +90,18 @@ def test_changing_the_deck_id_while_a_lock_exists_is_an_error(runner, sample_dec
                          ).exit_code == 0
 
 
-def test_a_version_1_lock_is_migrated_by_build_and_refused_by_frozen(runner, sample_deck,
-                                                                    tmp_path):
+def test_a_version_1_lock_still_builds_frozen_and_is_migrated_by_build(runner, sample_deck,
+                                                                      tmp_path):
+    """An old release's committed lock must still rebuild it with --frozen, byte for byte."""
     out = tmp_path / "out.apkg"
-    built(runner, sample_deck, out)
+    package, _ = built(runner, sample_deck, out)
     lock_path = sample_deck / LOCK_FILE
     v2 = lock_path.read_text()
     v1 = "".join(line for line in v2.splitlines(keepends=True) if not line.startswith("lock\t"))
     lock_path.write_text(v1)
     result = runner.invoke(cli, ["build", str(sample_deck), "-o", str(out), "--frozen"])
-    assert result.exit_code == 1
-    assert "out of date (lock format 1 rewritten as format 2)" in result.stderr
+    assert result.exit_code == 0, result.output
+    assert (out.read_bytes(), lock_path.read_text()) == (package, v1)
     result = runner.invoke(cli, ["build", str(sample_deck), "-o", str(out)])
     assert result.exit_code == 0
     assert "Updated neurodeck.lock: lock format 1 rewritten as format 2" in result.stdout

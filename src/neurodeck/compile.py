@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 
 from . import _genanki as genanki
 from . import ids
-from .markup import render, replace_image_sources
+from .markup import escape_anki_markers, render, replace_image_sources
 from .model import Deck, Note
 from .notetypes import CSS, NOTE_TYPES, NoteType
 from .validate import CLOZE_RE
@@ -98,7 +98,15 @@ def topic_tag(deck: Deck, subdeck: str) -> str:
 
 
 def source_line(deck: Deck, note: Note) -> str:
-    """The small-print citation shown on the back: title (linked if it has a url) · section."""
+    """The small-print citation shown on the back: kind, author (year), title, venue, section.
+
+    Only what deck.yaml gives is shown, so a source with just a title stays a title. Anki's
+    markers typed in deck.yaml are shown as text, like everywhere else.
+    """
+    return escape_anki_markers(_source_html(deck, note))
+
+
+def _source_html(deck: Deck, note: Note) -> str:
     if note.source is None or note.source not in deck.sources:
         return html.escape(note.section or "")
     source = deck.sources[note.source]
@@ -106,8 +114,14 @@ def source_line(deck: Deck, note: Note) -> str:
     if source.url:
         title = f'<a href="{html.escape(source.url)}">{title}</a>'
     parts = [title]
-    if source.author:
-        parts.insert(0, html.escape(source.author))
+    author = " ".join(filter(None, [source.author, source.year and f"({source.year})"]))
+    if author:
+        parts.insert(0, html.escape(author))
+    if source.kind:
+        kind = html.escape(source.kind.capitalize())
+        parts.insert(0, f'<span class="source-kind">{kind}</span>')
+    if source.venue:
+        parts.append(html.escape(source.venue))
     if note.section:
         parts.append(html.escape(note.section))
     return " · ".join(parts)

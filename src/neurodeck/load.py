@@ -34,7 +34,7 @@ from .model import (
 
 DECK_FILE = "deck.yaml"
 DECK_KEYS = ("name", "id", "version", "description", "sources")
-SOURCE_KEYS = ("title", "author", "url")
+SOURCE_KEYS = ("title", "author", "url", "kind", "year", "venue")
 
 _Entries = dict[str, tuple[Node, Node]]  # key -> (key node, value node)
 T = TypeVar("T")
@@ -455,7 +455,11 @@ def _read_sources(reader: _Reader, node: Node) -> dict[str, Source]:
             title=values["title"],
             author=values.get("author"),
             url=values.get("url"),
+            kind=values.get("kind"),
+            year=values.get("year"),
+            venue=values.get("venue"),
             loc=reader.loc(key_node),
+            key_locs={k: reader.loc(v) for k, (_, v) in entries.items()},
         )
     return sources
 

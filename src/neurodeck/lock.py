@@ -348,6 +348,11 @@ class LockUpdater:
             parts.append(f"note types changed: {', '.join(sorted(types))}")
         if self.old.deck_name is not None and self.deck_name != self.old.deck_name:
             parts.append("deck name changed")
-        if 0 < self.old.format < LOCK_VERSION:
-            parts.append(f"lock format {self.old.format} rewritten as format {LOCK_VERSION}")
         return parts
+
+    def migration(self) -> str | None:
+        """How the lock's format changes (None when it does not). Not a change for --frozen:
+        an old release's lock must still build it."""
+        if 0 < self.old.format < LOCK_VERSION:
+            return f"lock format {self.old.format} rewritten as format {LOCK_VERSION}"
+        return None

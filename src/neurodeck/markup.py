@@ -45,6 +45,11 @@ _SAFE_LINK_RE = re.compile(r"(?:https?://|mailto:|[^:/?#]*(?:[/?#]|$))", re.IGNO
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _WORD_RE = re.compile(r"\w+")
 _SINGLE_PARAGRAPH_RE = re.compile(r"<p>((?:(?!<p>).)*)</p>\n", re.DOTALL)
+# Anki reads these anywhere in a card's HTML as its own markers: [sound:x] becomes a play
+# button, [anki:tts]…[/anki:tts] speech (any [anki:…] is a directive), [latex], [$] and [$$]
+# typesetting, [[type:…]] an answer box. Typed in YAML they are text, like HTML and {{Field}}:
+# their `[` becomes `&#91;`, which a browser shows as `[` and Anki's parsers pass over.
+_ANKI_MARKER_RE = re.compile(r"\[(?=\[type:|sound:|/?anki:|/?latex\]|/?\$\$?\])", re.IGNORECASE)
 
 
 class Rendered(NamedTuple):
@@ -140,7 +145,13 @@ def _render_markdown(text: str) -> Rendered:
     images = tuple(_image_sources(tokens))  # before rendering: it decodes each src
     out = parser.renderer.render(tokens, parser.options, {})
     single = _SINGLE_PARAGRAPH_RE.fullmatch(out)
-    return Rendered(single.group(1) if single else out.rstrip("\n"), images)
+    out = escape_anki_markers(single.group(1) if single else out.rstrip("\n"))
+    return Rendered(out, images)
+
+
+def escape_anki_markers(text_html: str) -> str:
+    """HTML in which Anki finds none of its [sound:…], [anki:…], [latex]… markers."""
+    return _ANKI_MARKER_RE.sub("&#91;", text_html) if "[" in text_html else text_html
 
 
 def _drop_unsafe_links(tokens: list[Token]) -> None:

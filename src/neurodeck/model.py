@@ -22,6 +22,9 @@ FIELDS_BY_KIND: dict[NoteKind, tuple[str, ...]] = {
     "cloze": ("text",),
 }
 OPTIONAL_FIELDS = ("extra",)
+# What a source is, shown on the back of every card citing it: one of the deck's own source
+# documents, or a published work that backs or questions them.
+SOURCE_KINDS = ("article", "literature")
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,11 @@ class Source:
     title: str
     author: str | None = None
     url: str | None = None
+    kind: str | None = None  # one of SOURCE_KINDS (checked by validate)
+    year: str | None = None
+    venue: str | None = None  # journal (with volume and pages) or publisher
     loc: Location = field(default=Location(""), compare=False)
+    key_locs: Mapping[str, Location] = field(default_factory=dict, compare=False)  # per value
 
 
 @dataclass(frozen=True)

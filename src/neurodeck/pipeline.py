@@ -40,7 +40,7 @@ from .compile import CompiledNote, NoteCompiler, PackageParts, notetype_hashes
 from .errors import Location, NeurodeckError, Problem
 from .load import display_path, find_fact_sets, load_header, read_fact_set
 from .model import Deck
-from .validate import UniqueIds, check_header, check_note
+from .validate import SubdeckNames, UniqueIds, check_header, check_note
 
 # Below this much YAML, starting worker processes costs more than it saves.
 PARALLEL_MIN_BYTES = 2 * 1024 * 1024
@@ -185,6 +185,7 @@ class _Pass:
             )])
         self.media = _Media(deck_dir)
         self._ids = UniqueIds()
+        self._subdecks = SubdeckNames()
         self._scanned, self._failed = 0, False
         if self.lock.deck_name is not None and self.lock.deck_name != self.deck.name:
             self.problems.append(Problem(
@@ -202,6 +203,9 @@ class _Pass:
         deck = self.deck
         for result in self._results(lambda _index, path: _process_file(deck, path)):
             self.problems += result.problems
+            if result.notes:
+                first = result.notes[0].note
+                self.problems += self._subdecks.check(first.subdeck, first.loc)
             for compiled in result.notes:
                 note = compiled.note
                 self.problems += self._ids.check(note)
@@ -216,6 +220,9 @@ class _Pass:
         for result in self._results(functools.partial(_write_file, job)):
             self.problems += result.problems
             path, check_at = result.path, self._ids.check_at
+            if result.notes:
+                _, line, column, *_, subdeck, _, _ = result.notes[0]
+                self.problems += self._subdecks.check(subdeck, Location(path, line, column))
             for note_id, line, column, *_, images in result.notes:
                 self.problems += check_at(note_id, path, line, column)
                 if images:
@@ -465,6 +472,9 @@ def _build(deck_dir: Path, output: Path | None, *, clock: int, frozen: bool,
                 "package can date (2107)", hint=lockfile.RECOVER_HINT)])
         staged: list[Staged] = []
         try:
+            migration = None if frozen else updater.migration()
+            if migration is not None:
+                changes.append(migration)
             if write_lock and (changes or run.lock.format == 0):
                 with _writing(lock_path, "the lock file"):
                     staged.append(stage(lock_path, _lock_writer(new_lock)))
@@ -567,6 +577,11 @@ def _history_warnings(compiled: CompiledNote, before: lockfile.Entry | None) -> 
     return problems
 
 
+# Anki's own limit for one media file (rslib MAX_INDIVIDUAL_MEDIA_FILE_SIZE): larger files are
+# not synced to AnkiWeb or other devices, and Check Media lists them as oversized.
+MAX_MEDIA_BYTES = 100 * 1024 * 1024
+
+
 class _Media:
     """Image files referenced by notes: resolved inside the deck directory, or refused."""
 
@@ -594,6 +609,7 @@ class _Media:
             outside = (target is None or written.startswith(("/", "\\"))
                        or not target.is_relative_to(self.root))
             missing = not outside and not target.is_file()  # type: ignore[union-attr]
+            size = 0 if outside or missing else target.stat().st_size  # type: ignore[union-attr]
             if not outside and not missing:
                 with open(target, "rb"):  # type: ignore[arg-type]
                     pass  # unreadable: say so here, not as a failure to write the package
@@ -611,6 +627,11 @@ class _Media:
         if missing:
             return Problem(loc, f"image {written!r} in note {note_id!r} does not exist",
                            hint="check the path; it is relative to the deck directory")
+        if size > MAX_MEDIA_BYTES:
+            return Problem(loc, f"image {written!r} in note {note_id!r} is {size:,} bytes; a "
+                           f"media file may be at most 100 MiB ({MAX_MEDIA_BYTES:,} bytes)",
+                           hint="make the image smaller: Anki does not sync larger media files, "
+                           "and a card image rarely needs more than 1 MB")
         if self._owner.setdefault(target.name, target) != target:
             return Problem(loc, f"two different images are both named {target.name!r}",
                            hint="rename one: Anki keeps all media in one folder")

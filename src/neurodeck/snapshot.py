@@ -12,13 +12,14 @@ import json
 import re
 import sqlite3
 import tempfile
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from . import ids, pipeline
+from . import ids, pipeline, schema18
 from .errors import Location, NeurodeckError, Problem
 from .load import display_path
 from .notetypes import NOTE_TYPES
@@ -151,32 +152,106 @@ def read_apkg(path: Path, *, source: str | None = None) -> Snapshot:
         return read_collection(db, source or display_path(path))
 
 
+# Reading a real collection of any size takes seconds; a crafted one is cut off here.
+MAX_READ_SECONDS = 60
+# What a collection must hold to be read: the tables Anki's schema 11 (all note types and
+# decks as JSON in `col`) or schema 18 (rows with protobuf blobs) defines for them.
+_LEGACY_TABLES = ("col", "notes", "cards")
+_SCHEMA18_TABLES = (*_LEGACY_TABLES, "notetypes", "fields", "templates", "decks")
+
+
 def read_collection(db: Path, source: str) -> Snapshot:
-    """Read a collection database (opened read-only) into a Snapshot."""
+    """Read a collection database (opened read-only, its work bounded) into a Snapshot."""
+    deadline = time.monotonic() + MAX_READ_SECONDS
     try:
-        conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+        conn = _connect_read_only(db)
         try:
-            header = conn.execute("select models, decks from col").fetchone()
+            # A query of a crafted file could run for ever or spill into temporary files:
+            # keep SQLite's scratch in memory and stop it at the deadline.
+            conn.execute("pragma temp_store = memory")
+            conn.set_progress_handler(lambda: time.monotonic() > deadline, 10_000)
+            tables = _checked_tables(conn)
+            if "notetypes" in tables:
+                models, decks = schema18.read_models_and_decks(conn)
+            else:
+                header = conn.execute("select models, decks from col").fetchone()
+                if header is None:
+                    raise _Damaged("its col table is empty")
+                models, decks = (_json_object(text, what) for text, what in
+                                 zip(header, ("note types", "decks"), strict=True))
             note_rows = conn.execute("select guid, mid, mod, tags, flds from notes "
                                      "order by id").fetchall()
             card_rows = conn.execute("select n.guid, c.did, c.ord from cards c join notes n "
                                      "on n.id = c.nid order by c.due, c.ord, c.id").fetchall()
         finally:
             conn.close()
-        if header is None:
-            raise _Damaged("its col table is empty")
-        models, decks = (_json_object(text, what) for text, what in
-                         zip(header, ("note types", "decks"), strict=True))
         return _snapshot(source, models, decks, note_rows, card_rows)
     except sqlite3.Error as err:
         reason = str(err)
-    except _Damaged as err:
+        if time.monotonic() > deadline:
+            reason = (f"reading it took more than {MAX_READ_SECONDS} seconds, far longer than "
+                      "any real collection takes")
+    except (_Damaged, schema18.SchemaError) as err:
         reason = str(err)
-    except (KeyError, TypeError, ValueError, AttributeError) as err:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError,
+            RecursionError) as err:
         reason = f"damaged note type, deck or note data ({type(err).__name__}: {err})"
     raise NeurodeckError([Problem(Location(source), f"is not a readable Anki collection: {reason}",
                                   hint="pass a .apkg exported by Anki or built by "
                                   "`neurodeck build`")])
+
+
+def refuse_active_sql(db: Path, source: str) -> None:
+    """Refuse a collection holding SQL that would run when it is read (views, triggers,
+    virtual tables, computed columns), before another program such as Anki reads it.
+
+    Anything else wrong with the file is left to that reader to report.
+    """
+    try:
+        conn = _connect_read_only(db)
+        try:
+            _refuse_active_sql(conn)
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return
+    except _Damaged as err:
+        raise NeurodeckError([Problem(Location(source), f"is not a readable Anki collection: "
+                                      f"{err}", hint="do not import this file into Anki")],
+                             ) from None
+
+
+def _connect_read_only(db: Path) -> sqlite3.Connection:
+    # Our own unpacked copy, which nothing else changes: `immutable` reads it without locks
+    # and without the -wal and -shm files that a WAL-mode database would otherwise get.
+    return sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
+
+
+def _checked_tables(conn: sqlite3.Connection) -> set[str]:
+    """The collection's tables, when it holds what Anki writes and nothing that runs code."""
+    tables = _refuse_active_sql(conn)
+    needed = _SCHEMA18_TABLES if "notetypes" in tables else _LEGACY_TABLES
+    for table in needed:
+        if table not in tables:
+            raise _Damaged(f"it has no {table} table")
+    return tables
+
+
+def _refuse_active_sql(conn: sqlite3.Connection) -> set[str]:
+    rows = conn.execute("select type, name, sql from sqlite_master").fetchall()
+    for kind, name, sql in rows:
+        # A view or trigger named like Anki's tables would run the crafter's SQL on our reads.
+        if kind in ("view", "trigger"):
+            raise _Damaged(f"it defines a {kind} {name!r}, which Anki never writes")
+        if kind == "table" and str(sql or "").lstrip().upper().startswith("CREATE VIRTUAL"):
+            raise _Damaged(f"{name!r} is a virtual table, which Anki never writes")
+    tables = {str(name) for kind, name, _ in rows if kind == "table"}
+    for table in sorted(tables):
+        for column in conn.execute("select name, hidden from pragma_table_xinfo(?)", (table,)):
+            if column[1] in (2, 3):  # a generated column is computed on every read
+                raise _Damaged(f"its {table} table has a computed column {column[0]!r}, "
+                               "which Anki never writes")
+    return tables
 
 
 class _Damaged(Exception):
@@ -185,12 +260,17 @@ class _Damaged(Exception):
 
 def _json_object(text: object, what: str) -> dict[str, Any]:
     try:
-        value = json.loads(str(text))
+        value = json.loads(str(text), parse_constant=_refuse_constant)
     except (ValueError, RecursionError) as err:
         raise _Damaged(f"its {what} are not valid JSON ({err})") from None
     if not isinstance(value, dict):
         raise _Damaged(f"its {what} are not a JSON object")
     return value
+
+
+def _refuse_constant(name: str) -> object:
+    # Python's json reads NaN and Infinity, which JSON does not have and Anki never writes.
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def _snapshot(source: str, models: dict[str, Any], decks: dict[str, Any],

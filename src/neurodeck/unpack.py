@@ -1,8 +1,9 @@
 """Take the collection database out of a .apkg that may be hostile, without trusting it.
 
-A package handed to `diff` or `release-check` may come from anywhere (a download, an old
-release, a learner's export). Zip bombs, entry names that climb out of the target folder,
-truncated or corrupt archives and missing databases all become one located NeurodeckError.
+A package handed to `diff`, `release-check` or `verify` may come from anywhere (a download,
+an old release, a learner's export). Zip bombs (deflate or zstd), entry names that climb out
+of the target folder, truncated or corrupt archives and missing databases all become one
+located NeurodeckError.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import IO
+from typing import Protocol
 
 from .errors import Location, NeurodeckError, Problem
 from .load import display_path
@@ -30,9 +31,13 @@ MAX_ENTRIES = 100_000
 MAX_RATIO = 100
 RATIO_EXEMPT_BYTES = 1024 * 1024
 
-# Newest first, as Anki reads them: .anki21 (schema 11, Anki 2.1) beside a stub .anki2.
-_COLLECTION_NAMES = ("collection.anki21", "collection.anki2")
-_ZSTD_COLLECTION = "collection.anki21b"
+# Newest first, as Anki reads them. Anki 2.1.50+ exports collection.anki21b (schema 18,
+# zstd-compressed) beside a legacy collection.anki2 that holds only a "please update Anki"
+# note; older exports have collection.anki21 (schema 11) or only collection.anki2.
+_COLLECTION_NAMES = ("collection.anki21b", "collection.anki21", "collection.anki2")
+_MODERN_COLLECTION = _COLLECTION_NAMES[0]
+# In such a package every entry but these two is zstd-compressed (the media list included).
+_NEVER_ZSTD = ("meta", "collection.anki2")
 _CHUNK = 1024 * 1024
 
 
@@ -42,8 +47,42 @@ def extract_collection(apkg: Path, into: Path) -> Path:
         info = _collection_entry(where, {i.filename: i for i in archive.infolist()})
         target = into / "collection.anki2"
         with target.open("wb") as out:
-            _copy_capped(where, archive, info, out, MAX_UNPACKED_BYTES)
+            _copy_capped(where, archive, info, out, MAX_UNPACKED_BYTES,
+                         zstd=info.filename == _MODERN_COLLECTION)
         return target
+
+
+def check_package(apkg: Path) -> None:
+    """Unpack every entry to nowhere, as Anki's importer would unpack it, within our limits.
+
+    `verify` hands the package to Anki's importer, which unpacks the collection and every
+    media file into a temporary folder; this refuses first what would fill the disk.
+    """
+    with _checked_archive(apkg) as (where, archive):
+        infos = archive.infolist()
+        entries = {i.filename: i for i in infos}
+        _collection_entry(where, entries)
+        modern = _MODERN_COLLECTION in entries
+        budget = MAX_ARCHIVE_BYTES
+        for info in infos:
+            zstd = modern and info.filename not in _NEVER_ZSTD
+            limit = budget
+            if info.filename.startswith("collection"):
+                limit = min(budget, MAX_UNPACKED_BYTES)
+            elif zstd:  # a media file: the zip ratio rule, applied to what zstd unpacks
+                limit = min(budget, max(RATIO_EXEMPT_BYTES, MAX_RATIO * info.file_size))
+            budget -= _copy_capped(where, archive, info, _Discard(), limit, zstd=zstd)
+
+
+class _Sink(Protocol):
+    def write(self, data: bytes, /) -> object: ...
+
+
+class _Discard:
+    """A sink that only counts."""
+
+    def write(self, data: bytes, /) -> int:
+        return len(data)
 
 
 def read_media(apkg: Path) -> dict[str, bytes]:
@@ -124,17 +163,16 @@ def _collection_entry(where: Location, entries: dict[str, zipfile.ZipInfo]) -> z
     for name in _COLLECTION_NAMES:
         if name in entries:
             return entries[name]
-    if _ZSTD_COLLECTION in entries:
-        raise _error(where, "uses Anki's newer compressed format (collection.anki21b), which "
-                     "neurodeck cannot read", "in Anki's export dialog tick “Support older Anki "
-                     "versions”, or compare deck directories instead")
     raise _error(where, "has no collection.anki2: it is not an Anki deck package",
                  "pass a .apkg exported by Anki or built by `neurodeck build`")
 
 
 def _copy_capped(where: Location, archive: zipfile.ZipFile, info: zipfile.ZipInfo,
-                 out: IO[bytes], limit: int) -> int:
-    """Copy one entry, at most `limit` bytes; returns the bytes copied."""
+                 out: _Sink, limit: int, *, zstd: bool = False) -> int:
+    """Copy one entry, at most `limit` bytes, unpacking zstd as Anki does; returns the bytes
+    copied."""
+    if zstd:
+        return _unzstd_capped(where, archive, info, out, limit)
     if info.file_size > limit:
         raise _error(where, f"has a {info.file_size}-byte entry {info.filename!r} (more than "
                      f"{limit}); refusing a possible zip bomb")
@@ -150,6 +188,31 @@ def _copy_capped(where: Location, archive: zipfile.ZipFile, info: zipfile.ZipInf
                 raise _error(where, f"has an entry {info.filename!r} larger than it declares; "
                              "refusing a possible zip bomb")
             out.write(chunk)
+    return written
+
+
+def _unzstd_capped(where: Location, archive: zipfile.ZipFile, info: zipfile.ZipInfo,
+                   out: _Sink, limit: int) -> int:
+    # Anki 2.1.50+ compresses the collection and each media file with zstd inside a stored
+    # zip entry. The zip's own sizes say nothing about what that expands to, so count.
+    try:
+        import zstandard
+    except ImportError:  # pragma: no cover - a core dependency
+        raise _error(where, f"entry {info.filename!r} is zstd-compressed, and the `zstandard` "
+                     "package is not installed", "install it with: pip install zstandard") from None
+    written = 0
+    try:
+        with archive.open(info) as raw, zstandard.ZstdDecompressor().stream_reader(
+                raw, read_across_frames=True) as source:
+            while chunk := source.read(_CHUNK):
+                written += len(chunk)
+                if written > limit:
+                    raise _error(where, f"has an entry {info.filename!r} that unpacks to more "
+                                 f"than {limit} bytes; refusing a possible zip bomb")
+                out.write(chunk)
+    except zstandard.ZstdError as err:
+        raise _error(where, f"is a damaged Anki package: entry {info.filename!r}: {err}",
+                     "download or export the package again") from None
     return written
 
 

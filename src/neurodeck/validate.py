@@ -5,11 +5,13 @@ from __future__ import annotations
 import difflib
 import functools
 import re
+import unicodedata
 from collections.abc import KeysView
 
+from .ankitext import deck_name_component, deck_name_key, shows_nothing
 from .errors import Location, Problem
-from .markup import plain_text
-from .model import Deck, Note
+from .markup import plain_text, render
+from .model import SOURCE_KINDS, Deck, Note, Source
 
 SLUG_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 # Anki stores a card's number in 16 bits and refuses a package with a larger one; no real
@@ -19,9 +21,10 @@ MAX_CLOZE = 999
 CLOZE_RE = re.compile(r"\{\{c([0-9]{1,3})::(.*?)\}\}", re.DOTALL)
 _CLOZE_START_RE = re.compile(r"\{\{\s*c\d*\s*:", re.IGNORECASE)
 _CLOZE_TOO_HIGH_RE = re.compile(r"\{\{c0*[1-9][0-9]{3,}::")
-# Anki turns [sound:file] anywhere in a card into a play button for a media file, and
-# neurodeck packages only images.
-_SOUND_RE = re.compile(r"\[sound:", re.IGNORECASE)
+# Markdown that can hide a deletion from Anki: a link's address or title, an image's
+# description (each ends up inside an HTML attribute), a reference definition.
+_LINK_MARKS = ("](", "<", "]:")
+_TAG_RE = re.compile(r"<[^>]*>")
 _TAG_PART_RE = re.compile(r"[^\s\"]+")
 
 
@@ -29,9 +32,50 @@ def validate(deck: Deck) -> list[Problem]:
     """Every rule broken anywhere in the deck, errors and warnings alike."""
     problems = check_header(deck)
     unique = UniqueIds()
-    for note in deck.notes():
-        problems += check_note(deck, note) + unique.check(note)
+    subdecks = SubdeckNames()
+    for fact_set in deck.fact_sets:
+        if fact_set.notes:
+            problems += subdecks.check(fact_set.notes[0].subdeck, fact_set.notes[0].loc)
+        for note in fact_set.notes:
+            problems += check_note(deck, note) + unique.check(note)
     return problems
+
+
+class SubdeckNames:
+    """Checks each fact set's subdeck as Anki will store it, once per file, at its first note.
+
+    Anki trims spaces and colons around each part of a deck name and composes accents (NFC),
+    and it matches deck names ignoring case: importing `Bio` and `bio` gives `Bio_` and `bio`.
+    """
+
+    def __init__(self) -> None:
+        self._first: dict[tuple[str, ...], tuple[str, Location]] = {}
+
+    def check(self, subdeck: str, where: Location) -> list[Problem]:
+        """A problem when Anki would rename this subdeck or merge it with an earlier one."""
+        if not subdeck or _has_empty_part(subdeck):
+            return []  # check_note reports an empty part
+        parts = subdeck.split("::")
+        kept = "::".join(deck_name_component(part) for part in parts)
+        if kept != subdeck:
+            composed = unicodedata.normalize("NFC", subdeck) != subdeck
+            return [Problem(
+                where, f"subdeck {subdeck!r} (the `deck:` of this file) is not a name Anki "
+                f"keeps: Anki would store it as {kept!r}",
+                hint="type the accented letters again (Anki composes them, NFC) or save the "
+                "file as NFC" if composed and kept == unicodedata.normalize("NFC", subdeck)
+                else f"write `deck: {kept}`")]
+        for depth in range(1, len(parts) + 1):
+            spelled = "::".join(parts[:depth])
+            key = tuple(deck_name_key(part) for part in parts[:depth])
+            first, first_at = self._first.setdefault(key, (spelled, where))
+            if first != spelled:
+                return [Problem(
+                    where, f"subdeck {spelled!r} differs from {first!r} only in case or "
+                    "Unicode form, which Anki takes for the same name: it would rename one of "
+                    "them on import (adding `_`)",
+                    hint=f"spell it {first!r} as at {first_at}, or give it another name")]
+        return []
 
 
 _MASK = (1 << 24) - 1  # a line or column number in a packed location
@@ -86,14 +130,36 @@ def check_header(deck: Deck) -> list[Problem]:
     if not deck.name.strip() or any(not part.strip() for part in deck.name.split("::")):
         problems.append(Problem(deck.loc, f"deck name {deck.name!r} is empty or has an empty part",
                                 hint="write a name such as `Neurobiology of Connection`"))
+    elif (kept := "::".join(map(deck_name_component, deck.name.split("::")))) != deck.name:
+        problems.append(Problem(deck.loc, f"deck name {deck.name!r} is not a name Anki keeps: "
+                                f"Anki would store it as {kept!r}", hint=f"write `name: {kept}`"))
     for source in deck.sources.values():
         if source.url is not None and not source.url.startswith(("https://", "http://")):
             problems.append(Problem(source.loc,
                                     f"source {source.id!r} has a url that is not http(s)",
                                     hint="write a full https:// address, or remove `url`"))
-        for key, text in (("title", source.title), ("author", source.author or "")):
-            if _SOUND_RE.search(text):
-                problems.append(_sound_problem(source.loc, f"`{key}` of source {source.id!r}"))
+        problems += _check_source_citation(source)
+    return problems
+
+
+_YEAR_RE = re.compile(r"[0-9]{4}[a-z]?")
+
+
+def _check_source_citation(source: Source) -> list[Problem]:
+    """`kind` must be one the card can name; `year` must look like a year of publication."""
+    problems = []
+    if source.kind is not None and source.kind not in SOURCE_KINDS:
+        close = difflib.get_close_matches(source.kind.strip().lower(), SOURCE_KINDS, n=1)
+        choices = " or ".join(f"`kind: {k}`" for k in SOURCE_KINDS)
+        hint = (f"did you mean `kind: {close[0]}`?" if close
+                else f"write {choices} (one of the deck's own documents, or published work)")
+        problems.append(Problem(source.key_locs.get("kind", source.loc),
+                                f"source {source.id!r} has unknown kind {source.kind!r}",
+                                hint=hint))
+    if source.year is not None and not _YEAR_RE.fullmatch(source.year.strip()):
+        problems.append(Problem(source.key_locs.get("year", source.loc),
+                                f"source {source.id!r} has year {source.year!r}, not a year",
+                                hint="write the year of publication, e.g. `year: 1998`"))
     return problems
 
 
@@ -107,12 +173,14 @@ def check_note(deck: Deck, note: Note) -> list[Problem]:
         )
     for key, text in note.fields.items():
         where = note.field_locs[key]
-        # The substring tests spare most fields the regular expressions.
-        if "[" in text and _SOUND_RE.search(text):
-            problems.append(_sound_problem(where, f"`{key}` of note {note.id!r}"))
         if not text.strip():
             problems.append(Problem(where, f"`{key}` of note {note.id!r} is empty",
                                     hint="write the text, or remove the key if it is optional"))
+        elif (blank := _blank_rendering(text)) is not None:
+            problems.append(Problem(
+                where, f"`{key}` of note {note.id!r} shows nothing in Anki: it renders as "
+                f"{blank!r}", hint="write words a learner can read (an image alone is fine); "
+                "`***` is a rule line and `[](…)` a link without text"))
         elif note.kind == "cloze" and key == "text":
             problems += _check_cloze(note, text, where)
         elif "{{" in text and CLOZE_RE.search(text):
@@ -135,8 +203,6 @@ def check_note(deck: Deck, note: Note) -> list[Problem]:
             Problem(note.loc, f"note {note.id!r} cites no source", severity="warning",
                     hint="add `source:` to the note or the file")
         )
-    if note.section is not None and _SOUND_RE.search(note.section):
-        problems.append(_sound_problem(note.loc, f"`section` of note {note.id!r}"))
     for tag in note.tags:
         problems += _check_tag(tag.name, tag.loc)
     if note.subdeck and _has_empty_part(note.subdeck):
@@ -167,10 +233,18 @@ def _check_cloze(note: Note, text: str, where: Location) -> list[Problem]:
         if number < 1:
             problems.append(Problem(where, f"cloze deletion c0 in note {note.id!r}",
                                     hint="cloze numbers start at c1"))
-        if not body.split("::")[0].strip():
-            problems.append(Problem(where, f"empty cloze deletion in note {note.id!r}",
+        if not body.split("::")[0].strip() or _blank_rendering(body.split("::")[0]) is not None:
+            problems.append(Problem(where, f"empty cloze deletion c{number} in note {note.id!r}",
                                     hint="write the hidden text: {{c1::answer}}"))
         numbers.append(number)
+    if numbers and any(mark in text for mark in _LINK_MARKS):
+        shown = CLOZE_RE.findall(_TAG_RE.sub("", render(text).html))
+        if len(shown) < len(numbers):
+            problems.append(Problem(
+                where, f"cloze deletion in note {note.id!r} is inside a link address, a link "
+                "title or an image description, where Anki cannot hide it",
+                hint="put the deletion in the text a learner reads, e.g. "
+                "[{{c1::words}}](https://example.org)"))
     leftover = CLOZE_RE.sub("", text)
     if _CLOZE_TOO_HIGH_RE.search(leftover):
         problems.append(
@@ -190,10 +264,12 @@ def _check_cloze(note: Note, text: str, where: Location) -> list[Problem]:
     return problems
 
 
-def _sound_problem(where: Location, what: str) -> Problem:
-    return Problem(where, f"{what} has an Anki sound tag [sound:...]",
-                   hint="neurodeck does not package audio, so Anki would show a broken play "
-                   "button; remove it or describe the sound in words")
+def _blank_rendering(text: str) -> str | None:
+    """The HTML of a field that shows nothing in Anki, else None."""
+    if text.lstrip()[:1].isalpha():  # most fields: a leading letter is always shown
+        return None
+    rendered = render(text).html
+    return rendered if shows_nothing(rendered) else None
 
 
 def _check_tag(tag: str, where: Location) -> list[Problem]:

@@ -15,7 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .ankitext import shows_nothing
 from .errors import Location, NeurodeckError, Problem
+from .snapshot import refuse_active_sql
+from .unpack import check_package, extract_collection
 
 INSTALL_COMMAND = "pip install 'neurodeck[anki]'"
 
@@ -73,6 +76,11 @@ def verify_apkg(path: Path) -> Verification:
     if not zipfile.is_zipfile(path):
         raise _error(path, "not an Anki package: the file is not a zip archive",
                      hint="rebuild it with `neurodeck build`; the file may be truncated")
+    # The package may be hostile: before Anki's importer unpacks it, refuse what diff
+    # refuses (zip or zstd bombs, odd entry names, a collection with views or triggers).
+    check_package(path)
+    with tempfile.TemporaryDirectory(prefix="neurodeck-verify-") as tmp:
+        refuse_active_sql(extract_collection(path, Path(tmp)), str(path))
     with tempfile.TemporaryDirectory(prefix="neurodeck-verify-") as tmp:
         col = anki.Collection(str(Path(tmp) / "collection.anki2"))
         try:
@@ -169,7 +177,7 @@ def _card_problems(path: Path, card: Any) -> list[Problem]:
         if _TEMPLATE_ERROR_LINK in text:
             message = _visible(_LINK_RE.sub("", text))
             return [_problem(path, f"{which}: Anki cannot render the {side}: {message}")]
-    if not _visible(question):
+    if shows_nothing(question):  # as Anki judges it: an image alone is not empty
         return [_problem(path, f"{which}: the front is empty")]
     return []
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import urllib.parse
 from collections.abc import Iterable
 from html.parser import HTMLParser
 
@@ -52,6 +53,17 @@ def html_to_markdown(card_html: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 
+# What may stay as typed in a link destination: characters that cannot end it (`)`, space),
+# open another construct (`<`, `[`, `` ` ``) or be read as an escape (`\`) are percent-encoded,
+# which means the same address to a browser.
+_URL_SAFE = "/:?#@!$&*+,;=%-._~"
+
+
+def md_url(url: str) -> str:
+    """A URL or file name as a Markdown link destination that cannot break out of it."""
+    return urllib.parse.quote(url, safe=_URL_SAFE)
+
+
 class _MarkdownWriter(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -76,14 +88,14 @@ class _MarkdownWriter(HTMLParser):
         elif tag == "hr":
             self._break()
         elif tag == "img":
-            self.out.append(f"![{md_escape(attr.get('alt', ''))}]({attr.get('src', '')})")
+            self.out.append(f"![{md_escape(attr.get('alt', ''))}]({md_url(attr.get('src', ''))})")
         elif tag in _INLINE_MARKS:
             self.in_code = self.in_code or tag == "code"
             self.out.append(_INLINE_MARKS[tag])
             self.closers.append(_INLINE_MARKS[tag])
         elif tag == "a":
             self.out.append("[")
-            self.closers.append(f"]({attr.get('href', '')})")
+            self.closers.append(f"]({md_url(attr.get('href', ''))})")
         elif tag == "span":
             mark = "**" if attr.get("class") == "cloze" else ""
             self.out.append(mark)
