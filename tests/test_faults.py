@@ -433,3 +433,25 @@ def test_workers_do_not_outlive_a_killed_build_and_its_scratch_is_removed_later(
     assert result.returncode == 0, result.stderr
     assert leftovers(deck_dir, package.parent) == []
     assert killed_leftovers  # there was scratch to remove
+
+
+def test_an_interrupt_between_the_two_replaces_waits_until_both_are_done(tmp_path, monkeypatch):
+    """Ctrl-C while the lock is already replaced but the package not yet would leave them
+    disagreeing; the interrupt is held until both are in place."""
+    lock_path, package = tmp_path / "neurodeck.lock", tmp_path / "deck.apkg"
+    lock_path.write_text("old lock")
+    package.write_text("old package")
+    staged = [apkg.stage(lock_path, lambda out: out.write(b"new lock")),
+              apkg.stage(package, lambda out: out.write(b"new package"))]
+    real_replace = os.replace
+
+    def replace_then_interrupt(src, dst, *args, **kwargs):
+        real_replace(src, dst, *args, **kwargs)
+        if Path(dst) == lock_path:
+            signal.raise_signal(signal.SIGINT)  # Ctrl-C right after the first replace
+
+    monkeypatch.setattr(apkg.os, "replace", replace_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        apkg.replace_together(staged)
+    assert (lock_path.read_text(), package.read_text()) == ("new lock", "new package")
+    assert leftovers(tmp_path) == []
