@@ -270,7 +270,8 @@ def test_when_the_package_cannot_be_replaced_the_new_lock_is_rolled_back(
     monkeypatch.setattr(apkg.os, "replace", failing_replace)
     result = runner.invoke(cli, ["build", str(deck_dir), "-o", str(package)])
     assert result.exit_code == 1, result.output
-    assert "error: cannot write the package and lock: Input/output error" in result.stderr
+    assert f"{package}: error: cannot write the package and lock: Input/output error" \
+        in result.stderr
     assert unchanged(before)
     assert leftovers(deck_dir, package.parent) == []
 

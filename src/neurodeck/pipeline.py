@@ -482,7 +482,7 @@ def _build(deck_dir: Path, output: Path | None, *, clock: int, frozen: bool,
                 staged.append(stage(path, apkg_writer(writer.path, run.media.files,
                                                       timestamp=new_lock.latest),
                                     temp_dir=scratch))
-            with _writing(path if len(staged) == 1 else lock_path, "the package and lock"):
+            with _writing(path, "the package" if len(staged) == 1 else "the package and lock"):
                 replace_together(staged)
         finally:
             for item in staged:
