@@ -56,17 +56,17 @@ notes:
 
 # note id -> (note type, subdeck, tags, number of cards)
 EXPECTED = {
-    "oxytocin-touch": ("neurodeck Basic", "Test Deck::Neuropeptides",
+    "oxytocin-touch": ("Test Deck: Basic", "Test Deck::Neuropeptides",
                        ("neuropeptides", "oxytocin", "test::Neuropeptides"), 1),
-    "vasopressin-pair-bonding": ("neurodeck Basic (and reversed card)", "Test Deck::Neuropeptides",
+    "vasopressin-pair-bonding": ("Test Deck: Basic (and reversed card)", "Test Deck::Neuropeptides",
                                  ("neuropeptides", "test::Neuropeptides"), 2),
-    "mirror-neurons-fire": ("neurodeck Cloze", "Test Deck::Neuropeptides",
+    "mirror-neurons-fire": ("Test Deck: Cloze", "Test Deck::Neuropeptides",
                             ("neuropeptides", "test::Neuropeptides"), 2),
-    "markdown-renders": ("neurodeck Basic", "Test Deck", ("markup", "test"), 1),
-    "html-is-text": ("neurodeck Basic", "Test Deck", ("markup", "test"), 1),
-    "javascript-link": ("neurodeck Basic", "Test Deck", ("markup", "test"), 1),
-    "three-deletions": ("neurodeck Cloze", "Test Deck", ("markup", "test"), 3),
-    "amygdala-threat": ("neurodeck Basic", "Test Deck::Brain Regions::Limbic System",
+    "markdown-renders": ("Test Deck: Basic", "Test Deck", ("markup", "test"), 1),
+    "html-is-text": ("Test Deck: Basic", "Test Deck", ("markup", "test"), 1),
+    "javascript-link": ("Test Deck: Basic", "Test Deck", ("markup", "test"), 1),
+    "three-deletions": ("Test Deck: Cloze", "Test Deck", ("markup", "test"), 3),
+    "amygdala-threat": ("Test Deck: Basic", "Test Deck::Brain Regions::Limbic System",
                         ("exam::2024", "regions", "test::Brain_Regions::Limbic_System"), 1),
 }
 SOURCE = "<cite>Neurobiological Foundations of Intimacy</cite>"
@@ -104,7 +104,7 @@ def test_every_note_imports_as_new_and_nothing_else(view: LearnerView) -> None:
     assert view.log.found_notes == 8
     assert set(view.notes) == {guid(i) for i in EXPECTED}
     assert view.notetypes == (
-        "neurodeck Basic", "neurodeck Basic (and reversed card)", "neurodeck Cloze")
+        "Test Deck: Basic", "Test Deck: Basic (and reversed card)", "Test Deck: Cloze")
     assert view.decks == ("Test Deck", "Test Deck::Brain Regions",
                           "Test Deck::Brain Regions::Limbic System", "Test Deck::Neuropeptides")
 
@@ -231,7 +231,10 @@ def test_shipped_deck_imports_whole_and_every_card_renders(shipped, runner, tmp_
     for note_guid_, compiled in notes.items():
         learner_cards = view.cards_of(note_guid_)
         assert [c.ord for c in learner_cards] == list(compiled.ordinals), compiled.note.id
-        source = view.notes[note_guid_].fields["Source"]
+        fields = view.notes[note_guid_].fields
+        # A diagram (Anki's image-occlusion note type) carries its source line in Back Extra.
+        found = re.search(r'<div class="nd-source">(.*?)</div>', fields.get("Back Extra", ""))
+        source = fields["Source"] if "Source" in fields else found.group(1) if found else ""
         assert source, f"note {compiled.note.id!r} has no source line"
         for card in learner_cards:
             assert visible(card.question), compiled.note.id

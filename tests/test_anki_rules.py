@@ -190,14 +190,14 @@ def test_two_subdecks_anki_would_merge_are_refused(
     lines = assert_failed_without_damage(result, out, deck_dir)
     if unicodedata.normalize("NFC", second) != second:  # also a name Anki would not keep
         assert lines == [
-            f"b.yaml:3:5: error: subdeck {second!r} (the `deck:` of this file) is not a name "
+            f"b.yaml:1:7: error: subdeck {second!r} (the `deck:` of this file) is not a name "
             f"Anki keeps: Anki would store it as {first!r}",
             "  hint: type the accented letters again (Anki composes them, NFC) or save the "
             "file as NFC"]
     else:
         shown = second.split("::")[0]
         assert lines == [
-            f"b.yaml:3:5: error: subdeck {shown!r} differs from {first.split('::')[0]!r} only "
+            f"b.yaml:1:7: error: subdeck {shown!r} differs from {first.split('::')[0]!r} only "
             "in case or Unicode form, which Anki takes for the same name: it would rename one "
             "of them on import (adding `_`)",
             f"  hint: spell it {first.split('::')[0]!r} as at a.yaml:3:5, or give it another "

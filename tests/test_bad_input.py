@@ -105,7 +105,8 @@ def test_every_problem_of_several_files_in_one_run_sorted_by_file_and_line(
         "b-shape.yaml:4:5: error: unknown key 'bakc' in a note",
         "  hint: did you mean 'back'?",
         "c-content.yaml:4:11: error: cloze note 'oxytocin-touch' has no deletion",
-        "  hint: mark the hidden part as {{c1::text}}, or make it a basic note",
+        "  hint: mark the hidden part as {{c1::text}} (and put the whole value in quotes if "
+        "it then starts with {{), or make it a basic note",
         "d-encoding.yaml:3:15: error: file is not valid UTF-8 (byte 0xe9)",
         "  hint: save the file with the UTF-8 encoding (in most editors: Save As → Encoding)",
         "e-fine.yaml:5:5: error: duplicate note id 'oxytocin-touch'",
@@ -594,3 +595,27 @@ def packaged_descriptions(apkg: Path) -> list[str]:
     """Every deck's description as stored in the package."""
     ((decks,),) = _query(apkg, "SELECT decks FROM col")
     return [deck.get("desc", "") for deck in json.loads(decks).values()]
+
+
+@pytest.mark.parametrize("case", ["syntax-colons-in-three-notes", "syntax-unquoted-colon",
+                                  "syntax-over-indented-note"])
+def test_syntax_errors_of_several_notes_are_the_same_with_or_without_libyaml(case):
+    """Each note's syntax error is found by re-reading the file with that note blanked out."""
+    text = (BAD / f"{case}.yaml").read_text(encoding="utf-8")
+    found = []
+    for use_libyaml in [True, False] if yamlsrc.HAVE_LIBYAML else [False]:
+        with pytest.raises(NeurodeckError) as caught:
+            yamlsrc.compose("bad.yaml", text, use_libyaml=use_libyaml)
+        found.append([str(p) for p in caught.value.problems])
+    assert all(problems == found[0] for problems in found)
+    assert "\n".join(found[0]).splitlines() == expected_lines(BAD / f"{case}.yaml")
+
+
+def test_a_file_full_of_syntax_errors_reports_a_bounded_number():
+    """Each further error costs a re-read of the file: at most 50 more are looked for."""
+    notes = "".join(f"  - id: n{i}\n    front: Note: {i}\n    back: x\n" for i in range(200))
+    with pytest.raises(NeurodeckError) as caught:
+        yamlsrc.compose("bad.yaml", "notes:\n" + notes)
+    problems = caught.value.problems
+    assert len(problems) == 51
+    assert [p.location.line for p in problems] == [3 + 3 * i for i in range(51)]

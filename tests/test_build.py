@@ -27,9 +27,9 @@ def test_cards_per_note_type(sample_deck, tmp_path):
     for card in contents.cards:
         per_note.setdefault(contents.notes[card.guid].notetype, []).append(card.ord)
     assert per_note == {
-        "neurodeck Basic": [0],
-        "neurodeck Basic (and reversed card)": [0, 1],
-        "neurodeck Cloze": [0, 1],
+        "Test Deck: Basic": [0],
+        "Test Deck: Basic (and reversed card)": [0, 1],
+        "Test Deck: Cloze": [0, 1],
     }
     assert (built.notes, built.cards, built.subdecks) == (3, 5, 1)
 

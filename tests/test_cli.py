@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from conftest import PEPTIDES_YAML
 
 from neurodeck import __version__
@@ -23,14 +24,31 @@ notes:
 
 
 def test_build_writes_package_and_prints_summary(runner, sample_deck, tmp_path):
+    """A first build said "1 subdecks" and "note types changed" (there was nothing before)."""
     out = tmp_path / "out" / "deck.apkg"
     result = runner.invoke(cli, ["build", str(sample_deck), "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [
-        f"Wrote {out}: 3 notes, 5 cards, 1 subdecks",
-        "Updated neurodeck.lock: 3 notes added; note types changed: basic, cloze, reversed",
+        f"Wrote {out}: 3 notes, 5 cards, 1 subdeck",
+        "Updated neurodeck.lock: 3 notes added",
     ]
     assert out.stat().st_size > 0
+
+
+def test_one_of_each_is_counted_in_the_singular(runner, make_deck, tmp_path):
+    deck_dir = make_deck({"one.yaml": "notes:\n  - id: a\n    front: Q\n    back: A\n"})
+    deck_dir.joinpath("deck.yaml").write_text("name: T\nid: t\n", encoding="utf-8")
+    out = tmp_path / "one.apkg"
+    result = runner.invoke(cli, ["build", str(deck_dir), "-o", str(out)])
+    assert result.stdout.splitlines() == [
+        f"Wrote {out}: 1 note, 1 card, 1 subdeck",
+        "Updated neurodeck.lock: 1 note added",
+    ]
+    result = runner.invoke(cli, ["check", str(deck_dir)])
+    assert result.stdout == "1 note, 1 card, 0 errors, 0 warnings\n"
+    result = runner.invoke(cli, ["stats", str(deck_dir)])
+    assert result.stdout.splitlines()[:4] == ["T (t): 1 note, 1 card", "", "Subdecks:",
+                                              "  T: 1 note, 1 card"]
 
 
 def test_build_defaults_to_build_dir_named_after_deck_id(runner, sample_deck, tmp_path,
@@ -104,7 +122,7 @@ def test_frozen_build_fails_on_stale_lock_and_writes_nothing(runner, sample_deck
     result = runner.invoke(cli, ["build", str(sample_deck), "-o", str(out), "--frozen"])
     assert result.exit_code == 1
     assert result.stderr.startswith(
-        f"{sample_deck / 'neurodeck.lock'}: error: neurodeck.lock is out of date (3 notes added;")
+        f"{sample_deck / 'neurodeck.lock'}: error: neurodeck.lock is out of date (3 notes added)")
     assert not out.exists() and not (sample_deck / "neurodeck.lock").exists()
     assert runner.invoke(cli, ["build", str(sample_deck), "-o", str(out)]).exit_code == 0
     frozen = runner.invoke(cli, ["build", str(sample_deck), "-o", str(out), "--frozen"])
@@ -157,3 +175,25 @@ def test_bad_source_date_epoch_is_a_usage_error(runner, sample_deck, monkeypatch
 def test_version(runner):
     result = runner.invoke(cli, ["--version"])
     assert result.stdout == f"neurodeck, version {__version__}\n"
+
+
+@pytest.mark.parametrize("command", ["check", "build", "stats", "export"])
+def test_a_deck_directory_that_does_not_exist_is_a_usage_error(command, runner, tmp_path,
+                                                                monkeypatch):
+    """`check nosuch` said "no deck.yaml in this directory" and exited 1."""
+    monkeypatch.chdir(tmp_path)
+    args = [command, "nosuch"] + (["--format", "md"] if command == "export" else [])
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 2
+    assert "Directory 'nosuch' does not exist." in result.stderr
+    assert not (tmp_path / "build").exists()
+
+
+def test_stats_takes_format_json_like_every_other_command(runner, sample_deck):
+    """`stats --json` was the odd one out; both spellings give the same JSON."""
+    by_format = runner.invoke(cli, ["stats", str(sample_deck), "--format", "json"])
+    by_flag = runner.invoke(cli, ["stats", str(sample_deck), "--json"])
+    assert by_format.exit_code == by_flag.exit_code == 0
+    assert by_format.stdout == by_flag.stdout
+    assert json.loads(by_format.stdout)["notes"] == 3
+    assert "--format [text|json]" in runner.invoke(cli, ["stats", "--help"]).stdout

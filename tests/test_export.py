@@ -20,7 +20,7 @@ from neurodeck import ids
 from neurodeck.cli import cli, progress_wanted
 from neurodeck.export import render_html
 from neurodeck.export.cards import render_cards
-from neurodeck.export.csv_export import quote
+from neurodeck.export.csv_export import csv_guid, quote
 from neurodeck.export.html_export import PAGE_CSS, SCRIPT
 from neurodeck.snapshot import compile_snapshot
 
@@ -51,15 +51,14 @@ def test_csv_starts_with_the_header_lines_anki_reads(runner: CliRunner, sample_d
         "#guid column:1",
         "#notetype column:2",
         "#deck column:3",
-        "#tags column:9",
-        "#columns:GUID\tNote type\tDeck\tFront/Text\tBack/Extra\tExtra/Source\tSource/My notes"
-        "\tMy notes\tTags",
-        "\t".join([ids.note_guid("test", "oxytocin-touch"), str(ids.notetype_id("test", "basic")),
+        "#tags column:6",
+        "#columns:GUID\tNote type\tDeck\tFront or Text\tBack or Back Extra\tTags",
+        "\t".join([csv_guid(ids.note_guid("test", "oxytocin-touch")), "Basic",
                    "Test Deck::Neuropeptides", "Which neuropeptide is released during physical "
-                   "touch and intimacy?", "Oxytocin",
-                   "Often called the &quot;bonding hormone&quot;.",
-                   "<cite>Neurobiological Foundations of Intimacy</cite> · Neural Pathways of "
-                   "Intimacy", "", "neuropeptides oxytocin test::Neuropeptides"]),
+                   "touch and intimacy?", "Oxytocin<br><br>"
+                   "Often called the &quot;bonding hormone&quot;.<br><br>"
+                   "<small><cite>Neurobiological Foundations of Intimacy</cite> · Neural Pathways "
+                   "of Intimacy</small>", "neuropeptides oxytocin test::Neuropeptides"]),
     ]
 
 
@@ -76,40 +75,34 @@ def notes_and_cards(view: LearnerView) -> tuple[dict[str, object], list[tuple[st
     return notes, cards
 
 
-def test_anki_imports_the_csv_as_the_same_notes_as_the_apkg(
+def test_anki_imports_tricky_values_from_the_csv_as_typed(
     runner: CliRunner, make_deck: MakeDeck, tmp_path: Path
 ) -> None:
-    """Same GUIDs, note types, fields, tags, cards and decks as importing the .apkg itself.
-
-    A collection gets the note types from the .apkg, loses its notes, then imports the csv:
-    the notes come back whole, so the csv keeps every note's identity.
-    """
+    """Tabs, hashes, quotes and several paragraphs survive Anki's CSV reader."""
     tricky = PEPTIDES_YAML + (
         "  - id: tricky\n"
         "    front: \"Tabs\\tand #hashes, 'quotes' and \\\"doubles\\\"\"\n"
         "    back: |\n      Two paragraphs.\n\n      - and\n      - a list\n"
     )
     deck_dir = make_deck({"peptides.yaml": tricky})
-    apkg = build(runner, deck_dir, tmp_path / "deck.apkg")
     csv_path = tmp_path / "deck.csv"
     export(runner, deck_dir, "csv", csv_path)
-    expected = import_apkg(apkg, tmp_path / "from-apkg")
-
     with LearnerCollection(tmp_path / "from-csv") as learner:
-        learner.import_apkg(apkg)
         col = learner.col
-        col.remove_notes(col.find_notes(""))
         metadata = col.get_csv_metadata(str(csv_path), None)
         log = col.import_csv(ImportCsvRequest(path=str(csv_path), metadata=metadata)).log
         assert (len(log.new), len(log.conflicting), len(log.missing_notetype)) == (4, 0, 0)
         got = learner.view()
-    assert notes_and_cards(got) == notes_and_cards(expected)
-    assert "Tabs\tand #hashes" in got.notes[ids.note_guid("test", "tricky")].fields["Front"]
+    note = got.notes[csv_guid(ids.note_guid("test", "tricky"))]
+    assert note.fields["Front"] == "Tabs\tand #hashes, 'quotes' and &quot;doubles&quot;"
+    assert note.fields["Back"].startswith(
+        "<p>Two paragraphs.</p>\n<ul>\n<li>and</li>\n<li>a list</li>\n</ul>")
 
 
-def test_importing_the_csv_over_the_apkg_changes_nothing(
+def test_the_csv_next_to_the_apkg_never_touches_the_apkg_notes(
     runner: CliRunner, sample_deck: Path, tmp_path: Path
 ) -> None:
+    """CSV notes have GUIDs of their own: importing both gives two copies, each intact."""
     apkg = build(runner, sample_deck, tmp_path / "deck.apkg")
     csv_path = tmp_path / "deck.csv"
     export(runner, sample_deck, "csv", csv_path)
@@ -118,8 +111,12 @@ def test_importing_the_csv_over_the_apkg_changes_nothing(
         before = learner.view()
         metadata = learner.col.get_csv_metadata(str(csv_path), None)
         log = learner.col.import_csv(ImportCsvRequest(path=str(csv_path), metadata=metadata)).log
-        assert (len(log.new), len(log.conflicting)) == (0, 0)
-        assert notes_and_cards(learner.view()) == notes_and_cards(before)
+        assert (len(log.new), len(log.conflicting)) == (3, 0)
+        after = learner.view()
+        log = learner.import_apkg(apkg)
+        assert log.counts() == {"new": 0, "updated": 0, "duplicate": 3, "conflicting": 0}
+    for guid, note in before.notes.items():
+        assert after.notes[guid] == note
 
 
 # ----------------------------------------------------------------------------------- html
@@ -133,6 +130,23 @@ def test_cards_render_exactly_as_anki_renders_them(runner: CliRunner, tmp_path: 
     """
     deck_dir = tmp_path / "cards"
     shutil.copytree(SHIPPED_DECK, deck_dir)
+    snapshot = compile_snapshot(deck_dir, clock=1_700_000_000)
+    ours = {(n.guid, c.ordinal): (c.front, c.back) for n in snapshot.notes
+            for c in render_cards(snapshot, n)}
+    view = import_apkg(build(runner, deck_dir, tmp_path / "deck.apkg"), tmp_path)
+    drop = re.compile(r' data-cloze="[^"]*"')
+    anki = {(c.note_guid, c.ord): (drop.sub("", c.question), drop.sub("", c.answer))
+            for c in view.cards}
+    assert ours == anki
+
+
+def test_cards_with_formulas_render_exactly_as_anki_renders_them(
+    runner: CliRunner, make_deck: MakeDeck, tmp_path: Path
+) -> None:
+    """A cloze deletion inside MathJax is bare text in Anki, not a <span>: so in the preview."""
+    from test_learner import MATH_YAML
+
+    deck_dir = make_deck({"math.yaml": MATH_YAML})
     snapshot = compile_snapshot(deck_dir, clock=1_700_000_000)
     ours = {(n.guid, c.ordinal): (c.front, c.back) for n in snapshot.notes
             for c in render_cards(snapshot, n)}
@@ -354,6 +368,28 @@ def test_progress_bars_stay_off_in_ci_and_off_a_terminal(monkeypatch: pytest.Mon
     assert not progress_wanted()
 
 
+def test_markdown_sheet_links_images_that_are_copied_beside_it(
+    runner: CliRunner, make_deck: MakeDeck, tmp_path: Path
+) -> None:
+    """The sheet linked `brain scan.png` beside itself, where no such file was."""
+    import re
+    import urllib.parse
+
+    png = b"\x89PNG\r\n\x1a\nnot really"
+    deck_dir = make_deck({
+        "fig.yaml": "source: intimacy\nnotes:\n  - id: figure\n"
+                    "    front: 'Where is it? ![a diagram](<images/brain scan.png>)'\n"
+                    "    back: Here\n",
+        "images/brain scan.png": png,
+    })
+    sheet = tmp_path / "out" / "sheet.md"
+    sheet.parent.mkdir()
+    text = export(runner, deck_dir, "md", sheet)
+    (link,) = re.findall(r"!\[a diagram\]\(([^)]*)\)", text)
+    assert link == "sheet_media/brain%20scan.png"
+    assert (sheet.parent / urllib.parse.unquote(link)).read_bytes() == png
+
+
 def test_markdown_urls_and_file_names_cannot_break_out_into_html(
     make_deck: MakeDeck, tmp_path: Path, runner: CliRunner
 ) -> None:
@@ -370,7 +406,7 @@ def test_markdown_urls_and_file_names_cannot_break_out_into_html(
     text = export(runner, deck_dir, "md", tmp_path / "deck.md")
     assert "[*Paper*](https://example.com/a%29%20%3Cimg%20src=x%20onerror=alert%281%29%3E%20%28)" \
         in text
-    assert "![a (b)](x%29%20y.png)" in text
+    assert "![a (b)](deck_media/x%29%20y.png)" in text  # copied beside the sheet
     # A Markdown renderer that passes raw HTML through (as many do) finds no tag but ours.
     page = MarkdownIt("commonmark").render(text)
     assert "<img src=x" not in page and "onerror=alert(1)>" not in page

@@ -190,7 +190,7 @@ def test_a_note_type_that_changed_its_fields_is_breaking(
     old = rewrite_package(v1, Path("v0.apkg"), edit_notetype("basic", add_field))
     code, out = release_check(runner, old, deck)
     assert code == 1
-    assert ("cards: error: note type 'neurodeck Basic' changed its fields (removed Mnemonic): "
+    assert ("cards: error: note type 'Test Deck: Basic' changed its fields (removed Mnemonic): "
             "Anki will not update its notes for learners who have the previous release") in out
     assert "turn on “Merge note types” and set “Update notes” to “Always”" in out
 
@@ -205,7 +205,7 @@ def test_a_styling_change_whose_time_did_not_move_forward_is_breaking(
     old = rewrite_package(v1, Path("v0.apkg"), edit_notetype("cloze", restyle_in_the_future))
     code, out = release_check(runner, old, deck)
     assert code == 1
-    assert ("cards: error: note type 'neurodeck Cloze' changed its templates or styling but its "
+    assert ("cards: error: note type 'Test Deck: Cloze' changed its templates or styling but its "
             "modification time did not move forward: Anki will skip the change") in out
 
 

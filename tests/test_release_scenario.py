@@ -26,7 +26,7 @@ T1 = 1_700_000_000  # release 1 (November 2023)
 T2 = 2_000_000_000  # release 2 (May 2033), later than any learner's edit made today
 
 REGIONS_YAML = """\
-deck: Brain Regions
+deck: Regions of the Brain
 source: intimacy
 notes:
   - id: amygdala-threat
@@ -205,7 +205,7 @@ def test_moving_a_note_to_another_subdeck_warns_and_leaves_its_cards_behind(
     back: The amygdala
 """, "")
     (learner.deck_dir / "03-limbic.yaml").write_text("""\
-deck: Brain Regions::Limbic
+deck: Regions of the Brain::Limbic
 source: intimacy
 notes:
   - id: amygdala-threat
@@ -214,7 +214,8 @@ notes:
 """, encoding="utf-8")
     (warning,) = check(learner.deck_dir).warnings
     assert warning.message == (
-        "note 'amygdala-threat' moved from subdeck 'Brain Regions' to 'Brain Regions::Limbic'; "
+        "note 'amygdala-threat' moved from subdeck 'Regions of the Brain' to "
+        "'Regions of the Brain::Limbic'; "
         "learners' existing cards stay in the old subdeck")
     result = runner.invoke(cli, ["check", str(learner.deck_dir)])
     assert result.exit_code == 0
@@ -224,10 +225,11 @@ notes:
     after, counts = learner.import_release_2()
     assert counts == {"new": 0, "updated": 1, "duplicate": 5, "conflicting": 0}
     amygdala = guid("amygdala-threat")
-    assert after.notes[amygdala].tags == ("test::Brain_Regions::Limbic",)  # the note is updated
-    assert [c.deck for c in after.cards_of(amygdala)] == ["Test Deck::Brain Regions"]  # cards not
-    assert "Test Deck::Brain Regions::Limbic" in after.decks
-    assert after.cards_in("Test Deck::Brain Regions::Limbic") == []
+    # The note is updated, its cards are not moved.
+    assert after.notes[amygdala].tags == ("test::Regions_of_the_Brain::Limbic",)
+    assert [c.deck for c in after.cards_of(amygdala)] == ["Test Deck::Regions of the Brain"]
+    assert "Test Deck::Regions of the Brain::Limbic" in after.decks
+    assert after.cards_in("Test Deck::Regions of the Brain::Limbic") == []
     learner.assert_history_kept(after)
 
 
@@ -243,7 +245,7 @@ def test_changing_a_note_type_warns_and_anki_refuses_the_update(learner: Learner
     assert counts == {"new": 0, "updated": 0, "duplicate": 5, "conflicting": 1}
     insula = guid("insula-interoception")
     assert after.notes[insula] == learner.before.notes[insula]  # still basic, one card
-    assert after.notes[insula].notetype == "neurodeck Basic"
+    assert after.notes[insula].notetype == "Test Deck: Basic"
     assert len(after.cards_of(insula)) == 1
     learner.assert_history_kept(after)
 
@@ -261,11 +263,11 @@ def test_renaming_the_deck_splits_it_in_two_for_learners(learner: Learner) -> No
     after, counts = learner.import_release_2()
     assert counts == {"new": 1, "updated": 0, "duplicate": 6, "conflicting": 0}
     assert {c.deck for c in learner.before.cards} == {
-        "Test Deck::Neuropeptides", "Test Deck::Brain Regions"}
+        "Test Deck::Neuropeptides", "Test Deck::Regions of the Brain"}
     assert {c.deck for c in after.cards if c.note_guid != guid("hippocampus-memory")} == {
-        "Test Deck::Neuropeptides", "Test Deck::Brain Regions"}
+        "Test Deck::Neuropeptides", "Test Deck::Regions of the Brain"}
     assert [c.deck for c in after.cards_of(guid("hippocampus-memory"))] == [
-        "Connection::Brain Regions"]
+        "Connection::Regions of the Brain"]
     learner.assert_history_kept(after)
 
 

@@ -167,7 +167,7 @@ def test_no_answer_lists_three_or_more_items(checked):
     """A set is hard to remember as one answer: split it, or make a cloze per item."""
     for compiled in checked.notes:
         note = compiled.note
-        if note.kind != "cloze" and not note.retired:
+        if note.kind in ("basic", "reversed") and not note.retired:
             assert _listed_items(note.fields["back"]) < 3, (note.id, note.fields["back"])
 
 
@@ -189,7 +189,7 @@ def test_no_field_is_empty_and_no_answer_repeats_its_prompt(checked):
     for compiled in checked.notes:
         note = compiled.note
         assert all(text.strip() for text in note.fields.values()), note.id
-        if note.kind != "cloze":
+        if note.kind in ("basic", "reversed"):
             prompt, answer = plain_text(note.fields["front"]), plain_text(note.fields["back"])
             assert answer not in prompt, note.id
 
@@ -292,7 +292,9 @@ def test_learners_of_1_0_0_keep_their_history_and_get_every_change(checked, tmp_
     old_cards = _cards_at(RELEASE_1_0_0, tmp_path / "v1.0.0")
     if old_cards is None:
         pytest.skip("needs git and the repository's history (1.0.0's cards)")
-    old = pipeline.build(old_cards, tmp_path / "old.apkg", clock=1_700_000_000, frozen=True)
+    # Not frozen: 1.0.0's lock predates note types named after the deck, so this code
+    # (which names them so) refreshes the note types' entries; the notes' are unchanged.
+    old = pipeline.build(old_cards, tmp_path / "old.apkg", clock=1_700_000_000)
     new = pipeline.build(CARDS, tmp_path / "new.apkg", clock=1_700_000_000, frozen=True)
     with anki_helpers.LearnerCollection(tmp_path / "learner") as learner:
         learner.import_apkg(old.path)

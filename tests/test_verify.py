@@ -48,8 +48,8 @@ def test_verify_json_lists_decks_note_types_and_the_import_log(runner, apkg: Pat
         "notes": 3,
         "cards": 5,
         "decks": ["Test Deck", "Test Deck::Neuropeptides"],
-        "note_types": ["neurodeck Basic", "neurodeck Basic (and reversed card)",
-                       "neurodeck Cloze"],
+        "note_types": ["Test Deck: Basic", "Test Deck: Basic (and reversed card)",
+                       "Test Deck: Cloze"],
         "log": {"new": 3, "updated": 0, "duplicate": 0, "conflicting": 0},
         "problems": [],
     }
@@ -138,12 +138,11 @@ def test_without_anki_verify_says_how_to_install_it(runner, apkg: Path, monkeypa
     for name in [m for m in sys.modules if m == "anki" or m.startswith("anki.")]:
         monkeypatch.setitem(sys.modules, name, None)  # importing it now raises ImportError
     result = runner.invoke(cli, ["verify", str(apkg)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a usage problem: the deck is not at fault
     assert result.stderr.splitlines() == [
-        f"{apkg}: error: `neurodeck verify` needs Anki's own library (the `anki` package), "
+        "Error: `neurodeck verify` needs Anki's own library (the `anki` package), "
         "which is not installed",
         "  hint: install it with: pip install 'neurodeck[anki]'",
-        "1 problem found",
     ]
     assert "Traceback" not in result.output
 

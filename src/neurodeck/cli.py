@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -23,7 +24,8 @@ from .load import display_path
 from .lock import MAX_TIME, check_time
 
 T = TypeVar("T")
-DECK_DIR = click.Path(file_okay=False, path_type=Path)
+# A deck directory that does not exist is a usage error (exit 2), said by click itself.
+DECK_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 _JSON_KEY = "neurodeck.json"
 
 
@@ -47,6 +49,12 @@ class ReportingGroup(click.Group):
         except KeyboardInterrupt as err:
             name, code = ("SIGTERM", 143) if isinstance(err, Terminated) else ("SIGINT", 130)
             click.echo(f"neurodeck: interrupted by {name}; stopped", err=True)
+            if threading.active_count() > 1:
+                # Cleanup is done; a worker pool's thread that was cut off mid-message
+                # could hold up the interpreter's exit for ever.
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
             ctx.exit(code)
         except NeurodeckError as err:
             if ctx.meta.get(_JSON_KEY):
@@ -79,6 +87,11 @@ def build_clock() -> int:
             f"SOURCE_DATE_EPOCH must be whole seconds since 1970 up to {MAX_TIME} (2107), "
             f"not {value[:40]!r}")
     return clock
+
+
+def plural(number: int, word: str) -> str:
+    """"1 note", "2 notes": a number and its noun, in the plural when the number wants it."""
+    return f"{number} {word}{'' if number == 1 else 's'}"
 
 
 def _warn(problems: list[Problem]) -> None:
@@ -137,8 +150,8 @@ def build(ctx: click.Context, deck_dir: Path, output: str | None, frozen: bool, 
     if fmt == "json":
         click.echo(json.dumps(_report(built.warnings, ok=True, **summary), indent=2))
         return
-    click.echo(f"Wrote {printable(str(built.path))}: {summary['notes']} notes, "
-               f"{summary['cards']} cards, {summary['subdecks']} subdecks")
+    click.echo(f"Wrote {printable(str(built.path))}: {plural(built.notes, 'note')}, "
+               f"{plural(built.cards, 'card')}, {plural(built.subdecks, 'subdeck')}")
     if built.lock_changes:
         click.echo(f"Updated neurodeck.lock: {'; '.join(built.lock_changes)}")
 
@@ -204,30 +217,34 @@ def check(ctx: click.Context, deck_dir: Path, strict: bool, fmt: str) -> None:
         return
     _warn(checked.warnings)
     warnings = len(checked.warnings)
-    click.echo(f"{len(checked.notes)} notes, {checked.card_count} cards, 0 errors, "
-               f"{warnings} warning{'s' if warnings != 1 else ''}")
+    click.echo(f"{plural(len(checked.notes), 'note')}, {plural(checked.card_count, 'card')}, "
+               f"0 errors, {plural(warnings, 'warning')}")
 
 
 @cli.command()
 @click.argument("deck_dir", type=DECK_DIR, default="cards")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def stats(deck_dir: Path, as_json: bool) -> None:
+@_format_option
+@click.option("--json", "as_json", is_flag=True, hidden=True,
+              help="The same as --format json (kept for scripts that use it).")
+def stats(deck_dir: Path, fmt: str, as_json: bool) -> None:
     """Count notes and cards in DECK_DIR by subdeck, note type and tag.
 
     \b
     Example:
-      neurodeck stats cards/ --json
+      neurodeck stats cards/ --format json
     """
     numbers = pipeline.stats(deck_dir)
-    if as_json:
+    if as_json or fmt == "json":
         click.echo(json.dumps(numbers, indent=2))
         return
-    click.echo(f"{numbers['deck']} ({numbers['id']}): {numbers['notes']} notes, "
-               f"{numbers['cards']} cards")
+    notes, cards = int(numbers["notes"]), int(numbers["cards"])  # type: ignore[call-overload]
+    click.echo(f"{numbers['deck']} ({numbers['id']}): {plural(notes, 'note')}, "
+               f"{plural(cards, 'card')}")
     for title, key in (("Subdecks", "subdecks"), ("Note types", "note_types")):
         click.echo(f"\n{title}:")
         for name, counts in numbers[key].items():  # type: ignore[attr-defined]
-            click.echo(f"  {name}: {counts['notes']} notes, {counts['cards']} cards")
+            click.echo(f"  {name}: {plural(counts['notes'], 'note')}, "
+                       f"{plural(counts['cards'], 'card')}")
     click.echo("\nTags:")
     for tag, count in numbers["tags"].items():  # type: ignore[attr-defined]
         click.echo(f"  {tag}: {count}")
@@ -247,8 +264,13 @@ def verify(ctx: click.Context, apkg: Path, fmt: str) -> None:
     Example:
       neurodeck verify build/neurodeck.apkg
     """
-    from .verify import verify_apkg  # imports nothing from Anki until called
+    from .verify import INSTALL_COMMAND, anki_is_installed, verify_apkg
 
+    if not anki_is_installed():  # a missing tool is a usage problem, not a deck problem
+        click.echo("Error: `neurodeck verify` needs Anki's own library (the `anki` package), "
+                   f"which is not installed\n  hint: install it with: {INSTALL_COMMAND}",
+                   err=True)
+        ctx.exit(2)
     ctx.meta[_JSON_KEY] = fmt == "json"
     result = verify_apkg(apkg)
     if fmt == "json":
@@ -257,9 +279,9 @@ def verify(ctx: click.Context, apkg: Path, fmt: str) -> None:
     else:
         log = result.log
         decks, types = len(result.decks), len(result.note_types)
-        click.echo(f"Anki {result.anki_version} imported {apkg}: {result.notes} notes, "
-                   f"{result.cards} cards, {decks} deck{'s' if decks != 1 else ''}, "
-                   f"{types} note type{'s' if types != 1 else ''}")
+        click.echo(f"Anki {result.anki_version} imported {apkg}: {plural(result.notes, 'note')}, "
+                   f"{plural(result.cards, 'card')}, {plural(decks, 'deck')}, "
+                   f"{plural(types, 'note type')}")
         click.echo(f"Import log: {log['new']} new, {log['updated']} updated, "
                    f"{log['duplicate']} duplicate, {log['conflicting']} conflicting")
         _warn(list(result.problems))
@@ -343,16 +365,26 @@ def release_check(ctx: click.Context, old: Path, new: Path, fmt: str) -> None:
 @cli.command("export")
 @click.argument("deck_dir", type=DECK_DIR, default="cards")
 @click.option("--format", "fmt", type=click.Choice(["csv", "html", "json", "md"]),
-              required=True, help="csv for Anki's importer, html preview, json, or Markdown.")
+              required=True,
+              help="csv: notes for any Anki collection; html: preview; json: tools; md: study "
+              "sheet.")
 @click.option("-o", "--output", metavar="FILE",
               help="Where to write (default: build/<deck id>.<format>).")
 @click.pass_context
 def export_command(ctx: click.Context, deck_dir: Path, fmt: str, output: str | None) -> None:
     """Export the notes of DECK_DIR (default: cards) as Anki will get them.
 
-    csv is for Anki's own text importer and keeps each note's GUID, note type and deck;
-    html is a searchable, printable preview of every card with the deck's styling; json is
-    for tools; md is a plain study sheet. DECK_DIR and its lock file are left unchanged.
+    \b
+    csv   for Anki's File > Import into any collection, without the .apkg: notes use the
+          note types every collection has (Basic, Basic (and reversed card), Cloze, by
+          their English names), with the extra and source after the answer. Learners
+          who want releases that keep their history import the .apkg instead; the two
+          never share notes.
+    html  a searchable, printable preview of every card, with the deck's styling.
+    json  every note with its id, GUID, fields and rendered cards, for tools.
+    md    a Markdown study sheet; its images are copied into a folder beside it.
+
+    DECK_DIR and its lock file are left unchanged.
 
     \b
     Example:
@@ -370,7 +402,119 @@ def export_command(ctx: click.Context, deck_dir: Path, fmt: str, output: str | N
         except OSError as err:  # read-only, full, too large: the previous file is intact
             raise NeurodeckError([Problem(Location(display_path(path)),
                                           f"cannot write the export: {err.strerror}")]) from None
-    click.echo(f"Wrote {printable(str(path))}: {len(snapshot.notes)} notes, {cards} cards")
+    click.echo(f"Wrote {printable(str(path))}: {plural(len(snapshot.notes), 'note')}, "
+               f"{plural(cards, 'card')}")
+
+
+# --- Authoring: schema, new, preview (issue #15) ----------------------------------------
+
+
+@cli.command("schema")
+@click.argument("which", type=click.Choice(["deck", "factset"]), default="factset")
+def schema_command(which: str) -> None:
+    """Print the JSON Schema (draft 2020-12) of deck.yaml or of a fact set, for editors.
+
+    Editors with a YAML language server (VS Code's YAML extension and others) then complete
+    keys and flag mistakes as you type. `neurodeck check` still has the last word.
+
+    \b
+    Example:
+      neurodeck schema factset > schema/factset.schema.json
+      # first line of a fact set:
+      # yaml-language-server: $schema=schema/factset.schema.json
+    """
+    from .authoring import schema_text
+
+    click.echo(schema_text(which), nl=False)
+
+
+@cli.command("new")
+@click.argument("deck_dir", type=click.Path(file_okay=False, path_type=Path))  # may not exist
+@click.option("--name", help="The deck name learners see (default: from DECK_DIR).")
+def new_command(deck_dir: Path, name: str | None) -> None:
+    """Make DECK_DIR a working deck: deck.yaml with a fresh id, an example fact set showing
+    each note type, a README for contributors, .gitignore, a CI workflow, a pre-commit
+    configuration and the editor schemas.
+
+    Overwrites nothing: if any of those files exists, prints one line and exits 2.
+
+    \b
+    Example:
+      neurodeck new intro-psych --name "Introduction to Psychology"
+      neurodeck check intro-psych
+    """
+    from .authoring import new_deck
+
+    try:
+        written = new_deck(deck_dir, name)
+    except NeurodeckError as err:  # a usage mistake, not a deck problem: one line, exit 2
+        click.echo(f"neurodeck new: {err.problems[0].location} {err.problems[0].message}",
+                   err=True)
+        sys.exit(2)
+    click.echo(f"Created {len(written)} files in {deck_dir}:")
+    for path in written:
+        click.echo(f"  {path.relative_to(deck_dir).as_posix()}")
+    click.echo(f"Next: neurodeck check {deck_dir} && neurodeck preview {deck_dir}")
+
+
+@cli.command("check-files")
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+def check_files(files: tuple[Path, ...], strict: bool) -> None:
+    """Check each deck that holds one of FILES (for pre-commit, which passes changed files).
+
+    A file's deck is the nearest directory at or above it holding deck.yaml; files in no
+    deck are ignored. Exit status 1 if any of those decks has problems.
+
+    \b
+    Example:
+      neurodeck check-files cards/01-basics.yaml other-deck/deck.yaml
+    """
+    from .authoring import decks_holding
+
+    failed = False
+    for deck_dir in decks_holding(files):
+        try:
+            checked = pipeline.check(deck_dir, strict=strict)
+        except NeurodeckError as err:
+            _warn(err.problems)
+            count = len(err.problems)
+            click.echo(f"{deck_dir}: {count} problem{'s' if count != 1 else ''} found", err=True)
+            failed = True
+            continue
+        _warn(checked.warnings)
+        click.echo(f"{deck_dir}: {len(checked.notes)} notes, {checked.card_count} cards, "
+                   "0 errors")
+    if failed:
+        sys.exit(1)
+
+
+@cli.command("preview")
+@click.argument("deck_dir", type=DECK_DIR, default="cards")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="Port on 127.0.0.1 (0: any free port).")
+def preview_command(deck_dir: Path, port: int) -> None:
+    """Serve a live preview of DECK_DIR (default: cards) on 127.0.0.1 until Ctrl-C.
+
+    Every card's front and back as Anki renders them (light and night mode), searchable by
+    text, tag and subdeck, with `check` problems at the top and beside their notes. The page
+    updates by itself within about a second of saving a file. Nothing is written.
+
+    \b
+    Example:
+      neurodeck preview cards/
+    """
+    from .preview import serve
+
+    clock = build_clock()
+    try:
+        serve(deck_dir, port=port, clock=clock, echo=lambda line: click.echo(line))
+    except KeyboardInterrupt:  # Ctrl-C before the server was up
+        click.echo("Preview stopped")
+    except OSError as err:  # e.g. the port is taken
+        click.echo(f"neurodeck preview: cannot serve on 127.0.0.1:{port}: {err.strerror}",
+                   err=True)
+        sys.exit(2)
 
 
 def progress_wanted() -> bool:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import hashlib
 import html
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from . import _genanki as genanki
 from . import ids
 from .markup import escape_anki_markers, render, replace_image_sources
 from .model import Deck, Note
-from .notetypes import CSS, NOTE_TYPES, NoteType
+from .notetypes import NOTE_TYPES, NoteType
+from .occlusion import answers_html, assign_numbers, occlusion_field
+from .source_links import origin_html
 from .validate import CLOZE_RE
 
 
@@ -28,18 +31,25 @@ class CompiledNote(NamedTuple):
     ordinals: tuple[int, ...]  # the cards it makes (0-based template or cloze number)
     images: tuple[str, ...]  # image paths as written, resolved by the pipeline
     hash: str  # everything a learner would see change
+    # Occlusion notes: the cloze number of each card key, including keys of removed shapes.
+    numbers: tuple[tuple[str, int], ...] = ()
 
 
 class NoteCompiler:
     """Renders notes of one deck; remembers source lines and topic tags it has made."""
 
-    def __init__(self, deck: Deck) -> None:
+    def __init__(self, deck: Deck,
+                 occlusion_numbers: Mapping[str, Mapping[str, int]] | None = None) -> None:
         self.deck = deck
+        self.occlusion_numbers = occlusion_numbers or {}  # from the lock, by note id
         self._source_lines: dict[tuple[str | None, str | None], str] = {}
         self._topic_tags: dict[str, str] = {}
+        self._deck_files: dict[str, str] = {}
 
     def compile(self, note: Note) -> CompiledNote:
         """Render one note's fields and tags and decide its cards."""
+        if note.diagram is not None:
+            return self._compile_diagram(note)
         notetype = NOTE_TYPES[note.kind]
         values: dict[str, str] = {}
         images: tuple[str, ...] = ()
@@ -58,8 +68,48 @@ class NoteCompiler:
             ordinals = _TEMPLATE_ORDINALS[note.kind]
         payload = "\x1e".join([notetype.key, note.subdeck, "\x1f".join(fields), " ".join(tags)])
         content_hash = hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+        if self.deck.source_link is not None:
+            # After the hash: a link that only moved is no edit (see source_links.py).
+            fields = self._with_origin(note, fields)
         guid = ids.note_guid(self.deck.id, note.id)
         return CompiledNote(note, guid, fields, tags, ordinals, images, content_hash)
+
+    def _origin(self, note: Note) -> str:
+        file = self._deck_files.get(note.loc.path)
+        if file is None:
+            file = self._deck_files[note.loc.path] = _in_deck(self.deck, note.loc.path)
+        return origin_html(self.deck, file, note.loc.line)
+
+    def _with_origin(self, note: Note, fields: tuple[str, ...]) -> tuple[str, ...]:
+        link = self._origin(note)
+        index = _FIELD_KEYS[note.kind].index("source")
+        source = fields[index]
+        return (*fields[:index], f"{source} · {link}" if source else link, *fields[index + 1:])
+
+    def _compile_diagram(self, note: Note) -> CompiledNote:
+        diagram = note.diagram
+        assert diagram is not None
+        numbers = assign_numbers(diagram, self.occlusion_numbers.get(note.id, {}))
+        back_extra = answers_html(diagram, numbers, lambda text: render(text).html)
+        if "extra" in note.fields:
+            back_extra += f'<div class="nd-extra">{render(note.fields["extra"]).html}</div>'
+        without_source = back_extra
+        if source := self._source_line(note):
+            back_extra += f'<div class="nd-source">{source}</div>'
+        header = render(note.fields["header"]).html if "header" in note.fields else ""
+        image = f'<img src="{html.escape(diagram.image)}">'
+        fields = (occlusion_field(diagram, numbers), image, header, back_extra, "")
+        tags = self._tags(note)
+        ordinals = tuple(sorted(numbers[key] - 1 for key in diagram.cards()))
+        payload = "\x1e".join(["occlusion", note.subdeck, "\x1f".join(fields), " ".join(tags)])
+        content_hash = hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+        if self.deck.source_link is not None:  # after the hash, as for other notes
+            link = self._origin(note)
+            linked = f"{source} · {link}" if source else link
+            fields = (*fields[:3], f'{without_source}<div class="nd-source">{linked}</div>', "")
+        guid = ids.note_guid(self.deck.id, note.id)
+        return CompiledNote(note, guid, fields, tags, ordinals, (diagram.image,), content_hash,
+                            tuple(sorted(numbers.items(), key=lambda item: item[1])))
 
     def _source_line(self, note: Note) -> str:
         key = (note.source, note.section)
@@ -89,6 +139,14 @@ def compile_notes(deck: Deck) -> list[CompiledNote]:
     """Every note of a loaded deck, compiled, in curriculum order."""
     compiler = NoteCompiler(deck)
     return [compiler.compile(note) for note in deck.notes()]
+
+
+def _in_deck(deck: Deck, shown: str) -> str:
+    """A fact set's path relative to the deck directory, from the path shown in problems."""
+    try:
+        return Path(shown).resolve().relative_to(Path(deck.root).resolve()).as_posix()
+    except ValueError:  # not below the deck directory: name the file alone
+        return Path(shown).name
 
 
 def topic_tag(deck: Deck, subdeck: str) -> str:
@@ -127,9 +185,9 @@ def _source_html(deck: Deck, note: Note) -> str:
     return " · ".join(parts)
 
 
-def notetype_hashes() -> dict[str, str]:
-    """The current fingerprint of each note type, by key."""
-    return {nt.key: nt.fingerprint() for nt in NOTE_TYPES.values()}
+def notetype_hashes(deck: Deck) -> dict[str, str]:
+    """The current fingerprint of each note type of a deck, by key."""
+    return {nt.key: nt.fingerprint(deck.name) for nt in NOTE_TYPES.values()}
 
 
 def deck_description(deck: Deck) -> str:
@@ -144,12 +202,16 @@ def deck_description(deck: Deck) -> str:
 class _Model(genanki.Model):  # type: ignore[misc]
     """A genanki model whose modification time is its own, not the build's."""
 
-    def __init__(self, mod: int, **kwargs: Any) -> None:
+    def __init__(self, mod: int, original_stock_kind: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.mod = mod
+        self.original_stock_kind = original_stock_kind
 
     def to_json(self, timestamp: float, deck_id: int) -> dict[str, Any]:
-        return super().to_json(self.mod, deck_id)  # type: ignore[no-any-return]
+        model: dict[str, Any] = super().to_json(self.mod, deck_id)
+        if self.original_stock_kind is not None:
+            model["originalStockKind"] = self.original_stock_kind
+        return model
 
 
 class _Note(genanki.Note):  # type: ignore[misc]
@@ -229,9 +291,10 @@ def _make_model(deck: Deck, notetype: NoteType, mod: int) -> _Model:
     return _Model(
         mod=mod,
         model_id=ids.notetype_id(deck.id, notetype.key),
-        name=notetype.name,
+        name=notetype.name_in(deck.name),
         fields=notetype.field_dicts(),
         templates=notetype.template_dicts(),
-        css=CSS,
+        css=notetype.css,
+        original_stock_kind=notetype.original_stock_kind,
         model_type=genanki.Model.CLOZE if notetype.is_cloze else genanki.Model.FRONT_BACK,
     )

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from .errors import printable
 from .snapshot import PackagedNote, Snapshot
+from .source_links import without_origin
 from .validate import CLOZE_RE
 
 # Parts of a note a change can touch, in the order they are reported.
@@ -77,8 +78,12 @@ def diff_snapshots(old: Snapshot, new: Snapshot) -> DeckDiff:
 
 def note_ref(side: Snapshot, note: PackagedNote, ids: Mapping[str, str]) -> NoteRef:
     """Name a note, borrowing its id from the other side when only that side knows it."""
-    # The text as learners read it in Anki's browser: cloze markers show their answers.
+    # The text as learners read it in Anki's browser: cloze markers show their answers. A
+    # diagram's first field is mask markup, so it is named by its header (or image) instead.
     first = CLOZE_RE.sub(lambda m: m.group(2).split("::")[0], note.fields[0] if note.fields else "")
+    if side.notetype_of(note).key == "occlusion":
+        fields = side.fields_of(note)
+        first = "Diagram: " + (fields.get("header") or fields.get("image", ""))
     return NoteRef(note.guid, note.note_id or ids.get(note.guid), side.subdeck_of(note),
                    shorten(plain_text(first)))
 
@@ -87,6 +92,11 @@ def changed_parts(old: Snapshot, before: PackagedNote, new: Snapshot,
                   after: PackagedNote) -> tuple[str, ...]:
     """Which parts of a note differ; a modification time alone is not a change."""
     old_fields, new_fields = old.fields_of(before), new.fields_of(after)
+    # The link back to the fact set moves with every line inserted above and with every
+    # release's tag; it is generated, never an edit (see source_links.py).
+    for fields in (old_fields, new_fields):
+        for key, value in fields.items():
+            fields[key] = without_origin(value)
     parts = {key for key in old_fields.keys() | new_fields.keys()
              if old_fields.get(key, "") != new_fields.get(key, "")}
     if set(before.tags) != set(after.tags):

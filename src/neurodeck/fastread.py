@@ -407,6 +407,7 @@ def _note(
     attrs["loc"] = start
     attrs["field_locs"] = field_locs
     attrs["retired"] = retired == "true"
+    attrs["diagram"] = None  # diagrams always take the general path
     return note
 
 

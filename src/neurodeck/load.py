@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
+import re
 import stat
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -21,28 +23,42 @@ from .errors import Location, NeurodeckError, Problem
 from .model import (
     FACT_SET_KEYS,
     FIELDS_BY_KIND,
+    LABEL_KEYS,
     NOTE_KEYS,
     NOTE_KINDS,
+    OCCLUSION_KEYS,
+    OCCLUSION_KIND,
+    OCCLUSION_MODES,
+    OCCLUSION_NOTE_KEYS,
     OPTIONAL_FIELDS,
+    SHAPE_KINDS,
     Deck,
+    Diagram,
     FactSet,
+    Label,
     Note,
     NoteKind,
+    Occlusion,
+    OcclusionMode,
+    Shape,
     Source,
+    SourceLink,
     Tag,
 )
+from .validate import check_fields, check_id
 
 DECK_FILE = "deck.yaml"
-DECK_KEYS = ("name", "id", "version", "description", "sources")
+DECK_KEYS = ("name", "id", "version", "description", "sources", "source_link")
 SOURCE_KEYS = ("title", "author", "url", "kind", "year", "venue")
+SOURCE_LINK_KEYS = ("repository", "ref", "path", "forge")
 
 _Entries = dict[str, tuple[Node, Node]]  # key -> (key node, value node)
 T = TypeVar("T")
 
 
-def find_fact_sets(deck_dir: Path, problems: list[Problem]) -> list[Path]:
+def find_fact_sets(deck_dir: Path, problems: list[Problem] | None = None) -> list[Path]:
     """Every fact set under deck_dir, in sorted (curriculum) order; problems with the tree
-    are added to `problems`.
+    are added to `problems` (raised, when no list is given).
 
     One rule, in the README: a file whose name ends in .yaml or .yml (in any case) is a fact
     set, except deck.yaml at the top; names starting with a dot (hidden files, editor lock
@@ -51,6 +67,9 @@ def find_fact_sets(deck_dir: Path, problems: list[Problem]) -> list[Path]:
     file are errors, never skipped: a note that silently drops out of a build would come
     back later as a new note, with learners' history lost.
     """
+    own_problems: list[Problem] = []
+    if problems is None:
+        problems = own_problems
     root = deck_dir.resolve()
     found: list[Path] = []
     pending = [deck_dir]
@@ -104,6 +123,8 @@ def find_fact_sets(deck_dir: Path, problems: list[Problem]) -> list[Path]:
                                         hint="make it readable, or move it out of the deck"))
                 continue
             found.append(path)
+    if own_problems:
+        raise NeurodeckError(own_problems)
     return sorted(found, key=lambda p: p.relative_to(deck_dir).as_posix())
 
 
@@ -143,6 +164,21 @@ def _file_kind(path: Path) -> str:
         if test(mode):
             return what
     return "not a regular file"
+_TOP_LEVEL_KEY_RE = "^{key}:[ \t]*"
+
+
+def top_level_key_location(path: Path, shown: str, key: str) -> Location:
+    """Where a fact set's own `key:` value starts, for a problem about the whole file
+    (the file alone when the key cannot be found on a line of its own)."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeError):
+        return Location(shown)
+    match = re.search(_TOP_LEVEL_KEY_RE.format(key=re.escape(key)), text, re.MULTILINE)
+    if match is None:
+        return Location(shown)
+    line = text.count("\n", 0, match.start()) + 1
+    return Location(shown, line, match.end() - match.start() + 1)
 
 
 def display_path(path: Path) -> str:
@@ -401,6 +437,9 @@ def _read_deck_header(reader: _Reader, root: Node) -> Deck | None:
     sources: dict[str, Source] = {}
     if "sources" in entries:
         sources = _read_sources(reader, entries["sources"][1])
+    source_link = None
+    if "source_link" in entries:
+        source_link = _read_source_link(reader, entries["source_link"][1])
     name, deck_id = values.get("name"), values.get("id")
     if name is None or deck_id is None:
         return None
@@ -413,6 +452,27 @@ def _read_deck_header(reader: _Reader, root: Node) -> Deck | None:
         fact_sets=(),
         root="",
         loc=reader.loc(root),
+        source_link=source_link,
+    )
+
+
+def _read_source_link(reader: _Reader, node: Node) -> SourceLink | None:
+    entries = reader.mapping(node, "`source_link`", SOURCE_LINK_KEYS)
+    if entries is None:
+        return None
+    values = {k: reader.text(v, f"`{k}` of `source_link`") for k, (_, v) in entries.items()}
+    if "repository" not in entries:
+        reader.error(node, "`source_link` is missing `repository`",
+                     hint="add repository: https://github.com/OWNER/NAME")
+        return None
+    if any(value is None for value in values.values()):
+        return None
+    return SourceLink(
+        repository=values["repository"] or "",
+        forge=values.get("forge"),
+        ref=values["ref"] or "" if "ref" in values else "v{version}",
+        path=values.get("path") or "",
+        loc=reader.loc(node),
     )
 
 
@@ -465,6 +525,10 @@ def _read_sources(reader: _Reader, node: Node) -> dict[str, Source]:
 
 
 def _read_fact_set(reader: _Reader, root: Node) -> FactSet | None:
+    if isinstance(root, SequenceNode):  # notes written with no `notes:` line over them
+        reader.error(root, "a fact set must be a mapping of keys to values, not a list",
+                     hint="add the line `notes:` at the top of the file, above the first note")
+        return None
     entries = reader.mapping(root, "a fact set", FACT_SET_KEYS)
     if entries is None:
         return None
@@ -496,7 +560,7 @@ def _read_note(
     file_tags: tuple[Tag, ...],
     file_source: str | None,
 ) -> Note | None:
-    entries = reader.mapping(node, "a note", NOTE_KEYS)
+    entries = reader.mapping(node, "a note", _note_keys(node))
     if entries is None:
         return None
     if "id" not in entries:
@@ -512,11 +576,12 @@ def _read_note(
         written = reader.text(entries["type"][1], f"`type` of {what}")
         if written is None:
             return None
-        if written not in NOTE_KINDS:
+        if written not in (*NOTE_KINDS, OCCLUSION_KIND):
             reader.error(entries["type"][1], f"unknown note type {written!r} in {what}",
-                         hint=_did_you_mean(written, NOTE_KINDS))
+                         hint=_did_you_mean(written, (*NOTE_KINDS, OCCLUSION_KIND)))
+            reader.problems += check_id(note_id, reader.loc(node))  # not hidden by the type
             return None
-        kind = written
+        kind = cast(NoteKind, written)
 
     ok = True
     fields: dict[str, str] = {}
@@ -527,7 +592,8 @@ def _read_note(
             continue
         key_node, value_node = entries[key]
         if key not in wanted and key not in OPTIONAL_FIELDS:
-            reader.error(key_node, f"`{key}` does not belong on a {kind} note ({what})",
+            article = "an" if kind == OCCLUSION_KIND else "a"
+            reader.error(key_node, f"`{key}` does not belong on {article} {kind} note ({what})",
                          hint=_WRONG_FIELD_HINT[kind])
             ok = False
             continue
@@ -541,6 +607,10 @@ def _read_note(
         if key not in entries:
             reader.error(node, f"{what} is missing `{key}`", hint=_MISSING_FIELD_HINT[kind])
             ok = False
+    diagram = None
+    if kind == OCCLUSION_KIND:
+        diagram = _read_diagram(reader, node, entries, what, fields, field_locs)
+        ok = ok and diagram is not None
 
     tags = file_tags
     if "tags" in entries:
@@ -562,9 +632,7 @@ def _read_note(
                              "tagged retired")
             ok = False
         retired = written == "true"
-    if not ok:
-        return None
-    return Note(
+    note = Note(
         id=note_id,
         kind=kind,
         fields=fields,
@@ -575,18 +643,213 @@ def _read_note(
         loc=reader.loc(node),
         field_locs=field_locs,
         retired=retired,
+        diagram=diagram,
     )
+    if not ok:
+        # Refused for its shape; what can be checked of it is reported now, not next run.
+        reader.problems += check_id(note_id, note.loc) + check_fields(note)
+        return None
+    return note
+
+
+def _note_keys(node: Node) -> tuple[str, ...]:
+    """The keys a note may have: a diagram's (`type: occlusion`), or a text note's."""
+    if isinstance(node, MappingNode) and any(
+            isinstance(k, ScalarNode) and k.value == "type" and isinstance(v, ScalarNode)
+            and v.value == OCCLUSION_KIND for k, v in node.value):
+        return NOTE_KEYS + OCCLUSION_NOTE_KEYS  # front, back, text: reported as misplaced
+    return NOTE_KEYS
+
+
+def _read_diagram(reader: _Reader, node: Node, entries: _Entries, what: str,
+                  fields: dict[str, str], field_locs: dict[str, Location]) -> Diagram | None:
+    """The image, shapes and labels of an occlusion note; `header` goes into `fields`."""
+    ok = True
+    if "header" in entries:
+        header = reader.text(entries["header"][1], f"`header` of {what}")
+        if header is None:
+            ok = False
+        else:
+            fields["header"] = header
+            field_locs["header"] = reader.loc(entries["header"][1])
+    image = None
+    if "image" not in entries:
+        reader.error(node, f"{what} is missing `image`",
+                     hint="add `image: media/figure.png`, a file inside the deck directory")
+        ok = False
+    else:
+        image = reader.text(entries["image"][1], f"`image` of {what}")
+    mode: OcclusionMode = "hide-all"
+    if "mode" in entries:
+        written = reader.text(entries["mode"][1], f"`mode` of {what}")
+        if written in OCCLUSION_MODES:
+            mode = cast(OcclusionMode, written)
+        elif written is not None:
+            reader.error(entries["mode"][1], f"unknown mode {written!r} in {what}",
+                         hint=_MODE_HINT)
+            ok = False
+    occlusions: list[Occlusion] = []
+    if "occlusions" not in entries:
+        reader.error(node, f"{what} is missing `occlusions`",
+                     hint="list the regions to hide: occlusions:\n  - {id: acc, answer: "
+                     "Anterior cingulate cortex, rect: [0.52, 0.30, 0.10, 0.08]}")
+        ok = False
+    else:
+        items = _sequence(reader, entries["occlusions"][1], f"`occlusions` of {what}",
+                          "start each occlusion with `- {id: ..., rect: [...]}`")
+        if items is None:
+            ok = False
+        for item in items or ():
+            occlusion = _read_occlusion(reader, item, what)
+            ok = ok and occlusion is not None
+            if occlusion is not None:
+                occlusions.append(occlusion)
+    labels: list[Label] = []
+    if "labels" in entries:
+        items = _sequence(reader, entries["labels"][1], f"`labels` of {what}",
+                          "write labels:\n  - {text: Anterior, at: [0.05, 0.05]}")
+        ok = ok and items is not None
+        for item in items or ():
+            label = _read_label(reader, item, what)
+            ok = ok and label is not None
+            if label is not None:
+                labels.append(label)
+    if not ok or image is None:
+        return None
+    return Diagram(image=image, mode=mode, occlusions=tuple(occlusions), labels=tuple(labels),
+                   image_loc=reader.loc(entries["image"][1]))
+
+
+_MODE_HINT = ("write `mode: hide-all` (every region is covered, one is asked) or "
+              "`mode: hide-one` (only the asked region is covered)")
+
+
+def _sequence(reader: _Reader, node: Node, what: str, hint: str) -> list[Node] | None:
+    if isinstance(node, SequenceNode) and node.value:
+        return list(node.value)
+    shown = "empty" if isinstance(node, SequenceNode) else _kind(node)
+    reader.error(node, f"{what} must be a non-empty list, not {shown}", hint=hint)
+    return None
+
+
+def _read_occlusion(reader: _Reader, node: Node, what: str) -> Occlusion | None:
+    entries = reader.mapping(node, f"an occlusion of {what}", OCCLUSION_KEYS)
+    if entries is None:
+        return None
+    if "id" not in entries:
+        reader.error(node, f"an occlusion of {what} has no `id`",
+                     hint="add `id: some-slug`: it ties the card to this region for good")
+        return None
+    occlusion_id = reader.text(entries["id"][1], f"`id` of an occlusion of {what}")
+    if occlusion_id is None:
+        return None
+    where = f"occlusion {occlusion_id!r} of {what}"
+    values = {key: reader.text(entries[key][1], f"`{key}` of {where}")
+              for key in ("answer", "group") if key in entries}
+    ok = all(value is not None for value in values.values())
+    written_shapes = [key for key in SHAPE_KINDS if key in entries]
+    if len(written_shapes) != 1:
+        reader.error(node if not written_shapes else entries[written_shapes[1]][0],
+                     f"{where} needs exactly one shape, not {len(written_shapes)}",
+                     hint="give it one of `rect: [left, top, width, height]`, "
+                     "`ellipse: [left, top, width, height]` or `polygon: [[x, y], ...]`; "
+                     "to hide several shapes on one card, give each the same `group`")
+        return None
+    kind = written_shapes[0]
+    shape_node = entries[kind][1]
+    coords = _read_coords(reader, shape_node, kind, where)
+    if coords is None or not ok:
+        return None
+    shape = Shape(kind=kind, coords=coords, loc=reader.loc(shape_node))  # type: ignore[arg-type]
+    return Occlusion(id=occlusion_id, answer=values.get("answer"), group=values.get("group"),
+                     shape=shape, loc=reader.loc(node))
+
+
+_SHAPE_HINT = {
+    "rect": "write rect: [left, top, width, height], fractions of the image (0 to 1)",
+    "ellipse": "write ellipse: [left, top, width, height], the box the ellipse fills, "
+               "as fractions of the image (0 to 1)",
+    "polygon": "write polygon: [[x1, y1], [x2, y2], [x3, y3], ...], fractions of the image",
+}
+
+
+def _read_coords(reader: _Reader, node: Node, kind: str,
+                 where: str) -> tuple[float, ...] | None:
+    what = f"`{kind}` of {where}"
+    if not isinstance(node, SequenceNode):
+        reader.error(node, f"{what} must be a list, not {_kind(node)}", hint=_SHAPE_HINT[kind])
+        return None
+    items: list[Node] = list(node.value)
+    if kind == "polygon":
+        if len(items) < 3 or not all(isinstance(i, SequenceNode) and len(i.value) == 2
+                                     for i in items):
+            reader.error(node, f"{what} must be a list of at least three [x, y] points",
+                         hint=_SHAPE_HINT[kind])
+            return None
+        items = [value for point in items for value in point.value]
+    elif len(items) != 4:
+        reader.error(node, f"{what} must have 4 numbers, not {len(items)}",
+                     hint=_SHAPE_HINT[kind])
+        return None
+    numbers = [_number(reader, item, what, _SHAPE_HINT[kind]) for item in items]
+    if any(n is None for n in numbers):
+        return None
+    return tuple(cast(list[float], numbers))
+
+
+def _number(reader: _Reader, node: Node, what: str, hint: str) -> float | None:
+    if isinstance(node, ScalarNode) and node.style is None:
+        try:
+            value = float(node.value)
+        except ValueError:
+            pass
+        else:
+            if math.isfinite(value):
+                return value
+    reader.error(node, f"{what} has {node.value if isinstance(node, ScalarNode) else _kind(node)!r}"
+                 " where a number belongs", hint=hint)
+    return None
+
+
+def _read_label(reader: _Reader, node: Node, what: str) -> Label | None:
+    entries = reader.mapping(node, f"a label of {what}", LABEL_KEYS)
+    if entries is None:
+        return None
+    hint = "write - {text: Anterior, at: [0.05, 0.05]} (the text's top-left corner)"
+    for key in ("text", "at"):
+        if key not in entries:
+            reader.error(node, f"a label of {what} is missing `{key}`", hint=hint)
+            return None
+    text = reader.text(entries["text"][1], f"`text` of a label of {what}")
+    at_node = entries["at"][1]
+    at = None
+    if isinstance(at_node, SequenceNode) and len(at_node.value) == 2:
+        at = [_number(reader, n, f"`at` of a label of {what}", hint) for n in at_node.value]
+    else:
+        reader.error(at_node, f"`at` of a label of {what} must be [left, top]", hint=hint)
+    size = None
+    if "size" in entries:
+        size = _number(reader, entries["size"][1], f"`size` of a label of {what}",
+                       "write size: 0.04 (the text's height as a fraction of the image's)")
+        if size is None:
+            return None
+    if text is None or at is None or at[0] is None or at[1] is None:
+        return None
+    return Label(text=text, left=at[0], top=at[1], size=size, loc=reader.loc(node))
 
 
 _WRONG_FIELD_HINT: dict[NoteKind, str] = {
     "basic": "basic notes use `front` and `back`; for a cloze deletion set `type: cloze`",
     "reversed": "reversed notes use `front` and `back`; for a cloze deletion set `type: cloze`",
     "cloze": "cloze notes use `text` with {{c1::...}} deletions (and optional `extra`)",
+    "occlusion": "occlusion notes use `image`, `occlusions` and optional `header`, `labels`, "
+                 "`mode` and `extra`",
 }
 _MISSING_FIELD_HINT: dict[NoteKind, str] = {
     "basic": "basic notes need both `front` (the prompt) and `back` (the answer)",
     "reversed": "reversed notes need both `front` and `back`; each becomes a prompt",
     "cloze": "cloze notes need `text` with at least one {{c1::...}} deletion",
+    "occlusion": "occlusion notes need `image` and `occlusions`",
 }
 
 

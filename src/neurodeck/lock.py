@@ -16,7 +16,7 @@ import bisect
 import re
 from array import array
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from .errors import Location, NeurodeckError, Problem
@@ -33,7 +33,7 @@ _HEADER = (
     "`neurodeck build` updates it.\n"
     "# Lost or damaged? Never delete it: `neurodeck lock --from LAST-RELEASE.apkg` rebuilds it.\n"
     "# lock\tformat\tdeck id | deck\tname | notetype\tkey\thash\tmod"
-    " | note\tid\thash\tmod\ttype\tcards\tsubdeck\n"
+    " | note\tid\thash\tmod\ttype\tcards\tsubdeck | occlusion\tnote\tshape id\tcard number\n"
 )
 
 
@@ -150,6 +150,9 @@ class Lock:
     notes: NoteTable
     notetypes: dict[str, Entry]
     deck_name: str | None = None  # the root deck's name when the lock was written
+    # Diagrams: note id -> occlusion (or group) id -> cloze number. A card's review history
+    # belongs to its number, so a region keeps its number for good, even after it is removed.
+    occlusions: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     deck_id: str | None = None  # deck.yaml's `id` (None in a version 1 lock)
     format: int = LOCK_VERSION  # the format it was read in; 0 for no lock file at all
 
@@ -180,7 +183,7 @@ def parse_lock(path: str, text: str) -> Lock:
 
 # Columns of each record kind, the kind included. A line with more or fewer is damaged:
 # reading it anyway would shift every value after the gap.
-_COLUMNS = {"lock": 3, "deck": 2, "notetype": 4, "note": 7}
+_COLUMNS = {"lock": 3, "deck": 2, "notetype": 4, "note": 7, "occlusion": 4}
 _CARDS_RE = re.compile(r"(?:\d+(?:,\d+)*)?")
 _KIND_RE = re.compile(r"[a-z][a-z0-9-]*")
 
@@ -193,6 +196,7 @@ def parse_lock_lines(path: str, lines: Iterable[str]) -> Lock:
     deck_name = deck_id = None
     version = 1  # a lock without a `lock` line is version 1
     last_id = ""
+    occlusions: dict[str, dict[str, int]] = {}
     number = 0
     try:
         for number, line in enumerate(lines, start=1):  # noqa: B007 - named on error
@@ -203,7 +207,7 @@ def parse_lock_lines(path: str, lines: Iterable[str]) -> Lock:
             kind = parts[0]
             if kind not in _COLUMNS:
                 raise ValueError(f"unknown record {kind!r}; expected `lock`, `deck`, "
-                                 "`notetype` or `note` and tab-separated values")
+                                 "`notetype`, `note` or `occlusion` and tab-separated values")
             if len(parts) != _COLUMNS[kind]:
                 raise ValueError(f"a `{kind}` line has {_COLUMNS[kind]} tab-separated "
                                  f"columns, this one has {len(parts)}")
@@ -218,12 +222,15 @@ def parse_lock_lines(path: str, lines: Iterable[str]) -> Lock:
                 if parts[1] in notetypes:
                     raise ValueError(f"note type {parts[1]!r} is repeated")
                 notetypes[parts[1]] = Entry(parts[2], _time(parts[3]))
+            elif kind == "occlusion":
+                _read_occlusion_record(occlusions.setdefault(parts[1], {}), parts[2], parts[3])
             elif kind == "deck":
                 if deck_name is not None:
                     raise ValueError("the `deck` line is repeated")
                 deck_name = parts[1]
             else:
-                if deck_id is not None or deck_name is not None or notetypes or notes:
+                if deck_id is not None or deck_name is not None or notetypes or notes or (
+                        occlusions):
                     raise ValueError("the `lock` line must come once, before every other record")
                 version, deck_id = _format(parts[1]), parts[2]
                 if not deck_id:
@@ -234,7 +241,7 @@ def parse_lock_lines(path: str, lines: Iterable[str]) -> Lock:
             Location(path, number), f"cannot read the lock file: {err}",
             hint="upgrade neurodeck (pip install -U neurodeck)" if newer else RECOVER_HINT,
         )]) from None
-    return Lock(notes, notetypes, deck_name, deck_id, version)
+    return Lock(notes, notetypes, deck_name, occlusions, deck_id, version)
 
 
 class _NewerFormat(ValueError):
@@ -257,6 +264,15 @@ def _time(text: str) -> int:
     return int(text)
 
 
+def _read_occlusion_record(numbers: dict[str, int], key: str, written: str) -> None:
+    if not written.isascii() or not written.isdigit():
+        raise ValueError(f"occlusion {key!r} has a card number {written[:30]!r} that is not one")
+    number = int(written)
+    if key in numbers or number in numbers.values() or number < 1:
+        raise ValueError(f"occlusion {key!r} or its card number {number} is repeated or invalid")
+    numbers[key] = number
+
+
 def check_time(value: int) -> bool:
     """Whether a clock value can be a modification time (see MAX_TIME)."""
     return 0 <= value <= MAX_TIME
@@ -276,6 +292,9 @@ def lock_lines(lock: Lock) -> Iterator[str]:
     for k, e in sorted(lock.notetypes.items()):
         yield f"notetype\t{k}\t{e.hash}\t{e.mod}\n"
     yield from lock.notes.lines()
+    for note_id in sorted(lock.occlusions):
+        for key, number in sorted(lock.occlusions[note_id].items(), key=lambda kv: kv[1]):
+            yield f"occlusion\t{note_id}\t{key}\t{number}\n"
 
 
 def modified_time(before: Entry | None, content_hash: str, clock: int) -> int:
@@ -301,6 +320,7 @@ class LockUpdater:
         self.deck_id = deck_id if deck_id is not None else old.deck_id
         self.notes = NoteTable()
         self.notetypes: dict[str, Entry] = {}
+        self.occlusions: dict[str, dict[str, int]] = {}
         self.added = self.changed = 0
 
     def note(self, note_id: str, content_hash: str, kind: str, subdeck: str,
@@ -322,6 +342,10 @@ class LockUpdater:
             self.changed += 1
         self.notes.add(note_id, content_hash, mod, kind, subdeck, cards)
 
+    def occlusion_numbers(self, note_id: str, numbers: Iterable[tuple[str, int]]) -> None:
+        """Record a diagram's cloze number for each occlusion or group id."""
+        self.occlusions[note_id] = dict(numbers)
+
     def notetype(self, key: str, content_hash: str) -> int:
         """Record a note type's current fingerprint; returns its modification time."""
         mod = self._mod(self.old.notetypes.get(key), content_hash)
@@ -333,13 +357,17 @@ class LockUpdater:
 
     def lock(self) -> Lock:
         """The lock as recorded so far."""
-        return Lock(self.notes, self.notetypes, self.deck_name, self.deck_id)
+        return Lock(self.notes, self.notetypes, self.deck_name, self.occlusions, self.deck_id)
 
     def changes(self) -> list[str]:
         """Short phrases for what differs from the old lock (empty when nothing does)."""
         removed = len(self.old.notes.keys() - self.notes.keys())
-        types = {k for k, e in self.notetypes.items() if e != self.old.notetypes.get(k)}
+        # A first build records the note types; only a later one can change them.
+        types = {k for k, e in self.notetypes.items()
+                 if k in self.old.notetypes and e != self.old.notetypes[k]}
         types |= self.old.notetypes.keys() - self.notetypes.keys()
+        if self.old.notetypes:
+            types |= self.notetypes.keys() - self.old.notetypes.keys()
         parts = []
         for count, what in ((self.added, "added"), (self.changed, "changed"), (removed, "removed")):
             if count:
@@ -348,6 +376,10 @@ class LockUpdater:
             parts.append(f"note types changed: {', '.join(sorted(types))}")
         if self.old.deck_name is not None and self.deck_name != self.old.deck_name:
             parts.append("deck name changed")
+        # A new diagram is counted as an added note; here only released diagrams count.
+        if any(dict(self.old.occlusions.get(k, {})) != v for k, v in self.occlusions.items()
+               if k in self.old.notes):
+            parts.append("occlusion card numbers changed")
         return parts
 
     def migration(self) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import re
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -140,13 +140,95 @@ def _emphasis_html(match: re.Match[str]) -> str:
 
 def _render_markdown(text: str) -> Rendered:
     parser = _parser()
+    text, formulas = _set_aside_mathjax(text)
     tokens = parser.parse(text)
     _drop_unsafe_links(tokens)
     images = tuple(_image_sources(tokens))  # before rendering: it decodes each src
     out = parser.renderer.render(tokens, parser.options, {})
     single = _SINGLE_PARAGRAPH_RE.fullmatch(out)
-    out = escape_anki_markers(single.group(1) if single else out.rstrip("\n"))
-    return Rendered(out, images)
+    out = single.group(1) if single else out.rstrip("\n")
+    return Rendered(escape_anki_markers(_put_back_mathjax(out, formulas)), images)
+
+
+def _set_aside_mathjax(text: str) -> tuple[str, list[str]]:
+    """The text with each MathJax formula replaced by a placeholder, and the formulas.
+
+    Markdown would read `\\(` as an escaped `(` and `_` or `*` inside a formula as emphasis,
+    so no formula would reach Anki. A placeholder is made of private-use characters that
+    the text does not hold, so Markdown passes it through untouched.
+    """
+    if "\\(" not in text and "\\[" not in text:
+        return text, []
+    formulas: list[str] = []
+
+    def aside(match: re.Match[str]) -> str:
+        formulas.append(match.group())
+        return f"{_MATH_MARK}{len(formulas) - 1}{_MATH_MARK}"
+
+    if _MATH_MARK in text:  # pragma: no cover - a private-use character typed on purpose
+        return text, []
+    return MATHJAX_RE.sub(aside, text), formulas
+
+
+def literal_text_mistakes(text: str) -> list[tuple[str, str]]:
+    """(message, hint) for each way Markdown would silently drop characters the author most
+    likely meant literally: `*` between letters or digits (`3*4*5` shows as 3<em>4</em>5) and
+    a line starting with `#` (a heading: the `#` disappears). Each hint is the edit that keeps
+    the characters; tests apply it."""
+    mistakes = []
+    if "*" in text and _INTRAWORD_STAR_RE.search(text):
+        escaped = _outside_verbatim(text, lambda part: _INTRAWORD_STAR_RE.sub(
+            lambda m: "\\*" * len(m.group()), part))
+        if render(escaped).html != render(text).html:
+            words = [w for w in dict.fromkeys(_outside_verbatim(text, _keep).split())
+                     if _INTRAWORD_STAR_RE.search(w)][:3]
+            fixed = [_INTRAWORD_STAR_RE.sub(lambda m: "\\*" * len(m.group()), w)
+                     for w in words]
+            mistakes.append((
+                f"Markdown reads `*` between letters or digits as emphasis: "
+                f"{', '.join(words)} would lose {'its' if len(words) == 1 else 'their'} "
+                "asterisks",
+                f"write {', '.join(fixed)} (a backslash before each * meant literally; inside "
+                '"..." quotes write \\\\*)'))
+    if "#" in text and _HEADING_RE.search(_outside_verbatim(text, _keep)):
+        mistakes.append((
+            "a line starting with `#` is a Markdown heading: the `#` would not be shown",
+            "write \\# instead of # at the start of the line to show it (inside \"...\" "
+            "quotes write \\\\#)"))
+    return mistakes
+
+
+def _keep(part: str) -> str:
+    return part
+
+
+def _outside_verbatim(text: str, change: Callable[[str], str]) -> str:
+    """The text with `change` applied outside code spans and MathJax formulas."""
+    out, pos = [], 0
+    for match in _VERBATIM_RE.finditer(text):
+        out.append(change(text[pos:match.start()]))
+        out.append(" " if change is _keep else match.group())
+        pos = match.end()
+    out.append(change(text[pos:]))
+    return "".join(out)
+
+
+def _put_back_mathjax(html_text: str, formulas: list[str]) -> str:
+    if not formulas:
+        return html_text
+    # Escaped like any text (MathJax reads the text, so `&lt;` is still `<` to it), and
+    # with `{{c1::...}}` inside kept, which Anki turns into a deletion within the formula.
+    return _MATH_PLACEHOLDER_RE.sub(
+        lambda m: _escape_like_markdown_it(formulas[int(m.group(1))]), html_text)
+
+
+# Anki's MathJax delimiters: \(inline\) and \[display\]. A formula may span lines.
+MATHJAX_RE = re.compile(r"\\\((.+?)\\\)|\\\[(.+?)\\\]", re.DOTALL)
+_MATH_MARK = "\ue000"
+_VERBATIM_RE = re.compile(r"(`+).*?\1|" + MATHJAX_RE.pattern, re.DOTALL)
+_INTRAWORD_STAR_RE = re.compile(r"(?<=[^\W_])\*+(?=[^\W_])")
+_HEADING_RE = re.compile(r"^ {0,3}#{1,6}(?:[ \t]|$)", re.MULTILINE)
+_MATH_PLACEHOLDER_RE = re.compile(f"{_MATH_MARK}([0-9]+){_MATH_MARK}")
 
 
 def escape_anki_markers(text_html: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from . import ids
@@ -72,18 +73,25 @@ _EXTRAS = """\
 
 @dataclass(frozen=True)
 class NoteType:
-    """A note type: `key` is its permanent identity, `name` what Anki shows."""
+    """A note type: `key` is its permanent identity; Anki shows it as `name_in(deck name)`."""
 
     key: str
-    name: str
+    name: str  # the kind of note, e.g. "Basic"; Anki's name for it adds the deck's name
     fields: tuple[tuple[str, str], ...]  # (key, name shown in Anki)
     templates: tuple[tuple[str, str, str, str], ...]  # (key, name, front, back)
     is_cloze: bool
+    css: str = CSS
+    # Anki's originalStockKind: 6 marks an image-occlusion note type, which Anki's reviewer
+    # and editor recognise (with the fields' `tag` and `preventDeletion` below).
+    original_stock_kind: int | None = None
+    field_config: tuple[Mapping[str, object], ...] = ()  # extra keys per field, in order
 
     def field_dicts(self) -> list[dict[str, object]]:
         """Fields in genanki's format, each with a stable id."""
+        extras = self.field_config or ({},) * len(self.fields)
         return [
-            {"name": name, "id": ids.field_id(self.key, key)} for key, name in self.fields
+            {"name": name, "id": ids.field_id(self.key, key), **extra}
+            for (key, name), extra in zip(self.fields, extras, strict=True)
         ]
 
     def template_dicts(self) -> list[dict[str, object]]:
@@ -93,10 +101,21 @@ class NoteType:
             for key, name, front, back in self.templates
         ]
 
-    def fingerprint(self) -> str:
+    def name_in(self, deck_name: str) -> str:
+        """The name Anki shows, e.g. "Neurobiology of Connection: Basic".
+
+        Named after the deck so that two neurodeck decks in one collection keep apart: with
+        one shared name, Anki renamed the second deck's note types to "... Basic+".
+        """
+        return f"{deck_name}: {self.name}"
+
+    def fingerprint(self, deck_name: str) -> str:
         """A hash of everything that, when changed, must reach learners as a newer note type."""
-        payload = json.dumps([self.name, self.fields, self.templates, CSS], sort_keys=True)
-        return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+        payload: list[object] = [self.name_in(deck_name), self.fields, self.templates, self.css]
+        if self.original_stock_kind is not None:
+            payload += [self.original_stock_kind, list(self.field_config)]
+        payload_text = json.dumps(payload, sort_keys=True)
+        return hashlib.sha256(payload_text.encode("utf-8")).hexdigest()[:16]
 
 
 _FRONT_BACK_FIELDS = (
@@ -109,7 +128,7 @@ _FRONT_BACK_FIELDS = (
 
 BASIC = NoteType(
     key="basic",
-    name="neurodeck Basic",
+    name="Basic",
     fields=_FRONT_BACK_FIELDS,
     templates=(
         (
@@ -124,7 +143,7 @@ BASIC = NoteType(
 
 REVERSED = NoteType(
     key="reversed",
-    name="neurodeck Basic (and reversed card)",
+    name="Basic (and reversed card)",
     fields=_FRONT_BACK_FIELDS,
     templates=(
         BASIC.templates[0],
@@ -140,7 +159,7 @@ REVERSED = NoteType(
 
 CLOZE = NoteType(
     key="cloze",
-    name="neurodeck Cloze",
+    name="Cloze",
     fields=(("text", "Text"), ("extra", "Extra"), ("source", "Source"), ("mine", "My notes")),
     templates=(
         (
@@ -153,4 +172,85 @@ CLOZE = NoteType(
     is_cloze=True,
 )
 
-NOTE_TYPES: dict[NoteKind, NoteType] = {"basic": BASIC, "reversed": REVERSED, "cloze": CLOZE}
+# Anki's own image-occlusion note type, as `Collection.add_image_occlusion_notetype()` makes it
+# (tests/test_occlusion_anki.py compares the two): the same fields, templates and stock kind,
+# so Anki's reviewer draws the masks and its editor opens the notes. Only the styling adds to
+# Anki's: each card's answer under the image, from the Back Extra field.
+_IO_FRONT = """\
+{{#Header}}<div>{{Header}}</div>{{/Header}}
+<div style="display: none">{{cloze:Occlusion}}</div>
+<div id="err"></div>
+<div id="image-occlusion-container">
+    {{Image}}
+    <canvas id="image-occlusion-canvas"></canvas>
+</div>
+<script>
+try {
+    anki.imageOcclusion.setup();
+} catch (exc) {
+    document.getElementById("err").innerHTML = `Error loading image occlusion. Is your Anki \
+version up to date?<br><br>${exc}`;
+}
+</script>
+"""
+_IO_BACK = _IO_FRONT + """
+<div><button id="toggle">Toggle Masks</button></div>
+{{#Back Extra}}<div>{{Back Extra}}</div>{{/Back Extra}}
+"""
+ANKI_IO_CSS = """\
+#image-occlusion-canvas {
+    --inactive-shape-color: #ffeba2;
+    --active-shape-color: #ff8e8e;
+    --inactive-shape-border: 1px #212121;
+    --active-shape-border: 1px #212121;
+    --highlight-shape-color: #ff8e8e00;
+    --highlight-shape-border: 1px #ff8e8e;
+}
+
+.card {
+    font-family: arial;
+    font-size: 20px;
+    text-align: center;
+    color: black;
+    background-color: white;
+}
+"""
+
+
+def _io_css() -> str:
+    # Back Extra holds every card's answer; the reviewer's <body> has the class cardN on
+    # card N, so these rules show each card its own answer and hide the others'.
+    from .occlusion import MAX_DIAGRAM_CARDS
+
+    shown = ",\n".join(f".card{n} .nd-io-c{n}" for n in range(1, MAX_DIAGRAM_CARDS + 1))
+    return ANKI_IO_CSS + """
+.nightMode.card, .night_mode .card, .card.nightMode { color: #e6e6e6; background-color: #1e1f22; }
+.nd-io-answer { display: none; margin: 0.5em 0; font-size: 1.2em; font-weight: 600; }
+""" + shown + """ { display: block; }
+.nd-extra { max-width: 38em; margin: 1em auto 0; font-size: 0.85em; color: #57606a; }
+.nightMode .nd-extra { color: #b1b7bf; }
+.nd-source { margin-top: 1.5em; font-size: 0.65em; color: #6e7781; }
+.nd-source cite { font-style: italic; }
+"""
+
+
+OCCLUSION = NoteType(
+    key="occlusion",
+    name="Image Occlusion",
+    fields=(
+        ("occlusion", "Occlusion"),
+        ("image", "Image"),
+        ("header", "Header"),
+        ("back_extra", "Back Extra"),
+        ("comments", "Comments"),
+    ),
+    templates=(("occlusion", "Image Occlusion", _IO_FRONT, _IO_BACK),),
+    is_cloze=True,
+    css=_io_css(),
+    original_stock_kind=6,
+    field_config=tuple({"tag": n, "preventDeletion": n < 4, "font": "Arial"} for n in range(5)),
+)
+
+NOTE_TYPES: dict[NoteKind, NoteType] = {
+    "basic": BASIC, "reversed": REVERSED, "cloze": CLOZE, "occlusion": OCCLUSION,
+}

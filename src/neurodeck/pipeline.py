@@ -10,6 +10,7 @@ there are, and the output does not depend on how the work was split.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import gc
 import os
@@ -18,7 +19,7 @@ import sqlite3
 import stat
 import threading
 from collections import Counter
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TypeVar
@@ -38,9 +39,17 @@ from .apkg import (
 )
 from .compile import CompiledNote, NoteCompiler, PackageParts, notetype_hashes
 from .errors import Location, NeurodeckError, Problem
-from .load import display_path, find_fact_sets, load_header, read_fact_set
-from .model import Deck
-from .validate import SubdeckNames, UniqueIds, check_header, check_note
+from .load import (
+    display_path,
+    find_fact_sets,
+    load_header,
+    read_fact_set,
+    top_level_key_location,
+)
+from .model import NOTE_KINDS, Deck, Note, NoteKind
+from .occlusion import check_image, check_numbers
+from .order import FileDeck, study_order_problems
+from .validate import FILE_SOURCE, SubdeckNames, UniqueIds, check_header, check_note
 
 # Below this much YAML, starting worker processes costs more than it saves.
 PARALLEL_MIN_BYTES = 2 * 1024 * 1024
@@ -88,23 +97,64 @@ class _FileResult:
     problems: list[Problem]
 
 
-def _process_file(deck: Deck, path: Path) -> _FileResult:
+def _process_file(deck: Deck, path: Path,
+                  occlusion_numbers: Mapping[str, Mapping[str, int]]) -> _FileResult:
     problems: list[Problem] = []
     fact_set = read_fact_set(path, problems)
     if fact_set is None:
         return _FileResult([], problems)
-    compiler = NoteCompiler(deck)
+    compiler = NoteCompiler(deck, occlusion_numbers)
     compiled = []
     for note in fact_set.notes:
         problems += check_note(deck, note)
         compiled.append(compiler.compile(note))
-    return _FileResult(compiled, problems)
+        if note.diagram is not None:
+            problems += _check_diagram_image(deck, note)
+            problems += check_numbers(note, compiled[-1].numbers)
+    return _FileResult(compiled, _once_per_file(path, problems))
+
+
+def _at_deck_line(problems: list[Problem]) -> list[Problem]:
+    """Problems with a file's subdeck, moved from its first note to its own `deck:` line."""
+    return [dataclasses.replace(p, location=top_level_key_location(
+        Path(p.location.path), p.location.path, "deck")) for p in problems]
+
+
+def _once_per_file(path: Path, problems: list[Problem]) -> list[Problem]:
+    """Each problem once: a mistake in the file's own `tags:` or `source:` is every note's,
+    but is reported once, at the line of the mistake."""
+    unique = list(dict.fromkeys(problems))
+    for index, problem in enumerate(unique):
+        if not problem.location.line and problem.message.endswith(FILE_SOURCE):
+            where = top_level_key_location(path, problem.location.path, "source")
+            unique[index] = dataclasses.replace(problem, location=where)
+    return unique
+
+
+def _check_diagram_image(deck: Deck, note: Note) -> list[Problem]:
+    """Whether a diagram's image is a real image (a missing or outside file is _Media's)."""
+    assert note.diagram is not None
+    root = Path(deck.root).resolve()
+    try:
+        target = _image_file(root, note.diagram.image)
+        if target is None or not target.is_relative_to(root) or not target.is_file():
+            return []
+        with target.open("rb") as file:
+            data = file.read(_SNIFF_BYTES)
+    except (OSError, RuntimeError):
+        return []  # _Media reports what is wrong with the path
+    return list(check_image(note, data, note.diagram.image_loc))
+
+
+_SNIFF_BYTES = 64 * 1024  # enough for any image format's header (JPEG's may follow EXIF data)
 
 
 # What the main process needs of each note a worker has written, as a plain tuple (which
 # pickles several times faster than a named one): id, line, column, content hash, time,
-# time in the old lock (None for a new note), type, subdeck, cards ("0,1"), images.
-_Written = tuple[str, int, int, str, int, int | None, str, str, str, tuple[str, ...]]
+# time in the old lock (None for a new note), type, subdeck, cards ("0,1"), images, and for a
+# diagram the cloze number of each occlusion id.
+_Written = tuple[str, int, int, str, int, int | None, str, str, str, tuple[str, ...],
+                 tuple[tuple[str, int], ...]]
 
 
 @dataclass(frozen=True)
@@ -133,7 +183,7 @@ class _BuildJob:
 
 def _write_file(job: _BuildJob, index: int, path: Path) -> _WrittenFile:
     """Check and compile one fact set and write its rows, numbered from 1, to a part."""
-    result = _process_file(job.deck, path)
+    result = _process_file(job.deck, path, job.old.occlusions)
     problems = result.problems
     old_entries = [job.old.notes.get(compiled.note.id) for compiled in result.notes]
     for compiled, before in zip(result.notes, old_entries, strict=True):
@@ -154,7 +204,7 @@ def _write_file(job: _BuildJob, index: int, path: Path) -> _WrittenFile:
             writer.add(genanki_note, job.parts.deck_for(note.subdeck).deck_id)
         written.append((note.id, note.loc.line, note.loc.column, compiled.hash, mod,
                         None if before is None else before.mod, note.kind, note.subdeck,
-                        _ordinals_text(compiled), compiled.images))
+                        _ordinals_text(compiled), compiled.images, compiled.numbers))
         card_count += len(compiled.ordinals)
     if writer is not None:
         writer.close()
@@ -187,6 +237,7 @@ class _Pass:
         self._ids = UniqueIds()
         self._subdecks = SubdeckNames()
         self._scanned, self._failed = 0, False
+        self._file_decks: list[FileDeck] = []  # each fact set's subdeck, for the study order
         if self.lock.deck_name is not None and self.lock.deck_name != self.deck.name:
             self.problems.append(Problem(
                 self.deck.loc,
@@ -201,11 +252,13 @@ class _Pass:
     def notes(self) -> Iterator[CompiledNote]:
         """Compiled notes in curriculum order; problems accumulate as they are found."""
         deck = self.deck
-        for result in self._results(lambda _index, path: _process_file(deck, path)):
+        numbers = self.lock.occlusions
+        for result in self._results(lambda _index, path: _process_file(deck, path, numbers)):
             self.problems += result.problems
             if result.notes:
                 first = result.notes[0].note
-                self.problems += self._subdecks.check(first.subdeck, first.loc)
+                self.problems += _at_deck_line(self._subdecks.check(first.subdeck, first.loc))
+                self._file_deck(first.loc.path, first.subdeck, first.id)
             for compiled in result.notes:
                 note = compiled.note
                 self.problems += self._ids.check(note)
@@ -221,9 +274,11 @@ class _Pass:
             self.problems += result.problems
             path, check_at = result.path, self._ids.check_at
             if result.notes:
-                _, line, column, *_, subdeck, _, _ = result.notes[0]
-                self.problems += self._subdecks.check(subdeck, Location(path, line, column))
-            for note_id, line, column, *_, images in result.notes:
+                note_id, line, column, *_, subdeck, _, _, _ = result.notes[0]
+                self.problems += _at_deck_line(
+                    self._subdecks.check(subdeck, Location(path, line, column)))
+                self._file_deck(path, subdeck, note_id)
+            for note_id, line, column, *_, images, _numbers in result.notes:
                 self.problems += check_at(note_id, path, line, column)
                 if images:
                     loc = Location(path, line, column)
@@ -233,7 +288,13 @@ class _Pass:
                 result.part.unlink()
         self._finish()
 
+    def _file_deck(self, path: str, subdeck: str, first_note_id: str) -> None:
+        before = self.lock.notes.get(first_note_id)
+        released = before is not None and before.subdeck == subdeck
+        self._file_decks.append(FileDeck(path, subdeck, released))
+
     def _finish(self) -> None:
+        self.problems += study_order_problems(self._file_decks)
         removed = sorted(self.lock.notes.keys() - self._ids.seen())
         if removed:
             shown = ", ".join(repr(r) for r in removed[:5]) + (", ..." if len(removed) > 5 else "")
@@ -286,7 +347,7 @@ def _parallel(work: Callable[[int, Path], _R], paths: list[Path]) -> Iterator[_R
     # files are in flight, so memory stays bounded when the main process is the slower side.
     import multiprocessing
     from collections import deque
-    from concurrent.futures import Future, ProcessPoolExecutor
+    from concurrent.futures import Future, ProcessPoolExecutor, wait
 
     try:
         context = multiprocessing.get_context("fork")
@@ -295,25 +356,36 @@ def _parallel(work: Callable[[int, Path], _R], paths: list[Path]) -> Iterator[_R
         return
     pool = ProcessPoolExecutor(max_workers=2, mp_context=context, initializer=_inherit,
                                initargs=(work, os.getpid()))
+    pending: deque[Future[_R]] = deque()
+    stuck = False
     try:
-        pending: deque[Future[_R]] = deque()
         for index, path in enumerate(paths):
-            # The first submit forks the workers; a Ctrl-C that lands inside fork() would be
-            # swallowed by fork's own hooks ("Exception ignored"), so it waits until after.
-            with signals_deferred() if index == 0 else contextlib.nullcontext():
+            # An interrupt inside submit() could leave the pool waiting for work it never
+            # queued, and the first submit forks the workers, where a Ctrl-C would be
+            # swallowed by fork's own hooks ("Exception ignored"): it waits until after.
+            with signals_deferred():
                 pending.append(pool.submit(_work_in_worker, index, path))  # type: ignore[arg-type]
             if len(pending) >= _IN_FLIGHT:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
     except BaseException:  # an error, an interrupt, or the consumer gave up (GeneratorExit)
-        # Waiting for the files in flight could take long: end the workers now.
-        for process in list(getattr(pool, "_processes", {}).values()):
-            with contextlib.suppress(OSError):
-                process.terminate()
+        # Workers ignore Ctrl-C and finish the file in hand: one killed while it sends its
+        # result would leave the pool's reader blocked for ever on half a message. Only a
+        # worker that does not finish in time is killed.
+        for future in pending:
+            future.cancel()
+        stuck = bool(wait(pending, timeout=_STOP_WAIT_SECONDS).not_done)
+        if stuck:
+            for process in list(getattr(pool, "_processes", {}).values()):
+                with contextlib.suppress(OSError):
+                    process.kill()
         raise
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown(wait=not stuck, cancel_futures=True)
+
+
+_STOP_WAIT_SECONDS = 30
 
 
 _work: Callable[[int, Path], object] | None = None  # in a worker process: what it is for
@@ -417,7 +489,12 @@ def _build(deck_dir: Path, output: Path | None, *, clock: int, frozen: bool,
     path = output or Path("build") / f"{deck.id}.apkg"
     lock_path = deck_dir / lockfile.LOCK_FILE
     updater = lockfile.LockUpdater(run.lock, clock, deck.name, deck.id)
-    notetype_mods = {key: updater.notetype(key, h) for key, h in notetype_hashes().items()}
+    # The text note types go into every package; the image-occlusion one only into decks
+    # that have diagrams. Workers need every model's time before the notes are known.
+    hashes = notetype_hashes(deck)
+    notetype_mods = {key: lockfile.modified_time(run.lock.notetypes.get(key), h, clock)
+                     for key, h in hashes.items()}
+    used_kinds: dict[NoteKind, None] = dict.fromkeys(NOTE_KINDS)
     first_build = run.lock.earliest or clock
     parts = PackageParts(deck, notetype_mods, first_build)
     counts: Counter[str] = Counter()
@@ -437,10 +514,13 @@ def _build(deck_dir: Path, output: Path | None, *, clock: int, frozen: bool,
             with _writing(path, "the package"), \
                     contextlib.closing(run.written_files(job)) as written_files:
                 for written in written_files:
-                    for note_id, _, _, content_hash, mod, old_mod, kind, subdeck, cards, _ in (
-                            written.notes):
+                    for (note_id, _, _, content_hash, mod, old_mod, kind, subdeck, cards, _,
+                         numbers) in written.notes:
                         updater.note_seen(note_id, content_hash, mod, kind, subdeck, cards,
                                           old_mod)
+                        used_kinds[kind] = None  # type: ignore[index]  # a kind from the lock
+                        if numbers:
+                            updater.occlusion_numbers(note_id, numbers)
                         subdecks[subdeck] = None
                     if written.part is not None and not run.has_failed():
                         # The part numbered its notes from 1; they follow the notes before them.
@@ -450,6 +530,9 @@ def _build(deck_dir: Path, output: Path | None, *, clock: int, frozen: bool,
                     counts["cards"] += written.card_count
             for subdeck in subdecks:
                 parts.deck_for(subdeck)  # every subdeck gets its deck (workers made their own)
+            models = [parts.models[kind] for kind in used_kinds]
+            for kind in used_kinds:
+                updater.notetype(kind, hashes[kind])
             run.problems += run.media.refuse_output(path)
             warnings = run.raise_if_failed()
             changes = updater.changes()
@@ -460,7 +543,7 @@ def _build(deck_dir: Path, output: Path | None, *, clock: int, frozen: bool,
                     hint="run `neurodeck build` and commit the updated lock file with the cards",
                 )])
             with _writing(path, "the package"):
-                writer.finish(parts.unique_decks(), parts.models.values())
+                writer.finish(parts.unique_decks(), models)
         except BaseException:
             writer.abandon()
             raise
@@ -565,7 +648,19 @@ def _history_warnings(compiled: CompiledNote, before: lockfile.Entry | None) -> 
             hint="learners can move them in the browser; say so in the release notes",
         ))
     lost = set(before.cards.split(",")) - set(_ordinals_text(compiled).split(",")) - {""}
-    if lost:
+    if lost and note.diagram is not None:
+        by_number = {number - 1: key for key, number in compiled.numbers}
+        gone = ", ".join(repr(by_number.get(int(o), f"c{int(o) + 1}"))
+                         for o in sorted(lost, key=int))
+        problems.append(Problem(
+            note.loc,
+            f"diagram {note.id!r} no longer has occlusion {gone}; learners keep that card and "
+            "its history, and it shows an error until they run Tools → Empty Cards",
+            severity="warning",
+            hint="say so in the release notes; the lock keeps its card number, so no other "
+            "region ever gets its history",
+        ))
+    elif lost:
         numbers = ", ".join(str(int(o) + 1) for o in sorted(lost, key=int))
         problems.append(Problem(
             note.loc,

@@ -13,15 +13,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .compile import RETIRED_TAG
-from .diff import (
-    DeckDiff,
-    NoteChange,
-    NoteRef,
-    diff_snapshots,
-    note_ref,
-    plain_text,
-)
+from .diff import DeckDiff, NoteChange, NoteRef, diff_snapshots, note_ref, plain_text
 from .errors import Location, Problem, Severity, printable
+from .occlusion import answers_by_number
 from .snapshot import NoteType, PackagedNote, Snapshot
 from .validate import CLOZE_RE
 
@@ -45,6 +39,11 @@ _TELL_LEARNERS = {
                      "Remove them with Tools → Empty Cards.",
     "cloze-renumbered": "Cloze numbers moved in {notes}; the review history of those cards "
                         "now belongs to another blank. Reset (Forget) them to relearn them.",
+    "occlusion-removed": "Some regions left their diagrams ({notes}); Anki keeps their cards, "
+                         "which now show an error. Remove them with Tools → Empty Cards.",
+    "occlusion-renumbered": "Diagram regions changed card numbers in {notes}; the review "
+                            "history of those cards now belongs to another region. Reset "
+                            "(Forget) them to relearn them.",
     "deck-renamed": "The deck was renamed ({notes}). Before importing, rename your copy of the "
                     "deck to the new name, or your existing cards stay under the old one.",
     "moved": "These notes moved to another subdeck, but your existing cards stay where they "
@@ -259,7 +258,9 @@ def _changed(diff: DeckDiff, change: NoteChange) -> Iterator[Finding]:
             f"stay in {before!r}",
             "keep it in its subdeck, or tell learners to move the cards themselves",
             f"{_quoted(ref)} ({before} → {after})")
-    if old.notetype_of(change.old).is_cloze and new.notetype_of(change.new).is_cloze:
+    if old.notetype_of(change.old).key == new.notetype_of(change.new).key == "occlusion":
+        yield from _occlusions(old, new, change, where)
+    elif old.notetype_of(change.old).is_cloze and new.notetype_of(change.new).is_cloze:
         yield from _cloze(old, new, change, where)
     visible = set(change.parts) - {"deck"}
     if visible and change.new.mod <= change.old.mod:
@@ -293,6 +294,32 @@ def _cloze(old: Snapshot, new: Snapshot, change: NoteChange, where: Location) ->
             f"note {ref} renumbered its cloze deletions ({', '.join(moves)}): review history "
             "stays with the number, so it now belongs to different text",
             "keep each deletion's number; give new deletions new numbers", _quoted(ref))
+
+
+def _occlusions(old: Snapshot, new: Snapshot, change: NoteChange,
+                where: Location) -> Iterator[Finding]:
+    """A diagram's regions are known by the occlusion ids its Back Extra records per card."""
+    before = answers_by_number(old.fields_of(change.old).get("back_extra", ""))
+    after = answers_by_number(new.fields_of(change.new).get("back_extra", ""))
+    ref = change.ref
+    if gone := sorted(before.keys() - after.keys()):
+        names = ", ".join(f"{before[n]!r} (c{n})" for n in gone)
+        yield Finding(
+            "occlusion-removed", where,
+            f"diagram {ref} lost occlusion {names}: learners keep its card and history, and "
+            "the card shows an error until they run Tools → Empty Cards",
+            "keep the occlusion, or tell learners to run Tools → Empty Cards",
+            f"{_quoted(ref)} {names}")
+    numbers_after = {key: n for n, key in after.items()}
+    moves = [f"{key!r} c{n} → c{numbers_after[key]}" for n, key in sorted(before.items())
+             if key in numbers_after and numbers_after[key] != n]
+    if moves:
+        yield Finding(
+            "occlusion-renumbered", where,
+            f"diagram {ref} gave its regions other card numbers ({', '.join(moves)}): review "
+            "history stays with the number, so it now belongs to another region",
+            "restore the `occlusion` lines of the lock from the last release and build again",
+            _quoted(ref))
 
 
 def _deletions(text: str) -> dict[int, set[str]]:

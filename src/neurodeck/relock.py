@@ -74,8 +74,10 @@ def relock(deck_dir: Path, package: Path, *, clock: int, force: bool = False) ->
         else:
             notetypes[key] = lockfile.Entry(entry.hash, max(clock, then.mod + 1)
                                             if then is not None else entry.mod)
+    # Diagrams' card numbers come from this build: a package does not say which region a
+    # cloze number was (a region removed since the release would move the numbers after it).
     rebuilt = lockfile.Lock(notes, notetypes, released.deck_name or fresh.deck_name,
-                            fresh.deck_id)
+                            fresh.occlusions, deck_id=fresh.deck_id)
     try:
         write_lines_atomically(lock_path, lockfile.lock_lines(rebuilt))
     except OSError as err:

@@ -10,10 +10,11 @@ from collections.abc import KeysView
 
 from .ankitext import deck_name_component, deck_name_key, shows_nothing
 from .errors import Location, Problem
-from .markup import plain_text, render
-from .model import SOURCE_KINDS, Deck, Note, Source
+from .markup import literal_text_mistakes, plain_text, render
+from .model import SLUG_RE, SOURCE_KINDS, Deck, Note, Source
+from .occlusion import check_diagram
+from .source_links import check_source_link
 
-SLUG_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 # Anki stores a card's number in 16 bits and refuses a package with a larger one; no real
 # note needs more than a few hundred deletions. Longer numbers are not deletions at all, so
 # no later stage ever turns them into a card number.
@@ -42,7 +43,7 @@ def validate(deck: Deck) -> list[Problem]:
 
 
 class SubdeckNames:
-    """Checks each fact set's subdeck as Anki will store it, once per file, at its first note.
+    """Checks each fact set's subdeck as Anki will store it, once per file (shown at `deck:`).
 
     Anki trims spaces and colons around each part of a deck name and composes accents (NFC),
     and it matches deck names ignoring case: importing `Bio` and `bio` gives `Bio_` and `bio`.
@@ -133,6 +134,7 @@ def check_header(deck: Deck) -> list[Problem]:
     elif (kept := "::".join(map(deck_name_component, deck.name.split("::")))) != deck.name:
         problems.append(Problem(deck.loc, f"deck name {deck.name!r} is not a name Anki keeps: "
                                 f"Anki would store it as {kept!r}", hint=f"write `name: {kept}`"))
+    problems += check_source_link(deck)
     for source in deck.sources.values():
         if source.url is not None and not source.url.startswith(("https://", "http://")):
             problems.append(Problem(source.loc,
@@ -165,12 +167,62 @@ def _check_source_citation(source: Source) -> list[Problem]:
 
 def check_note(deck: Deck, note: Note) -> list[Problem]:
     """The rules one note must follow on its own."""
-    problems = []
-    if not SLUG_RE.fullmatch(note.id):
+    problems = check_id(note.id, note.loc)
+    problems += check_fields(note)
+    if note.source is not None and note.source not in deck.sources:
+        close = difflib.get_close_matches(note.source, list(deck.sources), n=1)
+        hint = (f"did you mean {close[0]!r}?" if close
+                else "declare it under `sources:` in deck.yaml")
+        if "source" in note.field_locs:
+            problems.append(Problem(note.field_locs["source"],
+                                    f"unknown source {note.source!r} in note {note.id!r}",
+                                    hint=hint))
+        else:  # the file's `source:`: one problem for the file, placed by the pipeline
+            problems.append(Problem(Location(note.loc.path),
+                                    f"unknown source {note.source!r} {FILE_SOURCE}", hint=hint))
+    elif note.source is None and deck.sources:
         problems.append(
-            Problem(note.loc, f"note id {note.id!r} is not a lowercase slug",
-                    hint="use lowercase letters, digits and single hyphens, e.g. `acc-social-cues`")
+            Problem(note.loc, f"note {note.id!r} cites no source", severity="warning",
+                    hint="add `source:` to the note or the file")
         )
+    for tag in note.tags:
+        problems += _check_tag(tag.name, tag.loc)
+    if note.subdeck and _has_empty_part(note.subdeck):
+        problems.append(Problem(note.loc, f"subdeck {note.subdeck!r} has an empty part",
+                                hint="write `deck: Topic::Subtopic` with a name on both sides"))
+    if note.diagram is not None:
+        problems += check_diagram(note)
+    if note.kind != "cloze" and "front" in note.fields and "back" in note.fields:
+        prompt, answer = plain_text(note.fields["front"]), plain_text(note.fields["back"])
+        if answer and answer in prompt:
+            problems.append(
+                Problem(note.field_locs["back"],
+                        f"the answer of note {note.id!r} repeats its prompt", severity="warning",
+                        hint="reword the prompt so it does not give the answer away")
+            )
+    return problems
+
+
+# Where an unknown source came from when no note names one itself.
+FILE_SOURCE = "in the fact set's `source:`"
+
+
+def check_id(note_id: str, loc: Location) -> list[Problem]:
+    """A note id must be a lowercase slug."""
+    if SLUG_RE.fullmatch(note_id):
+        return []
+    return [Problem(loc, f"note id {note_id!r} is not a lowercase slug",
+                    hint="use lowercase letters, digits and single hyphens, e.g. "
+                    "`acc-social-cues`")]
+
+
+def check_fields(note: Note) -> list[Problem]:
+    """The rules for a note's text fields: not empty or blank, cloze deletions right.
+
+    The loader also runs it on a note it refused for its shape, so that one mistake does not
+    hide another until the next run.
+    """
+    problems = []
     for key, text in note.fields.items():
         where = note.field_locs[key]
         if not text.strip():
@@ -190,32 +242,9 @@ def check_note(deck: Deck, note: Note) -> list[Problem]:
                 Problem(where, f"`{key}` of {note.kind} note {note.id!r} has a cloze deletion",
                         hint=hint)
             )
-    if note.source is not None and note.source not in deck.sources:
-        close = difflib.get_close_matches(note.source, list(deck.sources), n=1)
-        hint = (f"did you mean {close[0]!r}?" if close
-                else "declare it under `sources:` in deck.yaml")
-        problems.append(
-            Problem(note.field_locs.get("source", note.loc),
-                    f"unknown source {note.source!r} in note {note.id!r}", hint=hint)
-        )
-    elif note.source is None and deck.sources:
-        problems.append(
-            Problem(note.loc, f"note {note.id!r} cites no source", severity="warning",
-                    hint="add `source:` to the note or the file")
-        )
-    for tag in note.tags:
-        problems += _check_tag(tag.name, tag.loc)
-    if note.subdeck and _has_empty_part(note.subdeck):
-        problems.append(Problem(note.loc, f"subdeck {note.subdeck!r} has an empty part",
-                                hint="write `deck: Topic::Subtopic` with a name on both sides"))
-    if note.kind != "cloze" and "front" in note.fields and "back" in note.fields:
-        prompt, answer = plain_text(note.fields["front"]), plain_text(note.fields["back"])
-        if answer and answer in prompt:
-            problems.append(
-                Problem(note.field_locs["back"],
-                        f"the answer of note {note.id!r} repeats its prompt", severity="warning",
-                        hint="reword the prompt so it does not give the answer away")
-            )
+        if "*" in text or "#" in text:
+            problems += [Problem(where, f"`{key}` of note {note.id!r}: {message}", hint,
+                                 "warning") for message, hint in literal_text_mistakes(text)]
     return problems
 
 
@@ -259,7 +288,8 @@ def _check_cloze(note: Note, text: str, where: Location) -> list[Problem]:
     elif not numbers:
         problems.append(
             Problem(where, f"cloze note {note.id!r} has no deletion",
-                    hint="mark the hidden part as {{c1::text}}, or make it a basic note")
+                    hint="mark the hidden part as {{c1::text}} (and put the whole value in quotes "
+                    "if it then starts with {{), or make it a basic note")
         )
     return problems
 

@@ -108,6 +108,15 @@ class _Anki:
         self.Error = AnkiException
 
 
+def anki_is_installed() -> bool:
+    """Whether Anki's own library can be imported (the `anki` extra)."""
+    try:
+        _Anki()
+    except ImportError:
+        return False
+    return True
+
+
 def _import_anki(path: Path) -> _Anki:
     try:
         return _Anki()

@@ -97,9 +97,22 @@ def compose(path: str, text: str, *, use_libyaml: bool = HAVE_LIBYAML) -> Node |
 
     Raises NeurodeckError for syntax errors, aliases, tags other than plain ones, control
     characters and nesting deeper than MAX_DEPTH. With or without libyaml, a file gives the
-    same nodes and (up to 256 KiB) the same problems.
+    same nodes and (up to 256 KiB) the same problems. A syntax error inside one note of the
+    `notes:` list does not hide those in the notes after it: each is reported.
     """
-    lines = _LineCounter.for_text(text)
+    try:
+        return _compose_one(path, text, use_libyaml=use_libyaml)
+    except NeurodeckError as err:
+        if len(err.problems) != 1 or len(text) > _REREAD_LIMIT:
+            raise
+        later = _later_syntax_problems(path, text, err.problems[0], use_libyaml)
+        if not later:
+            raise
+        raise NeurodeckError([*err.problems, *later]) from None
+
+
+def _compose_one(path: str, text: str, *, use_libyaml: bool) -> Node | None:
+    lines = _LineCounter.for_text(text)  # problems are located as people count lines
     try:
         return lines.fix(_compose_or_raise(path, text, yamlcompat.parser_class(use_libyaml)))
     except NeurodeckError as err:
@@ -181,6 +194,68 @@ class _NoFix:
 _NO_FIX = _NoFix()
 # Problems located by counting LFs ourselves (see _bad_character_problem), not by the parser.
 _OWN_COUNT = ("an invisible control character", "a broken character")
+
+
+# How many syntax errors one file may report before the rest is left for the next run.
+_MAX_SYNTAX_PROBLEMS = 50
+_REREAD_BUDGET = 1024 * 1024  # characters parsed again in all, at most
+_NOTES_KEY_RE = re.compile(r"notes:[ \t]*(?:#.*)?")
+_LIST_ITEM_RE = re.compile(r"( *)-(?: |$)")
+
+
+def _later_syntax_problems(path: str, text: str, first: Problem,
+                           use_libyaml: bool) -> list[Problem]:
+    """Syntax errors in the notes after the one that broke the file.
+
+    The note around each error is blanked out (its lines kept, empty, so that every later
+    line keeps its number) and the file parsed again, until it parses or an error lies
+    outside the `notes:` list.
+    """
+    found: list[Problem] = []
+    lines = text.split("\n")
+    problem = first
+    # Each round parses the whole file again (the pure-Python parser reads about 0.4 MB/s), so
+    # a large file with many errors stops after a bounded amount of re-reading.
+    rounds = min(_MAX_SYNTAX_PROBLEMS, _REREAD_BUDGET // max(len(text), 1))
+    while len(found) < rounds and problem.message.startswith("invalid YAML"):
+        bounds = _note_item_around(lines, problem.location.line - 1)
+        if bounds is None:
+            break
+        start, end = bounds
+        lines[start:end] = [""] * (end - start)
+        try:
+            _compose_one(path, "\n".join(lines), use_libyaml=use_libyaml)
+            break
+        except NeurodeckError as err:
+            if len(err.problems) != 1 or err.problems[0].location.line - 1 < end:
+                break  # no longer one syntax error after the blanked note
+            problem = err.problems[0]
+            found.append(problem)
+    return [p for p in found if p.message.startswith("invalid YAML")]
+
+
+def _note_item_around(lines: list[str], index: int) -> tuple[int, int] | None:
+    """(first line, line after the last) of the `notes:` item holding line `index`, 0-based."""
+    notes_at = next((i for i, line in enumerate(lines) if _NOTES_KEY_RE.fullmatch(line)), None)
+    if notes_at is None or index <= notes_at:
+        return None
+    indent = None
+    starts = []
+    for number in range(notes_at + 1, len(lines)):
+        match = _LIST_ITEM_RE.match(lines[number])
+        if match is None:
+            if lines[number][:1] not in ("", " ", "#"):
+                break  # the next key of the fact set: the list has ended
+            continue
+        if indent is None:
+            indent = len(match.group(1))
+        if len(match.group(1)) == indent:
+            starts.append(number)
+    before = [n for n in starts if n <= index]
+    if not before:
+        return None
+    after = [n for n in starts if n > index]
+    return before[-1], after[0] if after else len(lines)
 
 
 def _compose_or_raise(
@@ -362,8 +437,20 @@ def _plain_syntax_error(context: str, problem: str, text: str, mark: Any) -> tup
             "a quoted value is never closed",
             "close the quote at the end of the value; inside '...' write an apostrophe as two ('')",
         )
+    if "found unknown escape character" in problem:
+        escape = problem.rsplit(" ", 1)[-1].strip("'")
+        return (
+            f'a backslash inside "..." starts an escape, and \\{escape} is not one',
+            "put the value in single quotes ('...') or none, where a backslash is just a "
+            f"backslash (MathJax's \\( and \\[ need one), or write it twice: \\\\{escape}",
+        )
     if "'\\t'" in problem or "tab character" in problem:
         return "a tab character where YAML expects spaces", "indent with spaces, never tabs"
+    layout = _layout_mistake(text, mark) if mark is not None else None
+    if layout is not None and (
+            "mapping values are not allowed" in problem
+            or problem.startswith("expected <block end>, but found")):
+        return layout
     if "mapping values are not allowed" in problem:
         return (
             "a value contains ': ' but is not in quotes",
@@ -382,7 +469,8 @@ def _plain_syntax_error(context: str, problem: str, text: str, mark: Any) -> tup
     if problem == "but found another document":
         return (
             "a second YAML document starts here",
-            "a fact set is one YAML document: remove the extra `---` line",
+            "a fact set is one YAML document: remove the `---` line, and move any notes "
+            "after it into the `notes:` list above",
         )
     if problem in _RESERVED_START:
         return (
@@ -424,6 +512,62 @@ def _plain_syntax_error(context: str, problem: str, text: str, mark: Any) -> tup
         "check indentation and quoting on this line or the one before it: keys of "
         "one note line up under each other, and values with ': ' or ' #' need quotes"
     )
+
+
+_KEY_LINE_RE = re.compile(r"( *)(- +)?([A-Za-z_][A-Za-z0-9_-]*):(?: |$)")
+
+
+def _layout_mistake(text: str, mark: Any) -> tuple[str, str] | None:
+    """(message, hint) when the line the parser stopped on is a note or key out of place:
+    a key indented more than the one above, a note not lined up with the note above, or
+    notes with no `notes:` line over them. Every hint is an edit tests apply."""
+    lines = text.split("\n")
+    if mark.line >= len(lines):
+        return None
+    line = lines[mark.line]
+    here = _KEY_LINE_RE.match(line)
+    if here is None:
+        return None
+    indent = len(here.group(1))
+    above = [lines[n] for n in range(mark.line) if lines[n].strip()
+             and not lines[n].lstrip().startswith("#")]
+    top_keys = [m.group(3) for m in map(_KEY_LINE_RE.match, above)
+                if m is not None and not m.group(1) and not m.group(2)]
+    if here.group(2) and "notes" not in top_keys:
+        return ("a note starts here, but there is no `notes:` line above it",
+                "add the line `notes:` (at the start of the line) just above this one")
+    if here.group(2):
+        items = [len(m.group(1)) for m in map(_KEY_LINE_RE.match, above)
+                 if m is not None and m.group(2)]
+        if items and items[-1] != indent:
+            shift = indent - items[-1]
+            side = "left" if shift > 0 else "right"
+            return ("this note is not lined up with the note above it",
+                    f"move this note (its `- ` line and the lines of its keys) {abs(shift)} "
+                    f"space{'s' if abs(shift) != 1 else ''} to the {side}, so that its `-` is "
+                    f"in column {items[-1] + 1}, under the `-` of the note above")
+        return None
+    if not above:
+        return None
+    previous = _KEY_LINE_RE.match(above[-1])
+    if previous is None:
+        return None
+    column = len(previous.group(1)) + len(previous.group(2) or "")
+    if indent != column and (indent > column or indent > _key_column(above[:-1])):
+        more = "more" if indent > column else "less"
+        return (f"`{here.group(3)}:` is indented {more} than `{previous.group(3)}:` above it",
+                f"start `{here.group(3)}:` in column {column + 1}, under "
+                f"`{previous.group(3)}:`; the keys of one note line up")
+    return None
+
+
+def _key_column(lines: list[str]) -> int:
+    """The column of the last key before the keys of the current mapping (-1 if none)."""
+    for line in reversed(lines):
+        match = _KEY_LINE_RE.match(line)
+        if match is not None and match.group(2):
+            return len(match.group(1))  # the `- ` of the note: its keys are further in
+    return -1
 
 
 _RESERVED_START = {f"found character {ch!r} that cannot start any token": repr(ch) for ch in "@`%"}

@@ -37,7 +37,19 @@ def default_path(snapshot: Snapshot, fmt: str) -> Path:
 
 def write_export(snapshot: Snapshot, fmt: str, path: Path,
                  notes: Iterable[PackagedNote] | None = None) -> int:
-    """Render `notes` (default: all) in `fmt` and replace `path` atomically; returns the cards."""
-    text = FORMATS[fmt](snapshot, snapshot.notes if notes is None else notes)
+    """Render `notes` (default: all) in `fmt` and replace `path` atomically; returns the cards.
+
+    The Markdown sheet links its images into a folder beside it, `<name>_media/`, which gets
+    a copy of each (html inlines them; csv and json name them as the package does).
+    """
+    notes = snapshot.notes if notes is None else notes
+    if fmt == "md" and snapshot.media:
+        folder = path.with_name(f"{path.stem}_media")
+        text = render_markdown(snapshot, notes, media_dir=folder.name)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, data in sorted(snapshot.media.items()):
+            write_atomically(folder / name, data)
+    else:
+        text = FORMATS[fmt](snapshot, notes)
     write_atomically(path, text.encode("utf-8"))
     return sum(len(note.ordinals) for note in snapshot.notes)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
+from ..markup import MATHJAX_RE
 from ..snapshot import PackagedNote, Snapshot
 from ..validate import CLOZE_RE
 
@@ -54,6 +55,11 @@ def group_by_subdeck(snapshot: Snapshot, notes: Iterable[PackagedNote],
     for note in notes:
         groups.setdefault(snapshot.subdeck_of(note), []).extend(render(note))
     return groups
+
+
+def plural(number: int, word: str) -> str:
+    """"1 card", "2 cards"."""
+    return f"{number} {word}{'' if number == 1 else 's'}"
 
 
 def answer_part(back: str) -> str:
@@ -120,8 +126,23 @@ def _replace(tag: str, context: _Context) -> str:
 
 
 def _cloze(text: str, number: int, *, answer: bool) -> str:
+    def in_formula(match: re.Match[str]) -> str:
+        # Inside MathJax, Anki writes a deletion as bare text: the answer, or [hint] / [...].
+        def bare(deletion: re.Match[str]) -> str:
+            body, _, hint = deletion.group(2).partition("::")
+            if int(deletion.group(1)) != number or answer:
+                return body
+            return f"[{hint or '...'}]"
+
+        return CLOZE_RE.sub(bare, match.group())
+
+    text = MATHJAX_RE.sub(in_formula, text)
+
     def deletion(match: re.Match[str]) -> str:
         ordinal = int(match.group(1))
+        if match.group(2).startswith(_IO_PREFIX):
+            return _image_occlusion(match.group(2)[len(_IO_PREFIX):], ordinal, number,
+                                    answer=answer)
         body, _, hint = match.group(2).partition("::")
         if ordinal != number:
             return f'<span class="cloze-inactive" data-ordinal="{ordinal}">{body}</span>'
@@ -129,3 +150,35 @@ def _cloze(text: str, number: int, *, answer: bool) -> str:
         return f'<span class="cloze" data-ordinal="{ordinal}">{shown}</span>'
 
     return CLOZE_RE.sub(deletion, text)
+
+
+_IO_PREFIX = "image-occlusion:"
+# How Anki names each property of an image-occlusion shape as a data attribute.
+_IO_ATTRIBUTES = {"left": "left", "top": "top", "width": "width", "height": "height",
+                  "rx": "rx", "ry": "ry", "points": "points", "oi": "occludeInactive",
+                  "text": "text", "scale": "scale", "fs": "font-size"}
+
+
+def _image_occlusion(spec: str, ordinal: int, number: int, *, answer: bool) -> str:
+    """A mask as Anki's cloze filter writes it: an empty div whose data the reviewer draws."""
+    kind, *props = spec.split(":")
+    if ordinal == number or ordinal == 0:  # c0 (text) is shown on every card
+        css_class = "cloze-highlight" if answer and ordinal else "cloze"
+    else:
+        css_class = "cloze-inactive"
+    parts = [f'class="{css_class}" data-ordinal="{ordinal}" data-shape="{kind}" ']
+    for prop in props:
+        name, _, value = prop.partition("=")
+        if name in _IO_ATTRIBUTES and value:
+            # Anki copies numbers as written; escaping changes nothing in neurodeck's own markup
+            # and keeps a hostile package's markup inside its attribute.
+            shown = _encode_attribute(value) if name == "text" else html.escape(value)
+            parts.append(f'data-{_IO_ATTRIBUTES[name]}="{shown}" ')
+    return f"<div {''.join(parts)}></div>"
+
+
+def _encode_attribute(text: str) -> str:
+    # Anki escapes every character of a text label but ASCII letters and digits.
+    named = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}
+    return "".join(c if c.isascii() and c.isalnum() else named.get(c, f"&#x{ord(c):X};")
+                   for c in text)

@@ -14,7 +14,8 @@ import mimetypes
 from collections.abc import Iterable
 
 from ..snapshot import PackagedNote, Snapshot
-from .cards import group_by_subdeck, render_cards
+from .cards import group_by_subdeck, plural, render_cards
+from .diagram import render_diagram_card
 
 PAGE_CSS = """\
 :root { color-scheme: light; }
@@ -51,6 +52,10 @@ main { max-width: 1120px; margin: 0 auto; padding: 4px 28px 56px; }
   text-transform: uppercase; color: #8c959f; }
 .nd-face .card { font-size: 18px; }
 .nd-face hr#answer { border: 0; border-top: 1px solid #d8dee4; margin: 0.8em 0; }
+.nd-io { position: relative; display: inline-block; max-width: 100%; line-height: 0; }
+.nd-io img { display: block; max-width: 100%; height: auto; }
+.nd-io-masks { position: absolute; left: 0; top: 0; width: 100%; height: 100%; }
+.nd-io-header { margin-bottom: 0.4em; }
 @media (max-width: 720px) {
   .nd-faces { grid-template-columns: 1fr; }
   .nd-face + .nd-face { border-left: 0; border-top: 1px dashed #dad8d2; }
@@ -124,12 +129,17 @@ def _sha256(text: str) -> str:
 def render_html(snapshot: Snapshot, notes: Iterable[PackagedNote]) -> str:
     """The preview page for `notes` (an iterable, so callers can show progress)."""
     groups = group_by_subdeck(snapshot, notes, lambda note: _note_items(snapshot, note))
-    deck_css = "\n".join(dict.fromkeys(nt.css for nt in snapshot.notetypes.values()))
+    # The image-occlusion note type's styling is Anki's own `.card` rule, which would restyle
+    # every other card on the page; the page draws diagrams with DIAGRAM_CSS instead.
+    deck_css = "\n".join(dict.fromkeys(nt.css for nt in snapshot.notetypes.values()
+                                        if nt.key != "occlusion"))
     cards = sum(len(items) for items in groups.values())
     title = html.escape(snapshot.deck_name)
     version = f"Version {html.escape(snapshot.version)} · " if snapshot.version else ""
     policy = (f"default-src 'none'; img-src data:; style-src {_sha256(deck_css)} "
               f"{_sha256(PAGE_CSS)}; script-src {_sha256(SCRIPT)}")
+    counts = " · ".join((plural(len(snapshot.notes), "note"), plural(cards, "card"),
+                         plural(len(groups), "subdeck")))
     toc, sections = [], []
     for number, (subdeck, items) in enumerate(groups.items(), start=1):
         parts = subdeck.split("::") if subdeck else [snapshot.deck_name]
@@ -152,7 +162,7 @@ def render_html(snapshot: Snapshot, notes: Iterable[PackagedNote]) -> str:
 <body>
 <header class="nd-top">
 <h1>{title}</h1>
-<p class="nd-meta">{version}{len(snapshot.notes)} notes · {cards} cards · {len(groups)} subdecks</p>
+<p class="nd-meta">{version}{counts}</p>
 <div class="nd-tools">
 <input type="search" id="nd-search" placeholder="Search cards…" aria-label="Search cards">
 <output id="nd-count" for="nd-search" aria-live="polite"></output>
@@ -172,8 +182,12 @@ def _note_items(snapshot: Snapshot, note: PackagedNote) -> list[str]:
     label = html.escape(note.note_id or note.guid)
     tags = "".join(f'<span class="nd-tag">{html.escape(tag)}</span>' for tag in note.tags)
     items = []
+    diagram = snapshot.notetype_of(note).key == "occlusion"
     for card in render_cards(snapshot, note):
-        front, back = _inline_media(snapshot, card.front), _inline_media(snapshot, card.back)
+        front, back = card.front, card.back
+        if diagram:
+            front, back = render_diagram_card(snapshot, note, card.ordinal)
+        front, back = _inline_media(snapshot, front), _inline_media(snapshot, back)
         items.append(
             f'<article class="nd-item">\n<header><span><code>{label}</code> · '
             f'{html.escape(card.name)}</span><span class="nd-tags">{tags}</span></header>\n'

@@ -9,20 +9,24 @@ from html.parser import HTMLParser
 
 from ..diff import md_escape
 from ..snapshot import PackagedNote, Snapshot
-from .cards import answer_part, group_by_subdeck, render_cards
+from .cards import answer_part, group_by_subdeck, plural, render_cards
+from .diagram import render_diagram_card
 
 _BLOCK_TAGS = {"p", "div", "ul", "ol", "blockquote", "pre", "h1", "h2", "h3", "h4", "h5", "h6",
                "figure", "table", "tr"}
 _INLINE_MARKS = {"strong": "**", "b": "**", "em": "*", "i": "*", "cite": "*", "code": "`"}
 
 
-def render_markdown(snapshot: Snapshot, notes: Iterable[PackagedNote]) -> str:
-    """The study sheet for `notes`, in curriculum order grouped by subdeck."""
-    groups = group_by_subdeck(snapshot, notes, lambda note: _note_cards(snapshot, note))
+def render_markdown(snapshot: Snapshot, notes: Iterable[PackagedNote], *,
+                    media_dir: str = "") -> str:
+    """The study sheet for `notes`, in curriculum order grouped by subdeck; images link to
+    `media_dir/<name>` (beside the sheet when empty)."""
+    groups = group_by_subdeck(snapshot, notes,
+                              lambda note: _note_cards(snapshot, note, media_dir))
     cards = sum(len(items) for items in groups.values())
     version = f"Version {md_escape(snapshot.version)} · " if snapshot.version else ""
     lines = [f"# {md_escape(snapshot.deck_name)}", "",
-             f"{version}{len(snapshot.notes)} notes · {cards} cards", ""]
+             f"{version}{plural(len(snapshot.notes), 'note')} · {plural(cards, 'card')}", ""]
     shown: list[str] = []  # the subdeck path whose headings are on the page
     for subdeck, items in groups.items():
         parts = subdeck.split("::") if subdeck else []
@@ -37,15 +41,21 @@ def render_markdown(snapshot: Snapshot, notes: Iterable[PackagedNote]) -> str:
     return "\n".join(lines).rstrip("-\n") + "\n"
 
 
-def _note_cards(snapshot: Snapshot, note: PackagedNote) -> list[str]:
-    return [f"**Q:** {html_to_markdown(card.front)}\n\n"
-            f"**A:** {html_to_markdown(answer_part(card.back))}"
-            for card in render_cards(snapshot, note)]
+def _note_cards(snapshot: Snapshot, note: PackagedNote, media_dir: str) -> list[str]:
+    cards = []
+    diagram = snapshot.notetype_of(note).key == "occlusion"
+    for card in render_cards(snapshot, note):
+        front, back = card.front, card.back
+        if diagram:  # the image and this card's answer, without Anki's script or masks
+            front, back = render_diagram_card(snapshot, note, card.ordinal, masks=False)
+        cards.append(f"**Q:** {html_to_markdown(front, media_dir)}\n\n"
+                     f"**A:** {html_to_markdown(answer_part(back), media_dir)}")
+    return cards
 
 
-def html_to_markdown(card_html: str) -> str:
+def html_to_markdown(card_html: str, media_dir: str = "") -> str:
     """Card HTML (from our own renderer) as Markdown; the active cloze deletion in bold."""
-    parser = _MarkdownWriter()
+    parser = _MarkdownWriter(media_dir)
     parser.feed(card_html)
     parser.close()
     text = "".join(parser.out)
@@ -65,8 +75,9 @@ def md_url(url: str) -> str:
 
 
 class _MarkdownWriter(HTMLParser):
-    def __init__(self) -> None:
+    def __init__(self, media_dir: str = "") -> None:
         super().__init__(convert_charrefs=True)
+        self.media_dir = media_dir
         self.out: list[str] = []
         self.closers: list[str] = []  # what each open inline tag writes when it closes
         self.lists: list[list[int]] = []  # [is_ordered, items so far] per open list
@@ -88,7 +99,10 @@ class _MarkdownWriter(HTMLParser):
         elif tag == "hr":
             self._break()
         elif tag == "img":
-            self.out.append(f"![{md_escape(attr.get('alt', ''))}]({md_url(attr.get('src', ''))})")
+            src = attr.get("src", "")
+            if self.media_dir and src and ":" not in src and "/" not in src:
+                src = f"{self.media_dir}/{src}"  # a media file, copied there by write_export
+            self.out.append(f"![{md_escape(attr.get('alt', ''))}]({md_url(src)})")
         elif tag in _INLINE_MARKS:
             self.in_code = self.in_code or tag == "code"
             self.out.append(_INLINE_MARKS[tag])

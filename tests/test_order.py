@@ -1,0 +1,54 @@
+"""order.py: when Anki's order of subdecks differs from the files', and the renames that fix it.
+
+Anki's own order is pinned in tests/test_learner.py; these tests cover the shapes of decks.
+"""
+
+from __future__ import annotations
+
+from neurodeck.order import FileDeck, anki_sort_key, study_order_problems
+
+
+def files(*subdecks: str, released: bool = False) -> list[FileDeck]:
+    return [FileDeck(f"{i:02d}-f.yaml", s, released) for i, s in enumerate(subdecks, start=1)]
+
+
+def hint_of(problems) -> str:
+    (problem,) = problems
+    assert problem.severity == "warning"
+    return problem.hint
+
+
+def test_files_already_in_anki_order_give_no_warning():
+    assert study_order_problems(files("", "Attention", "attention::Selective", "Memory")) == []
+
+
+def test_nested_subdecks_are_numbered_only_where_their_siblings_are_out_of_order():
+    hint = hint_of(study_order_problems(files("", "Memory::Working", "Memory::Episodic",
+                                              "Attention", "Attention")))
+    assert hint.endswith(
+        "rename the subdecks: 02-f.yaml: `deck: 1 Memory::1 Working`; "
+        "03-f.yaml: `deck: 1 Memory::2 Episodic`; 04-f.yaml: `deck: 2 Attention`; "
+        "05-f.yaml: `deck: 2 Attention`")
+    renamed = ["", "1 Memory::1 Working", "1 Memory::2 Episodic", "2 Attention"]
+    assert sorted(renamed, key=anki_sort_key) == renamed
+
+
+def test_numbers_already_there_are_replaced_and_padded_past_nine():
+    names = [f"{n} Topic {chr(ord('a') + 10 - n)}" for n in range(10, 0, -1)]  # 10 … 1
+    hint = hint_of(study_order_problems(files(*names)))
+    assert "01-f.yaml: `deck: 01 Topic a`" in hint
+    assert "10-f.yaml: `deck: 10 Topic j`" in hint
+
+
+def test_root_notes_after_a_subdeck_can_only_be_fixed_by_moving_files():
+    hint = hint_of(study_order_problems(files("Attention", "")))
+    assert hint == ("Anki shows the root deck's own notes first, and a subdeck's own notes "
+                    "before those of the subdecks inside it; rename the files so that they "
+                    "sort in the order Anki shows the subdecks: 02-f.yaml → 001-f.yaml; "
+                    "01-f.yaml → 002-f.yaml")  # never onto another file's name
+
+
+def test_released_subdecks_are_not_renamed():
+    hint = hint_of(study_order_problems(files("Memory", "Attention", released=True)))
+    assert hint.startswith("renaming a subdeck learners have leaves their cards in the old one")
+    assert "`deck:" not in hint
