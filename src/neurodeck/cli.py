@@ -279,7 +279,8 @@ def verify(ctx: click.Context, apkg: Path, fmt: str) -> None:
     else:
         log = result.log
         decks, types = len(result.decks), len(result.note_types)
-        click.echo(f"Anki {result.anki_version} imported {printable(str(apkg))}: {plural(result.notes, 'note')}, "
+        click.echo(f"Anki {result.anki_version} imported {printable(str(apkg))}: "
+                   f"{plural(result.notes, 'note')}, "
                    f"{plural(result.cards, 'card')}, {plural(decks, 'deck')}, "
                    f"{plural(types, 'note type')}")
         click.echo(f"Import log: {log['new']} new, {log['updated']} updated, "
