@@ -159,7 +159,8 @@ def test_note_types_carry_stable_field_and_template_ids(sample_deck, tmp_path):
 def test_lock_file_is_written_beside_the_cards(sample_deck, tmp_path):
     build(sample_deck, tmp_path / "out.apkg")
     lines = (sample_deck / LOCK_FILE).read_text().splitlines()
-    assert lines[0].startswith("# neurodeck lock, version 1")
+    assert lines[0].startswith("# neurodeck lock:")
+    assert "lock\t2\ttest" in lines
     note_lines = [line.split("\t") for line in lines if line.startswith("note\t")]
     assert [(f[1], f[3], f[4], f[5], f[6]) for f in note_lines] == [
         ("mirror-neurons-fire", str(T0), "cloze", "0,1", "Neuropeptides"),

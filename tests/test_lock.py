@@ -12,6 +12,7 @@ OLD = lock.Lock(
            "b": lock.Entry("00000000000000a2", 100, "cloze", "X::Y", "0,1")},
     notetypes={"basic": lock.Entry("t1", 50)},
     deck_name="Test Deck",
+    deck_id="test",
 )
 
 
@@ -48,7 +49,8 @@ def test_nothing_changed_means_no_changes():
 def test_format_and_parse_round_trip():
     text = lock.format_lock(OLD)
     assert lock.parse_lock("cards/neurodeck.lock", text) == OLD
-    assert text.splitlines()[2:] == [
+    assert [line for line in text.splitlines() if not line.startswith("#")] == [
+        "lock\t2\ttest",
         "deck\tTest Deck",
         "notetype\tbasic\tt1\t50",
         "note\ta\t00000000000000a1\t100\tbasic\t0\t",
@@ -61,8 +63,9 @@ def test_damaged_lock_is_a_located_error():
     with pytest.raises(NeurodeckError) as caught:
         lock.parse_lock("cards/neurodeck.lock", text)
     (problem,) = caught.value.problems
-    assert str(problem).startswith("cards/neurodeck.lock:6: error: cannot read the lock file")
+    assert str(problem).startswith("cards/neurodeck.lock:8: error: cannot read the lock file")
     assert "restore it from version control" in (problem.hint or "")
+    assert "neurodeck lock --from" in (problem.hint or "")
 
 
 def test_a_renamed_deck_is_a_change():
@@ -80,7 +83,7 @@ def test_latest_is_the_newest_time():
 
 def test_a_lock_out_of_order_or_with_a_note_twice_is_damaged():
     lines = lock.format_lock(OLD).splitlines()
-    for damaged in ([*lines[:4], lines[5], lines[4]], [*lines, lines[-1]]):
+    for damaged in ([*lines[:-2], lines[-1], lines[-2]], [*lines, lines[-1]]):
         with pytest.raises(NeurodeckError) as caught:
             lock.parse_lock("cards/neurodeck.lock", "\n".join(damaged))
         assert "out of order or repeated" in str(caught.value)
@@ -101,6 +104,82 @@ def test_notes_recorded_in_any_order_are_looked_up_and_written_in_id_order():
     assert list(table) == ["a", "c", "m", "x"]
     assert table["c"] == lock.Entry(f"{ord('c'):016x}", ord("c"), "basic", "C", "0")
     assert "x" in table and "b" not in table and table.get("b") is None
-    text = lock.format_lock(lock.Lock(table, {}))
-    assert [line.split("\t")[1] for line in text.splitlines()[2:]] == ["a", "c", "m", "x"]
+    text = lock.format_lock(lock.Lock(table, {}, deck_id="test"))
+    assert [line.split("\t")[1] for line in text.splitlines() if line.startswith("note")] == [
+        "a", "c", "m", "x"]
     assert lock.parse_lock("l", text).notes == table
+
+
+# --- Strict reading (issue 11): never silently misread -----------------------------------
+
+
+def _damaged(text: str) -> str:
+    with pytest.raises(NeurodeckError) as caught:
+        lock.parse_lock("cards/neurodeck.lock", text)
+    (problem,) = caught.value.problems
+    return str(problem)
+
+
+def test_an_extra_or_missing_column_is_a_located_error():
+    text = lock.format_lock(OLD)
+    extra = text.replace("\tX::Y\n", "\tX::Y\tsurprise\n")
+    assert "cards/neurodeck.lock:8: error" in _damaged(extra)
+    assert "has 7 tab-separated columns, this one has 8" in _damaged(extra)
+    missing = text.replace("\t0,1\tX::Y\n", "\t0,1\n")
+    assert "this one has 6" in _damaged(missing)
+    assert "this one has 5" in _damaged(text.replace("notetype\tbasic\tt1\t50",
+                                                     "notetype\tbasic\tt1\t50\tx"))
+
+
+@pytest.mark.parametrize("bad", ["-1", "1e20", str(2**63), str(lock.MAX_TIME + 1),
+                                 "\uff11\uff10\uff10", "+5"])
+def test_a_time_that_is_not_a_sane_epoch_second_is_a_located_error(bad):
+    text = lock.format_lock(OLD).replace("\t100\tcloze", f"\t{bad}\tcloze")
+    assert "cards/neurodeck.lock:8: error: cannot read the lock file: time" in _damaged(text)
+
+
+def test_a_newer_format_asks_for_a_newer_neurodeck():
+    text = lock.format_lock(OLD).replace("lock\t2\ttest", "lock\t3\ttest")
+    message = _damaged(text)
+    assert "written by a newer neurodeck" in message
+    assert "upgrade neurodeck" in message
+
+
+def test_the_lock_line_is_required_once_and_first():
+    text = lock.format_lock(OLD)
+    assert "names no deck id" in _damaged(text.replace("lock\t2\ttest", "lock\t2\t"))
+    assert "must come once" in _damaged(text + "lock\t2\ttest\n")
+    assert "not a version number" in _damaged(text.replace("lock\t2\t", "lock\ttwo\t"))
+
+
+def test_a_version_1_lock_is_still_read_and_rewritten_in_the_new_format():
+    v1 = "".join(line for line in lock.format_lock(OLD).splitlines(keepends=True)
+                 if not line.startswith("lock\t"))
+    old = lock.parse_lock("cards/neurodeck.lock", v1)
+    assert (old.format, old.deck_id, old.notes) == (1, None, OLD.notes)
+    updater = lock.LockUpdater(old, clock=200, deck_name="Test Deck", deck_id="test")
+    updater.notetype("basic", "t1")
+    updater.note("a", "00000000000000a1", "basic", "", "0")
+    updater.note("b", "00000000000000a2", "cloze", "X::Y", "0,1")
+    assert updater.changes() == []  # --frozen still builds an old release from its lock
+    assert updater.migration() == "lock format 1 rewritten as format 2"
+    assert updater.lock() == OLD
+
+
+def test_no_message_advises_deleting_the_lock():
+    # Every line of the code and docs that mentions the lock (or starting afresh) and
+    # deleting or removing something must be a warning against it.
+    import pathlib
+    import re
+
+    root = pathlib.Path(__file__).parent.parent
+    files = [*(root / "src").rglob("*.py"), *root.glob("*.md"), *(root / "docs").glob("*.md"),
+             root / "cards" / "README.md"]
+    advice = re.compile(r"\b(delete|remove|rm)\b", re.IGNORECASE)
+    offending = [
+        f"{path.name}: {line.strip()}"
+        for path in files for line in path.read_text(encoding="utf-8").splitlines()
+        if advice.search(line) and re.search(r"lock|afresh", line, re.IGNORECASE)
+        and not re.search(r"\bnever\b", line, re.IGNORECASE)
+    ]
+    assert offending == []

@@ -333,3 +333,100 @@ def test_a_changed_image_named_with_an_underscore_never_reaches_learners(
         assert f'src="{figure}"' in front  # the edit arrived, with the new image
         assert 'src="_shared.png"' in front
         assert (media / "_shared.png").read_bytes() == b"shared, v1"  # never replaced
+
+
+
+# --- A lost lock (issue 11) --------------------------------------------------------------
+
+
+def test_a_lost_lock_rebuilt_from_the_release_keeps_learners_notes(learner: Learner,
+                                                                   runner) -> None:
+    """The lock is lost after release 1. `lock --from release-1.apkg` gives back each note's
+    released time, so release 2 updates only the note really edited, and a learner's
+    "My notes" on another note survives."""
+    amygdala = learner.col.note(guid("amygdala-threat"))
+    amygdala["My notes"] = "Remember the snake at the zoo."
+    learner.col.col.update_note(amygdala)
+    (learner.deck_dir / LOCK_FILE).unlink()
+    release_1 = learner.tmp_path / "release-1.apkg"
+    result = runner.invoke(cli, ["lock", str(learner.deck_dir), "--from", str(release_1)],
+                           env={"SOURCE_DATE_EPOCH": str(T2 - 10)})
+    assert result.exit_code == 0, result.output
+    assert result.stdout.endswith("6 notes as released, 0 edited since, 0 new\n")
+    lock_text = (learner.deck_dir / LOCK_FILE).read_text(encoding="utf-8")
+    assert "lock\t2\ttest\n" in lock_text
+
+    learner.edit("01-peptides.yaml", "    back: Oxytocin\n", "    back: Oxytocin (OXT)\n")
+    after, counts = learner.import_release_2()
+    assert counts == {"new": 0, "updated": 1, "duplicate": 5, "conflicting": 0}
+    assert after.notes[guid("oxytocin-touch")].fields["Back"] == "Oxytocin (OXT)"
+    assert after.notes[guid("amygdala-threat")].fields["My notes"] == (
+        "Remember the snake at the zoo.")
+    learner.assert_history_kept(after)
+
+
+def test_without_the_rebuilt_lock_every_note_would_be_updated(learner: Learner) -> None:
+    """What `lock --from` prevents, pinned: a build without the lock gives every note a new
+    time, and Anki overwrites every learner's own notes."""
+    amygdala = learner.col.note(guid("amygdala-threat"))
+    amygdala["My notes"] = "Remember the snake at the zoo."
+    learner.col.col.update_note(amygdala)
+    (learner.deck_dir / LOCK_FILE).unlink()
+    after, counts = learner.import_release_2()
+    assert counts == {"new": 0, "updated": 6, "duplicate": 0, "conflicting": 0}
+    assert after.notes[guid("amygdala-threat")].fields["My notes"] == ""
+
+
+def test_release_check_flags_unchanged_notes_whose_time_moved(learner: Learner,
+                                                              runner) -> None:
+    release_1 = learner.tmp_path / "release-1.apkg"
+    (learner.deck_dir / LOCK_FILE).unlink()
+    release_2 = learner.release_2()
+    result = runner.invoke(cli, ["release-check", str(release_1), str(release_2)])
+    assert result.exit_code == 1, result.output
+    touched = [line for line in result.stdout.splitlines()
+               if "did not change but its modification time moved forward" in line]
+    assert len(touched) == 6
+    assert "neurodeck lock --from OLD.apkg" in result.stdout
+
+    # Rebuilt from release 1, the lock gives the same times back: nothing is flagged.
+    result = runner.invoke(cli, ["lock", str(learner.deck_dir), "--from", str(release_1),
+                                 "--force"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(cli, ["release-check", str(release_1), str(learner.release_2())])
+    assert result.exit_code == 0, result.output
+    assert "No breaking changes" in result.stdout
+
+
+def test_lock_from_refuses_a_readable_lock_and_another_decks_package(
+        learner: Learner, runner, make_deck) -> None:
+    release_1 = learner.tmp_path / "release-1.apkg"
+    lock_path = learner.deck_dir / LOCK_FILE
+    before = lock_path.read_bytes()
+    result = runner.invoke(cli, ["lock", str(learner.deck_dir), "--from", str(release_1)])
+    assert result.exit_code == 1
+    assert "exists and is readable" in result.stderr
+    assert lock_path.read_bytes() == before
+
+    other = make_deck({"a.yaml": PEPTIDES_YAML}, name="other")
+    (other / "deck.yaml").write_text((other / "deck.yaml").read_text().replace(
+        "id: test", "id: other"))
+    result = runner.invoke(cli, ["lock", str(other), "--from", str(release_1)])
+    assert result.exit_code == 1
+    assert "no note of this package belongs to the deck" in result.stderr
+    assert not (other / LOCK_FILE).exists()
+    assert "Traceback" not in result.output
+
+
+def test_lock_from_rebuilds_a_damaged_lock(learner: Learner, runner) -> None:
+    lock_path = learner.deck_dir / LOCK_FILE
+    good = lock_path.read_text(encoding="utf-8")
+    lock_path.write_text(good.replace("\tbasic\t0\t", "\tbasic\t0\textra\t", 1))
+    result = runner.invoke(cli, ["build", str(learner.deck_dir), "-o",
+                                 str(learner.tmp_path / "x.apkg")])
+    assert result.exit_code == 1
+    assert "neurodeck lock --from" in result.stderr
+    result = runner.invoke(cli, ["lock", str(learner.deck_dir), "--from",
+                                 str(learner.tmp_path / "release-1.apkg")])
+    assert result.exit_code == 0, result.output
+    assert lock_path.read_text(encoding="utf-8") == good

@@ -114,6 +114,12 @@ NOT_NEWER = Rule(
     "build with `neurodeck build` so the lock records the change, and commit the lock",
 )
 NOTETYPE_NOT_NEWER = NOT_NEWER._replace(key="notetype-not-newer")
+TOUCHED = Rule(
+    "touched",
+    "Anki will update it and overwrite learners' own edits on it (“My notes”)",
+    "the lock lost this note's time: rebuild it from the last release with "
+    "`neurodeck lock --from OLD.apkg`, then build again",
+)
 STATIC_MEDIA_CHANGED = Rule(
     "static-media-changed",
     "Anki copies a file whose name starts with `_` only when the learner has no file of "
@@ -131,7 +137,7 @@ RETIRED = Rule(
 RULES = {rule.key: rule for rule in (
     REMOVED, RENAMED, RETIRED, NOTETYPE_SCHEMA, TYPE_CHANGED, CARD_LOST, CLOZE_RENUMBERED,
     OCCLUSION_REMOVED, OCCLUSION_RENUMBERED, DECK_RENAMED, MOVED, STATIC_MEDIA_CHANGED,
-    NOT_NEWER, NOTETYPE_NOT_NEWER,
+    NOT_NEWER, NOTETYPE_NOT_NEWER, TOUCHED,
 )}
 
 

@@ -6,13 +6,17 @@ import contextlib
 import functools
 import json
 import os
+import shutil
+import signal
 import sqlite3
 import tempfile
+import threading
 import time
 import zipfile
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -81,7 +85,12 @@ class CollectionWriter:
             )
             self._cursor.execute("COMMIT")
         finally:
-            self._cursor.execute("DETACH DATABASE part")
+            # An interrupt can leave the transaction open, and DETACH would then fail with
+            # "database part is locked" instead of letting the interrupt through.
+            with contextlib.suppress(sqlite3.Error):
+                if self._conn.in_transaction:
+                    self._cursor.execute("ROLLBACK")
+                self._cursor.execute("DETACH DATABASE part")
 
     def finish(self, decks: Iterable[genanki.Deck], models: Iterable[genanki.Model]) -> None:
         """Write the decks and note types, and close the database."""
@@ -155,6 +164,12 @@ def write_apkg(collection: Path, media: Mapping[str, Path], path: Path, *,
     Entries are sorted, deflated, and dated `timestamp` rather than the clock, and the
     previous file is replaced only once the new one is complete.
     """
+    _replace_atomically(path, apkg_writer(collection, media, timestamp=timestamp))
+
+
+def apkg_writer(collection: Path, media: Mapping[str, Path], *,
+                timestamp: int) -> Callable[[IO[bytes]], None]:
+    """What writes the package into an open file (for `stage`)."""
     names = sorted(media)
     index = json.dumps({str(i): name for i, name in enumerate(names)}).encode()
     entries: dict[str, Path | bytes] = {"collection.anki2": collection, "media": index}
@@ -178,7 +193,7 @@ def write_apkg(collection: Path, media: Mapping[str, Path], path: Path, *,
                     else:
                         _write_deflated(source, entry)
 
-    _replace_atomically(path, write_zip)
+    return write_zip
 
 
 # Deflating a large collection is the last step of a build, with nothing else left to run
@@ -250,14 +265,183 @@ def _replace_atomically(path: Path, write: Callable[[IO[bytes]], object]) -> Non
     # A temp file beside the target, then os.replace: a failed build never leaves a partial
     # file and never destroys the previous good one.
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    replace_together([stage(path, write)])
+
+
+TEMP_SUFFIX = ".tmp"
+
+
+@dataclass
+class Staged:
+    """A new version of `path`, complete in `temp` (beside it), not yet in place.
+
+    The temp file stays open and flock'ed until it is replaced or discarded: the lock tells
+    a later build whether a temp file it finds was left by a killed build (see remove_stale).
+    """
+
+    path: Path
+    temp: Path
+    file: IO[bytes]
+
+
+def stage(path: Path, write: Callable[[IO[bytes]], object], *,
+          temp_dir: Path | None = None) -> Staged:
+    """Write the new content of `path` to a temp file (in `temp_dir`, on the same file
+    system, or beside it) and flush it to disk; `path` itself is untouched."""
+    directory = path.parent if temp_dir is None else temp_dir
+    fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
+    out = os.fdopen(fd, "wb")
+    staged = Staged(path, Path(temp), out)
     try:
-        with os.fdopen(fd, "wb") as out:
-            write(out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        _hold(out)
+        write(out)
+        out.flush()
+        os.fsync(out.fileno())
+        os.fchmod(out.fileno(), 0o644)
     except BaseException:
-        os.unlink(tmp)
+        discard(staged)
         raise
+    return staged
+
+
+def discard(staged: Staged) -> None:
+    """Remove a staged file that will not be used."""
+    try:
+        with contextlib.suppress(OSError):  # closing flushes, which fails on a full disk
+            staged.file.close()
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(staged.temp)
+
+
+def replace_together(staged: list[Staged]) -> None:
+    """Put every staged file in place, in order: all of them, or (if one fails) none.
+
+    Each target is first hard-linked to a backup beside it; if a later replace fails, the
+    earlier targets are put back from their backups. SIGINT and SIGTERM wait until the
+    replacing is over, so an interrupt cannot split it either.
+    """
+    done: list[tuple[Staged, Path | None]] = []
+    try:
+        with signals_deferred():
+            try:
+                for item in staged:
+                    backup = _backup(item.path)
+                    try:
+                        os.replace(item.temp, item.path)
+                    except BaseException:
+                        if backup is not None:
+                            os.unlink(backup)
+                        raise
+                    done.append((item, backup))
+            except BaseException:
+                for item, backup in reversed(done):
+                    if backup is None:
+                        os.unlink(item.path)
+                    else:
+                        os.replace(backup, item.path)
+                done.clear()
+                raise
+    finally:
+        for item in staged:
+            discard(item)
+        for _, backup in done:
+            if backup is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(backup)
+
+
+def _backup(path: Path) -> Path | None:
+    """A hard link to `path`'s current file (None when there is none), to restore it from."""
+    backup = path.with_name(f".{path.name}.{os.getpid()}.old{TEMP_SUFFIX}")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(backup)
+    try:
+        os.link(path, backup, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    except OSError:  # a file system without hard links: copy it
+        try:
+            shutil.copy2(path, backup, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+    return backup
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM until the block is over (in the main thread; elsewhere,
+    Python cannot install handlers and the block runs as it is)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {signum: signal.signal(signum, lambda number, _frame: caught.append(number))
+                for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            if handler is not None:  # None: installed outside Python, and left as it is
+                signal.signal(signum, handler)
+        if caught:
+            signal.raise_signal(caught[0])
+
+
+def _hold(file: IO[bytes]) -> None:
+    """Mark a temp file as in use for as long as it is open (a no-op without flock)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        return
+    fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def remove_stale(directory: Path, prefix: str) -> None:
+    """Remove temp files and scratch directories named `prefix*` that a build killed
+    before it could clean up left in `directory` (those still held by a running build stay).
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        return
+    try:
+        names = [n for n in os.listdir(directory) if n.startswith(prefix)]
+    except OSError:
+        return
+    for name in names:
+        path = directory / name
+        if path.is_symlink():
+            continue
+        if path.is_dir():
+            holder = path / SCRATCH_OWNER
+        elif name.endswith(TEMP_SUFFIX):
+            holder = path
+        else:
+            continue
+        try:
+            with open(holder, "rb") as file:
+                fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if holder != path:
+                    shutil.rmtree(path)
+                else:
+                    os.unlink(path)
+        except FileNotFoundError:
+            if holder != path:  # killed before it could mark its scratch directory
+                with contextlib.suppress(OSError):
+                    if time.time() - path.stat().st_mtime > 3600:
+                        shutil.rmtree(path)
+        except OSError:
+            continue  # held by a running build, or not ours to remove
+
+
+SCRATCH_OWNER = ".owner"
+
+
+@contextlib.contextmanager
+def scratch_directory(parent: Path, prefix: str) -> Iterator[Path]:
+    """A temp directory in `parent`, marked as in use until the block ends, then removed."""
+    with tempfile.TemporaryDirectory(prefix=prefix, dir=parent) as scratch, \
+            open(Path(scratch) / SCRATCH_OWNER, "wb") as owner:
+        _hold(owner)
+        yield Path(scratch)

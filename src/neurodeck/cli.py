@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -19,7 +21,7 @@ from typing import Any, TypeVar
 import click
 
 from . import __version__
-from .errors import NeurodeckError, Problem
+from .errors import Location, NeurodeckError, Problem, display_path, printable
 
 T = TypeVar("T")
 # A deck directory that does not exist is a usage error (exit 2), said by click itself.
@@ -27,12 +29,33 @@ DECK_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 _JSON_KEY = "neurodeck.json"
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every `finally` and `with` cleans up."""
+
+
+def _terminate(_signum: int, _frame: object) -> None:
+    raise Terminated
+
+
 class ReportingGroup(click.Group):
-    """Prints every problem of a NeurodeckError, located, and exits 1: no traceback."""
+    """Prints every problem of a NeurodeckError, located, and exits 1: no traceback.
+
+    An interrupt (Ctrl-C, SIGTERM) prints one line and exits 130 or 143, as a shell does.
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt as err:
+            name, code = ("SIGTERM", 143) if isinstance(err, Terminated) else ("SIGINT", 130)
+            click.echo(f"neurodeck: interrupted by {name}; stopped", err=True)
+            if threading.active_count() > 1:
+                # Cleanup is done; a worker pool's thread that was cut off mid-message
+                # could hold up the interpreter's exit for ever.
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+            ctx.exit(code)
         except NeurodeckError as err:
             if ctx.meta.get(_JSON_KEY):
                 click.echo(json.dumps(_report(err.problems, ok=False), indent=2))
@@ -51,13 +74,21 @@ def _report(problems: list[Problem], *, ok: bool, **extra: object) -> dict[str, 
 
 def build_clock() -> int:
     """Seconds since the epoch for edited notes: SOURCE_DATE_EPOCH when set, else now."""
+    from .lock import MAX_TIME, check_time
+
     value = os.environ.get("SOURCE_DATE_EPOCH")
     if value is None:
         return int(time.time())
     try:
-        return int(value)
+        clock = int(value)
     except ValueError:
-        raise click.UsageError(f"SOURCE_DATE_EPOCH must be whole seconds, not {value!r}") from None
+        clock = -1
+    if not check_time(clock):
+        # Every time ends up as a zip date, which cannot be before 1970 here or after 2107.
+        raise click.UsageError(
+            f"SOURCE_DATE_EPOCH must be whole seconds since 1970 up to {MAX_TIME} (2107), "
+            f"not {value[:40]!r}")
+    return clock
 
 
 def plural(number: int, word: str) -> str:
@@ -89,14 +120,14 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("deck_dir", type=DECK_DIR, default="cards")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("-o", "--output", metavar="FILE",
               help="Where to write the package (default: build/<deck id>.apkg).")
 @click.option("--frozen", is_flag=True,
               help="Fail instead of updating neurodeck.lock (for CI: the lock must be committed).")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 @_format_option
 @click.pass_context
-def build(ctx: click.Context, deck_dir: Path, output: Path | None, frozen: bool, strict: bool,
+def build(ctx: click.Context, deck_dir: Path, output: str | None, frozen: bool, strict: bool,
           fmt: str) -> None:
     """Compile DECK_DIR (default: cards) into an Anki package.
 
@@ -110,7 +141,8 @@ def build(ctx: click.Context, deck_dir: Path, output: Path | None, frozen: bool,
     from . import pipeline
 
     ctx.meta[_JSON_KEY] = fmt == "json"
-    built = pipeline.build(deck_dir, output, clock=build_clock(), frozen=frozen, strict=strict)
+    out = None if output is None else _output_path(ctx, deck_dir, output)
+    built = pipeline.build(deck_dir, out, clock=build_clock(), frozen=frozen, strict=strict)
     _warn(built.warnings)
     summary = {
         "path": str(built.path),
@@ -122,10 +154,51 @@ def build(ctx: click.Context, deck_dir: Path, output: Path | None, frozen: bool,
     if fmt == "json":
         click.echo(json.dumps(_report(built.warnings, ok=True, **summary), indent=2))
         return
-    click.echo(f"Wrote {built.path}: {plural(built.notes, 'note')}, "
+    click.echo(f"Wrote {printable(str(built.path))}: {plural(built.notes, 'note')}, "
                f"{plural(built.cards, 'card')}, {plural(built.subdecks, 'subdeck')}")
     if built.lock_changes:
         click.echo(f"Updated neurodeck.lock: {'; '.join(built.lock_changes)}")
+
+
+def _output_path(ctx: click.Context, deck_dir: Path, output: str, suffix: str = ".apkg"
+                 ) -> Path:
+    """The -o path, or exit 2 with one line when writing it could destroy something."""
+    from . import pipeline
+
+    if output == "-":
+        reason: str | None = "standard output is not supported; give a file name"
+    else:
+        reason = pipeline.output_problem(deck_dir, Path(output), suffix=suffix)
+    if reason is not None:
+        click.echo(f"{printable(output)}: error: -o {reason}", err=True)
+        ctx.exit(2)
+    return Path(output)
+
+
+@cli.command("lock")
+@click.argument("deck_dir", type=DECK_DIR, default="cards")
+@click.option("--from", "package", required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The package last released to learners.")
+@click.option("--force", is_flag=True, help="Replace a lock that is still readable.")
+def lock_command(deck_dir: Path, package: Path, force: bool) -> None:
+    """Rebuild DECK_DIR's lost or damaged neurodeck.lock from the last released package.
+
+    A note whose content equals the package's keeps the package's modification time, so
+    learners' own edits on it survive the next release; a note edited since gets the clock
+    (SOURCE_DATE_EPOCH or now), so learners receive the edit. Commit the rebuilt lock.
+
+    \b
+    Example:
+      neurodeck lock cards/ --from releases/neurodeck-1.0.0.apkg
+    """
+    from .relock import relock
+
+    result = relock(deck_dir, package, clock=build_clock(), force=force)
+    _warn(result.warnings)
+    click.echo(f"Wrote {printable(str(result.path))} from {printable(str(package))}: "
+               f"{result.kept} notes as released, {result.changed} edited since, "
+               f"{result.added} new")
 
 
 @cli.command()
@@ -216,7 +289,8 @@ def verify(ctx: click.Context, apkg: Path, fmt: str) -> None:
     else:
         log = result.log
         decks, types = len(result.decks), len(result.note_types)
-        click.echo(f"Anki {result.anki_version} imported {apkg}: {plural(result.notes, 'note')}, "
+        click.echo(f"Anki {result.anki_version} imported {printable(str(apkg))}: "
+                   f"{plural(result.notes, 'note')}, "
                    f"{plural(result.cards, 'card')}, {plural(decks, 'deck')}, "
                    f"{plural(types, 'note type')}")
         click.echo(f"Import log: {log['new']} new, {log['updated']} updated, "
@@ -305,9 +379,10 @@ def release_check(ctx: click.Context, old: Path, new: Path, fmt: str) -> None:
               required=True,
               help="csv: notes for any Anki collection; html: preview; json: tools; md: study "
               "sheet.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("-o", "--output", metavar="FILE",
               help="Where to write (default: build/<deck id>.<format>).")
-def export_command(deck_dir: Path, fmt: str, output: Path | None) -> None:
+@click.pass_context
+def export_command(ctx: click.Context, deck_dir: Path, fmt: str, output: str | None) -> None:
     """Export the notes of DECK_DIR (default: cards) as Anki will get them.
 
     \b
@@ -329,11 +404,17 @@ def export_command(deck_dir: Path, fmt: str, output: Path | None) -> None:
     from .export import default_path, write_export
     from .snapshot import compile_snapshot
 
+    out = None if output is None else _output_path(ctx, deck_dir, output, f".{fmt}")
     snapshot = compile_snapshot(deck_dir, clock=build_clock())
-    path = output or default_path(snapshot, fmt)
+    path = out or default_path(snapshot, fmt)
     with _progress(snapshot.notes, length=len(snapshot.notes), label=f"Exporting {fmt}") as notes:
-        cards = write_export(snapshot, fmt, path, notes)
-    click.echo(f"Wrote {path}: {plural(len(snapshot.notes), 'note')}, {plural(cards, 'card')}")
+        try:
+            cards = write_export(snapshot, fmt, path, notes)
+        except OSError as err:  # read-only, full, too large: the previous file is intact
+            raise NeurodeckError([Problem(Location(display_path(path)),
+                                          f"cannot write the export: {err.strerror}")]) from None
+    click.echo(f"Wrote {printable(str(path))}: {plural(len(snapshot.notes), 'note')}, "
+               f"{plural(cards, 'card')}")
 
 
 # --- Authoring: schema, new, preview (issue #15) ----------------------------------------
@@ -467,4 +548,5 @@ def _progress(items: Iterable[T], *, length: int, label: str) -> Iterator[Iterab
 
 def main() -> None:
     """Console-script entry point."""
+    signal.signal(signal.SIGTERM, _terminate)
     cli(prog_name="neurodeck")

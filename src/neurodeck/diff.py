@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from .errors import printable
 from .markup import html_to_text
 from .notetypes import CLOZE_RE
 from .snapshot import PackagedNote, Snapshot
@@ -132,7 +133,7 @@ def _deck(side: Snapshot, note: PackagedNote) -> str:
 
 
 def _side(side: Snapshot) -> str:
-    return f"{side.version or 'unversioned'} ({side.source})"
+    return f"{side.version or 'unversioned'} ({printable(side.source)})"
 
 
 def summary(diff: DeckDiff) -> str:

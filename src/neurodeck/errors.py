@@ -2,18 +2,46 @@
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 Severity = Literal["error", "warning"]
 
+# Characters that would act on a terminal instead of showing: C0 and C1 controls (an escape
+# sequence can recolour, move the cursor or retitle the window), DEL, line and paragraph
+# separators, bidirectional overrides that reorder what is shown, and the lone surrogates
+# that stand for undecodable bytes in a file name (a terminal could not print them).
+_UNPRINTABLE_RE = re.compile(
+    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_UNPRINTABLE_OR_NEWLINE_RE = re.compile(f"{_UNPRINTABLE_RE.pattern[:-1]}\n]")
+
+
+def printable(text: str, *, keep_newlines: bool = False) -> str:
+    """Text safe to print on a terminal: control characters shown as escapes (\\x1b)."""
+    pattern = _UNPRINTABLE_RE if keep_newlines else _UNPRINTABLE_OR_NEWLINE_RE
+    if not pattern.search(text):
+        return text
+    return pattern.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
 
 def display_path(path: Path) -> str:
     """A path as the user will recognise it: relative to the working directory when inside it."""
+    # abspath, not resolve: a symlink is shown by its own name, and a loop cannot fail here.
+    try:
+        return Path(os.path.abspath(path)).relative_to(os.getcwd()).as_posix()
+    except (ValueError, OSError):
+        pass
     try:
         return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
+    except (ValueError, OSError, RuntimeError):
         return str(path)
 
 
@@ -26,11 +54,12 @@ class Location:
     column: int = 0
 
     def __str__(self) -> str:
+        path = printable(self.path)  # a file name can hold any character but / and NUL
         if not self.line:
-            return self.path
+            return path
         if not self.column:
-            return f"{self.path}:{self.line}"
-        return f"{self.path}:{self.line}:{self.column}"
+            return f"{path}:{self.line}"
+        return f"{path}:{self.line}:{self.column}"
 
 
 @dataclass(frozen=True)
@@ -43,9 +72,9 @@ class Problem:
     severity: Severity = "error"
 
     def __str__(self) -> str:
-        text = f"{self.location}: {self.severity}: {self.message}"
+        text = f"{self.location}: {self.severity}: {printable(self.message, keep_newlines=True)}"
         if self.hint:
-            text += f"\n  hint: {self.hint}"
+            text += f"\n  hint: {printable(self.hint, keep_newlines=True)}"
         return text
 
     def to_json(self) -> dict[str, object]:

@@ -11,6 +11,7 @@ import difflib
 import math
 import os
 import re
+import stat
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TypeVar, cast
@@ -55,22 +56,114 @@ _Entries = dict[str, tuple[Node, Node]]  # key -> (key node, value node)
 T = TypeVar("T")
 
 
-def find_fact_sets(deck_dir: Path) -> list[Path]:
-    """Every *.yaml / *.yml under deck_dir except deck.yaml, in sorted (curriculum) order.
+def find_fact_sets(deck_dir: Path, problems: list[Problem] | None = None) -> list[Path]:
+    """Every fact set under deck_dir, in sorted (curriculum) order; problems with the tree
+    are added to `problems` (raised, when no list is given).
 
-    Hidden files and folders are skipped: a deck directory that is also a repository holds
-    .github/workflows/*.yml and .pre-commit-config.yaml, which are no fact sets.
+    One rule, in the README: a file whose name ends in .yaml or .yml (in any case) is a fact
+    set, except deck.yaml at the top; names starting with a dot (hidden files, editor lock
+    files such as .#x.yaml, .git) are skipped. A directory that cannot be read, a symlink
+    leading outside the deck directory or to nothing, and a fact set that is not a regular
+    file are errors, never skipped: a note that silently drops out of a build would come
+    back later as a new note, with learners' history lost.
     """
-    found = [
-        path
-        for pattern in ("*.yaml", "*.yml")
-        for path in deck_dir.rglob(pattern)
-        if path != deck_dir / DECK_FILE and path.is_file()
-        and not any(part.startswith(".") for part in path.relative_to(deck_dir).parts)
-    ]
+    own_problems: list[Problem] = []
+    if problems is None:
+        problems = own_problems
+    root = deck_dir.resolve()
+    found: list[Path] = []
+    pending = [deck_dir]
+    while pending:
+        directory = pending.pop()
+        try:
+            with os.scandir(directory) as scan:
+                entries = sorted(scan, key=lambda e: e.name)
+        except OSError as err:
+            problems.append(Problem(
+                Location(display_path(directory)), f"cannot read directory: {err.strerror}",
+                hint="make it readable, or move it out of the deck directory"))
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            path = Path(entry.path)
+            is_yaml = entry.name.lower().endswith((".yaml", ".yml"))
+            try:
+                if entry.is_symlink():
+                    problem = _symlink_problem(path, root, is_yaml)
+                    if problem is not None:
+                        problems.append(problem)
+                        continue
+                    if entry.is_dir():  # inside the deck: its files are read where they are
+                        continue
+                elif entry.is_dir(follow_symlinks=False):
+                    pending.append(path)
+                    continue
+                if not is_yaml:
+                    continue
+                if directory == deck_dir and entry.name.lower() in ("deck.yaml", "deck.yml"):
+                    if entry.name != DECK_FILE:
+                        problems.append(Problem(
+                            Location(display_path(path)),
+                            f"{entry.name!r} is neither the deck's header nor a fact set",
+                            hint=f"name the header exactly {DECK_FILE}"))
+                    continue
+                if not entry.is_file():
+                    problems.append(Problem(
+                        Location(display_path(path)),
+                        f"fact set is not a regular file ({_file_kind(path)})",
+                        hint="replace it with a plain text file, or rename it so it does not "
+                        "end in .yaml"))
+                    continue
+            except OSError as err:
+                if not is_yaml:
+                    continue  # not read unless a note refers to it, which reports it
+                problems.append(Problem(Location(display_path(path)),
+                                        f"cannot read: {err.strerror}",
+                                        hint="make it readable, or move it out of the deck"))
+                continue
+            found.append(path)
+    if own_problems:
+        raise NeurodeckError(own_problems)
     return sorted(found, key=lambda p: p.relative_to(deck_dir).as_posix())
 
 
+def _symlink_problem(path: Path, root: Path, is_yaml: bool) -> Problem | None:
+    """Why a symlink in the deck may not be read (None when it leads inside the deck)."""
+    try:
+        target = path.resolve()
+        exists = target.exists()
+    except (OSError, RuntimeError) as err:  # a loop, a name too long
+        if not is_yaml:
+            return None  # not read unless a note refers to it, which reports it
+        return Problem(Location(display_path(path)), f"symlink cannot be followed: {err}",
+                       hint="replace the symlink with the file itself")
+    if not exists:
+        if not is_yaml:
+            return None
+        return Problem(Location(display_path(path)), "fact set is a symlink to nothing",
+                       hint="remove the broken symlink, or point it at the file")
+    if not target.is_relative_to(root):
+        if not is_yaml and not target.is_dir():
+            return None  # an image: refused where a note refers to it, with the note's line
+        return Problem(
+            Location(display_path(path)),
+            f"symlink leads outside the deck directory (to {target})",
+            hint="copy what it points to into the deck directory: a deck holds its own files")
+    return None
+
+
+def _file_kind(path: Path) -> str:
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return "unreadable"
+    for test, what in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
+                       (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"),
+                       (stat.S_ISBLK, "a device")):
+        if test(mode):
+            return what
+    return "not a regular file"
 _TOP_LEVEL_KEY_RE = "^{key}:[ \t]*"
 
 
@@ -99,7 +192,7 @@ def load_deck(deck_dir: Path, problems: list[Problem] | None = None) -> Deck:
     problems = [] if problems is None else problems
     header = load_header(deck_dir, problems)
     fact_sets = []
-    for path in find_fact_sets(deck_dir):
+    for path in find_fact_sets(deck_dir, problems):
         fact_set = read_fact_set(path, problems)
         if fact_set is not None:
             fact_sets.append(fact_set)
@@ -114,6 +207,15 @@ def load_header(deck_dir: Path, problems: list[Problem]) -> Deck:
     Raises NeurodeckError when there is no usable deck.yaml (no name or id to build with).
     """
     deck_path = deck_dir / DECK_FILE
+    if deck_path.is_symlink():
+        problem = _symlink_problem(deck_path, deck_dir.resolve(), True)
+        if problem is not None:
+            raise NeurodeckError([problem])
+    if deck_path.exists() and not deck_path.is_file():
+        raise NeurodeckError([Problem(Location(display_path(deck_path)),
+                                      f"{DECK_FILE} is not a regular file "
+                                      f"({_file_kind(deck_path)})",
+                                      hint=f"make {DECK_FILE} a plain text file")])
     if not deck_path.is_file():
         raise NeurodeckError(
             [

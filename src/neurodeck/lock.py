@@ -22,12 +22,18 @@ from typing import NamedTuple
 from .errors import Location, NeurodeckError, Problem
 
 LOCK_FILE = "neurodeck.lock"
-LOCK_VERSION = 1
+LOCK_VERSION = 2  # the format written; version 1 (no `lock` line) is still read
+# The latest time a lock may hold: a zip file cannot date anything after 2107, and every
+# time in the lock ends up as the package's zip date. 0 is the earliest.
+MAX_TIME = 4354819199  # 2107-12-31 23:59:59 UTC
+RECOVER_HINT = ("restore it from version control; if it is lost, rebuild it from the last "
+                "released package with `neurodeck lock --from RELEASE.apkg`")
 _HEADER = (
-    f"# neurodeck lock, version {LOCK_VERSION}: when each note last changed. "
-    "Commit it with the cards; `neurodeck build` updates it.\n"
-    "# deck\tname | notetype\tkey\thash\tmod | note\tid\thash\tmod\ttype\tcards\tsubdeck"
-    " | occlusion\tnote\tshape id\tcard number\n"
+    "# neurodeck lock: when each note last changed. Commit it with the cards; "
+    "`neurodeck build` updates it.\n"
+    "# Lost or damaged? Never delete it: `neurodeck lock --from LAST-RELEASE.apkg` rebuilds it.\n"
+    "# lock\tformat\tdeck id | deck\tname | notetype\tkey\thash\tmod"
+    " | note\tid\thash\tmod\ttype\tcards\tsubdeck | occlusion\tnote\tshape id\tcard number\n"
 )
 
 
@@ -147,6 +153,8 @@ class Lock:
     # Diagrams: note id -> occlusion (or group) id -> cloze number. A card's review history
     # belongs to its number, so a region keeps its number for good, even after it is removed.
     occlusions: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    deck_id: str | None = None  # deck.yaml's `id` (None in a version 1 lock)
+    format: int = LOCK_VERSION  # the format it was read in; 0 for no lock file at all
 
     def __post_init__(self) -> None:
         if not isinstance(self.notes, NoteTable):  # a plain mapping, as tests write one
@@ -165,7 +173,7 @@ class Lock:
         return max(mods, default=0)
 
 
-EMPTY = Lock(NoteTable(), {})
+EMPTY = Lock(NoteTable(), {}, format=0)
 
 
 def parse_lock(path: str, text: str) -> Lock:
@@ -173,48 +181,101 @@ def parse_lock(path: str, text: str) -> Lock:
     return parse_lock_lines(path, text.splitlines())
 
 
+# Columns of each record kind, the kind included. A line with more or fewer is damaged:
+# reading it anyway would shift every value after the gap.
+_COLUMNS = {"lock": 3, "deck": 2, "notetype": 4, "note": 7, "occlusion": 4}
+_CARDS_RE = re.compile(r"(?:\d+(?:,\d+)*)?")
+_KIND_RE = re.compile(r"[a-z][a-z0-9-]*")
+
+
 def parse_lock_lines(path: str, lines: Iterable[str]) -> Lock:
     """As parse_lock, line by line (a file object will do), so a large lock is never held
     twice."""
     notes = NoteTable()
     notetypes: dict[str, Entry] = {}
-    deck_name = None
+    deck_name = deck_id = None
+    version = 1  # a lock without a `lock` line is version 1
     last_id = ""
     occlusions: dict[str, dict[str, int]] = {}
-    for number, line in enumerate(lines, start=1):
-        line = line.rstrip("\r\n")
-        if not line or line.startswith("#"):
-            continue
-        parts = line.split("\t", 6)
-        try:
-            if parts[0] == "note" and len(parts) == 7:
+    number = 0
+    try:
+        for number, line in enumerate(lines, start=1):  # noqa: B007 - named on error
+            line = line.rstrip("\r\n")
+            if not line or line.startswith("#"):
+                continue
+            parts = line.split("\t")
+            kind = parts[0]
+            if kind not in _COLUMNS:
+                raise ValueError(f"unknown record {kind!r}; expected `lock`, `deck`, "
+                                 "`notetype`, `note` or `occlusion` and tab-separated values")
+            if len(parts) != _COLUMNS[kind]:
+                raise ValueError(f"a `{kind}` line has {_COLUMNS[kind]} tab-separated "
+                                 f"columns, this one has {len(parts)}")
+            if kind == "note":
                 if parts[1] <= last_id:  # neurodeck writes each note once, in id order
                     raise ValueError(f"note {parts[1]!r} is out of order or repeated")
                 last_id = parts[1]
-                notes.add(parts[1], parts[2], int(parts[3]), parts[4], parts[6], parts[5])
-            elif parts[0] == "deck" and len(parts) >= 2:
-                deck_name = line.split("\t", 1)[1]
-            elif parts[0] == "notetype" and len(parts) == 4:
-                notetypes[parts[1]] = Entry(parts[2], int(parts[3]))
-            elif parts[0] == "occlusion" and len(parts) == 4:
+                if not _KIND_RE.fullmatch(parts[4]) or not _CARDS_RE.fullmatch(parts[5]):
+                    raise ValueError(f"note {parts[1]!r} has a damaged type or card list")
+                notes.add(parts[1], parts[2], _time(parts[3]), parts[4], parts[6], parts[5])
+            elif kind == "notetype":
+                if parts[1] in notetypes:
+                    raise ValueError(f"note type {parts[1]!r} is repeated")
+                notetypes[parts[1]] = Entry(parts[2], _time(parts[3]))
+            elif kind == "occlusion":
                 _read_occlusion_record(occlusions.setdefault(parts[1], {}), parts[2], parts[3])
+            elif kind == "deck":
+                if deck_name is not None:
+                    raise ValueError("the `deck` line is repeated")
+                deck_name = parts[1]
             else:
-                raise ValueError("expected `deck`, `note`, `notetype` or `occlusion` and "
-                                 "tab-separated values")
-        except ValueError as err:
-            raise NeurodeckError([Problem(
-                Location(path, number), f"cannot read the lock file: {err}",
-                hint="restore it from version control, or delete it to start afresh "
-                "(learners may then not receive edits until a note changes again)",
-            )]) from None
-    return Lock(notes, notetypes, deck_name, occlusions)
+                if deck_id is not None or deck_name is not None or notetypes or notes or (
+                        occlusions):
+                    raise ValueError("the `lock` line must come once, before every other record")
+                version, deck_id = _format(parts[1]), parts[2]
+                if not deck_id:
+                    raise ValueError("the `lock` line names no deck id")
+    except ValueError as err:
+        newer = isinstance(err, _NewerFormat)
+        raise NeurodeckError([Problem(
+            Location(path, number), f"cannot read the lock file: {err}",
+            hint="upgrade neurodeck (pip install -U neurodeck)" if newer else RECOVER_HINT,
+        )]) from None
+    return Lock(notes, notetypes, deck_name, occlusions, deck_id, version)
+
+
+class _NewerFormat(ValueError):
+    """A lock written by a newer neurodeck."""
+
+
+def _format(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or int(text) < 1:
+        raise ValueError(f"lock format {text!r} is not a version number")
+    if int(text) > LOCK_VERSION:
+        raise _NewerFormat(f"it is in format {int(text)}, written by a newer neurodeck; this "
+                           f"one reads formats up to {LOCK_VERSION}")
+    return int(text)
+
+
+def _time(text: str) -> int:
+    """A modification time: whole seconds since the epoch, in the range a package can date."""
+    if not text.isascii() or not text.isdigit() or not 0 <= int(text) <= MAX_TIME:
+        raise ValueError(f"time {text[:30]!r} is not whole seconds since 1970 before 2108")
+    return int(text)
 
 
 def _read_occlusion_record(numbers: dict[str, int], key: str, written: str) -> None:
+    if not written.isascii() or not written.isdigit():
+        raise ValueError(f"occlusion {key!r} has a card number {written[:30]!r} that is not one")
     number = int(written)
     if key in numbers or number in numbers.values() or number < 1:
         raise ValueError(f"occlusion {key!r} or its card number {number} is repeated or invalid")
     numbers[key] = number
+
+
+def check_time(value: int) -> bool:
+    """Whether a clock value can be a modification time (see MAX_TIME)."""
+    return 0 <= value <= MAX_TIME
 
 
 def format_lock(lock: Lock) -> str:
@@ -225,6 +286,7 @@ def format_lock(lock: Lock) -> str:
 def lock_lines(lock: Lock) -> Iterator[str]:
     """The lock's text line by line, so that a large lock is never held twice in memory."""
     yield _HEADER
+    yield f"lock\t{LOCK_VERSION}\t{lock.deck_id or ''}\n"
     if lock.deck_name is not None:
         yield f"deck\t{lock.deck_name}\n"
     for k, e in sorted(lock.notetypes.items()):
@@ -251,10 +313,11 @@ class LockUpdater:
     so that Anki always sees the edit as newer.
     """
 
-    def __init__(self, old: Lock, clock: int, deck_name: str) -> None:
+    def __init__(self, old: Lock, clock: int, deck_name: str, deck_id: str | None = None) -> None:
         self.old = old
         self.clock = clock
         self.deck_name = deck_name
+        self.deck_id = deck_id if deck_id is not None else old.deck_id
         self.notes = NoteTable()
         self.notetypes: dict[str, Entry] = {}
         self.occlusions: dict[str, dict[str, int]] = {}
@@ -294,7 +357,7 @@ class LockUpdater:
 
     def lock(self) -> Lock:
         """The lock as recorded so far."""
-        return Lock(self.notes, self.notetypes, self.deck_name, self.occlusions)
+        return Lock(self.notes, self.notetypes, self.deck_name, self.occlusions, self.deck_id)
 
     def changes(self) -> list[str]:
         """Short phrases for what differs from the old lock (empty when nothing does)."""
@@ -318,3 +381,10 @@ class LockUpdater:
                if k in self.old.notes):
             parts.append("occlusion card numbers changed")
         return parts
+
+    def migration(self) -> str | None:
+        """How the lock's format changes (None when it does not). Not a change for --frozen:
+        an old release's lock must still build it."""
+        if 0 < self.old.format < LOCK_VERSION:
+            return f"lock format {self.old.format} rewritten as format {LOCK_VERSION}"
+        return None

@@ -18,17 +18,29 @@ import dataclasses
 import functools
 import gc
 import os
-import tempfile
+import signal
+import sqlite3
+import stat
 import threading
 from collections import Counter
 from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, NamedTuple, TypeVar
+from typing import IO, Literal, NamedTuple, TypeVar
 
 from . import anki_rules, ids
 from . import lock as lockfile
-from .apkg import CollectionWriter, write_apkg, write_lines_atomically
+from .apkg import (
+    CollectionWriter,
+    Staged,
+    apkg_writer,
+    discard,
+    remove_stale,
+    replace_together,
+    scratch_directory,
+    signals_deferred,
+    stage,
+)
 from .compile import CompiledNote, NoteCompiler, PackageParts, notetype_hashes
 from .errors import Location, NeurodeckError, Problem, display_path
 from .load import find_fact_sets, load_header, read_fact_set, top_level_key_location
@@ -147,6 +159,7 @@ class Built:
     subdecks: int
     warnings: list[Problem]
     lock_changes: list[str] = field(default_factory=list)
+    lock: lockfile.Lock = lockfile.EMPTY  # the lock as this build recorded it
 
 
 @dataclass(frozen=True)
@@ -261,20 +274,32 @@ class _Pass:
     """One pass over a deck directory: every note compiled and checked, in curriculum order,
     and the lock this deck would have."""
 
-    def __init__(self, deck_dir: Path, *, clock: int, strict: bool) -> None:
+    def __init__(self, deck_dir: Path, *, clock: int, strict: bool,
+                 lock: lockfile.Lock | None = None) -> None:
         self.deck_dir = deck_dir
         self.clock = clock
         self.strict = strict
         self.problems: list[Problem] = []
         self.deck = load_header(deck_dir, self.problems)
         self.problems += check_header(self.deck)
-        self.lock = _read_lock(deck_dir)
+        self.lock = _read_lock(deck_dir) if lock is None else lock
+        if self.lock.deck_id is not None and self.lock.deck_id != self.deck.id:
+            # Raised at once: every later comparison with this lock would be noise.
+            raise NeurodeckError([*self.problems, Problem(
+                self.deck.loc,
+                f"deck id changed from {self.lock.deck_id!r} (in {lockfile.LOCK_FILE}) to "
+                f"{self.deck.id!r}: every note's identity in Anki comes from the deck id, so "
+                "every learner would get a second copy of every note, without its review "
+                "history",
+                hint=f"put back `id: {self.lock.deck_id}` in deck.yaml: a released deck's id is "
+                "permanent (a new, separate deck belongs in its own directory)",
+            )])
         self.media = _Media(deck_dir)
         self._ids = UniqueIds()
         self._subdecks = SubdeckNames()
         self._file_decks: list[FileDeck] = []  # each fact set's subdeck, for the study order
         self._scanned, self._failed = 0, False
-        self.updater = lockfile.LockUpdater(self.lock, clock, self.deck.name)
+        self.updater = lockfile.LockUpdater(self.lock, clock, self.deck.name, self.deck.id)
         # The text note types go into every package; the image-occlusion one only into decks
         # that have diagrams. Workers need every model's time before the notes are known.
         self._fingerprints = notetype_hashes(self.deck)
@@ -366,8 +391,8 @@ class _Pass:
 
     def _results(self, work: Callable[[int, Path], _R]) -> Generator[_R, None, None]:
         """work(index, path) for each fact set, in order: here, or in worker processes."""
-        paths = find_fact_sets(self.deck_dir)
-        size = sum(p.stat().st_size for p in paths)
+        paths = find_fact_sets(self.deck_dir, self.problems)
+        size = sum(_size(p) for p in paths)
         # fork() in a process with threads can deadlock; such callers get the sequential path.
         if (size < PARALLEL_MIN_BYTES or len(paths) < 2 or usable_cpus() < 2
                 or threading.active_count() > 1):
@@ -393,11 +418,19 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def compile_deck(deck_dir: Path, *, clock: int, strict: bool = False,
-                 keep: Keep = "notes") -> CompiledDeck:
+def compile_deck(deck_dir: Path, *, clock: int, strict: bool = False, keep: Keep = "notes",
+                 old_lock: lockfile.Lock | None = None) -> CompiledDeck:
     """Load, validate and compile a deck directory in memory, with the lock a build at
-    `clock` would write; nothing is written. Problems are in the result, not raised."""
-    return _Pass(deck_dir, clock=clock, strict=strict).run(keep=keep)
+    `clock` would write; nothing is written. Problems are in the result, not raised.
+    `old_lock` stands in for the lock file (to rebuild a lost one)."""
+    return _Pass(deck_dir, clock=clock, strict=strict, lock=old_lock).run(keep=keep)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0  # reading it will say why
 
 
 def _parallel(work: Callable[[int, Path], _R], paths: list[Path]) -> Iterator[_R]:
@@ -407,7 +440,7 @@ def _parallel(work: Callable[[int, Path], _R], paths: list[Path]) -> Iterator[_R
     # files are in flight, so memory stays bounded when the main process is the slower side.
     import multiprocessing
     from collections import deque
-    from concurrent.futures import Future, ProcessPoolExecutor
+    from concurrent.futures import Future, ProcessPoolExecutor, wait
 
     try:
         context = multiprocessing.get_context("fork")
@@ -415,23 +448,74 @@ def _parallel(work: Callable[[int, Path], _R], paths: list[Path]) -> Iterator[_R
         yield from (work(i, p) for i, p in enumerate(paths))
         return
     workers = min(usable_cpus(), _MAX_WORKERS)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_inherit,
-                             initargs=(work,)) as pool:
-        pending: deque[Future[_R]] = deque()
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_inherit,
+                               initargs=(work, os.getpid()))
+    pending: deque[Future[_R]] = deque()
+    stuck = False
+    try:
         for index, path in enumerate(paths):
-            pending.append(pool.submit(_work_in_worker, index, path))  # type: ignore[arg-type]
+            # An interrupt inside submit() could leave the pool waiting for work it never
+            # queued, and the first submit forks the workers, where a Ctrl-C would be
+            # swallowed by fork's own hooks ("Exception ignored"): it waits until after.
+            with signals_deferred():
+                pending.append(pool.submit(_work_in_worker, index, path))  # type: ignore[arg-type]
             if len(pending) > workers:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+    except BaseException:  # an error, an interrupt, or the consumer gave up (GeneratorExit)
+        # Workers ignore Ctrl-C and finish the file in hand: one killed while it sends its
+        # result would leave the pool's reader blocked for ever on half a message. Only a
+        # worker that does not finish in time is killed.
+        for future in pending:
+            future.cancel()
+        stuck = bool(wait(pending, timeout=_STOP_WAIT_SECONDS).not_done)
+        if stuck:
+            for process in list(getattr(pool, "_processes", {}).values()):
+                with contextlib.suppress(OSError):
+                    process.kill()
+        raise
+    finally:
+        pool.shutdown(wait=not stuck, cancel_futures=True)
+
+
+_STOP_WAIT_SECONDS = 30
 
 
 _work: Callable[[int, Path], object] | None = None  # in a worker process: what it is for
 
 
-def _inherit(work: Callable[[int, Path], object]) -> None:
+def _inherit(work: Callable[[int, Path], object], parent: int) -> None:
     global _work
     _work = work
+    # Ctrl-C reaches the whole process group: the main process handles it and ends the
+    # workers, which must not print tracebacks of their own. SIGTERM ends a worker at once.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _die_with(parent)
+
+
+def _die_with(parent: int) -> None:
+    """End this worker when the main process dies, even by SIGKILL: a worker left behind
+    would hold the build's output pipe open for ever (`neurodeck build | cat` would hang)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)  # Linux; elsewhere there is no prctl
+    except (OSError, AttributeError):
+        threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _watch_parent(parent: int) -> None:  # pragma: no cover - systems without prctl
+    import time
+
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 def _work_in_worker(index: int, path: Path) -> object:
@@ -439,47 +523,103 @@ def _work_in_worker(index: int, path: Path) -> object:
     return _work(index, path)
 
 
-def check(deck_dir: Path, *, strict: bool = False, clock: int = 0,
-          keep: Keep = "notes") -> CompiledDeck:
+def check(deck_dir: Path, *, strict: bool = False, clock: int = 0, keep: Keep = "notes",
+          old_lock: lockfile.Lock | None = None) -> CompiledDeck:
     """Load, validate and compile in memory; raise with the problems that fail the run."""
-    return compile_deck(deck_dir, clock=clock, strict=strict, keep=keep).raise_if_failed()
+    return compile_deck(deck_dir, clock=clock, strict=strict, keep=keep,
+                        old_lock=old_lock).raise_if_failed()
 
 
 def build(deck_dir: Path, output: Path | None = None, *, clock: int, frozen: bool = False,
           strict: bool = False) -> Built:
-    """Compile, then write the .apkg atomically and refresh the lock file beside the cards.
+    """Compile, then write the .apkg and refresh the lock file beside the cards.
 
-    With `frozen`, a lock that would change is an error and nothing is written (for CI).
+    The package and the lock are replaced together or not at all; a failed or interrupted
+    build leaves both as they were. With `frozen`, a lock that would change is an error and
+    nothing is written (for CI).
     """
     run = _Pass(deck_dir, clock=clock, strict=strict)
     path = output or Path("build") / f"{run.deck.id}.apkg"
     lock_path = deck_dir / lockfile.LOCK_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".neurodeck-", dir=path.parent) as scratch:
-        writer = CollectionWriter(Path(scratch) / "collection.anki2")
+    with contextlib.ExitStack() as stack:
+        with _writing(path, "the package"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Scratch and temp files of a build that was killed (SIGKILL, power loss).
+            remove_stale(path.parent, _SCRATCH_PREFIX)
+            remove_stale(path.parent, f".{path.name}.")
+            remove_stale(deck_dir, f".{lockfile.LOCK_FILE}.")
+            scratch = stack.enter_context(scratch_directory(path.parent, _SCRATCH_PREFIX))
+            writer = CollectionWriter(scratch / "collection.anki2")
 
         def append(part: Path, notes_before: int) -> None:
             # The part numbered its notes from 1; they follow the notes before them.
-            writer.merge(part, row_shift=notes_before * ids.ROW_STRIDE, due_shift=notes_before)
+            with _writing(path, "the package"):
+                writer.merge(part, row_shift=notes_before * ids.ROW_STRIDE,
+                             due_shift=notes_before)
 
         try:
-            compiled = run.run(scratch=Path(scratch), on_part=append).raise_if_failed()
-            if frozen and compiled.lock_changes:
+            compiled = run.run(scratch=scratch, on_part=append)
+            compiled.problems.extend(run.media.refuse_output(path))
+            compiled.raise_if_failed()
+            changes = compiled.lock_changes
+            if frozen and changes:
                 raise NeurodeckError([Problem(
                     Location(display_path(lock_path)),
-                    f"{lockfile.LOCK_FILE} is out of date ({'; '.join(compiled.lock_changes)})",
+                    f"{lockfile.LOCK_FILE} is out of date ({'; '.join(changes)})",
                     hint="run `neurodeck build` and commit the updated lock file with the cards",
                 )])
             package = compiled.package
-            writer.finish(package.unique_decks(), [package.models[k] for k in compiled.kinds])
+            with _writing(path, "the package"):
+                writer.finish(package.unique_decks(), [package.models[k] for k in compiled.kinds])
         except BaseException:
             writer.abandon()
             raise
-        write_apkg(writer.path, compiled.media, path, timestamp=compiled.lock.latest)
-    if compiled.lock_changes or not lock_path.exists():
-        write_lines_atomically(lock_path, lockfile.lock_lines(compiled.lock))
+        new_lock = compiled.lock
+        if not lockfile.check_time(new_lock.latest):
+            raise NeurodeckError([Problem(
+                Location(display_path(lock_path)),
+                f"a modification time would pass {lockfile.MAX_TIME}, the last second a "
+                "package can date (2107)", hint=lockfile.RECOVER_HINT)])
+        staged: list[Staged] = []
+        try:
+            migration = None if frozen else run.updater.migration()
+            if migration is not None:
+                changes.append(migration)
+            if changes or run.lock.format == 0:
+                with _writing(lock_path, "the lock file"):
+                    staged.append(stage(lock_path, _lock_writer(new_lock)))
+            with _writing(path, "the package"):
+                staged.append(stage(path, apkg_writer(writer.path, compiled.media,
+                                                      timestamp=new_lock.latest),
+                                    temp_dir=scratch))
+            with _writing(path, "the package" if len(staged) == 1 else "the package and lock"):
+                replace_together(staged)
+        finally:
+            for item in staged:
+                discard(item)
     return Built(path, compiled.note_count, compiled.card_count, len(compiled.subdecks),
-                 compiled.warnings, compiled.lock_changes)
+                 compiled.warnings, changes, new_lock)
+
+
+_SCRATCH_PREFIX = ".neurodeck-"
+
+
+@contextlib.contextmanager
+def _writing(target: Path, what: str) -> Iterator[None]:
+    """Turn a failure to write (read-only, full disk, file size limit, permissions) into a
+    located problem; the previous files are untouched by then."""
+    try:
+        yield
+    except (OSError, sqlite3.Error) as err:
+        reason = (err.strerror or str(err)) if isinstance(err, OSError) else str(err)
+        raise NeurodeckError([Problem(
+            Location(display_path(target)), f"cannot write {what}: {reason}")]) from None
+
+
+def _lock_writer(lock: lockfile.Lock) -> Callable[[IO[bytes]], None]:
+    def write(out: IO[bytes]) -> None:
+        out.writelines(line.encode("utf-8") for line in lockfile.lock_lines(lock))
+    return write
 
 
 @contextlib.contextmanager
@@ -582,8 +722,12 @@ class _Media:
                        or not target.is_relative_to(self.root))
             missing = not outside and not target.is_file()  # type: ignore[union-attr]
             size = 0 if outside or missing else target.stat().st_size  # type: ignore[union-attr]
+            if not outside and not missing:
+                with open(target, "rb"):  # type: ignore[arg-type]
+                    pass  # unreadable: say so here, not as a failure to write the package
         except (OSError, RuntimeError) as err:  # a symlink loop, a name too long, ...
-            return Problem(loc, f"image {written!r} in note {note_id!r} cannot be read: {err}",
+            reason = err.strerror if isinstance(err, OSError) and err.strerror else err
+            return Problem(loc, f"image {written!r} in note {note_id!r} cannot be read: {reason}",
                            hint="check the path; it is relative to the deck directory")
         if outside:
             return Problem(
@@ -606,6 +750,48 @@ class _Media:
         self.names[written] = target.name
         self.files[target.name] = target
         return None
+
+    def refuse_output(self, output: Path) -> list[Problem]:
+        """A problem if the package would replace one of the images it contains."""
+        try:
+            target = output.resolve()
+        except (OSError, RuntimeError):
+            return []
+        return [Problem(Location(display_path(output)),
+                        "the output is an image of the deck; building would replace it",
+                        hint="write the package to build/ instead")
+                for file in self.files.values() if file == target][:1]
+
+
+def output_problem(deck_dir: Path, output: Path, *, suffix: str = ".apkg") -> str | None:
+    """Why `output` must not be written by a build of deck_dir (None when it may be).
+
+    A build replaces its output, so an output that is one of the deck's inputs (deck.yaml, a
+    fact set, the lock, an image) would destroy it, and replacing a device or a FIFO would put
+    a regular file in its place.
+    """
+    try:
+        mode = output.stat().st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as err:
+        return f"cannot be checked: {err.strerror}"
+    if mode is not None:
+        for test, what in ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a device"),
+                           (stat.S_ISBLK, "a device"), (stat.S_ISFIFO, "a FIFO"),
+                           (stat.S_ISSOCK, "a socket")):
+            if test(mode):
+                return f"is {what}; write to a regular file such as build/deck{suffix}"
+    try:
+        target = output.resolve()
+        inside = target.is_relative_to(deck_dir.resolve())
+    except (OSError, RuntimeError) as err:
+        return f"cannot be checked: {err}"
+    if inside and target.suffix.lower() != suffix:
+        return ("is inside the deck directory, where it would replace or become one of the "
+                "deck's inputs (deck.yaml, a fact set, the lock, an image); write it to "
+                f"build/ or give it a name ending in {suffix}")
+    return None
 
 
 def _image_file(root: Path, written: str) -> Path | None:

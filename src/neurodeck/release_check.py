@@ -12,7 +12,7 @@ from . import anki_rules
 from .anki_rules import RULES, Rule
 from .compile import RETIRED_TAG
 from .diff import DeckDiff, NoteChange, NoteRef, diff_snapshots, note_ref
-from .errors import Location, Problem, Severity
+from .errors import Location, Problem, Severity, printable
 from .markup import html_to_text
 from .notetypes import CLOZE_RE
 from .occlusion import answers_by_number
@@ -85,7 +85,22 @@ def check_release(old: Snapshot, new: Snapshot) -> Verdict:
                 *_notetypes(old, new), *_static_media(old, new)]
     for change in diff.changed:
         findings += _changed(diff, change)
+    findings += _touched(diff)
     return Verdict(diff, tuple(findings))
+
+
+def _touched(diff: DeckDiff) -> Iterator[Finding]:
+    """Notes whose content is unchanged but whose modification time moved forward: Anki
+    updates them anyway, and learners lose their own edits on them ("My notes")."""
+    changed = {c.new.guid for c in diff.changed}
+    for note in diff.new.notes:
+        before = diff.old.by_guid.get(note.guid)
+        if before is None or note.guid in changed or note.mod <= before.mod:
+            continue
+        ref = note_ref(diff.new, note, {})
+        yield _finding(anki_rules.TOUCHED, _where(diff.new, note),
+                       f"note {ref} did not change but its modification time moved forward",
+                       _quoted(ref))
 
 
 def _where(side: Snapshot, note: PackagedNote) -> Location:
@@ -262,7 +277,8 @@ def format_verdict(verdict: Verdict) -> str:
     """The verdict for a terminal: what breaks, what to do, and what to tell learners."""
     diff = verdict.diff
     old, new = diff.old.version or "unversioned", diff.new.version or "unversioned"
-    lines = [f"{diff.new.deck_name}: {old} ({diff.old.source}) → {new} ({diff.new.source})"]
+    lines = [printable(f"{diff.new.deck_name}: {old} ({diff.old.source}) → {new} "
+                       f"({diff.new.source})")]
     lines += [str(p) for p in verdict.problems()]
     count = len(verdict.breaking)
     if not count:

@@ -112,15 +112,88 @@ def compose(path: str, text: str, *, use_libyaml: bool = HAVE_LIBYAML) -> Node |
 
 
 def _compose_one(path: str, text: str, *, use_libyaml: bool) -> Node | None:
+    lines = _LineCounter.for_text(text)  # problems are located as people count lines
     try:
-        return _compose_or_raise(path, text, yamlcompat.parser_class(use_libyaml))
-    except NeurodeckError:
+        return lines.fix(_compose_or_raise(path, text, yamlcompat.parser_class(use_libyaml)))
+    except NeurodeckError as err:
         if not use_libyaml or len(text) > _REREAD_LIMIT:
-            raise
+            raise lines.fix_error(err) from None
     # libyaml refused the file. Its messages omit the offending character and differ from
     # PyYAML's, and in a few corners it is stricter, so the pure-Python parser decides what
     # happens to a refused file: the same nodes or the same problems with or without libyaml.
-    return _compose_or_raise(path, text, PyParser)
+    try:
+        return lines.fix(_compose_or_raise(path, text, PyParser))
+    except NeurodeckError as err:
+        raise lines.fix_error(err) from None
+
+
+# YAML parsers start a new line at CR, NEL (U+0085) and the line and paragraph separators
+# (U+2028, U+2029) as well as at LF. Editors, grep and Git count LFs only, and a value may
+# hold any of the others, so marks after one are moved back to the lines people see.
+_PARSER_BREAK_RE = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+_ODD_BREAK_RE = re.compile("\r(?!\n)|[\x85\u2028\u2029]")
+
+
+class _LineCounter:
+    """Moves a parser's (line, column) to the line and column counted at LFs only."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.starts = [0, *(m.end() for m in _PARSER_BREAK_RE.finditer(text))]
+
+    @classmethod
+    def for_text(cls, text: str) -> _LineCounter | _NoFix:
+        return cls(text) if _ODD_BREAK_RE.search(text) else _NO_FIX
+
+    def position(self, line: int, column: int) -> tuple[int, int]:
+        """0-based (line, column) as the parser counted them -> as people count them."""
+        if line >= len(self.starts):
+            return line, column
+        index = self.starts[line] + column
+        return self.text.count("\n", 0, index), index - (self.text.rfind("\n", 0, index) + 1)
+
+    def fix(self, root: Node | None) -> Node | None:
+        pending = [root] if root is not None else []
+        while pending:
+            node = pending.pop()
+            node.start_mark = self._moved(node.start_mark)
+            node.end_mark = self._moved(node.end_mark)
+            if isinstance(node, MappingNode):
+                pending += [n for pair in node.value for n in pair]
+            elif isinstance(node, SequenceNode):
+                pending += node.value
+        return root
+
+    def _moved(self, mark: Any) -> Any:
+        if mark is None:
+            return None
+        line, column = self.position(mark.line, mark.column)  # libyaml's marks are read-only
+        return yaml.Mark(mark.name, mark.index, line, column, None, None)
+
+    def fix_error(self, err: NeurodeckError) -> NeurodeckError:
+        fixed = []
+        for problem in err.problems:
+            loc = problem.location
+            if loc.line and loc.column and not problem.message.startswith(_OWN_COUNT):
+                line, column = self.position(loc.line - 1, loc.column - 1)
+                loc = Location(loc.path, line + 1, column + 1)
+            fixed.append(Problem(loc, problem.message, problem.hint, problem.severity))
+        return NeurodeckError(fixed)
+
+
+class _NoFix:
+    """For the usual text with LF line ends only: marks are already right."""
+
+    def fix(self, root: Node | None) -> Node | None:
+        return root
+
+    def fix_error(self, err: NeurodeckError) -> NeurodeckError:
+        return err
+
+
+_NO_FIX = _NoFix()
+# Problems located by counting LFs ourselves (see _bad_character_problem), not by the parser.
+_OWN_COUNT = ("an invisible control character", "a broken character")
 
 
 # How many syntax errors one file may report before the rest is left for the next run.

@@ -1,0 +1,285 @@
+"""Issue 11: the lock is never misread, the output never destroys an input, and the deck
+tree is read by one rule, with every odd file reported rather than skipped or crashed on."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+
+import pytest
+from conftest import PEPTIDES_YAML
+
+from neurodeck.cli import cli
+from neurodeck.lock import LOCK_FILE
+
+COMMANDS = ["check", "build", "stats", "export"]
+
+
+def built(runner, deck_dir, out):
+    result = runner.invoke(cli, ["build", str(deck_dir), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    return out.read_bytes(), (deck_dir / LOCK_FILE).read_bytes()
+
+
+# --- The lock -------------------------------------------------------------------------------
+
+
+def test_a_lock_with_an_extra_column_fails_the_build_and_frozen(runner, sample_deck, tmp_path):
+    """It used to give a bogus warning per note, and --frozen passed."""
+    out = tmp_path / "out.apkg"
+    package, _ = built(runner, sample_deck, out)
+    lock_path = sample_deck / LOCK_FILE
+    lock_path.write_text(lock_path.read_text().replace("\tNeuropeptides\n",
+                                                       "\tNeuropeptides\tjunk\n"))
+    for extra in ([], ["--frozen"]):
+        result = runner.invoke(cli, ["build", str(sample_deck), "-o", str(out), *extra])
+        assert result.exit_code == 1
+        first = result.stderr.splitlines()[0]
+        assert first.startswith(f"{lock_path}:9: error: cannot read the lock file: a `note` "
+                                "line has 7 tab-separated columns, this one has 8")
+        assert "warning" not in result.stderr
+    assert out.read_bytes() == package
+
+
+@pytest.mark.parametrize("bad", ["100000000000000000000", str(2**63), "1e20", "-5"])
+def test_a_source_date_epoch_out_of_range_is_a_usage_error(bad, runner, sample_deck, tmp_path):
+    result = runner.invoke(cli, ["build", str(sample_deck), "-o", str(tmp_path / "o.apkg")],
+                           env={"SOURCE_DATE_EPOCH": bad})
+    assert result.exit_code == 2
+    assert "SOURCE_DATE_EPOCH must be whole seconds since 1970" in result.stderr
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_a_huge_time_in_the_lock_is_a_located_error(runner, sample_deck, tmp_path):
+    built(runner, sample_deck, tmp_path / "out.apkg")
+    lock_path = sample_deck / LOCK_FILE
+    lock_path.write_text(lock_path.read_text().replace("\t1700000000\tcloze",
+                                                       f"\t{2**63}\tcloze"))
+    result = runner.invoke(cli, ["check", str(sample_deck)])
+    assert result.exit_code == 1
+    assert f"{lock_path}:9: error: cannot read the lock file: time '{2**63}'" in result.stderr
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_a_lock_from_a_newer_neurodeck_is_refused(runner, sample_deck, tmp_path):
+    built(runner, sample_deck, tmp_path / "out.apkg")
+    lock_path = sample_deck / LOCK_FILE
+    lock_path.write_text(lock_path.read_text().replace("lock\t2\ttest", "lock\t9\ttest"))
+    result = runner.invoke(cli, ["check", str(sample_deck)])
+    assert result.exit_code == 1
+    assert "written by a newer neurodeck" in result.stderr
+
+
+def test_changing_the_deck_id_while_a_lock_exists_is_an_error(runner, sample_deck, tmp_path):
+    out = tmp_path / "out.apkg"
+    package, lock = built(runner, sample_deck, out)
+    deck_yaml = sample_deck / "deck.yaml"
+    deck_yaml.write_text(deck_yaml.read_text().replace("id: test", "id: test-two"))
+    for command in (["check"], ["build", "-o", str(out)]):
+        result = runner.invoke(cli, [command[0], str(sample_deck), *command[1:]])
+        assert result.exit_code == 1
+        assert (f"{deck_yaml}:1:1: error: deck id changed from 'test' (in neurodeck.lock) to "
+                "'test-two'") in result.stderr
+        assert "every learner would get a second copy of every note" in result.stderr
+        assert "put back `id: test`" in result.stderr
+    assert (out.read_bytes(), (sample_deck / LOCK_FILE).read_bytes()) == (package, lock)
+    # The hint, applied, works.
+    deck_yaml.write_text(deck_yaml.read_text().replace("id: test-two", "id: test"))
+    assert runner.invoke(cli, ["build", str(sample_deck), "-o", str(out), "--frozen"]
+                         ).exit_code == 0
+
+
+def test_a_version_1_lock_still_builds_frozen_and_is_migrated_by_build(runner, sample_deck,
+                                                                      tmp_path):
+    """An old release's committed lock must still rebuild it with --frozen, byte for byte."""
+    out = tmp_path / "out.apkg"
+    package, _ = built(runner, sample_deck, out)
+    lock_path = sample_deck / LOCK_FILE
+    v2 = lock_path.read_text()
+    v1 = "".join(line for line in v2.splitlines(keepends=True) if not line.startswith("lock\t"))
+    lock_path.write_text(v1)
+    result = runner.invoke(cli, ["build", str(sample_deck), "-o", str(out), "--frozen"])
+    assert result.exit_code == 0, result.output
+    assert (out.read_bytes(), lock_path.read_text()) == (package, v1)
+    result = runner.invoke(cli, ["build", str(sample_deck), "-o", str(out)])
+    assert result.exit_code == 0
+    assert "Updated neurodeck.lock: lock format 1 rewritten as format 2" in result.stdout
+    assert lock_path.read_text() == v2  # no time moved
+
+
+# --- The output path --------------------------------------------------------------------------
+
+
+def _fifo(path):
+    os.mkfifo(path)
+
+
+def _socket(path):
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(path))
+    return sock
+
+
+@pytest.mark.parametrize("target", ["deck.yaml", "peptides.yaml", LOCK_FILE, "images/x.png",
+                                    "new.yaml", "directory", "fifo", "socket", "device", "-"])
+def test_an_output_that_would_destroy_something_is_refused(target, runner, make_deck,
+                                                           tmp_path, monkeypatch):
+    deck_dir = make_deck({"peptides.yaml": PEPTIDES_YAML, "images/x.png": b"\x89PNG"})
+    built(runner, deck_dir, tmp_path / "first.apkg")
+    keep = None
+    if target == "directory":
+        out = tmp_path / "a-directory"
+        out.mkdir()
+    elif target == "fifo":
+        out = tmp_path / "fifo"
+        _fifo(out)
+    elif target == "socket":
+        out = tmp_path / "sock"
+        keep = _socket(out)
+    elif target == "device":
+        out = tmp_path / "null"
+        os.symlink("/dev/null", out)  # a link to a device is the device
+    elif target == "-":
+        monkeypatch.chdir(tmp_path)
+        out = "-"
+    else:
+        out = deck_dir / target
+    before = {p: p.read_bytes() for p in deck_dir.rglob("*") if p.is_file()}
+    result = runner.invoke(cli, ["build", str(deck_dir), "-o", str(out)])
+    if keep is not None:
+        keep.close()
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"{out}: error: -o ")
+    assert {p: p.read_bytes() for p in deck_dir.rglob("*") if p.is_file()} == before
+    assert os.path.exists("/dev/null") and not os.path.isfile("/dev/null")
+    assert not (tmp_path / "-").exists()
+
+
+@pytest.mark.parametrize("target", ["deck.yaml", "peptides.yaml", LOCK_FILE, "-"])
+def test_an_export_that_would_destroy_an_input_is_refused(target, runner, sample_deck,
+                                                          monkeypatch):
+    monkeypatch.chdir(sample_deck.parent)
+    out = target if target == "-" else str(sample_deck / target)
+    before = {p: p.read_bytes() for p in sample_deck.iterdir()}
+    result = runner.invoke(cli, ["export", str(sample_deck), "--format", "md", "-o", out])
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"{out}: error: -o ")
+    assert {p: p.read_bytes() for p in sample_deck.iterdir()} == before
+    assert not (sample_deck.parent / "-").exists()
+
+
+def test_an_apkg_inside_the_deck_directory_is_allowed(runner, sample_deck):
+    result = runner.invoke(cli, ["build", str(sample_deck), "-o", str(sample_deck / "d.apkg")])
+    assert result.exit_code == 0, result.output
+
+
+# --- The deck tree ----------------------------------------------------------------------------
+
+
+def run_all(runner, deck_dir, tmp_path):
+    """Every command that reads a deck directory; none may leave a traceback."""
+    results = {}
+    for command in COMMANDS:
+        args = [command, str(deck_dir)]
+        if command == "build":
+            args += ["-o", str(tmp_path / "t.apkg")]
+        if command == "export":
+            args += ["--format", "json", "-o", str(tmp_path / "t.json")]
+        results[command] = result = runner.invoke(cli, args)
+        assert result.exception is None or isinstance(result.exception, SystemExit), (
+            command, result.exception)
+    for command in ("diff", "release-check"):
+        results[command] = result = runner.invoke(cli, [command, str(deck_dir), str(deck_dir)])
+        assert result.exception is None or isinstance(result.exception, SystemExit), (
+            command, result.exception)
+    return results
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="symlinks and FIFOs")
+@pytest.mark.parametrize("kind", ["fact set", "directory", "deck.yaml"])
+def test_a_symlink_leading_outside_the_deck_is_refused_by_every_command(kind, runner, make_deck,
+                                                                       tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.yaml").write_text(PEPTIDES_YAML)
+    deck_dir = make_deck({"a.yaml": "notes:\n  - {id: a, front: A, back: B}\n"})
+    if kind == "fact set":
+        link = deck_dir / "b.yaml"
+        link.symlink_to(outside / "secret.yaml")
+    elif kind == "directory":
+        link = deck_dir / "more"
+        link.symlink_to(outside, target_is_directory=True)
+    else:
+        (outside / "deck.yaml").write_text((deck_dir / "deck.yaml").read_text())
+        link = deck_dir / "deck.yaml"
+        link.unlink()
+        link.symlink_to(outside / "deck.yaml")
+    for command, result in run_all(runner, deck_dir, tmp_path).items():
+        assert result.exit_code == 1, (command, result.output)
+        assert f"{link}: error: symlink leads outside the deck directory" in result.output, (
+            command, result.output)
+        assert "oxytocin" not in result.output
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="symlinks and FIFOs")
+def test_dangling_symlinks_fifos_and_editor_lock_files_never_give_a_traceback(
+        runner, make_deck, tmp_path):
+    deck_dir = make_deck({"a.yaml": "notes:\n  - {id: a, front: A, back: B}\n"})
+    (deck_dir / ".#a.yaml").symlink_to("root@host.1234:1700000000")  # what Emacs leaves
+    (deck_dir / "gone.yaml").symlink_to("nowhere.yaml")
+    os.mkfifo(deck_dir / "pipe.yaml")
+    for command, result in run_all(runner, deck_dir, tmp_path).items():
+        assert result.exit_code == 1, (command, result.output)
+        assert f"{deck_dir / 'gone.yaml'}: error: fact set is a symlink to nothing" \
+            in result.output, command
+        assert f"{deck_dir / 'pipe.yaml'}: error: fact set is not a regular file (a FIFO)" \
+            in result.output, command
+        assert ".#a.yaml" not in result.output
+
+
+def test_hidden_files_are_skipped_and_upper_case_extensions_read(runner, make_deck):
+    deck_dir = make_deck({
+        "a.YAML": "notes:\n  - {id: upper, front: A, back: B}\n",
+        "b.Yml": "notes:\n  - {id: mixed, front: A, back: B}\n",
+        ".hidden.yaml": "notes:\n  - {id: hidden, front: A, back: B}\n",
+        ".git/x.yaml": "not: [yaml",
+        "sub/.x.yaml": "not: [yaml",
+    })
+    result = runner.invoke(cli, ["check", str(deck_dir)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("2 notes, 2 cards")
+
+
+def test_a_header_named_in_capitals_is_reported(runner, make_deck):
+    deck_dir = make_deck({"Deck.YAML": "name: X\nid: x\n"})
+    result = runner.invoke(cli, ["check", str(deck_dir)])
+    assert result.exit_code == 1
+    assert "'Deck.YAML' is neither the deck's header nor a fact set" in result.stderr
+
+
+def test_file_names_with_control_characters_are_escaped(runner, make_deck):
+    name = "evil\x1b]0;pwned\x07\x1b[31m.yaml"
+    deck_dir = make_deck({name: "notes:\n  - {id: a, front: A}\n"})
+    result = runner.invoke(cli, ["check", str(deck_dir)])
+    assert result.exit_code == 1
+    assert "\x1b" not in result.output and "\x07" not in result.output
+    assert "evil\\x1b]0;pwned\\x07\\x1b[31m.yaml:2:5: error:" in result.stderr
+
+
+@pytest.mark.parametrize("odd", ["\u2028", "\x85", "\r"])
+def test_line_and_column_stay_right_after_odd_line_breaks_in_a_value(odd, runner, make_deck):
+    deck_dir = make_deck({"a.yaml": (
+        "notes:\n"
+        f"  - id: a\n    front: 'one{odd}two'\n    back: B\n"
+        "  - id: b\n    front: \"bad \\q\"\n").encode()})
+    result = runner.invoke(cli, ["check", str(deck_dir)])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"{deck_dir / 'a.yaml'}:6:18: error: invalid YAML")
+    deck_dir = make_deck({"a.yaml": (
+        f"notes:\n  - id: a\n    front: 'one{odd}two'\n    back: B\n    bak: C\n"
+    ).encode()}, name="second")
+    result = runner.invoke(cli, ["check", str(deck_dir)])
+    assert f"{deck_dir / 'a.yaml'}:5:5: error: unknown key 'bak'" in result.stderr
