@@ -426,3 +426,18 @@ _JSON = st.recursive(
 @given(_JSON)
 def test_the_json_export_indents_as_json_dumps_does(value: object) -> None:
     assert indented_json(value) == json.dumps(value, indent=2, ensure_ascii=False)
+
+
+@pytest.mark.parametrize("files", [{}, {"peptides.yaml": PEPTIDES_YAML}])
+def test_the_json_export_is_written_note_by_note_as_one_dump_would_write_it(
+    make_deck: MakeDeck, files: dict[str, str]
+) -> None:
+    from neurodeck.export.json_export import _note, json_chunks
+
+    snapshot = compile_snapshot(make_deck(files), clock=1_700_000_000)
+    data = {"deck": {"id": snapshot.deck_slug, "name": snapshot.deck_name,
+                     "version": snapshot.version},
+            "notes": [_note(snapshot, note) for note in snapshot.notes]}
+    chunks = list(json_chunks(snapshot, snapshot.notes))
+    assert "".join(chunks) == json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    assert len(chunks) == len(snapshot.notes) + 2

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from ..apkg import write_atomically
+from ..apkg import write_atomically, write_lines_atomically
 from ..snapshot import PackagedNote, Snapshot
 from .csv_export import render_csv
 from .html_export import render_html
-from .json_export import render_json
+from .json_export import json_chunks, render_json
 from .md_export import render_markdown
 
 Renderer = Callable[[Snapshot, Iterable[PackagedNote]], str]
@@ -49,6 +49,9 @@ def write_export(snapshot: Snapshot, fmt: str, path: Path,
         folder.mkdir(parents=True, exist_ok=True)
         for name, data in sorted(snapshot.media.items()):
             write_atomically(folder / name, data)
+    elif fmt == "json":  # written as it is rendered: a large deck's JSON is never one string
+        write_lines_atomically(path, json_chunks(snapshot, notes))
+        return sum(len(note.ordinals) for note in snapshot.notes)
     else:
         text = FORMATS[fmt](snapshot, notes)
     write_atomically(path, text.encode("utf-8"))

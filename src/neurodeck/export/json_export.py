@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from ..snapshot import PackagedNote, Snapshot
 from .cards import render_cards
@@ -11,12 +11,19 @@ from .cards import render_cards
 
 def render_json(snapshot: Snapshot, notes: Iterable[PackagedNote]) -> str:
     """Stable, indented JSON: the same deck always gives the same text."""
-    data = {
-        "deck": {"id": snapshot.deck_slug, "name": snapshot.deck_name,
-                 "version": snapshot.version},
-        "notes": [_note(snapshot, note) for note in notes],
-    }
-    return indented_json(data) + "\n"
+    return "".join(json_chunks(snapshot, notes))
+
+
+def json_chunks(snapshot: Snapshot, notes: Iterable[PackagedNote]) -> Iterator[str]:
+    """render_json's text, note by note, so that a large deck is never held as one string:
+    {"deck": {...}, "notes": [...]}, indented by two spaces."""
+    deck = {"id": snapshot.deck_slug, "name": snapshot.deck_name, "version": snapshot.version}
+    yield f'{{\n  "deck": {indented_json(deck, 1)},\n  "notes": '
+    separator = "[\n    "
+    for note in notes:
+        yield separator + indented_json(_note(snapshot, note), 2)
+        separator = ",\n    "
+    yield "[]\n}\n" if separator.startswith("[") else "\n  ]\n}\n"
 
 
 def indented_json(value: object, level: int = 0) -> str:
