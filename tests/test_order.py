@@ -52,3 +52,14 @@ def test_released_subdecks_are_not_renamed():
     hint = hint_of(study_order_problems(files("Memory", "Attention", released=True)))
     assert hint.startswith("renaming a subdeck learners have leaves their cards in the old one")
     assert "`deck:" not in hint
+
+
+def test_file_renames_keep_a_number_inside_the_name_and_the_yaml_suffix():
+    """Applying the hint: the new names still end in .yaml (so they stay fact sets) and sort
+    in the order Anki shows the subdecks."""
+    decks = [FileDeck("set-0001.yaml", "Attention", False), FileDeck("set-0002.yaml", "", False)]
+    hint = hint_of(study_order_problems(decks))
+    renames = dict(pair.split(" → ") for pair in hint.split(": ")[-1].split("; "))
+    assert renames == {"set-0002.yaml": "01-set-0002.yaml", "set-0001.yaml": "02-set-0001.yaml"}
+    by_new_name = sorted(decks, key=lambda f: renames[f.path])
+    assert [f.subdeck for f in by_new_name] == ["", "Attention"]

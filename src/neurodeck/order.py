@@ -113,7 +113,7 @@ def _renames(curriculum: list[str]) -> dict[str, str]:
     return renames
 
 
-_NUMBER_PREFIX_RE = re.compile(r"[0-9]+[ .)_-]+(?=\S)")
+_NUMBER_PREFIX_RE = re.compile(r"^[0-9]+[ .)_-]+(?=\S)")  # at the start only
 
 
 def _unnumbered(part: str) -> str:
