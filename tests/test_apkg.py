@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import zipfile
 import zlib
+from pathlib import Path
 
 import pytest
 
@@ -44,3 +45,29 @@ def test_chunked_deflate_is_as_small_as_one_stream(tmp_path, monkeypatch):
         chunked = archive.getinfo("collection.anki2").compress_size
     whole = len(zlib.compress(data, apkg._COMPRESS_LEVEL))
     assert chunked < whole * 1.02
+
+
+def test_an_interrupt_while_an_entry_opens_is_raised_not_hidden(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C inside zipfile's open() left the archive writing an entry no one could close,
+    and closing it raised a ValueError in place of the interrupt: the build printed a
+    traceback instead of `interrupted by SIGINT`."""
+    import signal
+    import zipfile
+
+    from neurodeck import apkg
+
+    real_open = zipfile.ZipFile.open
+
+    def open_then_interrupt(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        entry = real_open(self, *args, **kwargs)
+        signal.raise_signal(signal.SIGINT)  # as if Ctrl-C came while the entry opened
+        return entry
+
+    monkeypatch.setattr(zipfile.ZipFile, "open", open_then_interrupt)
+    collection = tmp_path / "collection.anki2"
+    collection.write_bytes(b"rows")
+    write = apkg.apkg_writer(collection, {}, timestamp=0)
+    with pytest.raises(KeyboardInterrupt), (tmp_path / "deck.apkg").open("wb") as out:
+        write(out)

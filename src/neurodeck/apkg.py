@@ -186,7 +186,12 @@ def apkg_writer(collection: Path, media: Mapping[str, Path], *,
                 info._compresslevel = _COMPRESS_LEVEL  # type: ignore[attr-defined]
                 info.external_attr = 0o644 << 16
                 info.create_system = 3  # the same on every platform
-                with archive.open(info, "w", force_zip64=False) as entry:
+                with contextlib.ExitStack() as stack:
+                    # An interrupt inside open() would leave the archive marked as writing an
+                    # entry no one can close, and closing the archive would then raise a
+                    # ValueError in place of the interrupt: it waits until the entry is open.
+                    with signals_deferred():
+                        entry = stack.enter_context(archive.open(info, "w", force_zip64=False))
                     source = entries[name]
                     if isinstance(source, bytes):
                         entry.write(source)
