@@ -52,7 +52,10 @@ def read_apkg(path: Path) -> Contents:
                 "SELECT guid, mid, mod, tags, flds FROM notes ORDER BY id"
             ):
                 notes[nid_guid] = PackagedNote(
-                    nid_guid, notetypes[mid]["name"], mod, tuple(tags.split()),
+                    nid_guid,
+                    notetypes[mid]["name"],
+                    mod,
+                    tuple(tags.split()),
                     tuple(flds.split("\x1f")),
                 )
             cards = [

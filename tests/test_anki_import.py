@@ -56,18 +56,34 @@ notes:
 
 # note id -> (note type, subdeck, tags, number of cards)
 EXPECTED = {
-    "oxytocin-touch": ("Test Deck: Basic", "Test Deck::Neuropeptides",
-                       ("neuropeptides", "oxytocin", "test::Neuropeptides"), 1),
-    "vasopressin-pair-bonding": ("Test Deck: Basic (and reversed card)", "Test Deck::Neuropeptides",
-                                 ("neuropeptides", "test::Neuropeptides"), 2),
-    "mirror-neurons-fire": ("Test Deck: Cloze", "Test Deck::Neuropeptides",
-                            ("neuropeptides", "test::Neuropeptides"), 2),
+    "oxytocin-touch": (
+        "Test Deck: Basic",
+        "Test Deck::Neuropeptides",
+        ("neuropeptides", "oxytocin", "test::Neuropeptides"),
+        1,
+    ),
+    "vasopressin-pair-bonding": (
+        "Test Deck: Basic (and reversed card)",
+        "Test Deck::Neuropeptides",
+        ("neuropeptides", "test::Neuropeptides"),
+        2,
+    ),
+    "mirror-neurons-fire": (
+        "Test Deck: Cloze",
+        "Test Deck::Neuropeptides",
+        ("neuropeptides", "test::Neuropeptides"),
+        2,
+    ),
     "markdown-renders": ("Test Deck: Basic", "Test Deck", ("markup", "test"), 1),
     "html-is-text": ("Test Deck: Basic", "Test Deck", ("markup", "test"), 1),
     "javascript-link": ("Test Deck: Basic", "Test Deck", ("markup", "test"), 1),
     "three-deletions": ("Test Deck: Cloze", "Test Deck", ("markup", "test"), 3),
-    "amygdala-threat": ("Test Deck: Basic", "Test Deck::Brain Regions::Limbic System",
-                        ("exam::2024", "regions", "test::Brain_Regions::Limbic_System"), 1),
+    "amygdala-threat": (
+        "Test Deck: Basic",
+        "Test Deck::Brain Regions::Limbic System",
+        ("exam::2024", "regions", "test::Brain_Regions::Limbic_System"),
+        1,
+    ),
 }
 SOURCE = "<cite>Neurobiological Foundations of Intimacy</cite>"
 
@@ -104,9 +120,16 @@ def test_every_note_imports_as_new_and_nothing_else(view: LearnerView) -> None:
     assert view.log.found_notes == 8
     assert set(view.notes) == {guid(i) for i in EXPECTED}
     assert view.notetypes == (
-        "Test Deck: Basic", "Test Deck: Basic (and reversed card)", "Test Deck: Cloze")
-    assert view.decks == ("Test Deck", "Test Deck::Brain Regions",
-                          "Test Deck::Brain Regions::Limbic System", "Test Deck::Neuropeptides")
+        "Test Deck: Basic",
+        "Test Deck: Basic (and reversed card)",
+        "Test Deck: Cloze",
+    )
+    assert view.decks == (
+        "Test Deck",
+        "Test Deck::Brain Regions",
+        "Test Deck::Brain Regions::Limbic System",
+        "Test Deck::Neuropeptides",
+    )
 
 
 @pytest.mark.parametrize("note_id", sorted(EXPECTED))
@@ -121,8 +144,10 @@ def test_note_has_its_type_subdeck_tags_and_card_count(view: LearnerView, note_i
 
 def test_basic_card_shows_the_prompt_then_answer_extra_and_source(view: LearnerView) -> None:
     (card,) = cards(view, "oxytocin-touch")
-    prompt = ('<div class="nd-prompt">Which neuropeptide is released during physical touch '
-              "and intimacy?</div>")
+    prompt = (
+        '<div class="nd-prompt">Which neuropeptide is released during physical touch '
+        "and intimacy?</div>"
+    )
     assert card.question == prompt
     assert card.answer == (
         f'{prompt}\n<hr id="answer">\n<div class="nd-answer">Oxytocin</div>\n'
@@ -180,24 +205,30 @@ def test_extra_and_source_are_on_the_back_only(view: LearnerView) -> None:
 
 def test_markdown_renders_as_html(view: LearnerView) -> None:
     (card,) = cards(view, "markdown-renders")
-    assert card.question == ('<div class="nd-prompt">What do <em>emphasis</em>, '
-                             "<strong>bold</strong> and <code>code</code> look like?</div>")
-    assert ('<ul>\n<li>a list item</li>\n<li><a href="https://example.org/">a link</a></li>\n'
-            "</ul>") in card.answer
+    assert card.question == (
+        '<div class="nd-prompt">What do <em>emphasis</em>, '
+        "<strong>bold</strong> and <code>code</code> look like?</div>"
+    )
+    assert (
+        '<ul>\n<li>a list item</li>\n<li><a href="https://example.org/">a link</a></li>\n' "</ul>"
+    ) in card.answer
 
 
 def test_html_typed_in_yaml_is_shown_as_text(view: LearnerView) -> None:
     (card,) = cards(view, "html-is-text")
-    assert card.question == ('<div class="nd-prompt">&lt;script&gt;alert(1)&lt;/script&gt; '
-                             "&lt;b&gt;bold?&lt;/b&gt;</div>")
+    assert card.question == (
+        '<div class="nd-prompt">&lt;script&gt;alert(1)&lt;/script&gt; '
+        "&lt;b&gt;bold?&lt;/b&gt;</div>"
+    )
     assert '<div class="nd-answer">&lt;img src=x onerror=alert(1)&gt;</div>' in card.answer
     assert "<script" not in card.answer and "<img" not in card.answer
 
 
 def test_javascript_link_is_not_a_link(view: LearnerView) -> None:
     (card,) = cards(view, "javascript-link")
-    assert card.question == ('<div class="nd-prompt">Where does [this link](javascript:alert(1)) '
-                             "go?</div>")
+    assert card.question == (
+        '<div class="nd-prompt">Where does [this link](javascript:alert(1)) ' "go?</div>"
+    )
     assert "<a " not in card.question + card.answer and "href" not in card.answer
 
 
@@ -224,8 +255,7 @@ def test_shipped_deck_imports_whole_and_every_card_renders(shipped, runner, tmp_
     view = import_apkg(apkg, tmp_path)
 
     notes = {c.guid: c for c in checked.notes}
-    assert view.log.counts() == {"new": len(notes), "updated": 0, "duplicate": 0,
-                                 "conflicting": 0}
+    assert view.log.counts() == {"new": len(notes), "updated": 0, "duplicate": 0, "conflicting": 0}
     assert set(view.notes) == set(notes)
     assert len(view.cards) == checked.card_count
     for note_guid_, compiled in notes.items():

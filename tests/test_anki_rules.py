@@ -29,9 +29,25 @@ def build_ok(runner: CliRunner, deck_dir: Path, out: Path) -> Path:
 # ------------------------------------------------------------------- empty fronts
 
 
-FIELDS = ["&nbsp;", "***", "[](http://a)", "#", "- ", "1.", "```\n```", "> ", "\u200b",
-          "![](images/brain.png)", "![diagram](brain.png) text", "a", "[x]", "<b></b>",
-          "&amp;", "&#91;", " <!-- --> "]
+FIELDS = [
+    "&nbsp;",
+    "***",
+    "[](http://a)",
+    "#",
+    "- ",
+    "1.",
+    "```\n```",
+    "> ",
+    "\u200b",
+    "![](images/brain.png)",
+    "![diagram](brain.png) text",
+    "a",
+    "[x]",
+    "<b></b>",
+    "&amp;",
+    "&#91;",
+    " <!-- --> ",
+]
 
 
 @pytest.mark.parametrize("text", FIELDS)
@@ -40,17 +56,28 @@ def test_our_port_strips_html_exactly_as_anki_does(text: str, tmp_path: Path) ->
     rendered = markup.render(text).html
     with LearnerCollection(tmp_path / "c") as learner:
         anki = learner.col._backend.strip_html(
-            text=rendered, mode=StripHtmlRequest.PRESERVE_MEDIA_FILENAMES)
+            text=rendered, mode=StripHtmlRequest.PRESERVE_MEDIA_FILENAMES
+        )
     assert ankitext.strip_html_preserving_media_filenames(rendered) == anki
 
 
-@pytest.mark.parametrize("html_text", [
-    '<img src="brain.png">', "<img src='a b.png' alt=x>", "<img alt=x src=brain.png>",
-    '<audio src="x.mp3"></audio>', "<hr><br><div></div>", "&nbsp;&lt;&gt;&#x41;", "<!--x-->y"])
+@pytest.mark.parametrize(
+    "html_text",
+    [
+        '<img src="brain.png">',
+        "<img src='a b.png' alt=x>",
+        "<img alt=x src=brain.png>",
+        '<audio src="x.mp3"></audio>',
+        "<hr><br><div></div>",
+        "&nbsp;&lt;&gt;&#x41;",
+        "<!--x-->y",
+    ],
+)
 def test_our_port_handles_raw_html_as_anki_does(html_text: str, tmp_path: Path) -> None:
     with LearnerCollection(tmp_path / "c") as learner:
         anki = learner.col._backend.strip_html(
-            text=html_text, mode=StripHtmlRequest.PRESERVE_MEDIA_FILENAMES)
+            text=html_text, mode=StripHtmlRequest.PRESERVE_MEDIA_FILENAMES
+        )
     assert ankitext.strip_html_preserving_media_filenames(html_text) == anki
 
 
@@ -58,9 +85,13 @@ def test_an_image_only_front_builds_and_verify_does_not_call_it_empty(
     make_deck: MakeDeck, runner: CliRunner, tmp_path: Path
 ) -> None:
     """verify stripped every tag and reported an image-only front as empty; Anki shows it."""
-    deck_dir = make_deck({"fig.yaml": "notes:\n  - id: figure\n"
-                          "    front: '![](images/brain.png)'\n    back: The amygdala\n",
-                          "images/brain.png": PNG})
+    deck_dir = make_deck(
+        {
+            "fig.yaml": "notes:\n  - id: figure\n"
+            "    front: '![](images/brain.png)'\n    back: The amygdala\n",
+            "images/brain.png": PNG,
+        }
+    )
     out = build_ok(runner, deck_dir, tmp_path / "deck.apkg")
     (card,) = import_apkg(out, tmp_path / "learner").cards
     assert '<img src="brain.png"' in card.question
@@ -72,8 +103,12 @@ def test_verify_still_reports_a_blank_front(tmp_path: Path) -> None:
     """A package built elsewhere with a front of `<hr />` only: verify says so."""
     import genanki
 
-    model = genanki.Model(1, "B", fields=[{"name": "Front"}, {"name": "Back"}],
-                          templates=[{"name": "C", "qfmt": "{{Front}}", "afmt": "{{Back}}"}])
+    model = genanki.Model(
+        1,
+        "B",
+        fields=[{"name": "Front"}, {"name": "Back"}],
+        templates=[{"name": "C", "qfmt": "{{Front}}", "afmt": "{{Back}}"}],
+    )
     deck = genanki.Deck(2, "D")
     deck.add_note(genanki.Note(model, ["<hr />", "x"], guid="g"))
     out = tmp_path / "blank.apkg"
@@ -96,9 +131,11 @@ def test_the_cloze_hint_builds_and_anki_hides_the_link_text(
     assert "[{{c1::words}}](https://example.org)" in result.stderr
     fixed = "Read [{{c1::the oxytocin paper}}](https://example.org) on touch."
     (deck_dir / "c.yaml").write_text(
-        f"notes:\n  - id: c\n    type: cloze\n    text: '{fixed}'\n", encoding="utf-8")
-    (card,) = import_apkg(build_ok(runner, deck_dir, tmp_path / "ok.apkg"),
-                          tmp_path / "learner").cards
+        f"notes:\n  - id: c\n    type: cloze\n    text: '{fixed}'\n", encoding="utf-8"
+    )
+    (card,) = import_apkg(
+        build_ok(runner, deck_dir, tmp_path / "ok.apkg"), tmp_path / "learner"
+    ).cards
     shown = ankitext.strip_html_preserving_media_filenames(card.question)
     assert "oxytocin" not in shown and "[...]" in shown
     assert "the oxytocin paper" in card.answer
@@ -107,8 +144,10 @@ def test_the_cloze_hint_builds_and_anki_hides_the_link_text(
 # -------------------------------------------------------------------- Anki markers
 
 
-MARKERS = ("Hear [sound:a.mp3], [anki:tts lang=en_US]say this[/anki:tts], [anki:play:q:0], "
-           "[latex]x^2[/latex], [$]y[/$], [$$]z[/$$] and [[type:Back]].")
+MARKERS = (
+    "Hear [sound:a.mp3], [anki:tts lang=en_US]say this[/anki:tts], [anki:play:q:0], "
+    "[latex]x^2[/latex], [$]y[/$], [$$]z[/$$] and [[type:Back]]."
+)
 
 
 def test_anki_markers_typed_in_yaml_show_as_text_in_anki(
@@ -116,11 +155,14 @@ def test_anki_markers_typed_in_yaml_show_as_text_in_anki(
 ) -> None:
     """[sound:…] made a broken play button, [anki:tts] speech, [latex] a missing image:
     typed in a fact set they are text, like HTML and {{Field}}."""
-    deck_dir = make_deck({
-        "deck.yaml": "name: Test Deck\nid: test\n"
-                     "sources:\n  s: {title: 'On [sound:x.mp3]', author: '[anki:tts]'}\n",
-        "m.yaml": f"source: s\nnotes:\n  - id: m\n    front: '{MARKERS}'\n    back: Answer\n"
-                  "    section: '[latex]s[/latex]'\n"})
+    deck_dir = make_deck(
+        {
+            "deck.yaml": "name: Test Deck\nid: test\n"
+            "sources:\n  s: {title: 'On [sound:x.mp3]', author: '[anki:tts]'}\n",
+            "m.yaml": f"source: s\nnotes:\n  - id: m\n    front: '{MARKERS}'\n    back: Answer\n"
+            "    section: '[latex]s[/latex]'\n",
+        }
+    )
     out = build_ok(runner, deck_dir, tmp_path / "deck.apkg")
     with LearnerCollection(tmp_path / "learner") as learner:
         learner.import_apkg(out)
@@ -143,10 +185,19 @@ def test_anki_renames_deck_names_on_import_as_ankitext_says(tmp_path: Path) -> N
     Anki renames one of two names that differ in case or Unicode form, and trims spaces."""
     import genanki
 
-    model = genanki.Model(1607392319, "B", fields=[{"name": "Front"}, {"name": "Back"}],
-                          templates=[{"name": "C", "qfmt": "{{Front}}", "afmt": "{{Back}}"}])
-    names = ["Root::Bio", "Root::bio", "Root::Café", unicodedata.normalize("NFD", "Root::Café"),
-             "Root :: Brain Regions :: Amygdala "]
+    model = genanki.Model(
+        1607392319,
+        "B",
+        fields=[{"name": "Front"}, {"name": "Back"}],
+        templates=[{"name": "C", "qfmt": "{{Front}}", "afmt": "{{Back}}"}],
+    )
+    names = [
+        "Root::Bio",
+        "Root::bio",
+        "Root::Café",
+        unicodedata.normalize("NFD", "Root::Café"),
+        "Root :: Brain Regions :: Amygdala ",
+    ]
     decks = []
     for number, name in enumerate(names):
         deck = genanki.Deck(100 + number, name)
@@ -158,7 +209,9 @@ def test_anki_renames_deck_names_on_import_as_ankitext_says(tmp_path: Path) -> N
     assert "Root::Brain Regions::Amygdala" in got
     assert [d for d in got if "Caf" in d] == ["Root::Café", "Root::Café_"]  # both composed
     assert [d for d in got if d.lower().startswith("root::bio")] in (
-        ["Root::Bio", "Root::bio_"], ["Root::Bio_", "Root::bio"])
+        ["Root::Bio", "Root::bio_"],
+        ["Root::Bio_", "Root::bio"],
+    )
 
 
 def test_anki_matches_deck_names_as_ankitext_says(tmp_path: Path) -> None:
@@ -175,12 +228,21 @@ def test_anki_matches_deck_names_as_ankitext_says(tmp_path: Path) -> None:
     assert ankitext.deck_name_component(" Amygdala ") == "Amygdala"
 
 
-@pytest.mark.parametrize("first, second", [
-    ("Bio", "bio"), ("Café", unicodedata.normalize("NFD", "Café")),
-    ("Brain::Amygdala", "brain::Insula")])
+@pytest.mark.parametrize(
+    "first, second",
+    [
+        ("Bio", "bio"),
+        ("Café", unicodedata.normalize("NFD", "Café")),
+        ("Brain::Amygdala", "brain::Insula"),
+    ],
+)
 def test_two_subdecks_anki_would_merge_are_refused(
-    first: str, second: str, make_deck: MakeDeck, runner: CliRunner, tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch
+    first: str,
+    second: str,
+    make_deck: MakeDeck,
+    runner: CliRunner,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     def fact_set(subdeck: str, note_id: str) -> str:
         return f"deck: {subdeck}\nnotes:\n  - id: {note_id}\n    front: Q?\n    back: A\n"
@@ -193,7 +255,8 @@ def test_two_subdecks_anki_would_merge_are_refused(
             f"b.yaml:1:7: error: subdeck {second!r} (the `deck:` of this file) is not a name "
             f"Anki keeps: Anki would store it as {first!r}",
             "  hint: type the accented letters again (Anki composes them, NFC) or save the "
-            "file as NFC"]
+            "file as NFC",
+        ]
     else:
         shown = second.split("::")[0]
         assert lines == [
@@ -201,10 +264,12 @@ def test_two_subdecks_anki_would_merge_are_refused(
             "in case or Unicode form, which Anki takes for the same name: it would rename one "
             "of them on import (adding `_`)",
             f"  hint: spell it {first.split('::')[0]!r} as at a.yaml:3:5, or give it another "
-            "name"]
+            "name",
+        ]
     # The hint, applied, builds.
-    (deck_dir / "b.yaml").write_text(fact_set(first.split("::")[0] + "::Other", "b"),
-                                     encoding="utf-8")
+    (deck_dir / "b.yaml").write_text(
+        fact_set(first.split("::")[0] + "::Other", "b"), encoding="utf-8"
+    )
     assert runner.invoke(cli, ["build", ".", "-o", str(out)]).exit_code == 0
 
 
@@ -215,8 +280,10 @@ def test_the_subdeck_hint_builds_the_deck_anki_keeps(
     deck_dir = make_deck({"bad.yaml": spaced})
     result, _ = run_build(runner, deck_dir, tmp_path, monkeypatch)
     assert "hint: write `deck: Brain Regions::Amygdala`" in result.stderr
-    (deck_dir / "bad.yaml").write_text(spaced.replace(
-        'deck: "Brain Regions :: Amygdala "', "deck: Brain Regions::Amygdala"), encoding="utf-8")
+    (deck_dir / "bad.yaml").write_text(
+        spaced.replace('deck: "Brain Regions :: Amygdala "', "deck: Brain Regions::Amygdala"),
+        encoding="utf-8",
+    )
     out = build_ok(runner, deck_dir, tmp_path / "ok.apkg")
     (card,) = import_apkg(out, tmp_path / "learner").cards
     assert card.deck == "Test Deck::Brain Regions::Amygdala"
@@ -225,13 +292,18 @@ def test_the_subdeck_hint_builds_the_deck_anki_keeps(
 def test_a_deck_name_anki_would_change_is_refused(
     make_deck: MakeDeck, runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    deck_dir = make_deck({"deck.yaml": "name: 'Psych :: Neuro'\nid: test\n",
-                          "a.yaml": "notes:\n  - {id: a, front: Q?, back: A}\n"})
+    deck_dir = make_deck(
+        {
+            "deck.yaml": "name: 'Psych :: Neuro'\nid: test\n",
+            "a.yaml": "notes:\n  - {id: a, front: Q?, back: A}\n",
+        }
+    )
     result, out = run_build(runner, deck_dir, tmp_path, monkeypatch)
     assert assert_failed_without_damage(result, out, deck_dir) == [
         "deck.yaml:1:1: error: deck name 'Psych :: Neuro' is not a name Anki keeps: Anki would "
         "store it as 'Psych::Neuro'",
-        "  hint: write `name: Psych::Neuro`"]
+        "  hint: write `name: Psych::Neuro`",
+    ]
     (deck_dir / "deck.yaml").write_text("name: Psych::Neuro\nid: test\n", encoding="utf-8")
     assert runner.invoke(cli, ["build", ".", "-o", str(out)]).exit_code == 0
 
@@ -246,8 +318,12 @@ def test_a_media_file_over_the_limit_is_a_located_error(
 
     The file is sparse: it takes no disk space and is never read.
     """
-    deck_dir = make_deck({"fig.yaml": "notes:\n  - id: figure\n"
-                          "    front: 'Where? ![d](images/huge.png)'\n    back: Here\n"})
+    deck_dir = make_deck(
+        {
+            "fig.yaml": "notes:\n  - id: figure\n"
+            "    front: 'Where? ![d](images/huge.png)'\n    back: Here\n"
+        }
+    )
     (deck_dir / "images").mkdir()
     huge = deck_dir / "images" / "huge.png"
     with huge.open("wb") as sparse:
@@ -257,7 +333,8 @@ def test_a_media_file_over_the_limit_is_a_located_error(
         "fig.yaml:2:5: error: image 'images/huge.png' in note 'figure' is 2,200,000,000 bytes; "
         "a media file may be at most 100 MiB (104,857,600 bytes)",
         "  hint: make the image smaller: Anki does not sync larger media files, and a card "
-        "image rarely needs more than 1 MB"]
+        "image rarely needs more than 1 MB",
+    ]
     # Exactly at the limit is fine.
     os.truncate(huge, pipeline.MAX_MEDIA_BYTES)
     assert runner.invoke(cli, ["build", ".", "-o", str(out)]).exit_code == 0

@@ -500,10 +500,14 @@ def test_symlink_out_of_the_deck_is_refused(link, make_deck, runner, tmp_path, m
     else:
         (deck_dir / "images").symlink_to(secret_dir, target_is_directory=True)
     result, out = run_build(runner, deck_dir, tmp_path, monkeypatch)
-    directory_refused = [
-        f"images: error: symlink leads outside the deck directory (to {secret_dir})",
-        "  hint: copy what it points to into the deck directory: a deck holds its own files",
-    ] if link == "directory" else []
+    directory_refused = (
+        [
+            f"images: error: symlink leads outside the deck directory (to {secret_dir})",
+            "  hint: copy what it points to into the deck directory: a deck holds its own files",
+        ]
+        if link == "directory"
+        else []
+    )
     assert assert_failed_without_damage(result, out, deck_dir) == [
         f"fig.yaml:3:5: error: image {target!r} in note 'figure' is outside the deck directory",
         "  hint: copy the image into the deck directory and refer to it by a relative path "
@@ -597,8 +601,9 @@ def packaged_descriptions(apkg: Path) -> list[str]:
     return [deck.get("desc", "") for deck in json.loads(decks).values()]
 
 
-@pytest.mark.parametrize("case", ["syntax-colons-in-three-notes", "syntax-unquoted-colon",
-                                  "syntax-over-indented-note"])
+@pytest.mark.parametrize(
+    "case", ["syntax-colons-in-three-notes", "syntax-unquoted-colon", "syntax-over-indented-note"]
+)
 def test_syntax_errors_of_several_notes_are_the_same_with_or_without_libyaml(case):
     """Each note's syntax error is found by re-reading the file with that note blanked out."""
     text = (BAD / f"{case}.yaml").read_text(encoding="utf-8")

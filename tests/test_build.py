@@ -43,17 +43,22 @@ def test_notes_land_in_subdecks_with_topic_tags(sample_deck, tmp_path):
 
 
 def test_nested_subdecks_get_parents_and_tags(make_deck, tmp_path):
-    deck_dir = make_deck({"a.yaml": """
+    deck_dir = make_deck(
+        {
+            "a.yaml": """
         deck: Brain Regions::Reward System
         source: intimacy
         notes:
           - id: vta-reward
             front: Which midbrain area is a core reward centre?
             back: The ventral tegmental area
-        """})
+        """
+        }
+    )
     contents = read_apkg(build(deck_dir, tmp_path / "out.apkg").path)
     assert {"Test Deck::Brain Regions", "Test Deck::Brain Regions::Reward System"} <= set(
-        contents.decks.values())
+        contents.decks.values()
+    )
     (note,) = contents.notes.values()
     assert note.tags == ("test::Brain_Regions::Reward_System",)
 
@@ -62,16 +67,21 @@ def test_fields_are_rendered_markdown_with_source_line(sample_deck, tmp_path):
     contents = read_apkg(build(sample_deck, tmp_path / "out.apkg").path)
     note = contents.notes[ids.note_guid("test", "oxytocin-touch")]
     front, back, extra, source, mine = note.fields
-    assert (front, back) == ("Which neuropeptide is released during physical touch and intimacy?",
-                             "Oxytocin")
+    assert (front, back) == (
+        "Which neuropeptide is released during physical touch and intimacy?",
+        "Oxytocin",
+    )
     assert extra == "Often called the &quot;bonding hormone&quot;."
-    assert source == ("<cite>Neurobiological Foundations of Intimacy</cite> · "
-                      "Neural Pathways of Intimacy")
+    assert source == (
+        "<cite>Neurobiological Foundations of Intimacy</cite> · " "Neural Pathways of Intimacy"
+    )
     assert mine == "", "My notes belongs to the learner and ships empty"
 
 
 def test_markdown_and_raw_html(make_deck, tmp_path):
-    deck_dir = make_deck({"a.yaml": """
+    deck_dir = make_deck(
+        {
+            "a.yaml": """
         source: intimacy
         notes:
           - id: md
@@ -79,21 +89,26 @@ def test_markdown_and_raw_html(make_deck, tmp_path):
             back: |
               - one
               - two
-        """})
+        """
+        }
+    )
     contents = read_apkg(build(deck_dir, tmp_path / "out.apkg").path)
     front, back, *_ = contents.notes[ids.note_guid("test", "md")].fields
-    assert front == ("What does <em>this</em> say about <code>code</code> and "
-                     "&lt;b&gt;bold&lt;/b&gt;?")
+    assert front == (
+        "What does <em>this</em> say about <code>code</code> and " "&lt;b&gt;bold&lt;/b&gt;?"
+    )
     assert back == "<ul>\n<li>one</li>\n<li>two</li>\n</ul>"
 
 
 def test_new_cards_are_due_in_curriculum_order(make_deck, tmp_path):
     """Files in sorted path order, notes in file order: `due` follows the curriculum."""
-    deck_dir = make_deck({
-        "02-second.yaml": "source: intimacy\nnotes:\n  - {id: c, front: C?, back: c}\n",
-        "01-first.yaml": "source: intimacy\nnotes:\n  - {id: a, front: A?, back: a}\n"
-                         "  - {id: b, front: B?, back: b}\n",
-    })
+    deck_dir = make_deck(
+        {
+            "02-second.yaml": "source: intimacy\nnotes:\n  - {id: c, front: C?, back: c}\n",
+            "01-first.yaml": "source: intimacy\nnotes:\n  - {id: a, front: A?, back: a}\n"
+            "  - {id: b, front: B?, back: b}\n",
+        }
+    )
     contents = read_apkg(build(deck_dir, tmp_path / "out.apkg").path)
     order = [next(k for k in "abc" if ids.note_guid("test", k) == c.guid) for c in contents.cards]
     assert order == ["a", "b", "c"]
@@ -183,21 +198,25 @@ def test_deck_description_shows_version(sample_deck, tmp_path):
         decks = json.loads(conn.execute("SELECT decks FROM col").fetchone()[0])
         conn.close()
     root = decks[str(ids.deck_id("test", ""))]
-    assert root["desc"] == ("<div>A <em>small</em> deck for tests.</div>"
-                            "<p><small>Version 1.0.0</small></p>")
+    assert root["desc"] == (
+        "<div>A <em>small</em> deck for tests.</div>" "<p><small>Version 1.0.0</small></p>"
+    )
 
 
 def test_image_inside_deck_is_packaged(make_deck, tmp_path):
-    deck_dir = make_deck({
-        "a.yaml": "source: intimacy\nnotes:\n  - {id: fig, front: '![Brain](img/brain.png)', "
-                  "back: The brain}\n",
-        "img/brain.png": b"\x89PNG fake",
-    })
+    deck_dir = make_deck(
+        {
+            "a.yaml": "source: intimacy\nnotes:\n  - {id: fig, front: '![Brain](img/brain.png)', "
+            "back: The brain}\n",
+            "img/brain.png": b"\x89PNG fake",
+        }
+    )
     path = build(deck_dir, tmp_path / "out.apkg").path
     contents = read_apkg(path)
     assert contents.entries == ("0", "collection.anki2", "media")
     assert contents.notes[ids.note_guid("test", "fig")].fields[0] == (
-        '<img src="brain.png" alt="Brain" />')
+        '<img src="brain.png" alt="Brain" />'
+    )
     with zipfile.ZipFile(path) as archive:
         assert archive.read("media") == b'{"0": "brain.png"}'
         assert archive.read("0") == b"\x89PNG fake"
@@ -206,9 +225,10 @@ def test_image_inside_deck_is_packaged(make_deck, tmp_path):
 def test_parallel_and_sequential_builds_are_byte_identical(make_deck, tmp_path, monkeypatch):
     """Large decks are parsed in worker processes; the package must not depend on that."""
     files = {
-        f"{i:02}.yaml": "source: intimacy\nnotes:\n" + "".join(
-            f"  - {{id: n{i}-{j}, front: Question {i} {j}?, back: Answer {j}}}\n"
-            for j in range(20))
+        f"{i:02}.yaml": "source: intimacy\nnotes:\n"
+        + "".join(
+            f"  - {{id: n{i}-{j}, front: Question {i} {j}?, back: Answer {j}}}\n" for j in range(20)
+        )
         for i in range(4)
     }
     deck_dir = make_deck(files)
@@ -223,17 +243,21 @@ def test_parallel_and_sequential_builds_are_byte_identical(make_deck, tmp_path, 
     assert len(read_apkg(tmp_path / "par.apkg").notes) == 80
 
 
-def test_every_way_of_reading_a_fact_set_builds_the_same_package(make_deck, tmp_path,
-                                                                monkeypatch):
+def test_every_way_of_reading_a_fact_set_builds_the_same_package(make_deck, tmp_path, monkeypatch):
     """The line reader, the event reader (libyaml or pure Python) and the general path must
     make the same package: a machine without libyaml gets the same bytes, only slower."""
-    deck_dir = make_deck({
-        "a.yaml": 'deck: "Part A"\ntags: ["t1", t2]\nsource: intimacy\nnotes:\n'
-                  + "".join(f'  - id: "a{j}"\n    front: "Question *{j}*?"\n    back: Answer {j}\n'
-                            f'    tags: ["x::y"]\n' for j in range(5)),
-        "b.yaml": PEPTIDES_YAML,  # block style, which the line reader leaves to the others
-        "c.yaml": "source: intimacy\nnotes: [{id: c1, type: cloze, text: 'A {{c1::b}}'}]\n",
-    })
+    deck_dir = make_deck(
+        {
+            "a.yaml": 'deck: "Part A"\ntags: ["t1", t2]\nsource: intimacy\nnotes:\n'
+            + "".join(
+                f'  - id: "a{j}"\n    front: "Question *{j}*?"\n    back: Answer {j}\n'
+                f'    tags: ["x::y"]\n'
+                for j in range(5)
+            ),
+            "b.yaml": PEPTIDES_YAML,  # block style, which the line reader leaves to the others
+            "c.yaml": "source: intimacy\nnotes: [{id: c1, type: cloze, text: 'A {{c1::b}}'}]\n",
+        }
+    )
     taken = []
     real_lines = fastread._Lines.fact_set
 
@@ -257,8 +281,16 @@ def test_every_way_of_reading_a_fact_set_builds_the_same_package(make_deck, tmp_
 
 
 def test_a_retired_note_ships_once_more_with_the_retired_tag(make_deck, tmp_path):
-    deck_dir = make_deck({"p.yaml": PEPTIDES_YAML.replace(
-        "    section: Mirror Neurons\n", "    section: Mirror Neurons\n    retired: true\n")})
+    deck_dir = make_deck(
+        {
+            "p.yaml": PEPTIDES_YAML.replace(
+                "    section: Mirror Neurons\n", "    section: Mirror Neurons\n    retired: true\n"
+            )
+        }
+    )
     contents = read_apkg(build(deck_dir, tmp_path / "out.apkg").path)
     assert contents.notes[ids.note_guid("test", "mirror-neurons-fire")].tags == (
-        "neuropeptides", "test::Neuropeptides", "retired")
+        "neuropeptides",
+        "test::Neuropeptides",
+        "retired",
+    )

@@ -47,12 +47,17 @@ def test_one_of_each_is_counted_in_the_singular(runner, make_deck, tmp_path):
     result = runner.invoke(cli, ["check", str(deck_dir)])
     assert result.stdout == "1 note, 1 card, 0 errors, 0 warnings\n"
     result = runner.invoke(cli, ["stats", str(deck_dir)])
-    assert result.stdout.splitlines()[:4] == ["T (t): 1 note, 1 card", "", "Subdecks:",
-                                              "  T: 1 note, 1 card"]
+    assert result.stdout.splitlines()[:4] == [
+        "T (t): 1 note, 1 card",
+        "",
+        "Subdecks:",
+        "  T: 1 note, 1 card",
+    ]
 
 
-def test_build_defaults_to_build_dir_named_after_deck_id(runner, sample_deck, tmp_path,
-                                                         monkeypatch):
+def test_build_defaults_to_build_dir_named_after_deck_id(
+    runner, sample_deck, tmp_path, monkeypatch
+):
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(cli, ["build", str(sample_deck)])
     assert result.exit_code == 0, result.output
@@ -60,8 +65,12 @@ def test_build_defaults_to_build_dir_named_after_deck_id(runner, sample_deck, tm
 
 
 def test_check_reports_every_problem_with_location_and_hint(runner, make_deck):
-    deck_dir = make_deck({"a.yaml": BAD_NOTE, "b.yaml": PEPTIDES_YAML.replace(
-        "id: vasopressin-pair-bonding", "id: oxytocin-touch")})
+    deck_dir = make_deck(
+        {
+            "a.yaml": BAD_NOTE,
+            "b.yaml": PEPTIDES_YAML.replace("id: vasopressin-pair-bonding", "id: oxytocin-touch"),
+        }
+    )
     result = runner.invoke(cli, ["check", str(deck_dir)])
     assert result.exit_code == 1
     a, b = deck_dir / "a.yaml", deck_dir / "b.yaml"
@@ -91,8 +100,12 @@ def test_check_json_lists_findings(runner, make_deck):
     report = json.loads(result.stdout)
     assert report["ok"] is False
     assert report["problems"][1] == {
-        "path": str(deck_dir / "a.yaml"), "line": 4, "column": 5, "severity": "error",
-        "message": "unknown key 'frnt' in a note", "hint": "did you mean 'front'?",
+        "path": str(deck_dir / "a.yaml"),
+        "line": 4,
+        "column": 5,
+        "severity": "error",
+        "message": "unknown key 'frnt' in a note",
+        "hint": "did you mean 'front'?",
     }
 
 
@@ -122,7 +135,8 @@ def test_frozen_build_fails_on_stale_lock_and_writes_nothing(runner, sample_deck
     result = runner.invoke(cli, ["build", str(sample_deck), "-o", str(out), "--frozen"])
     assert result.exit_code == 1
     assert result.stderr.startswith(
-        f"{sample_deck / 'neurodeck.lock'}: error: neurodeck.lock is out of date (3 notes added)")
+        f"{sample_deck / 'neurodeck.lock'}: error: neurodeck.lock is out of date (3 notes added)"
+    )
     assert not out.exists() and not (sample_deck / "neurodeck.lock").exists()
     assert runner.invoke(cli, ["build", str(sample_deck), "-o", str(out)]).exit_code == 0
     frozen = runner.invoke(cli, ["build", str(sample_deck), "-o", str(out), "--frozen"])
@@ -136,13 +150,16 @@ def test_type_change_warns_that_learners_keep_the_old_note(runner, sample_deck, 
     path.write_text(path.read_text().replace("type: reversed", "type: basic"))
     result = runner.invoke(cli, ["check", str(sample_deck)])
     assert result.exit_code == 0
-    assert ("warning: note 'vasopressin-pair-bonding' changed type from reversed to basic"
-            in result.stderr)
+    assert (
+        "warning: note 'vasopressin-pair-bonding' changed type from reversed to basic"
+        in result.stderr
+    )
 
 
 def test_build_json_summary(runner, sample_deck, tmp_path):
-    result = runner.invoke(cli, ["build", str(sample_deck), "-o", str(tmp_path / "o.apkg"),
-                                 "--format", "json"])
+    result = runner.invoke(
+        cli, ["build", str(sample_deck), "-o", str(tmp_path / "o.apkg"), "--format", "json"]
+    )
     report = json.loads(result.stdout)
     assert (report["ok"], report["notes"], report["cards"], report["subdecks"]) == (True, 3, 5, 1)
 
@@ -178,8 +195,9 @@ def test_version(runner):
 
 
 @pytest.mark.parametrize("command", ["check", "build", "stats", "export"])
-def test_a_deck_directory_that_does_not_exist_is_a_usage_error(command, runner, tmp_path,
-                                                                monkeypatch):
+def test_a_deck_directory_that_does_not_exist_is_a_usage_error(
+    command, runner, tmp_path, monkeypatch
+):
     """`check nosuch` said "no deck.yaml in this directory" and exited 1."""
     monkeypatch.chdir(tmp_path)
     args = [command, "nosuch"] + (["--format", "md"] if command == "export" else [])

@@ -20,13 +20,16 @@ from neurodeck.unpack import MAX_RATIO
 
 # The sample deck, one release later: an edited answer, a new tag, a note moved to another
 # file's subdeck, one note removed and one added.
-PEPTIDES_V2 = PEPTIDES_YAML.replace("    back: Oxytocin\n", "    back: Oxytocin (OT)\n").replace(
-    "    tags: [oxytocin]\n", "    tags: [oxytocin, touch]\n"
-).split("  - id: mirror-neurons-fire")[0] + """\
+PEPTIDES_V2 = (
+    PEPTIDES_YAML.replace("    back: Oxytocin\n", "    back: Oxytocin (OT)\n")
+    .replace("    tags: [oxytocin]\n", "    tags: [oxytocin, touch]\n")
+    .split("  - id: mirror-neurons-fire")[0]
+    + """\
   - id: dopamine-reward
     front: Which neurotransmitter signals reward?
     back: Dopamine
 """
+)
 
 
 def build(runner: CliRunner, deck_dir: Path, out: Path) -> Path:
@@ -47,7 +50,9 @@ def test_diff_of_deck_directories_names_notes_by_id(
     monkeypatch.chdir(sample_deck.parent)
     result = runner.invoke(cli, ["diff", "cards", "new"])
     assert (result.exit_code, result.stderr) == (0, "")
-    assert result.stdout == """\
+    assert (
+        result.stdout
+        == """\
 Test Deck: 1.0.0 (cards) → 1.0.0 (new): 1 added, 1 changed, 1 removed
 
 Added:
@@ -59,6 +64,7 @@ Changed:
 Removed:
   mirror-neurons-fire  [Neuropeptides] Mirror neurons fire when we perform an action and when we…
 """
+    )
 
 
 def test_diff_as_markdown_is_a_changelog_section(
@@ -66,7 +72,9 @@ def test_diff_as_markdown_is_a_changelog_section(
 ) -> None:
     result = runner.invoke(cli, ["diff", str(sample_deck), str(new_deck), "--format", "md"])
     assert result.exit_code == 0
-    assert result.stdout == """\
+    assert (
+        result.stdout
+        == """\
 ## Changes from 1.0.0 to 1.0.0
 
 1 note added, 1 changed, 1 removed.
@@ -85,6 +93,7 @@ def test_diff_as_markdown_is_a_changelog_section(
 - `mirror-neurons-fire` (Neuropeptides): Mirror neurons fire when we perform an action and \
 when we…
 """
+    )
 
 
 def test_diff_as_json_gives_ids_guids_and_changed_parts(
@@ -92,12 +101,15 @@ def test_diff_as_json_gives_ids_guids_and_changed_parts(
 ) -> None:
     result = runner.invoke(cli, ["diff", str(sample_deck), str(new_deck), "--format", "json"])
     data = json.loads(result.stdout)
-    assert data["changed"] == [{
-        "id": "oxytocin-touch", "guid": ids.note_guid("test", "oxytocin-touch"),
-        "deck": "Neuropeptides",
-        "text": "Which neuropeptide is released during physical touch and…",
-        "changed": ["back", "tags"],
-    }]
+    assert data["changed"] == [
+        {
+            "id": "oxytocin-touch",
+            "guid": ids.note_guid("test", "oxytocin-touch"),
+            "deck": "Neuropeptides",
+            "text": "Which neuropeptide is released during physical touch and…",
+            "changed": ["back", "tags"],
+        }
+    ]
     assert [n["id"] for n in data["added"]] == ["dopamine-reward"]
     assert [n["id"] for n in data["removed"]] == ["mirror-neurons-fire"]
     assert (data["old"]["notes"], data["new"]["notes"]) == (3, 3)
@@ -131,17 +143,25 @@ def test_two_packages_are_compared_by_guid_and_first_field(
 def test_a_moved_and_retyped_note_says_from_what_to_what(
     runner: CliRunner, sample_deck: Path, make_deck: MakeDeck
 ) -> None:
-    vasopressin = PEPTIDES_YAML[PEPTIDES_YAML.index("  - id: vasopressin-pair-bonding"):
-                                PEPTIDES_YAML.index("  - id: mirror-neurons-fire")]
-    new = make_deck({
-        "peptides.yaml": PEPTIDES_YAML.replace(vasopressin, ""),
-        "hormones.yaml": "deck: Hormones\ntags: [neuropeptides]\nsource: intimacy\nnotes:\n"
-                         + vasopressin.replace("    type: reversed\n", ""),
-    }, name="moved")
+    vasopressin = PEPTIDES_YAML[
+        PEPTIDES_YAML.index("  - id: vasopressin-pair-bonding") : PEPTIDES_YAML.index(
+            "  - id: mirror-neurons-fire"
+        )
+    ]
+    new = make_deck(
+        {
+            "peptides.yaml": PEPTIDES_YAML.replace(vasopressin, ""),
+            "hormones.yaml": "deck: Hormones\ntags: [neuropeptides]\nsource: intimacy\nnotes:\n"
+            + vasopressin.replace("    type: reversed\n", ""),
+        },
+        name="moved",
+    )
     result = runner.invoke(cli, ["diff", str(sample_deck), str(new)])
-    assert result.stdout.splitlines()[-1] == ("  vasopressin-pair-bonding: tags, "
-                                              "deck (Neuropeptides → Hormones), "
-                                              "type (reversed → basic)")
+    assert result.stdout.splitlines()[-1] == (
+        "  vasopressin-pair-bonding: tags, "
+        "deck (Neuropeptides → Hormones), "
+        "type (reversed → basic)"
+    )
 
 
 def test_identical_sides_have_no_changes_and_diff_writes_nothing(
@@ -177,46 +197,88 @@ def sqlite_bytes(tmp_path: Path, sql: str) -> bytes:
 
 def bad_packages(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     """Each bad package, with the message it must give (after 'PATH: error: ')."""
-    tables = ("create table col (models text, decks text);"
-              "create table notes (id, guid, mid, mod, tags, flds);"
-              "create table cards (id, nid, did, ord, due);")
+    tables = (
+        "create table col (models text, decks text);"
+        "create table notes (id, guid, mid, mod, tags, flds);"
+        "create table cards (id, nid, did, ord, due);"
+    )
     return {
-        "not a zip": (tmp_path / "text.apkg", "is not an Anki package: not a readable zip "
-                      "archive (File is not a zip file)"),
-        "no collection": (zip_of(tmp_path / "empty.apkg", {"media": b"{}"}),
-                          "has no collection.anki2: it is not an Anki deck package"),
-        "not zstd": (zip_of(tmp_path / "zstd.apkg", {"collection.anki21b": b"x"}),
-                     "is a damaged Anki package: entry 'collection.anki21b': zstd decompress "
-                     "error: Unknown frame descriptor"),
-        "climbs out": (zip_of(tmp_path / "slip.apkg", {"../../etc/cron.d/x": b"",
-                                                        "collection.anki2": b""}),
-                       "has an unsafe entry name '../../etc/cron.d/x' (it points outside the "
-                       "package)"),
-        "absolute": (zip_of(tmp_path / "abs.apkg", {"/tmp/x": b""}),
-                     "has an unsafe entry name '/tmp/x' (it points outside the package)"),
-        "bomb": (zip_of(tmp_path / "bomb.apkg", {"collection.anki2": bytes(8 << 20)}),
-                 f"expands more than {MAX_RATIO}:1 when unpacked; refusing a possible zip bomb"),
-        "not sqlite": (zip_of(tmp_path / "junk.apkg", {"collection.anki2": b"junk" * 100}),
-                       "is not a readable Anki collection: file is not a database"),
-        "no tables": (zip_of(tmp_path / "bare.apkg", {"collection.anki2": sqlite_bytes(
-            tmp_path, "create table col (models text, decks text);")}),
-            "is not a readable Anki collection: it has no notes table"),
-        "empty col": (zip_of(tmp_path / "nocol.apkg",
-                             {"collection.anki2": sqlite_bytes(tmp_path, tables)}),
-                      "is not a readable Anki collection: its col table is empty"),
-        "bad json": (zip_of(tmp_path / "json.apkg", {"collection.anki2": sqlite_bytes(
-            tmp_path, tables + "insert into col values ('{', '{}');")}),
+        "not a zip": (
+            tmp_path / "text.apkg",
+            "is not an Anki package: not a readable zip " "archive (File is not a zip file)",
+        ),
+        "no collection": (
+            zip_of(tmp_path / "empty.apkg", {"media": b"{}"}),
+            "has no collection.anki2: it is not an Anki deck package",
+        ),
+        "not zstd": (
+            zip_of(tmp_path / "zstd.apkg", {"collection.anki21b": b"x"}),
+            "is a damaged Anki package: entry 'collection.anki21b': zstd decompress "
+            "error: Unknown frame descriptor",
+        ),
+        "climbs out": (
+            zip_of(tmp_path / "slip.apkg", {"../../etc/cron.d/x": b"", "collection.anki2": b""}),
+            "has an unsafe entry name '../../etc/cron.d/x' (it points outside the " "package)",
+        ),
+        "absolute": (
+            zip_of(tmp_path / "abs.apkg", {"/tmp/x": b""}),
+            "has an unsafe entry name '/tmp/x' (it points outside the package)",
+        ),
+        "bomb": (
+            zip_of(tmp_path / "bomb.apkg", {"collection.anki2": bytes(8 << 20)}),
+            f"expands more than {MAX_RATIO}:1 when unpacked; refusing a possible zip bomb",
+        ),
+        "not sqlite": (
+            zip_of(tmp_path / "junk.apkg", {"collection.anki2": b"junk" * 100}),
+            "is not a readable Anki collection: file is not a database",
+        ),
+        "no tables": (
+            zip_of(
+                tmp_path / "bare.apkg",
+                {
+                    "collection.anki2": sqlite_bytes(
+                        tmp_path, "create table col (models text, decks text);"
+                    )
+                },
+            ),
+            "is not a readable Anki collection: it has no notes table",
+        ),
+        "empty col": (
+            zip_of(tmp_path / "nocol.apkg", {"collection.anki2": sqlite_bytes(tmp_path, tables)}),
+            "is not a readable Anki collection: its col table is empty",
+        ),
+        "bad json": (
+            zip_of(
+                tmp_path / "json.apkg",
+                {
+                    "collection.anki2": sqlite_bytes(
+                        tmp_path, tables + "insert into col values ('{', '{}');"
+                    )
+                },
+            ),
             "is not a readable Anki collection: its note types are not valid JSON (Expecting "
-            "property name enclosed in double quotes: line 1 column 2 (char 1))"),
+            "property name enclosed in double quotes: line 1 column 2 (char 1))",
+        ),
     }
 
 
-@pytest.mark.parametrize("case", ["not a zip", "no collection", "not zstd", "climbs out",
-                                  "absolute", "bomb", "not sqlite", "no tables", "empty col",
-                                  "bad json"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "not a zip",
+        "no collection",
+        "not zstd",
+        "climbs out",
+        "absolute",
+        "bomb",
+        "not sqlite",
+        "no tables",
+        "empty col",
+        "bad json",
+    ],
+)
 def test_a_bad_package_is_one_clear_error_never_a_traceback(
-    runner: CliRunner, sample_deck: Path, tmp_path: Path, case: str,
-    monkeypatch: pytest.MonkeyPatch
+    runner: CliRunner, sample_deck: Path, tmp_path: Path, case: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (tmp_path / "text.apkg").write_text("not a zip")
     path, message = bad_packages(tmp_path)[case]

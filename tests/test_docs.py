@@ -22,7 +22,7 @@ def test_every_command_is_documented_with_help_and_example(name, runner):
 
 def test_readme_error_example_is_the_real_output(runner, make_deck, monkeypatch, tmp_path):
     """The README shows one bad fact set and what `neurodeck check` prints for it."""
-    section = README[README.index("Every mistake is reported at once"):]
+    section = README[README.index("Every mistake is reported at once") :]
     bad_yaml, expected = re.findall(r"```(?:yaml|text)\n(.*?)```", section, re.DOTALL)[:2]
     make_deck({"neuropeptides.yaml": bad_yaml})
     monkeypatch.chdir(tmp_path)

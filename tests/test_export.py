@@ -45,8 +45,9 @@ def build(runner: CliRunner, deck_dir: Path, out: Path) -> Path:
 # ------------------------------------------------------------------------------------ csv
 
 
-def test_csv_starts_with_the_header_lines_anki_reads(runner: CliRunner, sample_deck: Path,
-                                                     tmp_path: Path) -> None:
+def test_csv_starts_with_the_header_lines_anki_reads(
+    runner: CliRunner, sample_deck: Path, tmp_path: Path
+) -> None:
     text = export(runner, sample_deck, "csv", tmp_path / "deck.csv")
     assert text.splitlines()[:8] == [
         "#separator:tab",
@@ -56,18 +57,34 @@ def test_csv_starts_with_the_header_lines_anki_reads(runner: CliRunner, sample_d
         "#deck column:3",
         "#tags column:6",
         "#columns:GUID\tNote type\tDeck\tFront or Text\tBack or Back Extra\tTags",
-        "\t".join([csv_guid(ids.note_guid("test", "oxytocin-touch")), "Basic",
-                   "Test Deck::Neuropeptides", "Which neuropeptide is released during physical "
-                   "touch and intimacy?", "Oxytocin<br><br>"
-                   "Often called the &quot;bonding hormone&quot;.<br><br>"
-                   "<small><cite>Neurobiological Foundations of Intimacy</cite> · Neural Pathways "
-                   "of Intimacy</small>", "neuropeptides oxytocin test::Neuropeptides"]),
+        "\t".join(
+            [
+                csv_guid(ids.note_guid("test", "oxytocin-touch")),
+                "Basic",
+                "Test Deck::Neuropeptides",
+                "Which neuropeptide is released during physical " "touch and intimacy?",
+                "Oxytocin<br><br>"
+                "Often called the &quot;bonding hormone&quot;.<br><br>"
+                "<small><cite>Neurobiological Foundations of Intimacy</cite> · Neural Pathways "
+                "of Intimacy</small>",
+                "neuropeptides oxytocin test::Neuropeptides",
+            ]
+        ),
     ]
 
 
-@pytest.mark.parametrize(("value", "quoted"), [
-    ("plain", "plain"), ("tab\there", '"tab\there"'), ('say "hi"', '"say ""hi"""'),
-    ("two\nlines", '"two\nlines"'), ("#hash", '"#hash"'), (" padded ", '" padded "'), ("", "")])
+@pytest.mark.parametrize(
+    ("value", "quoted"),
+    [
+        ("plain", "plain"),
+        ("tab\there", '"tab\there"'),
+        ('say "hi"', '"say ""hi"""'),
+        ("two\nlines", '"two\nlines"'),
+        ("#hash", '"#hash"'),
+        (" padded ", '" padded "'),
+        ("", ""),
+    ],
+)
 def test_csv_values_are_quoted_as_anki_expects(value: str, quoted: str) -> None:
     assert quote(value) == quoted
 
@@ -84,7 +101,7 @@ def test_anki_imports_tricky_values_from_the_csv_as_typed(
     """Tabs, hashes, quotes and several paragraphs survive Anki's CSV reader."""
     tricky = PEPTIDES_YAML + (
         "  - id: tricky\n"
-        "    front: \"Tabs\\tand #hashes, 'quotes' and \\\"doubles\\\"\"\n"
+        '    front: "Tabs\\tand #hashes, \'quotes\' and \\"doubles\\""\n'
         "    back: |\n      Two paragraphs.\n\n      - and\n      - a list\n"
     )
     deck_dir = make_deck({"peptides.yaml": tricky})
@@ -99,7 +116,8 @@ def test_anki_imports_tricky_values_from_the_csv_as_typed(
     note = got.notes[csv_guid(ids.note_guid("test", "tricky"))]
     assert note.fields["Front"] == "Tabs\tand #hashes, 'quotes' and &quot;doubles&quot;"
     assert note.fields["Back"].startswith(
-        "<p>Two paragraphs.</p>\n<ul>\n<li>and</li>\n<li>a list</li>\n</ul>")
+        "<p>Two paragraphs.</p>\n<ul>\n<li>and</li>\n<li>a list</li>\n</ul>"
+    )
 
 
 def test_the_csv_next_to_the_apkg_never_touches_the_apkg_notes(
@@ -134,12 +152,16 @@ def test_cards_render_exactly_as_anki_renders_them(runner: CliRunner, tmp_path: 
     deck_dir = tmp_path / "cards"
     shutil.copytree(SHIPPED_DECK, deck_dir)
     snapshot = compile_snapshot(deck_dir, clock=1_700_000_000)
-    ours = {(n.guid, c.ordinal): (c.front, c.back) for n in snapshot.notes
-            for c in render_cards(snapshot, n)}
+    ours = {
+        (n.guid, c.ordinal): (c.front, c.back)
+        for n in snapshot.notes
+        for c in render_cards(snapshot, n)
+    }
     view = import_apkg(build(runner, deck_dir, tmp_path / "deck.apkg"), tmp_path)
     drop = re.compile(r' data-cloze="[^"]*"')
-    anki = {(c.note_guid, c.ord): (drop.sub("", c.question), drop.sub("", c.answer))
-            for c in view.cards}
+    anki = {
+        (c.note_guid, c.ord): (drop.sub("", c.question), drop.sub("", c.answer)) for c in view.cards
+    }
     assert ours == anki
 
 
@@ -151,12 +173,16 @@ def test_cards_with_formulas_render_exactly_as_anki_renders_them(
 
     deck_dir = make_deck({"math.yaml": MATH_YAML})
     snapshot = compile_snapshot(deck_dir, clock=1_700_000_000)
-    ours = {(n.guid, c.ordinal): (c.front, c.back) for n in snapshot.notes
-            for c in render_cards(snapshot, n)}
+    ours = {
+        (n.guid, c.ordinal): (c.front, c.back)
+        for n in snapshot.notes
+        for c in render_cards(snapshot, n)
+    }
     view = import_apkg(build(runner, deck_dir, tmp_path / "deck.apkg"), tmp_path)
     drop = re.compile(r' data-cloze="[^"]*"')
-    anki = {(c.note_guid, c.ord): (drop.sub("", c.question), drop.sub("", c.answer))
-            for c in view.cards}
+    anki = {
+        (c.note_guid, c.ord): (drop.sub("", c.question), drop.sub("", c.answer)) for c in view.cards
+    }
     assert ours == anki
 
 
@@ -173,14 +199,18 @@ def test_the_page_is_self_contained_and_allows_only_its_own_script(
 
 
 def test_card_text_cannot_inject_markup(make_deck: MakeDeck, tmp_path: Path) -> None:
-    deck_dir = make_deck({"x.yaml": """\
+    deck_dir = make_deck(
+        {
+            "x.yaml": """\
         deck: "<img src=x onerror=alert(1)>"
         tags: ["<b>"]
         notes:
           - id: evil
             front: "<script>alert(1)</script>"
             back: "</div><style>body{display:none}</style>"
-        """})
+        """
+        }
+    )
     page = render_html(snapshot := compile_snapshot(deck_dir, clock=0), snapshot.notes)
     assert page.count("<script") == 1 and page.count("<style") == 2
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
@@ -201,15 +231,25 @@ def test_cloze_shows_the_gap_on_the_front_and_highlights_it_on_the_back(
 def chromium() -> str:
     path = shutil.which("chromium") or shutil.which("chromium-browser")
     if path is None:
-        pytest.skip("chromium is not on PATH (apt-get install chromium) to check the html "
-                    "preview")
+        pytest.skip(
+            "chromium is not on PATH (apt-get install chromium) to check the html " "preview"
+        )
     return path
 
 
 def run_chromium(tmp_path: Path, *args: str) -> str:
-    command = [chromium(), "--headless", "--no-sandbox", "--disable-gpu",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync",
-               "--no-first-run", f"--user-data-dir={tmp_path / 'chromium-profile'}", *args]
+    command = [
+        chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+        *args,
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
     return done.stdout
 
@@ -237,8 +277,13 @@ def test_chromium_screenshot_of_the_preview(
     page = tmp_path / "deck.html"
     export(runner, sample_deck, "html", page)
     shot = tmp_path / "preview.png"
-    run_chromium(tmp_path, "--hide-scrollbars", "--window-size=1280,900",
-                 f"--screenshot={shot}", page.as_uri())
+    run_chromium(
+        tmp_path,
+        "--hide-scrollbars",
+        "--window-size=1280,900",
+        f"--screenshot={shot}",
+        page.as_uri(),
+    )
     assert shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 20_000
 
 
@@ -251,23 +296,32 @@ def test_json_lists_notes_with_ids_guids_fields_and_cards(
     data = json.loads(export(runner, sample_deck, "json", tmp_path / "deck.json"))
     assert data["deck"] == {"id": "test", "name": "Test Deck", "version": "1.0.0"}
     assert [n["id"] for n in data["notes"]] == [
-        "oxytocin-touch", "vasopressin-pair-bonding", "mirror-neurons-fire"]
+        "oxytocin-touch",
+        "vasopressin-pair-bonding",
+        "mirror-neurons-fire",
+    ]
     vasopressin = data["notes"][1]
     assert vasopressin["guid"] == ids.note_guid("test", "vasopressin-pair-bonding")
     assert (vasopressin["type"], vasopressin["deck"]) == ("reversed", "Test Deck::Neuropeptides")
     assert vasopressin["tags"] == ["neuropeptides", "test::Neuropeptides"]
     assert vasopressin["fields"]["front"] == "Vasopressin"
-    assert [(c["ordinal"], c["name"]) for c in vasopressin["cards"]] == [(1, "Card 1"),
-                                                                         (2, "Card 2")]
+    assert [(c["ordinal"], c["name"]) for c in vasopressin["cards"]] == [
+        (1, "Card 1"),
+        (2, "Card 2"),
+    ]
     assert vasopressin["cards"][1]["front"] == (
-        '<div class="nd-prompt">Neuropeptide linked to pair bonding in mammals</div>')
+        '<div class="nd-prompt">Neuropeptide linked to pair bonding in mammals</div>'
+    )
 
 
-def test_markdown_is_a_study_sheet_by_subdeck(runner: CliRunner, sample_deck: Path,
-                                              tmp_path: Path) -> None:
+def test_markdown_is_a_study_sheet_by_subdeck(
+    runner: CliRunner, sample_deck: Path, tmp_path: Path
+) -> None:
     text = export(runner, sample_deck, "md", tmp_path / "deck.md")
     source = "*Neurobiological Foundations of Intimacy*"
-    assert text == f"""\
+    assert (
+        text
+        == f"""\
 # Test Deck
 
 Version 1.0.0 · 3 notes · 5 cards
@@ -314,18 +368,29 @@ Often called the "bonding hormone".
 
 {source} · Mirror Neurons
 """
+    )
 
 
-def test_nested_subdecks_get_nested_headings(make_deck: MakeDeck, tmp_path: Path,
-                                             runner: CliRunner) -> None:
-    deck_dir = make_deck({
-        "a.yaml": "deck: Psychotherapy\nnotes:\n  - {id: a, front: A?, back: a}\n",
-        "b.yaml": "deck: Psychotherapy::Neuro-Informed\nnotes:\n  - {id: b, front: B?, back: b}\n",
-        "c.yaml": "deck: Other::Deeper\nnotes:\n  - {id: c, front: C?, back: c}\n",
-    })
+def test_nested_subdecks_get_nested_headings(
+    make_deck: MakeDeck, tmp_path: Path, runner: CliRunner
+) -> None:
+    deck_dir = make_deck(
+        {
+            "a.yaml": "deck: Psychotherapy\nnotes:\n  - {id: a, front: A?, back: a}\n",
+            "b.yaml": (
+                "deck: Psychotherapy::Neuro-Informed\nnotes:\n  - {id: b, front: B?, back: b}\n"
+            ),
+            "c.yaml": "deck: Other::Deeper\nnotes:\n  - {id: c, front: C?, back: c}\n",
+        }
+    )
     text = export(runner, deck_dir, "md", tmp_path / "deck.md")
     assert re.findall(r"^#+ .*$", text, re.MULTILINE) == [
-        "# Test Deck", "## Psychotherapy", "### Neuro-Informed", "## Other", "### Deeper"]
+        "# Test Deck",
+        "## Psychotherapy",
+        "### Neuro-Informed",
+        "## Other",
+        "### Deeper",
+    ]
 
 
 # ------------------------------------------------------------------------- the command
@@ -338,7 +403,10 @@ def test_export_writes_to_build_by_default_and_leaves_the_deck_alone(
     before = sorted(p.name for p in sample_deck.iterdir())
     result = runner.invoke(cli, ["export", "cards", "--format", "md"])
     assert (result.exit_code, result.stdout, result.stderr) == (
-        0, "Wrote build/test.md: 3 notes, 5 cards\n", "")  # no progress bar off a terminal
+        0,
+        "Wrote build/test.md: 3 notes, 5 cards\n",
+        "",
+    )  # no progress bar off a terminal
     assert sorted(p.name for p in sample_deck.iterdir()) == before
 
 
@@ -379,12 +447,14 @@ def test_markdown_sheet_links_images_that_are_copied_beside_it(
     import urllib.parse
 
     png = b"\x89PNG\r\n\x1a\nnot really"
-    deck_dir = make_deck({
-        "fig.yaml": "source: intimacy\nnotes:\n  - id: figure\n"
-                    "    front: 'Where is it? ![a diagram](<images/brain scan.png>)'\n"
-                    "    back: Here\n",
-        "images/brain scan.png": png,
-    })
+    deck_dir = make_deck(
+        {
+            "fig.yaml": "source: intimacy\nnotes:\n  - id: figure\n"
+            "    front: 'Where is it? ![a diagram](<images/brain scan.png>)'\n"
+            "    back: Here\n",
+            "images/brain scan.png": png,
+        }
+    )
     sheet = tmp_path / "out" / "sheet.md"
     sheet.parent.mkdir()
     text = export(runner, deck_dir, "md", sheet)
@@ -400,15 +470,19 @@ def test_markdown_urls_and_file_names_cannot_break_out_into_html(
     from markdown_it import MarkdownIt
 
     evil = "https://example.com/a) <img src=x onerror=alert(1)> ("
-    deck_dir = make_deck({
-        "deck.yaml": f"name: T\nid: t\nsources:\n  s: {{title: Paper, url: '{evil}'}}\n",
-        "x.yaml": "source: s\nnotes:\n  - id: a\n    front: 'Q? ![a (b)](<images/x) y.png>)'\n"
-        "    back: A\n",
-        "images/x) y.png": b"\x89PNG\r\n\x1a\n",
-    })
+    deck_dir = make_deck(
+        {
+            "deck.yaml": f"name: T\nid: t\nsources:\n  s: {{title: Paper, url: '{evil}'}}\n",
+            "x.yaml": "source: s\nnotes:\n  - id: a\n    front: 'Q? ![a (b)](<images/x) y.png>)'\n"
+            "    back: A\n",
+            "images/x) y.png": b"\x89PNG\r\n\x1a\n",
+        }
+    )
     text = export(runner, deck_dir, "md", tmp_path / "deck.md")
-    assert "[*Paper*](https://example.com/a%29%20%3Cimg%20src=x%20onerror=alert%281%29%3E%20%28)" \
+    assert (
+        "[*Paper*](https://example.com/a%29%20%3Cimg%20src=x%20onerror=alert%281%29%3E%20%28)"
         in text
+    )
     assert "![a (b)](deck_media/x%29%20y.png)" in text  # copied beside the sheet
     # A Markdown renderer that passes raw HTML through (as many do) finds no tag but ours.
     page = MarkdownIt("commonmark").render(text)
@@ -435,9 +509,10 @@ def test_the_json_export_is_written_note_by_note_as_one_dump_would_write_it(
     from neurodeck.export.json_export import _note, json_chunks
 
     snapshot = compile_snapshot(make_deck(files), clock=1_700_000_000)
-    data = {"deck": {"id": snapshot.deck_slug, "name": snapshot.deck_name,
-                     "version": snapshot.version},
-            "notes": [_note(snapshot, note) for note in snapshot.notes]}
+    data = {
+        "deck": {"id": snapshot.deck_slug, "name": snapshot.deck_name, "version": snapshot.version},
+        "notes": [_note(snapshot, note) for note in snapshot.notes],
+    }
     chunks = list(json_chunks(snapshot, snapshot.notes))
     assert "".join(chunks) == json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     assert len(chunks) == len(snapshot.notes) + 2

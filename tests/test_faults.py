@@ -47,35 +47,55 @@ def _drop_dac() -> None:
 
 
 def _permissions_bite() -> bool:
-    probe = subprocess.run([sys.executable, "-c", "open('/proc/1/environ').read()"],
-                           preexec_fn=_drop_dac, capture_output=True)
+    probe = subprocess.run(
+        [sys.executable, "-c", "open('/proc/1/environ').read()"],
+        preexec_fn=_drop_dac,
+        capture_output=True,
+    )
     return probe.returncode != 0
 
 
 needs_permissions = pytest.mark.skipif(
     not _permissions_bite(),
-    reason="cannot drop root's CAP_DAC_OVERRIDE here, so read-only files stay writable")
+    reason="cannot drop root's CAP_DAC_OVERRIDE here, so read-only files stay writable",
+)
 
 
 _CWD = [Path.cwd()]  # where the last neurodeck() ran: messages show paths relative to it
 
 
-def neurodeck(args: list[str], cwd: Path, *, preexec: Callable[[], None] | None = None,
-              epoch: int = 1_800_000_000) -> subprocess.CompletedProcess[str]:
+def neurodeck(
+    args: list[str],
+    cwd: Path,
+    *,
+    preexec: Callable[[], None] | None = None,
+    epoch: int = 1_800_000_000,
+) -> subprocess.CompletedProcess[str]:
     _CWD[0] = cwd
-    return subprocess.run([sys.executable, "-m", "neurodeck", *args], cwd=cwd, text=True,
-                          capture_output=True, preexec_fn=preexec, timeout=300,
-                          env={**os.environ, "SOURCE_DATE_EPOCH": str(epoch)})
+    return subprocess.run(
+        [sys.executable, "-m", "neurodeck", *args],
+        cwd=cwd,
+        text=True,
+        capture_output=True,
+        preexec_fn=preexec,
+        timeout=300,
+        env={**os.environ, "SOURCE_DATE_EPOCH": str(epoch)},
+    )
 
 
 def leftovers(*dirs: Path) -> list[str]:
     """Temp files and scratch directories a build left behind."""
-    return sorted(p.name for d in dirs for p in d.iterdir()
-                  if p.name.startswith(".") and p.name not in (".", ".."))
+    return sorted(
+        p.name
+        for d in dirs
+        for p in d.iterdir()
+        if p.name.startswith(".") and p.name not in (".", "..")
+    )
 
 
-def assert_one_line_failure(result: subprocess.CompletedProcess[str], where: Path,
-                            message: str) -> None:
+def assert_one_line_failure(
+    result: subprocess.CompletedProcess[str], where: Path, message: str
+) -> None:
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr
     first, summary = result.stderr.splitlines()
@@ -95,8 +115,10 @@ def released(make_deck, tmp_path) -> Iterator[tuple[Path, Path, dict[Path, bytes
     assert neurodeck(["build", str(deck_dir), "-o", str(package)], tmp_path).returncode == 0
     fact_set = deck_dir / "peptides.yaml"
     fact_set.write_text(fact_set.read_text().replace("back: Oxytocin", "back: Oxytocin (OXT)"))
-    before = {package: package.read_bytes(), deck_dir / LOCK_FILE: (deck_dir / LOCK_FILE)
-              .read_bytes()}
+    before = {
+        package: package.read_bytes(),
+        deck_dir / LOCK_FILE: (deck_dir / LOCK_FILE).read_bytes(),
+    }
     yield deck_dir, package, before
     for directory in (deck_dir, out_dir):
         directory.chmod(0o755)
@@ -114,10 +136,10 @@ def test_a_read_only_deck_directory_leaves_package_and_lock_as_they_were(release
     """The package used to be replaced, then writing the lock raised a traceback."""
     deck_dir, package, before = released
     deck_dir.chmod(0o555)
-    result = neurodeck(["build", str(deck_dir), "-o", str(package)], tmp_path,
-                       preexec=_drop_dac)
-    assert_one_line_failure(result, deck_dir / LOCK_FILE,
-                            "cannot write the lock file: Permission denied")
+    result = neurodeck(["build", str(deck_dir), "-o", str(package)], tmp_path, preexec=_drop_dac)
+    assert_one_line_failure(
+        result, deck_dir / LOCK_FILE, "cannot write the lock file: Permission denied"
+    )
     assert unchanged(before)
     assert leftovers(deck_dir, package.parent) == []
 
@@ -126,8 +148,7 @@ def test_a_read_only_deck_directory_leaves_package_and_lock_as_they_were(release
 def test_a_read_only_output_directory_leaves_package_and_lock_as_they_were(released, tmp_path):
     deck_dir, package, before = released
     package.parent.chmod(0o555)
-    result = neurodeck(["build", str(deck_dir), "-o", str(package)], tmp_path,
-                       preexec=_drop_dac)
+    result = neurodeck(["build", str(deck_dir), "-o", str(package)], tmp_path, preexec=_drop_dac)
     assert_one_line_failure(result, package, "cannot write the package: Permission denied")
     assert unchanged(before)
     assert leftovers(deck_dir, package.parent) == []
@@ -139,12 +160,14 @@ def test_an_export_into_a_read_only_directory_is_one_line(released, tmp_path):
     export = package.parent / "deck.md"
     export.write_text("previous")
     package.parent.chmod(0o555)
-    result = neurodeck(["export", str(deck_dir), "--format", "md", "-o", str(export)], tmp_path,
-                       preexec=_drop_dac)
+    result = neurodeck(
+        ["export", str(deck_dir), "--format", "md", "-o", str(export)], tmp_path, preexec=_drop_dac
+    )
     assert result.returncode == 1, result.stderr
     assert result.stderr.splitlines() == [
         f"{export.relative_to(tmp_path)}: error: cannot write the export: Permission denied",
-        "1 problem found"]
+        "1 problem found",
+    ]
     assert export.read_text() == "previous"
     assert unchanged(before)
 
@@ -153,16 +176,24 @@ def test_an_export_into_a_read_only_directory_is_one_line(released, tmp_path):
 @pytest.mark.parametrize("what", ["directory", "file", "image"])
 def test_an_unreadable_part_of_the_deck_is_an_error(what, make_deck, tmp_path):
     """An unreadable subdirectory used to be skipped, so its notes fell out of the lock."""
-    deck_dir = make_deck({"a.yaml": "notes:\n  - {id: a, front: 'A ![x](sub/x.png)', back: B}\n",
-                          "sub/b.yaml": "notes:\n  - {id: b, front: A, back: B}\n",
-                          "sub/x.png": b"\x89PNG\r\n\x1a\n"})
-    unreadable = {"directory": deck_dir / "sub", "file": deck_dir / "sub" / "b.yaml",
-                  "image": deck_dir / "sub" / "x.png"}[what]
+    deck_dir = make_deck(
+        {
+            "a.yaml": "notes:\n  - {id: a, front: 'A ![x](sub/x.png)', back: B}\n",
+            "sub/b.yaml": "notes:\n  - {id: b, front: A, back: B}\n",
+            "sub/x.png": b"\x89PNG\r\n\x1a\n",
+        }
+    )
+    unreadable = {
+        "directory": deck_dir / "sub",
+        "file": deck_dir / "sub" / "b.yaml",
+        "image": deck_dir / "sub" / "x.png",
+    }[what]
     unreadable.chmod(0o000)
     try:
         for command in (["check"], ["build", "-o", str(tmp_path / "o.apkg")]):
-            result = neurodeck([command[0], str(deck_dir), *command[1:]], tmp_path,
-                               preexec=_drop_dac)
+            result = neurodeck(
+                [command[0], str(deck_dir), *command[1:]], tmp_path, preexec=_drop_dac
+            )
             assert result.returncode == 1, result.stderr
             shown = unreadable.relative_to(tmp_path)
             expected = {
@@ -183,8 +214,9 @@ def test_an_unreadable_part_of_the_deck_is_an_error(what, make_deck, tmp_path):
 @contextlib.contextmanager
 def small_tmpfs(path: Path, size: str) -> Iterator[Path]:
     path.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                             capture_output=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True
+    )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs to fill ({mounted.stderr.decode().strip()})")
     try:
@@ -205,16 +237,17 @@ def fill(directory: Path) -> None:
         os.close(fd)
 
 
-def test_a_full_disk_under_the_package_leaves_package_and_lock_as_they_were(make_deck,
-                                                                           tmp_path):
+def test_a_full_disk_under_the_package_leaves_package_and_lock_as_they_were(make_deck, tmp_path):
     deck_dir = make_deck({"peptides.yaml": PEPTIDES_YAML})
     with small_tmpfs(tmp_path / "disk", "1m") as disk:
         package = disk / "deck.apkg"
         assert neurodeck(["build", str(deck_dir), "-o", str(package)], tmp_path).returncode == 0
         fact_set = deck_dir / "peptides.yaml"
         fact_set.write_text(fact_set.read_text().replace("back: Oxytocin", "back: OXT"))
-        before = {package: package.read_bytes(),
-                  deck_dir / LOCK_FILE: (deck_dir / LOCK_FILE).read_bytes()}
+        before = {
+            package: package.read_bytes(),
+            deck_dir / LOCK_FILE: (deck_dir / LOCK_FILE).read_bytes(),
+        }
         fill(disk)
         result = neurodeck(["build", str(deck_dir), "-o", str(package)], tmp_path)
         assert_one_line_failure(result, package, "cannot write the package: ")
@@ -230,12 +263,15 @@ def test_a_full_disk_under_the_lock_leaves_package_and_lock_as_they_were(make_de
         assert neurodeck(["build", str(deck_dir), "-o", str(package)], tmp_path).returncode == 0
         fact_set = deck_dir / "peptides.yaml"
         fact_set.write_text(fact_set.read_text().replace("back: Oxytocin", "back: OXT"))
-        before = {package: package.read_bytes(),
-                  deck_dir / LOCK_FILE: (deck_dir / LOCK_FILE).read_bytes()}
+        before = {
+            package: package.read_bytes(),
+            deck_dir / LOCK_FILE: (deck_dir / LOCK_FILE).read_bytes(),
+        }
         fill(disk)
         result = neurodeck(["build", str(deck_dir), "-o", str(package)], tmp_path)
-        assert_one_line_failure(result, deck_dir / LOCK_FILE,
-                                "cannot write the lock file: No space left on device")
+        assert_one_line_failure(
+            result, deck_dir / LOCK_FILE, "cannot write the lock file: No space left on device"
+        )
         assert unchanged(before)
         assert leftovers(deck_dir, tmp_path) == []
 
@@ -257,7 +293,8 @@ def test_a_file_size_limit_leaves_package_and_lock_as_they_were(released, tmp_pa
 
 
 def test_when_the_package_cannot_be_replaced_the_new_lock_is_rolled_back(
-        released, runner, monkeypatch):
+    released, runner, monkeypatch
+):
     """The lock goes in first; if the package then fails, the old lock comes back."""
     deck_dir, package, before = released
     real_replace = os.replace
@@ -270,8 +307,9 @@ def test_when_the_package_cannot_be_replaced_the_new_lock_is_rolled_back(
     monkeypatch.setattr(apkg.os, "replace", failing_replace)
     result = runner.invoke(cli, ["build", str(deck_dir), "-o", str(package)])
     assert result.exit_code == 1, result.output
-    assert f"{package}: error: cannot write the package and lock: Input/output error" \
-        in result.stderr
+    assert (
+        f"{package}: error: cannot write the package and lock: Input/output error" in result.stderr
+    )
     assert unchanged(before)
     assert leftovers(deck_dir, package.parent) == []
 
@@ -310,17 +348,25 @@ def big_release(tmp_path_factory) -> tuple[Path, dict[str, bytes]]:
     for part in range(4):
         lines = [f"deck: Part {part}", "notes:"]
         for i in range(4000):
-            lines += [f"  - id: n{part}-{i}",
-                      f"    front: Question {i} of part {part} about the brain and its regions?",
-                      f"    back: Answer {i}, with a few more words to make the note longer."]
+            lines += [
+                f"  - id: n{part}-{i}",
+                f"    front: Question {i} of part {part} about the brain and its regions?",
+                f"    back: Answer {i}, with a few more words to make the note longer.",
+            ]
         (deck_dir / f"{part:02d}.yaml").write_text("\n".join(lines) + "\n")
     assert sum(p.stat().st_size for p in deck_dir.glob("*.yaml")) > pipeline.PARALLEL_MIN_BYTES
     out = root / "out"
     out.mkdir()
-    assert neurodeck(["build", str(deck_dir), "-o", str(out / "big.apkg")], root,
-                     epoch=1_700_000_000).returncode == 0
-    return root, {"package": (out / "big.apkg").read_bytes(),
-                  "lock": (deck_dir / LOCK_FILE).read_bytes()}
+    assert (
+        neurodeck(
+            ["build", str(deck_dir), "-o", str(out / "big.apkg")], root, epoch=1_700_000_000
+        ).returncode
+        == 0
+    )
+    return root, {
+        "package": (out / "big.apkg").read_bytes(),
+        "lock": (deck_dir / LOCK_FILE).read_bytes(),
+    }
 
 
 @pytest.fixture
@@ -352,8 +398,9 @@ def _alive(pid: int) -> bool:
     return state not in ("Z", "X")  # a zombie has ended; only its parent's wait is missing
 
 
-def _wait_for(condition: Callable[[], bool], process: subprocess.Popen[bytes],
-              timeout: float = 120) -> bool:
+def _wait_for(
+    condition: Callable[[], bool], process: subprocess.Popen[bytes], timeout: float = 120
+) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
@@ -367,8 +414,11 @@ def _wait_for(condition: Callable[[], bool], process: subprocess.Popen[bytes],
 def _start_build(deck_dir: Path, package: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "neurodeck", "build", str(deck_dir), "-o", str(package)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-        env={**os.environ, "SOURCE_DATE_EPOCH": "1800000000"})
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        env={**os.environ, "SOURCE_DATE_EPOCH": "1800000000"},
+    )
 
 
 def _phase_reached(phase: str, process: subprocess.Popen[bytes], out: Path) -> bool:
@@ -378,20 +428,28 @@ def _phase_reached(phase: str, process: subprocess.Popen[bytes], out: Path) -> b
     if phase == "workers":
         return _wait_for(lambda: len(_children(process.pid)) >= 2, process)
     if phase == "merge":  # the package's collection holds merged rows
-        return _wait_for(lambda: any(f.name == "collection.anki2" and f.stat().st_size > 1 << 20
-                                     for f in scratch_files()), process)
+        return _wait_for(
+            lambda: any(
+                f.name == "collection.anki2" and f.stat().st_size > 1 << 20 for f in scratch_files()
+            ),
+            process,
+        )
     return _wait_for(lambda: any(f.name.endswith(".tmp") for f in scratch_files()), process)
 
 
-@pytest.mark.parametrize(("signum", "code", "phase"), [
-    (signal.SIGINT, 130, "workers"),
-    (signal.SIGINT, 130, "merge"),
-    (signal.SIGINT, 130, "zip"),
-    (signal.SIGTERM, 143, "workers"),
-    (signal.SIGTERM, 143, "zip"),
-])
-def test_an_interrupted_build_exits_cleanly_and_leaves_the_previous_output(signum, code, phase,
-                                                                          big):
+@pytest.mark.parametrize(
+    ("signum", "code", "phase"),
+    [
+        (signal.SIGINT, 130, "workers"),
+        (signal.SIGINT, 130, "merge"),
+        (signal.SIGINT, 130, "zip"),
+        (signal.SIGTERM, 143, "workers"),
+        (signal.SIGTERM, 143, "zip"),
+    ],
+)
+def test_an_interrupted_build_exits_cleanly_and_leaves_the_previous_output(
+    signum, code, phase, big
+):
     deck_dir, package, before = big
     process = _start_build(deck_dir, package)
     workers: list[int] = []
@@ -408,7 +466,9 @@ def test_an_interrupted_build_exits_cleanly_and_leaves_the_previous_output(signu
     stdout, stderr = process.communicate(timeout=60)
     name = signal.Signals(signum).name
     assert (process.returncode, stderr.decode()) == (
-        code, f"neurodeck: interrupted by {name}; stopped\n"), stderr.decode()
+        code,
+        f"neurodeck: interrupted by {name}; stopped\n",
+    ), stderr.decode()
     assert stdout == b""
     assert not [w for w in workers if _alive(w)]
     assert unchanged(before)
@@ -442,8 +502,10 @@ def test_an_interrupt_between_the_two_replaces_waits_until_both_are_done(tmp_pat
     lock_path, package = tmp_path / "neurodeck.lock", tmp_path / "deck.apkg"
     lock_path.write_text("old lock")
     package.write_text("old package")
-    staged = [apkg.stage(lock_path, lambda out: out.write(b"new lock")),
-              apkg.stage(package, lambda out: out.write(b"new package"))]
+    staged = [
+        apkg.stage(lock_path, lambda out: out.write(b"new lock")),
+        apkg.stage(package, lambda out: out.write(b"new package")),
+    ]
     real_replace = os.replace
 
     def replace_then_interrupt(src, dst, *args, **kwargs):

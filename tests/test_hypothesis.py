@@ -493,13 +493,18 @@ def test_emphasis_fast_path_renders_what_markdown_renders_for_key_terms(text):
 
 
 term_word = st.sampled_from(["a", "Key", "x2", "the", "B9", "(IPNB)", "a,", "b.", "c:", "d)"])
-term_span = st.builds(lambda mark, words: f"{mark}{' '.join(words)}{mark}",
-                      st.sampled_from(["*", "_", "**", "__"]),
-                      st.lists(term_word, min_size=1, max_size=3))
+term_span = st.builds(
+    lambda mark, words: f"{mark}{' '.join(words)}{mark}",
+    st.sampled_from(["*", "_", "**", "__"]),
+    st.lists(term_word, min_size=1, max_size=3),
+)
 term_sentence = st.lists(
-    st.tuples(st.one_of(term_word, term_word, term_span),
-              st.sampled_from(["", ",", ".", ";", ":", "?", " (", ")", "'", '"'])),
-    min_size=1, max_size=8,
+    st.tuples(
+        st.one_of(term_word, term_word, term_span),
+        st.sampled_from(["", ",", ".", ";", ":", "?", " (", ")", "'", '"']),
+    ),
+    min_size=1,
+    max_size=8,
 ).map(lambda pieces: " ".join(token + after for token, after in pieces))
 
 
@@ -517,8 +522,9 @@ def simple_blocks(draw) -> str:
     for _ in range(draw(st.integers(1, 4))):
         lines = draw(st.lists(term_sentence, min_size=1, max_size=3))
         if draw(st.booleans()):  # a list: items, some going on in indented lines
-            lines = [("  " if i and draw(st.booleans()) else "- ") + line
-                     for i, line in enumerate(lines)]
+            lines = [
+                ("  " if i and draw(st.booleans()) else "- ") + line for i, line in enumerate(lines)
+            ]
         blocks.append("\n".join(lines))
     text = "".join(block + draw(st.sampled_from(["\n\n", "\n\n\n", "\n"])) for block in blocks)
     if draw(st.integers(0, 3)) == 0:
@@ -536,8 +542,11 @@ def test_block_fast_path_renders_what_markdown_renders(text):
 
 def test_emphasis_fast_path_is_taken_for_key_terms():
     # Without this, the properties above would hold even if the fast path never matched.
-    for text in ("The *amygdala* detects threat.", "**Oxytocin** and _vasopressin_, both",
-                 "Which is the *bonding hormone*?"):
+    for text in (
+        "The *amygdala* detects threat.",
+        "**Oxytocin** and _vasopressin_, both",
+        "Which is the *bonding hormone*?",
+    ):
         assert markup._EMPHASISED_RE.fullmatch(text)
         assert markup.render(text) == markup._render_markdown(text)
     description = "A deck on\n*emotion*.\n\n- **Affect (AN)**: fMRI.\n- Two\n  lines\n\nEnd."
@@ -576,8 +585,12 @@ def test_rendered_fields_never_carry_live_markup(text):
 def fast_read_summary(fact_set: FactSet) -> list[tuple[object, ...]]:
     """Everything a FactSet holds, locations of tags and the order of dicts included."""
     return [
-        (note, list(note.fields.items()), list(note.field_locs.items()),
-         [(tag.name, tag.loc) for tag in note.tags])
+        (
+            note,
+            list(note.fields.items()),
+            list(note.field_locs.items()),
+            [(tag.name, tag.loc) for tag in note.tags],
+        )
         for note in fact_set.notes
     ]
 
@@ -610,8 +623,9 @@ note_extras = {"extra": any_text, "tags": any_tags, "source": any_text, "section
 valid_note = st.fixed_dictionaries(
     {"id": any_text, "front": any_text, "back": any_text},
     optional={"type": st.sampled_from(["basic", "reversed"]), **note_extras},
-) | st.fixed_dictionaries({"id": any_text, "type": st.just("cloze"), "text": any_text},
-                          optional=note_extras)
+) | st.fixed_dictionaries(
+    {"id": any_text, "type": st.just("cloze"), "text": any_text}, optional=note_extras
+)
 valid_dumped = st.builds(
     lambda data, flow, unicode, sort_keys: yaml.safe_dump(
         data, default_flow_style=flow, allow_unicode=unicode, sort_keys=sort_keys
@@ -665,14 +679,44 @@ def test_one_pass_reader_answers_for_the_common_shape(text):
 # of what the line reader takes (`a: b`, `a #b`, `~`, anchors, block scalars, flow maps...).
 
 line_values = st.one_of(
-    st.text(st.characters(blacklist_characters='"\\', blacklist_categories=("Cs",)),
-            max_size=10).map(lambda t: f'"{t}"'),
-    st.text(st.characters(blacklist_characters="'", blacklist_categories=("Cs",)),
-            max_size=10).map(lambda t: f"'{t}'"),
+    st.text(
+        st.characters(blacklist_characters='"\\', blacklist_categories=("Cs",)), max_size=10
+    ).map(lambda t: f'"{t}"'),
+    st.text(st.characters(blacklist_characters="'", blacklist_categories=("Cs",)), max_size=10).map(
+        lambda t: f"'{t}'"
+    ),
     st.from_regex(r"[A-Za-z0-9][A-Za-z0-9 _.,;?()/:#-]{0,10}", fullmatch=True),
-    st.sampled_from(["true", "null", "~", "1.5", "0x1F", "yes", "", "-", "a: b", "a #b", "[]",
-                     "[a, b]", '["a", b]', '[ "a" ,"b" ]', "[a,]", "[a b]", "{a: b}", "&x a",
-                     "*x", "!!str a", "|", ">", "'it''s'", '"a\\"b"', "a  ", "é ü", "a\tb"]),
+    st.sampled_from(
+        [
+            "true",
+            "null",
+            "~",
+            "1.5",
+            "0x1F",
+            "yes",
+            "",
+            "-",
+            "a: b",
+            "a #b",
+            "[]",
+            "[a, b]",
+            '["a", b]',
+            '[ "a" ,"b" ]',
+            "[a,]",
+            "[a b]",
+            "{a: b}",
+            "&x a",
+            "*x",
+            "!!str a",
+            "|",
+            ">",
+            "'it''s'",
+            '"a\\"b"',
+            "a  ",
+            "é ü",
+            "a\tb",
+        ]
+    ),
 )
 
 
@@ -687,8 +731,12 @@ def line_fact_set(draw) -> str:
     for _ in range(draw(st.integers(0, 3))):
         kind = draw(st.sampled_from(["basic", "reversed", "cloze"]))
         keys = ["id", *(("text",) if kind == "cloze" else ("front", "back")), "type"]
-        keys += draw(st.lists(st.sampled_from(["extra", "tags", "source", "section",
-                                               "retired", "front", "bakc"]), max_size=2))
+        keys += draw(
+            st.lists(
+                st.sampled_from(["extra", "tags", "source", "section", "retired", "front", "bakc"]),
+                max_size=2,
+            )
+        )
         keys = draw(st.permutations(keys))
         for i, key in enumerate(keys):
             value = kind if key == "type" else draw(line_values)

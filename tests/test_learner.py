@@ -31,17 +31,27 @@ def test_two_neurodeck_decks_share_one_collection(make_deck, tmp_path):
     first = make_deck({"peptides.yaml": PEPTIDES_YAML}, name="first")
     second = make_deck({"peptides.yaml": PEPTIDES_YAML}, name="second")
     (second / "deck.yaml").write_text(
-        (second / "deck.yaml").read_text().replace("name: Test Deck\nid: test",
-                                                   "name: Other Deck\nid: other"))
+        (second / "deck.yaml")
+        .read_text()
+        .replace("name: Test Deck\nid: test", "name: Other Deck\nid: other")
+    )
     with LearnerCollection(tmp_path / "learner") as learner:
         log_first = learner.import_apkg(built(first, tmp_path / "first.apkg"))
         log_second = learner.import_apkg(built(second, tmp_path / "second.apkg"))
         view = learner.view()
-    assert log_first.counts() == log_second.counts() == {
-        "new": 3, "updated": 0, "duplicate": 0, "conflicting": 0}
+    assert (
+        log_first.counts()
+        == log_second.counts()
+        == {"new": 3, "updated": 0, "duplicate": 0, "conflicting": 0}
+    )
     assert view.notetypes == (
-        "Other Deck: Basic", "Other Deck: Basic (and reversed card)", "Other Deck: Cloze",
-        "Test Deck: Basic", "Test Deck: Basic (and reversed card)", "Test Deck: Cloze")
+        "Other Deck: Basic",
+        "Other Deck: Basic (and reversed card)",
+        "Other Deck: Cloze",
+        "Test Deck: Basic",
+        "Test Deck: Basic (and reversed card)",
+        "Test Deck: Cloze",
+    )
     assert not any("+" in name for name in view.notetypes)
     assert len(view.notes) == 6 and len(view.cards) == 10
 
@@ -53,13 +63,16 @@ def test_two_neurodeck_decks_share_one_collection(make_deck, tmp_path):
 
 
 def test_with_one_shared_note_type_name_anki_renamed_the_second_decks(
-        make_deck, tmp_path, monkeypatch):
+    make_deck, tmp_path, monkeypatch
+):
     """What the README says happened before note types were named after the deck."""
     first = make_deck({"peptides.yaml": PEPTIDES_YAML}, name="first")
     second = make_deck({"peptides.yaml": PEPTIDES_YAML}, name="second")
     (second / "deck.yaml").write_text(
-        (second / "deck.yaml").read_text().replace("name: Test Deck\nid: test",
-                                                   "name: Other Deck\nid: other"))
+        (second / "deck.yaml")
+        .read_text()
+        .replace("name: Test Deck\nid: test", "name: Other Deck\nid: other")
+    )
     monkeypatch.setattr(NoteType, "name_in", lambda self, deck_name: f"neurodeck {self.name}")
     with LearnerCollection(tmp_path / "learner") as learner:
         learner.import_apkg(built(first, tmp_path / "first.apkg"))
@@ -69,7 +82,8 @@ def test_with_one_shared_note_type_name_anki_renamed_the_second_decks(
 
 
 def test_renamed_note_types_reach_learners_without_touching_their_cards(
-        make_deck, tmp_path, monkeypatch):
+    make_deck, tmp_path, monkeypatch
+):
     """Release 1 named note types "neurodeck Basic" etc.; only the name changed since.
 
     Anki matches note types by id: the learner's note types take the new names (the lock gave
@@ -84,7 +98,10 @@ def test_renamed_note_types_reach_learners_without_touching_their_cards(
     with LearnerCollection(tmp_path / "learner") as learner:
         learner.import_apkg(release_1)
         assert learner.view().notetypes == (
-            "neurodeck Basic", "neurodeck Basic (and reversed card)", "neurodeck Cloze")
+            "neurodeck Basic",
+            "neurodeck Basic (and reversed card)",
+            "neurodeck Cloze",
+        )
         learner.answer_all(ease=3)
         before = learner.view()
         log = learner.import_apkg(release_2)
@@ -92,11 +109,16 @@ def test_renamed_note_types_reach_learners_without_touching_their_cards(
         reviews = learner.review_logs()
     assert log.counts() == {"new": 0, "updated": 0, "duplicate": 3, "conflicting": 0}
     assert after.notetypes == (
-        "Test Deck: Basic", "Test Deck: Basic (and reversed card)", "Test Deck: Cloze")
+        "Test Deck: Basic",
+        "Test Deck: Basic (and reversed card)",
+        "Test Deck: Cloze",
+    )
     assert {g: n.fields for g, n in after.notes.items()} == {
-        g: n.fields for g, n in before.notes.items()}
+        g: n.fields for g, n in before.notes.items()
+    }
     assert [(c.card_id, c.ivl, c.reps) for c in after.cards] == [
-        (c.card_id, c.ivl, c.reps) for c in before.cards]
+        (c.card_id, c.ivl, c.reps) for c in before.cards
+    ]
     assert sorted(reviews) == sorted(c.card_id for c in before.cards)
 
 
@@ -134,19 +156,24 @@ def test_mathjax_reaches_the_card_verbatim_and_cloze_works_inside_it(make_deck, 
     (basic,) = view.cards_of(note_guid("stats", "cohen-d"))
     assert basic.question == (
         r'<div class="nd-prompt">Cohen'
-        r"'s \(d = \frac{M_1 - M_2}{SD}\) is <em>standardised</em>. What is SD?</div>")
+        r"'s \(d = \frac{M_1 - M_2}{SD}\) is <em>standardised</em>. What is SD?</div>"
+    )
     assert r'<div class="nd-answer">\[SD_{pooled} = \sqrt{\frac{s_1^2 + s_2^2}{2}}\]</div>' in (
-        basic.answer)
+        basic.answer
+    )
     first, second = view.cards_of(note_guid("stats", "mean-in-formula"))
     # Anki hides a deletion inside a formula within the formula, as it does for its own notes.
     assert first.question == (
         r'<div class="nd-prompt">\(\bar{x} = [...]\) and the <span class="cloze-inactive" '
-        r'data-ordinal="2">mean</span> is \(\bar{x} &lt; 5\)</div>')
+        r'data-ordinal="2">mean</span> is \(\bar{x} &lt; 5\)</div>'
+    )
     assert first.answer.startswith(
-        r'<div class="nd-prompt">\(\bar{x} = \frac{1}{n} \sum x_i\) and the ')
+        r'<div class="nd-prompt">\(\bar{x} = \frac{1}{n} \sum x_i\) and the '
+    )
     assert r"\(\bar{x} = \frac{1}{n} \sum x_i\)" in second.question
     assert '<span class="cloze" data-cloze="mean" data-ordinal="2">[...]</span>' in (
-        second.question)
+        second.question
+    )
 
 
 # --- Study order under Anki's default options ---------------------------------------------------
@@ -171,8 +198,29 @@ def test_anki_sorts_subdecks_as_neurodeck_predicts(tmp_path):
     """Case-insensitive, Unicode case folding, code points, one `::` level at a time."""
     from neurodeck.order import anki_sort_key
 
-    names = ["b", "B2", "a", "Ä", "z", "A B", "a::x", "10 x", "9 x", "é", "e", "_u", "-u",
-             "É2", "ß", "Straße 2", "straße 1", "a::Y", "(x)", "Ω", "ω2"]
+    names = [
+        "b",
+        "B2",
+        "a",
+        "Ä",
+        "z",
+        "A B",
+        "a::x",
+        "10 x",
+        "9 x",
+        "é",
+        "e",
+        "_u",
+        "-u",
+        "É2",
+        "ß",
+        "Straße 2",
+        "straße 1",
+        "a::Y",
+        "(x)",
+        "Ω",
+        "ω2",
+    ]
     with LearnerCollection(tmp_path / "learner") as learner:
         col = learner.col
         basic = col.models.by_name("Basic")
@@ -186,22 +234,27 @@ def test_anki_sorts_subdecks_as_neurodeck_predicts(tmp_path):
 
 def write_order_deck(make_deck):
     """Files in curriculum order whose subdecks Anki sorts otherwise."""
+
     def facts(subdeck: str, *ids: str, reversed_: bool = False) -> str:
         kind = "    type: reversed\n" if reversed_ else ""
         return f"deck: {subdeck}\nnotes:\n" + "".join(
-            f"  - id: {i}\n{kind}    front: {i}\n    back: answer to {i}\n" for i in ids)
+            f"  - id: {i}\n{kind}    front: {i}\n    back: answer to {i}\n" for i in ids
+        )
 
-    return make_deck({
-        "deck.yaml": "name: Psych 101\nid: psych\n",
-        "01-sensation.yaml": facts("Sensation", "s1", "s2", reversed_=True),
-        "02-attention.yaml": facts("attention", "a1", "a2"),
-        "03-memory.yaml": facts("Memory", "m1"),
-        "04-memory-more.yaml": facts("Memory", "m2"),
-    })
+    return make_deck(
+        {
+            "deck.yaml": "name: Psych 101\nid: psych\n",
+            "01-sensation.yaml": facts("Sensation", "s1", "s2", reversed_=True),
+            "02-attention.yaml": facts("attention", "a1", "a2"),
+            "03-memory.yaml": facts("Memory", "m1"),
+            "04-memory-more.yaml": facts("Memory", "m2"),
+        }
+    )
 
 
 def test_check_warns_when_anki_would_show_subdecks_out_of_curriculum_order(
-        make_deck, runner, monkeypatch):
+    make_deck, runner, monkeypatch
+):
     deck_dir = write_order_deck(make_deck)
     monkeypatch.chdir(deck_dir)
     from neurodeck.cli import cli
@@ -227,8 +280,15 @@ def test_study_order_in_anki_follows_the_files_once_the_hint_is_applied(make_dec
     with LearnerCollection(tmp_path / "before") as learner:
         learner.import_apkg(built(deck_dir, tmp_path / "before.apkg"))
         assert queue(learner, "Psych 101") == [
-            ("a1", 0), ("a2", 0), ("m1", 0), ("m2", 0), ("s1", 0), ("s2", 0),
-            ("s1", 1), ("s2", 1)]
+            ("a1", 0),
+            ("a2", 0),
+            ("m1", 0),
+            ("m2", 0),
+            ("s1", 0),
+            ("s2", 0),
+            ("s1", 1),
+            ("s2", 1),
+        ]
     from neurodeck.pipeline import check
 
     (deck_dir / "neurodeck.lock").unlink()  # never released: renaming subdecks is free
@@ -244,8 +304,15 @@ def test_study_order_in_anki_follows_the_files_once_the_hint_is_applied(make_dec
     with LearnerCollection(tmp_path / "after") as learner:
         learner.import_apkg(built(deck_dir, tmp_path / "after.apkg"))
         assert queue(learner, "Psych 101") == [
-            ("s1", 0), ("s2", 0), ("a1", 0), ("a2", 0), ("m1", 0), ("m2", 0),
-            ("s1", 1), ("s2", 1)]
+            ("s1", 0),
+            ("s2", 0),
+            ("a1", 0),
+            ("a2", 0),
+            ("m1", 0),
+            ("m2", 0),
+            ("s1", 1),
+            ("s2", 1),
+        ]
 
 
 # --- Exports ---------------------------------------------------------------------------------
@@ -270,7 +337,8 @@ def test_csv_export_imports_into_an_empty_collection(sample_deck, runner, tmp_pa
             card = col.get_card(cid)
             note = card.note()
             cards.setdefault(note.note_type()["name"], []).append(
-                (col.decks.name(card.did), card.ord, card.question(), card.answer()))
+                (col.decks.name(card.did), card.ord, card.question(), card.answer())
+            )
         tags = sorted(t for nid in col.find_notes("") for t in col.get_note(nid).tags)
         again = col.import_csv(ImportCsvRequest(path=str(csv), metadata=metadata)).log
         assert (len(again.new), len(again.duplicate) + len(again.updated)) == (0, 3)
@@ -281,8 +349,9 @@ def test_csv_export_imports_into_an_empty_collection(sample_deck, runner, tmp_pa
     assert "Which neuropeptide is released during physical touch and intimacy?" in question
     assert "Oxytocin" in answer and "bonding hormone" in answer
     assert "Neurobiological Foundations of Intimacy" in answer
-    assert [(d, o) for d, o, *_ in sorted(cards["Basic (and reversed card)"], key=lambda c: c[1])
-            ] == [(deck, 0), (deck, 1)]
+    assert [
+        (d, o) for d, o, *_ in sorted(cards["Basic (and reversed card)"], key=lambda c: c[1])
+    ] == [(deck, 0), (deck, 1)]
     assert len(cards["Cloze"]) == 2
     assert any("[...]" in q and "observe it" in q for *_, q, _ in cards["Cloze"])
     assert "neuropeptides" in tags and "test::Neuropeptides" in tags
@@ -300,8 +369,7 @@ notes:
 """
 
 
-def test_literal_text_reaches_the_card_or_check_says_how(make_deck, tmp_path, monkeypatch,
-                                                         runner):
+def test_literal_text_reaches_the_card_or_check_says_how(make_deck, tmp_path, monkeypatch, runner):
     """`3*4*5` showed as 3<em>4</em>5 and `# of` as a heading, without a word from check.
 
     `p < .05`, `x_1` and `M = 4.2 (SD = 1.1)` reach the card as typed; for the other two,
@@ -334,15 +402,17 @@ def test_literal_text_reaches_the_card_or_check_says_how(make_deck, tmp_path, mo
         return html_module.unescape(card_html)
 
     (p_value,) = view.cards_of(note_guid("stats", "p-value"))
-    assert ("Which result is significant at p < .05, with x_1 = 3 and M = 4.2 (SD = 1.1)?"
-            in shown(p_value.question))
+    assert "Which result is significant at p < .05, with x_1 = 3 and M = 4.2 (SD = 1.1)?" in shown(
+        p_value.question
+    )
     assert '<div class="nd-answer">3*4*5 = 60</div>' in p_value.answer
     (count,) = view.cards_of(note_guid("stats", "count"))
     assert '<div class="nd-answer"># of participants</div>' in count.answer
 
 
 def test_when_a_subdeck_is_split_the_hint_renames_files_into_anki_order(
-        make_deck, tmp_path, runner, monkeypatch):
+    make_deck, tmp_path, runner, monkeypatch
+):
     """A subdeck whose files are apart (as in the shipped 1.0.0) cannot be kept in file order
     by renaming subdecks; the hint renames the files, and Anki's order is then the files'."""
     from neurodeck.cli import cli
@@ -351,18 +421,21 @@ def test_when_a_subdeck_is_split_the_hint_renames_files_into_anki_order(
     def facts(subdeck: str, note_id: str) -> str:
         return f"deck: {subdeck}\nnotes:\n  - id: {note_id}\n    front: {note_id}\n    back: b\n"
 
-    deck_dir = make_deck({
-        "deck.yaml": "name: Psych 101\nid: psych\n",
-        "01-methods.yaml": facts("Research Methods", "m1"),
-        "02-attention.yaml": facts("Attention", "a1"),
-        "03-more-methods.yaml": facts("Research Methods", "m2"),
-    })
+    deck_dir = make_deck(
+        {
+            "deck.yaml": "name: Psych 101\nid: psych\n",
+            "01-methods.yaml": facts("Research Methods", "m1"),
+            "02-attention.yaml": facts("Attention", "a1"),
+            "03-more-methods.yaml": facts("Research Methods", "m2"),
+        }
+    )
     monkeypatch.chdir(deck_dir)
     (warning,) = check(Path(".")).warnings
     assert warning.hint == (
         "one subdeck's fact sets are not next to each other; rename the files so that they "
         "sort in the order Anki shows the subdecks: 02-attention.yaml → 01-attention.yaml; "
-        "01-methods.yaml → 02-methods.yaml")
+        "01-methods.yaml → 02-methods.yaml"
+    )
     for pair in warning.hint.split("subdecks: ", 1)[1].split("; "):
         old, new = pair.split(" → ")
         Path(old).rename(Path(new))

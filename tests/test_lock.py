@@ -8,8 +8,10 @@ from neurodeck import lock
 from neurodeck.errors import NeurodeckError
 
 OLD = lock.Lock(
-    notes={"a": lock.Entry("00000000000000a1", 100, "basic", "", "0"),
-           "b": lock.Entry("00000000000000a2", 100, "cloze", "X::Y", "0,1")},
+    notes={
+        "a": lock.Entry("00000000000000a1", 100, "basic", "", "0"),
+        "b": lock.Entry("00000000000000a2", 100, "cloze", "X::Y", "0,1"),
+    },
     notetypes={"basic": lock.Entry("t1", 50)},
     deck_name="Test Deck",
     deck_id="test",
@@ -106,7 +108,11 @@ def test_notes_recorded_in_any_order_are_looked_up_and_written_in_id_order():
     assert "x" in table and "b" not in table and table.get("b") is None
     text = lock.format_lock(lock.Lock(table, {}, deck_id="test"))
     assert [line.split("\t")[1] for line in text.splitlines() if line.startswith("note")] == [
-        "a", "c", "m", "x"]
+        "a",
+        "c",
+        "m",
+        "x",
+    ]
     assert lock.parse_lock("l", text).notes == table
 
 
@@ -127,12 +133,14 @@ def test_an_extra_or_missing_column_is_a_located_error():
     assert "has 7 tab-separated columns, this one has 8" in _damaged(extra)
     missing = text.replace("\t0,1\tX::Y\n", "\t0,1\n")
     assert "this one has 6" in _damaged(missing)
-    assert "this one has 5" in _damaged(text.replace("notetype\tbasic\tt1\t50",
-                                                     "notetype\tbasic\tt1\t50\tx"))
+    assert "this one has 5" in _damaged(
+        text.replace("notetype\tbasic\tt1\t50", "notetype\tbasic\tt1\t50\tx")
+    )
 
 
-@pytest.mark.parametrize("bad", ["-1", "1e20", str(2**63), str(lock.MAX_TIME + 1),
-                                 "\uff11\uff10\uff10", "+5"])
+@pytest.mark.parametrize(
+    "bad", ["-1", "1e20", str(2**63), str(lock.MAX_TIME + 1), "\uff11\uff10\uff10", "+5"]
+)
 def test_a_time_that_is_not_a_sane_epoch_second_is_a_located_error(bad):
     text = lock.format_lock(OLD).replace("\t100\tcloze", f"\t{bad}\tcloze")
     assert "cards/neurodeck.lock:8: error: cannot read the lock file: time" in _damaged(text)
@@ -153,8 +161,11 @@ def test_the_lock_line_is_required_once_and_first():
 
 
 def test_a_version_1_lock_is_still_read_and_rewritten_in_the_new_format():
-    v1 = "".join(line for line in lock.format_lock(OLD).splitlines(keepends=True)
-                 if not line.startswith("lock\t"))
+    v1 = "".join(
+        line
+        for line in lock.format_lock(OLD).splitlines(keepends=True)
+        if not line.startswith("lock\t")
+    )
     old = lock.parse_lock("cards/neurodeck.lock", v1)
     assert (old.format, old.deck_id, old.notes) == (1, None, OLD.notes)
     updater = lock.LockUpdater(old, clock=200, deck_name="Test Deck", deck_id="test")
@@ -173,13 +184,19 @@ def test_no_message_advises_deleting_the_lock():
     import re
 
     root = pathlib.Path(__file__).parent.parent
-    files = [*(root / "src").rglob("*.py"), *root.glob("*.md"), *(root / "docs").glob("*.md"),
-             root / "cards" / "README.md"]
+    files = [
+        *(root / "src").rglob("*.py"),
+        *root.glob("*.md"),
+        *(root / "docs").glob("*.md"),
+        root / "cards" / "README.md",
+    ]
     advice = re.compile(r"\b(delete|remove|rm)\b", re.IGNORECASE)
     offending = [
         f"{path.name}: {line.strip()}"
-        for path in files for line in path.read_text(encoding="utf-8").splitlines()
-        if advice.search(line) and re.search(r"lock|afresh", line, re.IGNORECASE)
+        for path in files
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if advice.search(line)
+        and re.search(r"lock|afresh", line, re.IGNORECASE)
         and not re.search(r"\bnever\b", line, re.IGNORECASE)
     ]
     assert offending == []

@@ -30,22 +30,28 @@ def test_a_lock_with_an_extra_column_fails_the_build_and_frozen(runner, sample_d
     out = tmp_path / "out.apkg"
     package, _ = built(runner, sample_deck, out)
     lock_path = sample_deck / LOCK_FILE
-    lock_path.write_text(lock_path.read_text().replace("\tNeuropeptides\n",
-                                                       "\tNeuropeptides\tjunk\n"))
+    lock_path.write_text(
+        lock_path.read_text().replace("\tNeuropeptides\n", "\tNeuropeptides\tjunk\n")
+    )
     for extra in ([], ["--frozen"]):
         result = runner.invoke(cli, ["build", str(sample_deck), "-o", str(out), *extra])
         assert result.exit_code == 1
         first = result.stderr.splitlines()[0]
-        assert first.startswith(f"{lock_path}:9: error: cannot read the lock file: a `note` "
-                                "line has 7 tab-separated columns, this one has 8")
+        assert first.startswith(
+            f"{lock_path}:9: error: cannot read the lock file: a `note` "
+            "line has 7 tab-separated columns, this one has 8"
+        )
         assert "warning" not in result.stderr
     assert out.read_bytes() == package
 
 
 @pytest.mark.parametrize("bad", ["100000000000000000000", str(2**63), "1e20", "-5"])
 def test_a_source_date_epoch_out_of_range_is_a_usage_error(bad, runner, sample_deck, tmp_path):
-    result = runner.invoke(cli, ["build", str(sample_deck), "-o", str(tmp_path / "o.apkg")],
-                           env={"SOURCE_DATE_EPOCH": bad})
+    result = runner.invoke(
+        cli,
+        ["build", str(sample_deck), "-o", str(tmp_path / "o.apkg")],
+        env={"SOURCE_DATE_EPOCH": bad},
+    )
     assert result.exit_code == 2
     assert "SOURCE_DATE_EPOCH must be whole seconds since 1970" in result.stderr
     assert result.exception is None or isinstance(result.exception, SystemExit)
@@ -54,8 +60,7 @@ def test_a_source_date_epoch_out_of_range_is_a_usage_error(bad, runner, sample_d
 def test_a_huge_time_in_the_lock_is_a_located_error(runner, sample_deck, tmp_path):
     built(runner, sample_deck, tmp_path / "out.apkg")
     lock_path = sample_deck / LOCK_FILE
-    lock_path.write_text(lock_path.read_text().replace("\t1700000000\tcloze",
-                                                       f"\t{2**63}\tcloze"))
+    lock_path.write_text(lock_path.read_text().replace("\t1700000000\tcloze", f"\t{2**63}\tcloze"))
     result = runner.invoke(cli, ["check", str(sample_deck)])
     assert result.exit_code == 1
     assert f"{lock_path}:9: error: cannot read the lock file: time '{2**63}'" in result.stderr
@@ -79,19 +84,23 @@ def test_changing_the_deck_id_while_a_lock_exists_is_an_error(runner, sample_dec
     for command in (["check"], ["build", "-o", str(out)]):
         result = runner.invoke(cli, [command[0], str(sample_deck), *command[1:]])
         assert result.exit_code == 1
-        assert (f"{deck_yaml}:1:1: error: deck id changed from 'test' (in neurodeck.lock) to "
-                "'test-two'") in result.stderr
+        assert (
+            f"{deck_yaml}:1:1: error: deck id changed from 'test' (in neurodeck.lock) to "
+            "'test-two'"
+        ) in result.stderr
         assert "every learner would get a second copy of every note" in result.stderr
         assert "put back `id: test`" in result.stderr
     assert (out.read_bytes(), (sample_deck / LOCK_FILE).read_bytes()) == (package, lock)
     # The hint, applied, works.
     deck_yaml.write_text(deck_yaml.read_text().replace("id: test-two", "id: test"))
-    assert runner.invoke(cli, ["build", str(sample_deck), "-o", str(out), "--frozen"]
-                         ).exit_code == 0
+    assert (
+        runner.invoke(cli, ["build", str(sample_deck), "-o", str(out), "--frozen"]).exit_code == 0
+    )
 
 
-def test_a_version_1_lock_still_builds_frozen_and_is_migrated_by_build(runner, sample_deck,
-                                                                      tmp_path):
+def test_a_version_1_lock_still_builds_frozen_and_is_migrated_by_build(
+    runner, sample_deck, tmp_path
+):
     """An old release's committed lock must still rebuild it with --frozen, byte for byte."""
     out = tmp_path / "out.apkg"
     package, _ = built(runner, sample_deck, out)
@@ -121,10 +130,24 @@ def _socket(path):
     return sock
 
 
-@pytest.mark.parametrize("target", ["deck.yaml", "peptides.yaml", LOCK_FILE, "images/x.png",
-                                    "new.yaml", "directory", "fifo", "socket", "device", "-"])
-def test_an_output_that_would_destroy_something_is_refused(target, runner, make_deck,
-                                                           tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    "target",
+    [
+        "deck.yaml",
+        "peptides.yaml",
+        LOCK_FILE,
+        "images/x.png",
+        "new.yaml",
+        "directory",
+        "fifo",
+        "socket",
+        "device",
+        "-",
+    ],
+)
+def test_an_output_that_would_destroy_something_is_refused(
+    target, runner, make_deck, tmp_path, monkeypatch
+):
     deck_dir = make_deck({"peptides.yaml": PEPTIDES_YAML, "images/x.png": b"\x89PNG"})
     built(runner, deck_dir, tmp_path / "first.apkg")
     keep = None
@@ -158,8 +181,7 @@ def test_an_output_that_would_destroy_something_is_refused(target, runner, make_
 
 
 @pytest.mark.parametrize("target", ["deck.yaml", "peptides.yaml", LOCK_FILE, "-"])
-def test_an_export_that_would_destroy_an_input_is_refused(target, runner, sample_deck,
-                                                          monkeypatch):
+def test_an_export_that_would_destroy_an_input_is_refused(target, runner, sample_deck, monkeypatch):
     monkeypatch.chdir(sample_deck.parent)
     out = target if target == "-" else str(sample_deck / target)
     before = {p: p.read_bytes() for p in sample_deck.iterdir()}
@@ -190,18 +212,23 @@ def run_all(runner, deck_dir, tmp_path):
             args += ["--format", "json", "-o", str(tmp_path / "t.json")]
         results[command] = result = runner.invoke(cli, args)
         assert result.exception is None or isinstance(result.exception, SystemExit), (
-            command, result.exception)
+            command,
+            result.exception,
+        )
     for command in ("diff", "release-check"):
         results[command] = result = runner.invoke(cli, [command, str(deck_dir), str(deck_dir)])
         assert result.exception is None or isinstance(result.exception, SystemExit), (
-            command, result.exception)
+            command,
+            result.exception,
+        )
     return results
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="symlinks and FIFOs")
 @pytest.mark.parametrize("kind", ["fact set", "directory", "deck.yaml"])
-def test_a_symlink_leading_outside_the_deck_is_refused_by_every_command(kind, runner, make_deck,
-                                                                       tmp_path):
+def test_a_symlink_leading_outside_the_deck_is_refused_by_every_command(
+    kind, runner, make_deck, tmp_path
+):
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "secret.yaml").write_text(PEPTIDES_YAML)
@@ -220,34 +247,42 @@ def test_a_symlink_leading_outside_the_deck_is_refused_by_every_command(kind, ru
     for command, result in run_all(runner, deck_dir, tmp_path).items():
         assert result.exit_code == 1, (command, result.output)
         assert f"{link}: error: symlink leads outside the deck directory" in result.output, (
-            command, result.output)
+            command,
+            result.output,
+        )
         assert "oxytocin" not in result.output
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="symlinks and FIFOs")
 def test_dangling_symlinks_fifos_and_editor_lock_files_never_give_a_traceback(
-        runner, make_deck, tmp_path):
+    runner, make_deck, tmp_path
+):
     deck_dir = make_deck({"a.yaml": "notes:\n  - {id: a, front: A, back: B}\n"})
     (deck_dir / ".#a.yaml").symlink_to("root@host.1234:1700000000")  # what Emacs leaves
     (deck_dir / "gone.yaml").symlink_to("nowhere.yaml")
     os.mkfifo(deck_dir / "pipe.yaml")
     for command, result in run_all(runner, deck_dir, tmp_path).items():
         assert result.exit_code == 1, (command, result.output)
-        assert f"{deck_dir / 'gone.yaml'}: error: fact set is a symlink to nothing" \
-            in result.output, command
-        assert f"{deck_dir / 'pipe.yaml'}: error: fact set is not a regular file (a FIFO)" \
-            in result.output, command
+        assert (
+            f"{deck_dir / 'gone.yaml'}: error: fact set is a symlink to nothing" in result.output
+        ), command
+        assert (
+            f"{deck_dir / 'pipe.yaml'}: error: fact set is not a regular file (a FIFO)"
+            in result.output
+        ), command
         assert ".#a.yaml" not in result.output
 
 
 def test_hidden_files_are_skipped_and_upper_case_extensions_read(runner, make_deck):
-    deck_dir = make_deck({
-        "a.YAML": "notes:\n  - {id: upper, front: A, back: B}\n",
-        "b.Yml": "notes:\n  - {id: mixed, front: A, back: B}\n",
-        ".hidden.yaml": "notes:\n  - {id: hidden, front: A, back: B}\n",
-        ".git/x.yaml": "not: [yaml",
-        "sub/.x.yaml": "not: [yaml",
-    })
+    deck_dir = make_deck(
+        {
+            "a.YAML": "notes:\n  - {id: upper, front: A, back: B}\n",
+            "b.Yml": "notes:\n  - {id: mixed, front: A, back: B}\n",
+            ".hidden.yaml": "notes:\n  - {id: hidden, front: A, back: B}\n",
+            ".git/x.yaml": "not: [yaml",
+            "sub/.x.yaml": "not: [yaml",
+        }
+    )
     result = runner.invoke(cli, ["check", str(deck_dir)])
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("2 notes, 2 cards")
@@ -271,15 +306,25 @@ def test_file_names_with_control_characters_are_escaped(runner, make_deck):
 
 @pytest.mark.parametrize("odd", ["\u2028", "\x85", "\r"])
 def test_line_and_column_stay_right_after_odd_line_breaks_in_a_value(odd, runner, make_deck):
-    deck_dir = make_deck({"a.yaml": (
-        "notes:\n"
-        f"  - id: a\n    front: 'one{odd}two'\n    back: B\n"
-        "  - id: b\n    front: \"bad \\q\"\n").encode()})
+    deck_dir = make_deck(
+        {
+            "a.yaml": (
+                "notes:\n"
+                f"  - id: a\n    front: 'one{odd}two'\n    back: B\n"
+                '  - id: b\n    front: "bad \\q"\n'
+            ).encode()
+        }
+    )
     result = runner.invoke(cli, ["check", str(deck_dir)])
     assert result.exit_code == 1
     assert result.stderr.startswith(f"{deck_dir / 'a.yaml'}:6:18: error: invalid YAML")
-    deck_dir = make_deck({"a.yaml": (
-        f"notes:\n  - id: a\n    front: 'one{odd}two'\n    back: B\n    bak: C\n"
-    ).encode()}, name="second")
+    deck_dir = make_deck(
+        {
+            "a.yaml": (
+                f"notes:\n  - id: a\n    front: 'one{odd}two'\n    back: B\n    bak: C\n"
+            ).encode()
+        },
+        name="second",
+    )
     result = runner.invoke(cli, ["check", str(deck_dir)])
     assert f"{deck_dir / 'a.yaml'}:5:5: error: unknown key 'bak'" in result.stderr

@@ -31,18 +31,28 @@ def new(runner, path: Path, *args: str):
 
 
 def tree_digest(folder: Path) -> dict[str, str]:
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_new_deck_checks_builds_and_imports_in_anki(runner, tmp_path: Path) -> None:
     deck_dir = tmp_path / "intro-psych"
     result = new(runner, deck_dir, "--name", "Introduction to Psychology")
     assert result.exit_code == 0, result.output
-    for name in ("deck.yaml", "01-example.yaml", "README.md", ".gitignore",
-                 ".github/workflows/deck.yml", ".pre-commit-config.yaml",
-                 "schema/deck.schema.json", "schema/factset.schema.json",
-                 "media/example-diagram.png"):
+    for name in (
+        "deck.yaml",
+        "01-example.yaml",
+        "README.md",
+        ".gitignore",
+        ".github/workflows/deck.yml",
+        ".pre-commit-config.yaml",
+        "schema/deck.schema.json",
+        "schema/factset.schema.json",
+        "media/example-diagram.png",
+    ):
         assert (deck_dir / name).is_file(), name
 
     checked = runner.invoke(cli, ["check", str(deck_dir)])
@@ -58,14 +68,19 @@ def test_new_deck_checks_builds_and_imports_in_anki(runner, tmp_path: Path) -> N
         view = col.view()
         assert col.answer_all(ease=3) == 8
     assert log.counts() == {"new": 4, "updated": 0, "duplicate": 0, "conflicting": 0}
-    assert view.decks == ("Introduction to Psychology",
-                          "Introduction to Psychology::Getting Started")
+    assert view.decks == (
+        "Introduction to Psychology",
+        "Introduction to Psychology::Getting Started",
+    )
     assert len({n.notetype for n in view.notes.values()}) == 4  # one note of each type
     backs = " ".join(c.answer for c in view.cards)
     assert "One card, from front to back" in backs
     assert '<span class="cloze" data-ordinal="2">another</span>' in backs
-    assert "Blue ellipse" in backs and len(view.cards_of(next(
-        guid for guid, n in view.notes.items() if "Image" in n.fields))) == 3
+    assert (
+        "Blue ellipse" in backs
+        and len(view.cards_of(next(guid for guid, n in view.notes.items() if "Image" in n.fields)))
+        == 3
+    )
 
 
 def test_new_deck_files_validate_against_the_schemas(runner, tmp_path: Path) -> None:
@@ -136,11 +151,23 @@ def test_hidden_files_are_not_fact_sets(runner, tmp_path: Path) -> None:
 
 
 def git(cwd: Path, *args: str) -> str:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "T", "GIT_AUTHOR_EMAIL": "t@example.org",
-           "GIT_COMMITTER_NAME": "T", "GIT_COMMITTER_EMAIL": "t@example.org",
-           "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z", "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z"}
-    done = subprocess.run(["git", "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false",
-                           *args], cwd=cwd, env=env, capture_output=True, text=True, check=True)
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "T",
+        "GIT_AUTHOR_EMAIL": "t@example.org",
+        "GIT_COMMITTER_NAME": "T",
+        "GIT_COMMITTER_EMAIL": "t@example.org",
+        "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z",
+        "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z",
+    }
+    done = subprocess.run(
+        ["git", "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return done.stdout
 
 
@@ -157,10 +184,12 @@ def released_repo(runner, tmp_path: Path) -> Path:
     git(repo, "commit", "-qm", "Release 1.0.0")
     git(repo, "tag", "v1.0.0")
     example = repo / "01-example.yaml"
-    example.write_text(example.read_text().replace("One card, from front to back",
-                                                   "One card, front then back"))
-    (repo / "deck.yaml").write_text((repo / "deck.yaml").read_text().replace(
-        "version: 1.0.0", "version: 1.0.1"))
+    example.write_text(
+        example.read_text().replace("One card, from front to back", "One card, front then back")
+    )
+    (repo / "deck.yaml").write_text(
+        (repo / "deck.yaml").read_text().replace("version: 1.0.0", "version: 1.0.1")
+    )
     run_cli(repo, "build", ".")
     git(repo, "commit", "-qam", "Release 1.0.1")
     git(repo, "tag", "v1.0.1")
@@ -168,8 +197,13 @@ def released_repo(runner, tmp_path: Path) -> Path:
 
 
 def run_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([str(SCRIPTS / "neurodeck"), *args], cwd=cwd, capture_output=True,
-                          text=True, env=ci_env(cwd))
+    done = subprocess.run(
+        [str(SCRIPTS / "neurodeck"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=ci_env(cwd),
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return done
 
@@ -179,8 +213,12 @@ def ci_env(cwd: Path, **extra: str) -> dict[str, str]:
     env["PATH"] = f"{SCRIPTS}{os.pathsep}{env.get('PATH', '')}"
     runner_temp = cwd.parent / "runner-temp"
     runner_temp.mkdir(exist_ok=True)
-    env.update(RUNNER_TEMP=str(runner_temp), GITHUB_OUTPUT=str(cwd.parent / "github-output"),
-               CI="true", **extra)
+    env.update(
+        RUNNER_TEMP=str(runner_temp),
+        GITHUB_OUTPUT=str(cwd.parent / "github-output"),
+        CI="true",
+        **extra,
+    )
     return env
 
 
@@ -203,8 +241,9 @@ def condition_holds(condition: str, context: dict[str, str]) -> bool:
     return equal if match.group(2) == "==" else not equal
 
 
-def run_steps(steps: list[dict[str, object]], cwd: Path, context: dict[str, str],
-              skip: set[str]) -> list[str]:
+def run_steps(
+    steps: list[dict[str, object]], cwd: Path, context: dict[str, str], skip: set[str]
+) -> list[str]:
     """Run each `run:` step in bash as a runner would; returns the names of steps run."""
     ran = []
     for number, step in enumerate(steps):
@@ -213,11 +252,17 @@ def run_steps(steps: list[dict[str, object]], cwd: Path, context: dict[str, str]
             continue
         if "if" in step and not condition_holds(str(step["if"]), context):
             continue
-        env = ci_env(cwd, **{k: evaluate(str(v), context)
-                             for k, v in dict(step.get("env", {})).items()})  # type: ignore[call-overload]
+        env = ci_env(
+            cwd, **{k: evaluate(str(v), context) for k, v in dict(step.get("env", {})).items()}
+        )  # type: ignore[call-overload]
         script = evaluate(str(step["run"]), context)
-        done = subprocess.run(["bash", "-eo", "pipefail", "-c", script], cwd=cwd, env=env,
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            ["bash", "-eo", "pipefail", "-c", script],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         assert done.returncode == 0, f"step {name} failed:\n{done.stdout}\n{done.stderr}"
         output = Path(env["GITHUB_OUTPUT"])
         if output.exists():
@@ -236,7 +281,8 @@ def action_context(action: dict[str, object], **inputs: str) -> dict[str, str]:
 
 
 def test_the_action_checks_builds_and_judges_against_the_previous_release(
-        released_repo: Path) -> None:
+    released_repo: Path,
+) -> None:
     action = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))
     assert action["runs"]["using"] == "composite"
     steps = action["runs"]["steps"]
@@ -257,7 +303,8 @@ def test_the_action_checks_builds_and_judges_against_the_previous_release(
 
 
 def test_the_action_fails_a_deck_with_a_mistake_and_an_uncommitted_lock(
-        released_repo: Path) -> None:
+    released_repo: Path,
+) -> None:
     action = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))
     steps = action["runs"]["steps"]
     check = next(s for s in steps if s.get("id") == "check")
@@ -274,7 +321,8 @@ def test_the_action_fails_a_deck_with_a_mistake_and_an_uncommitted_lock(
 
 
 def test_the_action_takes_a_released_apkg_as_the_previous_release(
-        released_repo: Path, tmp_path: Path) -> None:
+    released_repo: Path, tmp_path: Path
+) -> None:
     previous = tmp_path / "previous.apkg"
     git(released_repo, "worktree", "add", "-q", str(tmp_path / "v1"), "v1.0.0")
     run_cli(tmp_path / "v1", "build", ".", "-o", str(previous))
@@ -288,11 +336,17 @@ def test_the_new_decks_workflow_runs_on_a_tag(released_repo: Path) -> None:
     workflow = yaml.safe_load((released_repo / ".github/workflows/deck.yml").read_text())
     steps = workflow["jobs"]["deck"]["steps"]
     names = [s.get("name") for s in steps if "run" in s]
-    assert names == ["Install neurodeck", "Check", "Build", "Compare with the previous release",
-                     "Publish the release"]
+    assert names == [
+        "Install neurodeck",
+        "Check",
+        "Build",
+        "Compare with the previous release",
+        "Publish the release",
+    ]
     context = {"github.ref": "refs/tags/v1.0.1", "github.token": ""}
-    ran = run_steps(steps, released_repo, context,
-                    skip={"Install neurodeck", "Publish the release"})  # pip and GitHub's API
+    ran = run_steps(
+        steps, released_repo, context, skip={"Install neurodeck", "Publish the release"}
+    )  # pip and GitHub's API
     assert ran == ["Check", "Build", "Compare with the previous release"]
     apkg = next(s for s in steps if "upload-artifact" in s.get("uses", ""))["with"]["path"]
     assert (released_repo / apkg).is_file()
@@ -300,8 +354,9 @@ def test_the_new_decks_workflow_runs_on_a_tag(released_repo: Path) -> None:
     assert apkg in publish["run"]
 
 
-def test_pre_commit_hooks_check_the_decks_of_changed_files(released_repo: Path,
-                                                          tmp_path: Path) -> None:
+def test_pre_commit_hooks_check_the_decks_of_changed_files(
+    released_repo: Path, tmp_path: Path
+) -> None:
     hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))
     by_id = {hook["id"]: hook for hook in hooks}
     assert set(by_id) == {"neurodeck-check", "neurodeck-check-strict"}
@@ -312,8 +367,13 @@ def test_pre_commit_hooks_check_the_decks_of_changed_files(released_repo: Path,
         command = [*hook["entry"].split(), "01-example.yaml", ".github/workflows/deck.yml"]
 
         def run(command: list[str] = command) -> subprocess.CompletedProcess[str]:
-            return subprocess.run(command, cwd=released_repo, capture_output=True, text=True,
-                                  env=ci_env(released_repo))
+            return subprocess.run(
+                command,
+                cwd=released_repo,
+                capture_output=True,
+                text=True,
+                env=ci_env(released_repo),
+            )
 
         done = run()
         assert done.returncode == 0, done.stderr
@@ -328,6 +388,10 @@ def test_pre_commit_hooks_check_the_decks_of_changed_files(released_repo: Path,
     # Files in no deck are left alone.
     stray = tmp_path / "stray.yaml"
     stray.write_text("anything: [\n")
-    done = subprocess.run([*by_id["neurodeck-check"]["entry"].split(), str(stray)],
-                          capture_output=True, text=True, env=ci_env(released_repo))
+    done = subprocess.run(
+        [*by_id["neurodeck-check"]["entry"].split(), str(stray)],
+        capture_output=True,
+        text=True,
+        env=ci_env(released_repo),
+    )
     assert done.returncode == 0 and done.stdout == ""

@@ -27,14 +27,18 @@ T1, T2 = 1_700_000_000, 2_000_000_000
 
 def png(width: int, height: int) -> bytes:
     """A real, tiny grey PNG of the given size."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         body = kind + data
         return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
 
     rows = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0,
-                                                             0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
 
 
 DIAGRAM_YAML = """\
@@ -81,8 +85,7 @@ def shape_of(notetype: dict) -> dict:
     return {
         "type": notetype["type"],
         "originalStockKind": notetype["originalStockKind"],
-        "fields": [(f["name"], f["ord"], f["tag"], f["preventDeletion"])
-                   for f in notetype["flds"]],
+        "fields": [(f["name"], f["ord"], f["tag"], f["preventDeletion"]) for f in notetype["flds"]],
         "templates": [(t["qfmt"], t["afmt"]) for t in notetype["tmpls"]],
     }
 
@@ -102,7 +105,12 @@ def test_our_note_type_is_ankis_image_occlusion_note_type(diagram_deck, tmp_path
         assert shape_of(ours) == shape_of(stock)
         assert stock["type"] == 1 and stock["originalStockKind"] == 6
         assert [f["name"] for f in stock["flds"]] == [
-            "Occlusion", "Image", "Header", "Back Extra", "Comments"]
+            "Occlusion",
+            "Image",
+            "Header",
+            "Back Extra",
+            "Comments",
+        ]
         assert stock["css"] == ANKI_IO_CSS
         assert ours["css"].startswith(stock["css"])
 
@@ -120,18 +128,42 @@ def test_anki_reads_each_shape_with_its_card_number(diagram_deck, tmp_path):
         assert note.header == "Midsagittal view"
         found = sorted(
             (o.ordinal, s.shape, tuple((p.name, p.value) for p in s.properties))
-            for o in note.occlusions for s in o.shapes)
+            for o in note.occlusions
+            for s in o.shapes
+        )
     assert found == [
-        (0, "text", (("left", ".02"), ("top", ".02"), ("text", "Anterior"), ("scale", "1"),
-                     ("fs", ".05"), ("oi", "1"))),
-        (1, "rect", (("left", ".5"), ("top", ".3"), ("width", ".1"), ("height", ".08"),
-                     ("oi", "1"))),
-        (2, "ellipse", (("left", ".47"), ("top", ".62"), ("rx", ".02"), ("ry", ".02"),
-                        ("oi", "1"))),
-        (3, "ellipse", (("left", ".3"), ("top", ".7"), ("rx", ".025"), ("ry", ".025"),
-                        ("oi", "1"))),
-        (3, "polygon", (("left", ".6"), ("top", ".7"), ("points", ".6,.7 .66,.7 .63,.76"),
-                        ("oi", "1"))),
+        (
+            0,
+            "text",
+            (
+                ("left", ".02"),
+                ("top", ".02"),
+                ("text", "Anterior"),
+                ("scale", "1"),
+                ("fs", ".05"),
+                ("oi", "1"),
+            ),
+        ),
+        (
+            1,
+            "rect",
+            (("left", ".5"), ("top", ".3"), ("width", ".1"), ("height", ".08"), ("oi", "1")),
+        ),
+        (
+            2,
+            "ellipse",
+            (("left", ".47"), ("top", ".62"), ("rx", ".02"), ("ry", ".02"), ("oi", "1")),
+        ),
+        (
+            3,
+            "ellipse",
+            (("left", ".3"), ("top", ".7"), ("rx", ".025"), ("ry", ".025"), ("oi", "1")),
+        ),
+        (
+            3,
+            "polygon",
+            (("left", ".6"), ("top", ".7"), ("points", ".6,.7 .66,.7 .63,.76"), ("oi", "1")),
+        ),
     ]
 
 
@@ -150,14 +182,14 @@ def test_import_makes_one_card_per_occlusion_or_group_with_the_image(diagram_dec
     assert {c.deck for c in cards} == {"Test Deck::Brain Regions"}
     answers = ["Anterior cingulate cortex", "Ventral tegmental area", "Amygdala"]
     for number, (card, answer) in enumerate(zip(cards, answers, strict=True), start=1):
-        active = re.findall(r'<div class="cloze" data-ordinal="(\d+)" data-shape="(\w+)"',
-                            card.question)
+        active = re.findall(
+            r'<div class="cloze" data-ordinal="(\d+)" data-shape="(\w+)"', card.question
+        )
         assert {n for n, _ in active} == {str(number), "0"}  # the asked region and the label
         assert '<img src="midsagittal.png">' in card.question
         assert "Midsagittal view" in card.question
         assert answer not in card.question
-        assert (f'<div class="nd-io-answer nd-io-c{number}" data-occlusion="'
-                in card.answer)
+        assert f'<div class="nd-io-answer nd-io-c{number}" data-occlusion="' in card.answer
         assert answer in card.answer and "Positions are approximate." in card.answer
     assert ".card3 .nd-io-c3" in OCCLUSION.css  # the back shows card N's answer on card N only
     note = view.notes[note_guid("test", "midline")]
@@ -166,8 +198,12 @@ def test_import_makes_one_card_per_occlusion_or_group_with_the_image(diagram_dec
 
 def test_hide_one_leaves_the_other_regions_uncovered(make_deck, tmp_path):
     """mode: hide-one writes no oi=1, Anki's "hide one, guess one"."""
-    deck = make_deck({"regions.yaml": DIAGRAM_YAML.replace("hide-all", "hide-one"),
-                      "media/midsagittal.png": png(400, 300)})
+    deck = make_deck(
+        {
+            "regions.yaml": DIAGRAM_YAML.replace("hide-all", "hide-one"),
+            "media/midsagittal.png": png(400, 300),
+        }
+    )
     view = import_apkg(build(deck, tmp_path / "d.apkg", clock=T1).path, tmp_path)
     (note,) = view.notes.values()
     assert "image-occlusion:rect:left=.5:top=.3:width=.1:height=.08}}" in note.fields["Occlusion"]
@@ -175,20 +211,23 @@ def test_hide_one_leaves_the_other_regions_uncovered(make_deck, tmp_path):
 
 
 def test_moving_reordering_adding_and_removing_shapes_keeps_every_regions_history(
-        diagram_deck, tmp_path):
+    diagram_deck, tmp_path
+):
     """The learner studies release 1; release 2 moves vta, lists the amygdala first, removes
     acc and adds the nucleus accumbens. Each region keeps its card and history, the new one
     gets an unused number, and the removed one's card stays the learner's (with a warning)."""
     build(diagram_deck, tmp_path / "r1.apkg", clock=T1)
     lock = (diagram_deck / LOCK_FILE).read_text()
     assert re.findall(r"^occlusion\t.*$", lock, re.M) == [
-        "occlusion\tmidline\tacc\t1", "occlusion\tmidline\tvta\t2",
-        "occlusion\tmidline\tamygdala\t3"]
+        "occlusion\tmidline\tacc\t1",
+        "occlusion\tmidline\tvta\t2",
+        "occlusion\tmidline\tamygdala\t3",
+    ]
     path = diagram_deck / "regions.yaml"
     text = path.read_text()
     acc = "      - {id: acc, answer: Anterior cingulate cortex, rect: [0.50, 0.30, 0.10, 0.08]}\n"
     vta = "      - {id: vta, answer: Ventral tegmental area, ellipse: [0.47, 0.62, 0.04, 0.04]}\n"
-    amygdala = text[text.index("      - {id: amygdala-left"):text.index("    labels:")]
+    amygdala = text[text.index("      - {id: amygdala-left") : text.index("    labels:")]
     moved_vta = vta.replace("[0.47, 0.62,", "[0.45, 0.60,")
     nacc = "      - {id: nacc, answer: Nucleus accumbens, ellipse: [0.40, 0.55, 0.05, 0.04]}\n"
     path.write_text(text.replace(acc + vta + amygdala, amygdala + moved_vta + nacc))
@@ -207,13 +246,20 @@ def test_moving_reordering_adding_and_removing_shapes_keeps_every_regions_histor
     for ordinal in (0, 1, 2):  # acc (now removed), vta (moved), amygdala (reordered)
         kept, was = after[ordinal], before[ordinal]
         assert (kept.card_id, kept.ivl, kept.reps, kept.type) == (
-            was.card_id, was.ivl, was.reps, was.type)
+            was.card_id,
+            was.ivl,
+            was.reps,
+            was.type,
+        )
         assert logs[kept.card_id] == 1
-    assert "data-left=\".45\"" in after[1].question  # vta moved, on its own card
+    assert 'data-left=".45"' in after[1].question  # vta moved, on its own card
     assert after[3].reps == 0 and "Nucleus accumbens" in after[3].answer  # a new card, c4
     assert re.findall(r"^occlusion\t.*$", (diagram_deck / LOCK_FILE).read_text(), re.M) == [
-        "occlusion\tmidline\tacc\t1", "occlusion\tmidline\tvta\t2",
-        "occlusion\tmidline\tamygdala\t3", "occlusion\tmidline\tnacc\t4"]
+        "occlusion\tmidline\tacc\t1",
+        "occlusion\tmidline\tvta\t2",
+        "occlusion\tmidline\tamygdala\t3",
+        "occlusion\tmidline\tnacc\t4",
+    ]
     (removed,) = [w for w in warnings if "lost occlusion" in w.message]
     assert removed.message.startswith("diagram 'midline' lost occlusion 'acc' (c1)")
 
@@ -229,28 +275,47 @@ def test_a_removed_occlusion_never_lends_its_number_to_a_new_one(diagram_deck, t
     build(diagram_deck, tmp_path / "r3.apkg", clock=T2 + 10)
     lock = (diagram_deck / LOCK_FILE).read_text()
     assert re.findall(r"^occlusion\tmidline\t(\S+)\t(\d+)$", lock, re.M) == [
-        ("acc", "1"), ("vta", "2"), ("amygdala", "3"), ("nacc", "4")]
+        ("acc", "1"),
+        ("vta", "2"),
+        ("amygdala", "3"),
+        ("nacc", "4"),
+    ]
 
 
 def test_lock_occlusion_records_round_trip_and_refuse_repeats():
     text = format_lock(parse_lock("l", "occlusion\tmidline\tvta\t2\nocclusion\tmidline\tacc\t1\n"))
     assert [line for line in text.splitlines() if not line.startswith(("#", "lock\t"))] == [
-        "occlusion\tmidline\tacc\t1", "occlusion\tmidline\tvta\t2"]
+        "occlusion\tmidline\tacc\t1",
+        "occlusion\tmidline\tvta\t2",
+    ]
     with pytest.raises(NeurodeckError, match="repeated or invalid"):
         parse_lock("l", "occlusion\tmidline\tvta\t2\nocclusion\tmidline\tacc\t2\n")
 
 
-@pytest.mark.parametrize(("value", "written"), [
-    (0, ".0000"), (0.5, ".5"), (0.3734, ".3734"), (0.12345, ".1235"), (1, "1."), (0.02, ".02")])
+@pytest.mark.parametrize(
+    ("value", "written"),
+    [(0, ".0000"), (0.5, ".5"), (0.3734, ".3734"), (0.12345, ".1235"), (1, "1."), (0.02, ".02")],
+)
 def test_numbers_are_written_as_ankis_editor_writes_them(value, written):
     assert anki_number(value) == written
 
 
 def test_image_formats_and_sizes_are_read_from_the_first_bytes():
-    jpeg = (b"\xff\xd8\xff\xe0" + struct.pack(">H", 16) + b"JFIF\x00" + b"\x00" * 9
-            + b"\xff\xc0" + struct.pack(">HBHH", 17, 8, 300, 400) + b"\x00" * 12)
-    webp = b"RIFF\x00\x00\x00\x00WEBPVP8X" + b"\x00" * 8 + (399).to_bytes(3, "little") \
+    jpeg = (
+        b"\xff\xd8\xff\xe0"
+        + struct.pack(">H", 16)
+        + b"JFIF\x00"
+        + b"\x00" * 9
+        + b"\xff\xc0"
+        + struct.pack(">HBHH", 17, 8, 300, 400)
+        + b"\x00" * 12
+    )
+    webp = (
+        b"RIFF\x00\x00\x00\x00WEBPVP8X"
+        + b"\x00" * 8
+        + (399).to_bytes(3, "little")
         + (299).to_bytes(3, "little")
+    )
     svg = b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 400 300">'
     assert tuple(sniff_image(png(400, 300))) == ("png", 400, 300)
     assert tuple(sniff_image(jpeg)) == ("jpeg", 400, 300)
@@ -264,7 +329,8 @@ def test_a_shape_under_five_pixels_is_a_warning(make_deck):
     deck = make_deck({"regions.yaml": DIAGRAM_YAML, "media/midsagittal.png": png(100, 100)})
     warnings = [w for w in check(deck).warnings if "pixels across" in w.message]
     assert [w.message for w in warnings] == [
-        "occlusion 'vta' of note 'midline' is 4.0 pixels across on this 100x100 image"]
+        "occlusion 'vta' of note 'midline' is 4.0 pixels across on this 100x100 image"
+    ]
 
 
 def test_the_fix_the_hint_suggests_builds(make_deck, tmp_path):
@@ -273,8 +339,9 @@ def test_the_fix_the_hint_suggests_builds(make_deck, tmp_path):
     deck = make_deck({"regions.yaml": bad, "media/midsagittal.png": png(400, 300)})
     with pytest.raises(NeurodeckError, match="reaches outside the image"):
         check(deck)
-    (deck / "regions.yaml").write_text(DIAGRAM_YAML.replace(
-        "[0.50, 0.30, 0.10, 0.08]", "[0.90, 0.30, 0.10, 0.08]"))
+    (deck / "regions.yaml").write_text(
+        DIAGRAM_YAML.replace("[0.50, 0.30, 0.10, 0.08]", "[0.90, 0.30, 0.10, 0.08]")
+    )
     assert check(deck).card_count == 3
 
 
@@ -313,16 +380,19 @@ def test_release_check_flags_a_removed_occlusion_and_passes_a_moved_one(diagram_
 def test_readme_diagram_example_builds_into_the_cards_it_promises(make_deck, tmp_path):
     """The README's example: three cards (the insula pair, the accumbens, the claustrum)."""
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("## Diagrams: image-occlusion notes"):]
+    section = readme[readme.index("## Diagrams: image-occlusion notes") :]
     example = re.search(r"```yaml\n(.*?)```", section, re.DOTALL).group(1)
     deck_yaml = "name: Test Deck\nid: test\nsources:\n  fonov-2009: {title: MNI template}\n"
-    deck = make_deck({"deck.yaml": deck_yaml, "diagrams.yaml": example,
-                      "media/coronal.png": png(450, 390)})
+    deck = make_deck(
+        {"deck.yaml": deck_yaml, "diagrams.yaml": example, "media/coronal.png": png(450, 390)}
+    )
     view = import_apkg(build(deck, tmp_path / "d.apkg", clock=T1).path, tmp_path)
     (note,) = view.notes.values()
     assert note.fields["Occlusion"].count("{{c") == 5
-    assert "{{c2::image-occlusion:rect:left=.4:top=.64:width=.2:height=.07:oi=1}}" in (
-        note.fields["Occlusion"])
+    assert (
+        "{{c2::image-occlusion:rect:left=.4:top=.64:width=.2:height=.07:oi=1}}"
+        in (note.fields["Occlusion"])
+    )
     assert [c.ord for c in view.cards] == [0, 1, 2]
 
 
@@ -334,13 +404,14 @@ def test_html_export_draws_each_diagram_card_with_numbered_shapes(diagram_deck, 
     from neurodeck.cli import cli
 
     out = tmp_path / "preview.html"
-    result = CliRunner().invoke(cli, ["export", str(diagram_deck), "--format", "html", "-o",
-                                      str(out)])
+    result = CliRunner().invoke(
+        cli, ["export", str(diagram_deck), "--format", "html", "-o", str(out)]
+    )
     assert result.exit_code == 0, result.output
     page = out.read_text(encoding="utf-8")
     assert page.count('<svg class="nd-io-masks" viewBox="0 0 400 300"') == 6  # 3 cards, 2 sides
     assert page.count('<img src="data:image/png;base64,') == 6
-    first = page[page.index("midline</code> · Cloze 1"):page.index("midline</code> · Cloze 2")]
+    first = page[page.index("midline</code> · Cloze 1") : page.index("midline</code> · Cloze 2")]
     front, back = first.split("<figcaption>Back</figcaption>")
     assert '<rect x="200.0" y="90.0" width="40.0" height="24.0" fill="#ff8e8e"' in front
     assert '<rect x="200.0" y="90.0" width="40.0" height="24.0" fill="none"' in back
@@ -354,13 +425,16 @@ def test_card_numbers_above_the_styling_limit_are_an_error(diagram_deck):
     note type's styling cannot show: check says so and names the fix."""
     build(diagram_deck, diagram_deck.parent / "r1.apkg", clock=T1)
     lock = diagram_deck / LOCK_FILE
-    lock.write_text(lock.read_text().replace("occlusion\tmidline\tamygdala\t3",
-                                             "occlusion\tmidline\told\t100"))
+    lock.write_text(
+        lock.read_text().replace("occlusion\tmidline\tamygdala\t3", "occlusion\tmidline\told\t100")
+    )
     with pytest.raises(NeurodeckError) as caught:
         check(diagram_deck)
     (problem,) = caught.value.problems
-    assert problem.message == ("diagram 'midline' has card numbers above 100: 'amygdala' (c101); "
-                               "their backs would show no answer")
+    assert problem.message == (
+        "diagram 'midline' has card numbers above 100: 'amygdala' (c101); "
+        "their backs would show no answer"
+    )
 
 
 def test_verify_passes_on_a_deck_with_diagrams(diagram_deck, tmp_path):
@@ -400,19 +474,30 @@ def test_diff_names_a_diagram_by_its_header(diagram_deck, tmp_path):
 _ACC = "{id: acc, answer: Anterior cingulate cortex,"
 
 
-@pytest.mark.parametrize(("original", "broken", "message", "repaired"), [
-    # A second `vta`; the hint: give every shape its own id.
-    (_ACC, _ACC.replace("acc", "vta", 1), "duplicate occlusion id 'vta'", _ACC),
-    # The group answers twice, differently; the hint: write it once, or make them the same.
-    ("group: amygdala, polygon:", "group: amygdala, answer: Hypothalamus, polygon:",
-     "answers 'Hypothalamus', but", "group: amygdala, answer: Amygdala, polygon:"),
-    # A colon in a label; the hint: leave out ':'.
-    ("{text: Anterior,", "{text: 'Anterior: front',", "contains ':'", "{text: Anterior front,"),
-])
+@pytest.mark.parametrize(
+    ("original", "broken", "message", "repaired"),
+    [
+        # A second `vta`; the hint: give every shape its own id.
+        (_ACC, _ACC.replace("acc", "vta", 1), "duplicate occlusion id 'vta'", _ACC),
+        # The group answers twice, differently; the hint: write it once, or make them the same.
+        (
+            "group: amygdala, polygon:",
+            "group: amygdala, answer: Hypothalamus, polygon:",
+            "answers 'Hypothalamus', but",
+            "group: amygdala, answer: Amygdala, polygon:",
+        ),
+        # A colon in a label; the hint: leave out ':'.
+        ("{text: Anterior,", "{text: 'Anterior: front',", "contains ':'", "{text: Anterior front,"),
+    ],
+)
 def test_applying_the_hint_fixes_the_diagram(make_deck, original, broken, message, repaired):
     """Each case breaks the example diagram, checks the message, then applies the hint."""
-    deck = make_deck({"regions.yaml": DIAGRAM_YAML.replace(original, broken),
-                      "media/midsagittal.png": png(400, 300)})
+    deck = make_deck(
+        {
+            "regions.yaml": DIAGRAM_YAML.replace(original, broken),
+            "media/midsagittal.png": png(400, 300),
+        }
+    )
     with pytest.raises(NeurodeckError) as caught:
         check(deck)
     assert any(message in p.message for p in caught.value.problems)

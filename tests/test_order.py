@@ -23,12 +23,16 @@ def test_files_already_in_anki_order_give_no_warning():
 
 
 def test_nested_subdecks_are_numbered_only_where_their_siblings_are_out_of_order():
-    hint = hint_of(study_order_problems(files("", "Memory::Working", "Memory::Episodic",
-                                              "Attention", "Attention")))
+    hint = hint_of(
+        study_order_problems(
+            files("", "Memory::Working", "Memory::Episodic", "Attention", "Attention")
+        )
+    )
     assert hint.endswith(
         "rename the subdecks: 02-f.yaml: `deck: 1 Memory::1 Working`; "
         "03-f.yaml: `deck: 1 Memory::2 Episodic`; 04-f.yaml: `deck: 2 Attention`; "
-        "05-f.yaml: `deck: 2 Attention`")
+        "05-f.yaml: `deck: 2 Attention`"
+    )
     renamed = ["", "1 Memory::1 Working", "1 Memory::2 Episodic", "2 Attention"]
     assert sorted(renamed, key=anki_sort_key) == renamed
 
@@ -42,10 +46,12 @@ def test_numbers_already_there_are_replaced_and_padded_past_nine():
 
 def test_root_notes_after_a_subdeck_can_only_be_fixed_by_moving_files():
     hint = hint_of(study_order_problems(files("Attention", "")))
-    assert hint == ("Anki shows the root deck's own notes first, and a subdeck's own notes "
-                    "before those of the subdecks inside it; rename the files so that they "
-                    "sort in the order Anki shows the subdecks: 02-f.yaml → 001-f.yaml; "
-                    "01-f.yaml → 002-f.yaml")  # never onto another file's name
+    assert hint == (
+        "Anki shows the root deck's own notes first, and a subdeck's own notes "
+        "before those of the subdecks inside it; rename the files so that they "
+        "sort in the order Anki shows the subdecks: 02-f.yaml → 001-f.yaml; "
+        "01-f.yaml → 002-f.yaml"
+    )  # never onto another file's name
 
 
 def test_released_subdecks_are_not_renamed():

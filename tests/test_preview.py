@@ -52,23 +52,42 @@ class Chromium:
             os.dup2(writes, 4)
 
         self.proc = subprocess.Popen(
-            [path, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--no-first-run",
-             "--hide-scrollbars", f"--user-data-dir={profile}", "--remote-debugging-pipe",
-             "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            close_fds=False, preexec_fn=wire_pipes)
+            [
+                path,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--hide-scrollbars",
+                f"--user-data-dir={profile}",
+                "--remote-debugging-pipe",
+                "about:blank",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            close_fds=False,
+            preexec_fn=wire_pipes,
+        )
         os.close(to_chrome_r)
         os.close(from_chrome_w)
         self._buffer = b""
         self._next_id = 0
         self.session = ""
 
-    def send(self, method: str, params: dict[str, object] | None = None, *,
-             session: bool = True, timeout: float = 30) -> dict[str, object]:
+    def send(
+        self,
+        method: str,
+        params: dict[str, object] | None = None,
+        *,
+        session: bool = True,
+        timeout: float = 30,
+    ) -> dict[str, object]:
         self._next_id += 1
-        message: dict[str, object] = {"id": self._next_id, "method": method,
-                                      "params": params or {}}
+        message: dict[str, object] = {"id": self._next_id, "method": method, "params": params or {}}
         if session and self.session:
             message["sessionId"] = self.session
         os.write(self._to_chrome, json.dumps(message).encode() + b"\0")
@@ -90,16 +109,23 @@ class Chromium:
 
     def open(self, url: str) -> None:
         target = self.send("Target.createTarget", {"url": "about:blank"}, session=False)
-        attached = self.send("Target.attachToTarget",
-                             {"targetId": target["targetId"], "flatten": True}, session=False)
+        attached = self.send(
+            "Target.attachToTarget",
+            {"targetId": target["targetId"], "flatten": True},
+            session=False,
+        )
         self.session = str(attached["sessionId"])
-        self.send("Emulation.setDeviceMetricsOverride",
-                  {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False})
+        self.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False},
+        )
         self.send("Page.navigate", {"url": url})
 
     def eval(self, expression: str) -> object:
-        result = self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True,
-                                                "awaitPromise": True})
+        result = self.send(
+            "Runtime.evaluate",
+            {"expression": expression, "returnByValue": True, "awaitPromise": True},
+        )
         return dict(result["result"]).get("value")  # type: ignore[call-overload]
 
     def wait_for(self, expression: str, timeout: float = 15) -> float:
@@ -109,8 +135,9 @@ class Chromium:
             if self.eval(expression):
                 return time.monotonic() - start
             time.sleep(0.05)
-        raise AssertionError(f"not true within {timeout}s: {expression}\n"
-                             f"{self.eval('document.body.innerText')}")
+        raise AssertionError(
+            f"not true within {timeout}s: {expression}\n" f"{self.eval('document.body.innerText')}"
+        )
 
     def screenshot(self, path: Path) -> None:
         data = self.send("Page.captureScreenshot", {"format": "png"})["data"]
@@ -133,9 +160,13 @@ class PreviewProcess:
 
     def __init__(self, deck_dir: Path, *args: str) -> None:
         # From the deck's parent, as an educator would run it: problems name cards/….yaml.
-        self.proc = subprocess.Popen([str(SCRIPTS / "neurodeck"), "preview", deck_dir.name, *args],
-                                     cwd=deck_dir.parent, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [str(SCRIPTS / "neurodeck"), "preview", deck_dir.name, *args],
+            cwd=deck_dir.parent,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         self.lines: list[str] = []
         self.url = ""
         assert self.proc.stdout is not None
@@ -166,7 +197,8 @@ def edit(path: Path, old: str, new: str) -> None:
 
 
 def test_the_page_shows_cards_follows_saves_and_shows_mistakes(
-        sample_deck: Path, chromium: Chromium, tmp_path: Path) -> None:
+    sample_deck: Path, chromium: Chromium, tmp_path: Path
+) -> None:
     server = PreviewProcess(sample_deck)
     try:
         assert server.url.startswith("http://127.0.0.1:")
@@ -176,8 +208,10 @@ def test_the_page_shows_cards_follows_saves_and_shows_mistakes(
         assert "Which neuropeptide is released during physical touch and intimacy?" in text
         assert "neurodeck check: 0 errors, 0 warnings" in text
         # The deck's own CSS, as Anki gets it, styles the cards.
-        assert chromium.eval("getComputedStyle(document.querySelector('.nd-answer'))"
-                             ".fontWeight") == "600"
+        assert (
+            chromium.eval("getComputedStyle(document.querySelector('.nd-answer'))" ".fontWeight")
+            == "600"
+        )
 
         # A saved edit appears by itself.
         facts = sample_deck / "peptides.yaml"
@@ -187,47 +221,65 @@ def test_the_page_shows_cards_follows_saves_and_shows_mistakes(
 
         # A mistake is shown at the top and beside its note; the last good cards stay.
         edit(facts, "    section: Mirror Neurons\n", "    sectoin: Mirror Neurons\n")
-        chromium.wait_for("document.getElementById('nd-report').innerText"
-                          ".includes(\"unknown key 'sectoin'\")")
+        chromium.wait_for(
+            "document.getElementById('nd-report').innerText" ".includes(\"unknown key 'sectoin'\")"
+        )
         beside = chromium.eval(
             "document.querySelector('.nd-note[data-note=\"mirror-neurons-fire\"] > .nd-problems')"
-            ".innerText")
+            ".innerText"
+        )
         assert "cards/peptides.yaml:19:5" in str(beside)
         assert "did you mean 'section'?" in str(beside)
         assert "last build without errors" in str(chromium.eval("document.body.innerText"))
         assert chromium.eval("document.querySelectorAll('.nd-item').length") == 5
 
         # Search by text, tag and subdeck.
-        chromium.eval("var b = document.getElementById('nd-search'); b.value = 'pair bonding';"
-                      "b.dispatchEvent(new Event('input'))")
+        chromium.eval(
+            "var b = document.getElementById('nd-search'); b.value = 'pair bonding';"
+            "b.dispatchEvent(new Event('input'))"
+        )
         assert chromium.eval("document.querySelectorAll('.nd-note:not([hidden])').length") == 1
-        chromium.eval("var b = document.getElementById('nd-search'); b.value = '';"
-                      "b.dispatchEvent(new Event('input'));"
-                      "var t = document.getElementById('nd-tag'); t.value = 'oxytocin';"
-                      "t.dispatchEvent(new Event('change'))")
-        visible = chromium.eval("Array.from(document.querySelectorAll('.nd-note:not([hidden])'))"
-                                ".map(function (n) { return n.dataset.note; })")
+        chromium.eval(
+            "var b = document.getElementById('nd-search'); b.value = '';"
+            "b.dispatchEvent(new Event('input'));"
+            "var t = document.getElementById('nd-tag'); t.value = 'oxytocin';"
+            "t.dispatchEvent(new Event('change'))"
+        )
+        visible = chromium.eval(
+            "Array.from(document.querySelectorAll('.nd-note:not([hidden])'))"
+            ".map(function (n) { return n.dataset.note; })"
+        )
         assert visible == ["oxytocin-touch"]
-        chromium.eval("var t = document.getElementById('nd-tag'); t.value = '';"
-                      "t.dispatchEvent(new Event('change'));"
-                      "var s = document.getElementById('nd-subdeck'); s.value = 'Neuropeptides';"
-                      "s.dispatchEvent(new Event('change'))")
+        chromium.eval(
+            "var t = document.getElementById('nd-tag'); t.value = '';"
+            "t.dispatchEvent(new Event('change'));"
+            "var s = document.getElementById('nd-subdeck'); s.value = 'Neuropeptides';"
+            "s.dispatchEvent(new Event('change'))"
+        )
         assert chromium.eval("document.querySelectorAll('.nd-note:not([hidden])').length") == 3
         assert "3 of 3 notes" in str(chromium.eval("document.getElementById('nd-count').value"))
 
         # Night mode, as Anki's own classes.
         chromium.eval("document.getElementById('nd-night').click()")
         assert chromium.eval("document.body.className") == "nightMode night_mode"
-        assert chromium.eval("getComputedStyle(document.querySelector('.nd-face .card'))"
-                             ".backgroundColor") == "rgb(30, 31, 34)"
-        chromium.eval("document.getElementById('nd-night').click();"
-                      "var s = document.getElementById('nd-subdeck'); s.value = '';"
-                      "s.dispatchEvent(new Event('change'))")
+        assert (
+            chromium.eval(
+                "getComputedStyle(document.querySelector('.nd-face .card'))" ".backgroundColor"
+            )
+            == "rgb(30, 31, 34)"
+        )
+        chromium.eval(
+            "document.getElementById('nd-night').click();"
+            "var s = document.getElementById('nd-subdeck'); s.value = '';"
+            "s.dispatchEvent(new Event('change'))"
+        )
 
         shot = tmp_path / "preview-live.png"
         # The sticky top keeps the report in view above the note it is about.
-        chromium.eval("document.querySelector('.nd-note[data-note=\"mirror-neurons-fire\"]')"
-                      ".scrollIntoView(); window.scrollBy(0, -330)")
+        chromium.eval(
+            "document.querySelector('.nd-note[data-note=\"mirror-neurons-fire\"]')"
+            ".scrollIntoView(); window.scrollBy(0, -330)"
+        )
         chromium.screenshot(shot)
         assert shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 20_000
         if os.environ.get("NEURODECK_SCREENSHOTS"):
@@ -258,28 +310,39 @@ def test_a_taken_port_is_one_line_and_exit_2(sample_deck: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        done = subprocess.run([str(SCRIPTS / "neurodeck"), "preview", str(sample_deck),
-                               "--port", str(port)], capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [str(SCRIPTS / "neurodeck"), "preview", str(sample_deck), "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert done.returncode == 2
     assert done.stderr.startswith(f"neurodeck preview: cannot serve on 127.0.0.1:{port}")
     assert len(done.stderr.splitlines()) == 1 and "Traceback" not in done.stderr
 
 
 def test_a_directory_without_a_deck_is_a_located_problem(tmp_path: Path) -> None:
-    done = subprocess.run([str(SCRIPTS / "neurodeck"), "preview", str(tmp_path)],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [str(SCRIPTS / "neurodeck"), "preview", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 1
     assert "no deck.yaml in this directory" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_the_server_answers_only_on_loopback_with_a_strict_policy(
-        make_deck: MakeDeck) -> None:
-    deck_dir = make_deck({"x.yaml": """\
+def test_the_server_answers_only_on_loopback_with_a_strict_policy(make_deck: MakeDeck) -> None:
+    deck_dir = make_deck(
+        {
+            "x.yaml": """\
         notes:
           - id: hostile
             front: <script>alert(1)</script> <img src=x onerror=alert(2)>
             back: "[link](javascript:alert(3))"
-        """})
+        """
+        }
+    )
     preview = Preview(deck_dir, clock=1_700_000_000)
     preview.rebuild()
     server = make_server(preview)
@@ -304,7 +367,8 @@ def test_the_server_answers_only_on_loopback_with_a_strict_policy(
 
 
 def test_a_file_vanishing_mid_rebuild_is_reported_and_the_next_save_recovers(
-        sample_deck: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sample_deck: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import neurodeck.preview as preview_module
 
     preview = Preview(sample_deck, clock=1_700_000_000)
@@ -317,7 +381,8 @@ def test_a_file_vanishing_mid_rebuild_is_reported_and_the_next_save_recovers(
     monkeypatch.setattr(preview_module, "from_compiled", vanished)
     state = preview.rebuild()
     assert [p.message for p in state.problems] == [
-        "could not read the deck: [Errno 2] No such file or directory: 'peptides.yaml'"]
+        "could not read the deck: [Errno 2] No such file or directory: 'peptides.yaml'"
+    ]
     assert state.stale and state.snapshot is not None  # the last good cards stay
     monkeypatch.setattr(preview_module, "from_compiled", real)
     state = preview.rebuild()
@@ -325,7 +390,8 @@ def test_a_file_vanishing_mid_rebuild_is_reported_and_the_next_save_recovers(
 
 
 def test_the_preview_shows_the_html_exports_cards_with_the_decks_css(
-        sample_deck: Path, tmp_path: Path) -> None:
+    sample_deck: Path, tmp_path: Path
+) -> None:
     """Same templates and CSS as the export (which test_export holds to Anki's rendering)."""
     preview = Preview(sample_deck, clock=1_700_000_000)
     preview.rebuild()
@@ -339,8 +405,9 @@ def test_the_preview_shows_the_html_exports_cards_with_the_decks_css(
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/deck.css",
-                                    timeout=10) as answer:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{server.server_port}/deck.css", timeout=10
+        ) as answer:
             assert CSS in answer.read().decode()
     finally:
         server.shutdown()

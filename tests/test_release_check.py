@@ -20,9 +20,11 @@ from neurodeck.cli import cli
 from neurodeck.release_check import check_release, major
 from neurodeck.snapshot import read_side
 
-MIRROR = PEPTIDES_YAML[PEPTIDES_YAML.index("  - id: mirror-neurons-fire"):]
-RETIRE_MIRROR = ("    section: Mirror Neurons\n",
-                 "    section: Mirror Neurons\n    retired: true\n")
+MIRROR = PEPTIDES_YAML[PEPTIDES_YAML.index("  - id: mirror-neurons-fire") :]
+RETIRE_MIRROR = (
+    "    section: Mirror Neurons\n",
+    "    section: Mirror Neurons\n    retired: true\n",
+)
 
 
 @pytest.fixture
@@ -79,24 +81,31 @@ def edit_notetype(key: str, change: Callable[[dict[str, Any]], None]) -> Callabl
         models = json.loads(models)
         change(models[str(ids.notetype_id("test", key))])
         conn.execute("update col set models = ?", (json.dumps(models),))
+
     return run
 
 
-def test_a_release_that_adds_and_edits_notes_passes(runner: CliRunner, deck: Path,
-                                                    v1: Path) -> None:
+def test_a_release_that_adds_and_edits_notes_passes(
+    runner: CliRunner, deck: Path, v1: Path
+) -> None:
     edit(deck, "back: Oxytocin\n", "back: Oxytocin (OT)\n", version="1.1.0")
     (deck / "more.yaml").write_text("notes:\n  - id: extra-note\n    front: Q?\n    back: A\n")
-    assert release_check(runner, v1, deck) == (0, """\
+    assert release_check(runner, v1, deck) == (
+        0,
+        """\
 Test Deck: 1.0.0 (v1.apkg) → 1.1.0 (cards)
 No breaking changes: learners who have 1.0.0 get every change in 1.1.0.
-""")
+""",
+    )
 
 
 def test_removing_a_note_fails_and_says_what_to_tell_learners(
     runner: CliRunner, deck: Path, v1: Path
 ) -> None:
     edit(deck, MIRROR, "", version="1.1.0")
-    assert release_check(runner, v1, deck) == (1, f"""\
+    assert release_check(runner, v1, deck) == (
+        1,
+        f"""\
 Test Deck: 1.0.0 (v1.apkg) → 1.1.0 (cards)
 v1.apkg: error: note GUID {ids.note_guid("test", "mirror-neurons-fire")} ('Mirror neurons fire \
 when we perform an action and when we…') was removed: Anki never deletes a note on import, \
@@ -109,7 +118,8 @@ anyway.
 Tell learners:
 - These notes left the deck. Anki keeps your copies; delete or suspend them if you no longer \
 want them: “Mirror neurons fire when we perform an action and when we…”.
-""")
+""",
+    )
 
 
 def test_comparing_deck_directories_names_the_removed_note_by_id(
@@ -140,12 +150,15 @@ def test_a_note_retired_in_the_previous_release_may_be_removed(
     assert runner.invoke(cli, ["build", str(deck), "-o", "retiring.apkg"]).exit_code == 0
     edit(deck, MIRROR + "    retired: true\n", "", version="1.1.0")
     code, out = release_check(runner, Path("retiring.apkg"), deck)
-    assert (code, out.splitlines()[1:]) == (0, [
-        "No breaking changes: learners who have 1.0.0 get every change in 1.1.0."])
+    assert (code, out.splitlines()[1:]) == (
+        0,
+        ["No breaking changes: learners who have 1.0.0 get every change in 1.1.0."],
+    )
 
 
-def test_retiring_a_note_tells_learners_how_to_find_it(runner: CliRunner, deck: Path,
-                                                       v1: Path) -> None:
+def test_retiring_a_note_tells_learners_how_to_find_it(
+    runner: CliRunner, deck: Path, v1: Path
+) -> None:
     edit(deck, *RETIRE_MIRROR, version="1.1.0")
     code, out = release_check(runner, v1, deck)
     assert code == 0
@@ -165,9 +178,11 @@ def test_renaming_the_deck_is_breaking(runner: CliRunner, deck: Path, v1: Path) 
     deck_yaml.write_text(deck_yaml.read_text().replace("name: Test Deck", "name: Best Deck"))
     code, out = release_check(runner, v1, deck)
     assert code == 1
-    assert ("cards/deck.yaml: error: the deck was renamed from 'Test Deck' to 'Best Deck': Anki "
-            "matches decks by name, so learners' existing cards stay in the old deck and new "
-            "cards go to a second one\n") in out
+    assert (
+        "cards/deck.yaml: error: the deck was renamed from 'Test Deck' to 'Best Deck': Anki "
+        "matches decks by name, so learners' existing cards stay in the old deck and new "
+        "cards go to a second one\n"
+    ) in out
     assert "- The deck was renamed (“Test Deck” → “Best Deck”). Before importing" in out
 
 
@@ -175,9 +190,11 @@ def test_a_renamed_id_is_reported_as_a_rename(runner: CliRunner, deck: Path, v1:
     edit(deck, "id: oxytocin-touch", "id: oxytocin-and-touch", version="1.1.0")
     code, out = release_check(runner, v1, deck)
     assert code == 1
-    assert ("cards/peptides.yaml:5:5: error: note GUID "
-            f"{ids.note_guid('test', 'oxytocin-touch')} ('Which neuropeptide is released during "
-            "physical touch and…') seems to be renamed to 'oxytocin-and-touch'") in out
+    assert (
+        "cards/peptides.yaml:5:5: error: note GUID "
+        f"{ids.note_guid('test', 'oxytocin-touch')} ('Which neuropeptide is released during "
+        "physical touch and…') seems to be renamed to 'oxytocin-and-touch'"
+    ) in out
     assert "- These notes were replaced by a new copy, so you will see both." in out
 
 
@@ -190,8 +207,10 @@ def test_a_note_type_that_changed_its_fields_is_breaking(
     old = rewrite_package(v1, Path("v0.apkg"), edit_notetype("basic", add_field))
     code, out = release_check(runner, old, deck)
     assert code == 1
-    assert ("cards: error: note type 'Test Deck: Basic' changed its fields (removed Mnemonic): "
-            "Anki will not update its notes for learners who have the previous release") in out
+    assert (
+        "cards: error: note type 'Test Deck: Basic' changed its fields (removed Mnemonic): "
+        "Anki will not update its notes for learners who have the previous release"
+    ) in out
     assert "turn on “Merge note types” and set “Update notes” to “Always”" in out
 
 
@@ -205,50 +224,64 @@ def test_a_styling_change_whose_time_did_not_move_forward_is_breaking(
     old = rewrite_package(v1, Path("v0.apkg"), edit_notetype("cloze", restyle_in_the_future))
     code, out = release_check(runner, old, deck)
     assert code == 1
-    assert ("cards: error: note type 'Test Deck: Cloze' changed its templates or styling: its "
-            "modification time did not move forward, so Anki will skip the change") in out
+    assert (
+        "cards: error: note type 'Test Deck: Cloze' changed its templates or styling: its "
+        "modification time did not move forward, so Anki will skip the change"
+    ) in out
 
 
 def test_an_edit_whose_time_did_not_move_forward_is_breaking(
     runner: CliRunner, deck: Path, v1: Path
 ) -> None:
     """A lock reset or a clock behind the previous release: Anki would skip the edit."""
-    old = rewrite_package(v1, Path("v0.apkg"),
-                          lambda conn: conn.execute("update notes set mod = 2000000000"))
+    old = rewrite_package(
+        v1, Path("v0.apkg"), lambda conn: conn.execute("update notes set mod = 2000000000")
+    )
     edit(deck, "back: Oxytocin\n", "back: Oxytocin (OT)\n", version="1.1.0")
     code, out = release_check(runner, old, deck)
     assert code == 1
-    assert ("cards/peptides.yaml:5:5: error: note 'oxytocin-touch' changed (back): its "
-            "modification time did not move forward, so Anki will skip the change\n") in out
+    assert (
+        "cards/peptides.yaml:5:5: error: note 'oxytocin-touch' changed (back): its "
+        "modification time did not move forward, so Anki will skip the change\n"
+    ) in out
 
 
 def test_changing_a_notes_type_is_breaking(runner: CliRunner, deck: Path, v1: Path) -> None:
     edit(deck, "    type: reversed\n", "", version="1.1.0")
     code, out = release_check(runner, v1, deck)
     assert code == 1
-    assert ("cards/peptides.yaml:11:5: error: note 'vasopressin-pair-bonding' changed type "
-            "from reversed to basic: Anki will not update it for learners who have the previous "
-            "release\n") in out
+    assert (
+        "cards/peptides.yaml:11:5: error: note 'vasopressin-pair-bonding' changed type "
+        "from reversed to basic: Anki will not update it for learners who have the previous "
+        "release\n"
+    ) in out
     assert "delete the old note and import the deck again: “Vasopressin”." in out
 
 
 def test_renumbering_cloze_deletions_is_breaking(runner: CliRunner, deck: Path, v1: Path) -> None:
-    edit(deck, "{{c1::perform an action}} and when we {{c2::observe it}}",
-         "{{c2::perform an action}} and when we {{c1::observe it}}", version="1.1.0")
+    edit(
+        deck,
+        "{{c1::perform an action}} and when we {{c2::observe it}}",
+        "{{c2::perform an action}} and when we {{c1::observe it}}",
+        version="1.1.0",
+    )
     code, out = release_check(runner, v1, deck)
     assert code == 1
-    assert ("cards/peptides.yaml:16:5: error: note 'mirror-neurons-fire' renumbered its cloze "
-            "deletions (c1 → c2, c2 → c1): review history stays with the number, so it now "
-            "belongs to different text\n") in out
+    assert (
+        "cards/peptides.yaml:16:5: error: note 'mirror-neurons-fire' renumbered its cloze "
+        "deletions (c1 → c2, c2 → c1): review history stays with the number, so it now "
+        "belongs to different text\n"
+    ) in out
 
 
 def test_removing_a_cloze_deletion_is_breaking(runner: CliRunner, deck: Path, v1: Path) -> None:
     edit(deck, "{{c2::observe it}}", "observe it", version="1.1.0")
     code, out = release_check(runner, v1, deck)
     assert code == 1
-    assert ("cards/peptides.yaml:16:5: error: note 'mirror-neurons-fire' lost cloze deletion c2: "
-            "learners keep that card, and it shows an error until they run Tools → Empty Cards\n"
-            ) in out
+    assert (
+        "cards/peptides.yaml:16:5: error: note 'mirror-neurons-fire' lost cloze deletion c2: "
+        "learners keep that card, and it shows an error until they run Tools → Empty Cards\n"
+    ) in out
     assert "Remove them with Tools → Empty Cards." in out
 
 
@@ -259,9 +292,10 @@ def test_moving_a_note_to_another_subdeck_is_breaking(
     (deck / "mirror.yaml").write_text("deck: Mirrors\nsource: intimacy\nnotes:\n" + MIRROR)
     code, out = release_check(runner, v1, deck)
     assert code == 1
-    assert ("cards/mirror.yaml:4:5: error: note 'mirror-neurons-fire' moved from subdeck "
-            "'Neuropeptides' to 'Mirrors': learners' existing cards stay in the old subdeck\n"
-            ) in out
+    assert (
+        "cards/mirror.yaml:4:5: error: note 'mirror-neurons-fire' moved from subdeck "
+        "'Neuropeptides' to 'Mirrors': learners' existing cards stay in the old subdeck\n"
+    ) in out
     assert "Change Deck: “Mirror neurons fire when we" in out
 
 
@@ -272,7 +306,8 @@ def test_release_check_as_json_for_ci(runner: CliRunner, deck: Path, v1: Path) -
     assert code == 1
     assert (data["ok"], data["breaking"], data["major_raised"]) == (False, 1, False)
     assert [(f["rule"], f["severity"], f["path"]) for f in data["findings"]] == [
-        ("removed", "error", "v1.apkg")]
+        ("removed", "error", "v1.apkg")
+    ]
 
 
 def test_comparing_two_packages_needs_no_deck_directory(
@@ -284,10 +319,13 @@ def test_comparing_two_packages_needs_no_deck_directory(
     assert (verdict.passed, verdict.findings, verdict.diff.new.version) == (True, (), "1.0.1")
 
 
-@pytest.mark.parametrize(("version", "expected"), [
-    ("1.4.2", 1), ("v2.0.0", 2), ("3", 3), ("10.0.0-rc.1", 10), ("next", None), (None, None)])
-def test_the_major_number_comes_from_a_semver_version(version: str | None,
-                                                      expected: int | None) -> None:
+@pytest.mark.parametrize(
+    ("version", "expected"),
+    [("1.4.2", 1), ("v2.0.0", 2), ("3", 3), ("10.0.0-rc.1", 10), ("next", None), (None, None)],
+)
+def test_the_major_number_comes_from_a_semver_version(
+    version: str | None, expected: int | None
+) -> None:
     assert major(version) == expected
 
 
@@ -307,9 +345,7 @@ def test_two_builds_of_the_same_tag_are_byte_identical(
     assert outputs[0] == outputs[1] == v1.read_bytes()
 
 
-def test_a_changed_file_named_with_an_underscore_is_breaking(
-    runner: CliRunner, deck: Path
-) -> None:
+def test_a_changed_file_named_with_an_underscore_is_breaking(runner: CliRunner, deck: Path) -> None:
     """Anki never replaces a learner's `_` file (tests/test_release_scenario.py shows it):
     the change is flagged, and renaming the file is the fix."""
     edit(deck, "    back: Oxytocin\n", "    back: Oxytocin ![x](_touch.png)\n")
@@ -319,11 +355,13 @@ def test_a_changed_file_named_with_an_underscore_is_breaking(
     edit(deck, "Oxytocin ![x]", "Oxytocin (OT) ![x]", version="1.1.0")
     code, out = release_check(runner, Path("v1.apkg"), deck)
     assert code == 1
-    assert ("cards: error: media file '_touch.png' changed: Anki copies a file whose name "
-            "starts with `_` only when the learner has no file of that name, so learners who "
-            "have the previous release keep the old one\n"
-            "  hint: give the changed file a new name (such as _diagram-2.png) and refer to "
-            "that name\n") in out
+    assert (
+        "cards: error: media file '_touch.png' changed: Anki copies a file whose name "
+        "starts with `_` only when the learner has no file of that name, so learners who "
+        "have the previous release keep the old one\n"
+        "  hint: give the changed file a new name (such as _diagram-2.png) and refer to "
+        "that name\n"
+    ) in out
     assert "- Some files changed that Anki does not replace (_touch.png)." in out
     # The fix the hint gives: a new name, referred to by the note.
     (deck / "_touch.png").rename(deck / "_touch-2.png")

@@ -43,8 +43,14 @@ notes:
 """
 
 V1_FILES = {"01-peptides.yaml": PEPTIDES_YAML, "02-regions.yaml": REGIONS_YAML}
-V1_IDS = ("oxytocin-touch", "vasopressin-pair-bonding", "mirror-neurons-fire",
-          "amygdala-threat", "dopamine-reward", "insula-interoception")
+V1_IDS = (
+    "oxytocin-touch",
+    "vasopressin-pair-bonding",
+    "mirror-neurons-fire",
+    "amygdala-threat",
+    "dopamine-reward",
+    "insula-interoception",
+)
 
 
 def guid(note_id: str) -> str:
@@ -109,19 +115,28 @@ def test_release_with_an_edit_an_addition_and_a_removal(learner: Learner) -> Non
     edited_mod = learner.col.view().notes[guid("amygdala-threat")].mod
     assert T1 < edited_mod < T2
 
-    learner.edit("01-peptides.yaml", "    back: Oxytocin\n",
-                 "    back: Oxytocin, made in the hypothalamus\n")
-    learner.edit("01-peptides.yaml", "    section: Mirror Neurons\n", """\
+    learner.edit(
+        "01-peptides.yaml", "    back: Oxytocin\n", "    back: Oxytocin, made in the hypothalamus\n"
+    )
+    learner.edit(
+        "01-peptides.yaml",
+        "    section: Mirror Neurons\n",
+        """\
     section: Mirror Neurons
   - id: serotonin-mood
     front: Which neurotransmitter is linked to mood and social rank?
     back: Serotonin
-""")
-    learner.edit("02-regions.yaml", """\
+""",
+    )
+    learner.edit(
+        "02-regions.yaml",
+        """\
   - id: dopamine-reward
     front: Which neurotransmitter drives the reward of being with a partner?
     back: Dopamine
-""", "")
+""",
+        "",
+    )
     learner.edit("deck.yaml", "version: 1.0.0", "version: 2.0.0")
     after, counts = learner.import_release_2()
 
@@ -143,7 +158,9 @@ def test_release_with_an_edit_an_addition_and_a_removal(learner: Learner) -> Non
     # Unchanged notes were not touched: release 2 still stamps them with T1...
     packaged = read_apkg(learner.tmp_path / "release-2.apkg").notes
     assert {i: packaged[guid(i)].mod for i in ("vasopressin-pair-bonding", "amygdala-threat")} == {
-        "vasopressin-pair-bonding": T1, "amygdala-threat": T1}
+        "vasopressin-pair-bonding": T1,
+        "amygdala-threat": T1,
+    }
     for note_id in ("vasopressin-pair-bonding", "mirror-neurons-fire", "insula-interoception"):
         assert after.notes[guid(note_id)] == learner.before.notes[guid(note_id)]
     # ...so the learner's own note on an unchanged card survives the release.
@@ -194,35 +211,49 @@ def test_adding_a_tag_updates_the_note_and_keeps_its_history(learner: Learner) -
     after, counts = learner.import_release_2()
     assert counts == {"new": 0, "updated": 1, "duplicate": 5, "conflicting": 0}
     assert after.notes[guid("oxytocin-touch")].tags == (
-        "neuropeptides", "oxytocin", "test::Neuropeptides", "touch")
+        "neuropeptides",
+        "oxytocin",
+        "test::Neuropeptides",
+        "touch",
+    )
     learner.assert_history_kept(after)
 
 
 def test_moving_a_note_to_another_subdeck_warns_and_leaves_its_cards_behind(
     learner: Learner, runner
 ) -> None:
-    learner.edit("02-regions.yaml", """\
+    learner.edit(
+        "02-regions.yaml",
+        """\
   - id: amygdala-threat
     front: Which brain region flags social threat?
     back: The amygdala
-""", "")
-    (learner.deck_dir / "03-limbic.yaml").write_text("""\
+""",
+        "",
+    )
+    (learner.deck_dir / "03-limbic.yaml").write_text(
+        """\
 deck: Regions of the Brain::Limbic
 source: intimacy
 notes:
   - id: amygdala-threat
     front: Which brain region flags social threat?
     back: The amygdala
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     (warning,) = check(learner.deck_dir).warnings
     assert warning.message == (
         "note 'amygdala-threat' moved from subdeck 'Regions of the Brain' to "
         "'Regions of the Brain::Limbic': "
-        "learners' existing cards stay in the old subdeck")
+        "learners' existing cards stay in the old subdeck"
+    )
     result = runner.invoke(cli, ["check", str(learner.deck_dir)])
     assert result.exit_code == 0
-    assert f"{learner.deck_dir / '03-limbic.yaml'}:4:5: warning: note 'amygdala-threat' moved" \
+    assert (
+        f"{learner.deck_dir / '03-limbic.yaml'}:4:5: warning: note 'amygdala-threat' moved"
         in result.stderr
+    )
 
     after, counts = learner.import_release_2()
     assert counts == {"new": 0, "updated": 1, "duplicate": 5, "conflicting": 0}
@@ -236,12 +267,16 @@ notes:
 
 
 def test_changing_a_note_type_warns_and_anki_refuses_the_update(learner: Learner) -> None:
-    learner.edit("02-regions.yaml", "  - id: insula-interoception\n",
-                 "  - id: insula-interoception\n    type: reversed\n")
+    learner.edit(
+        "02-regions.yaml",
+        "  - id: insula-interoception\n",
+        "  - id: insula-interoception\n    type: reversed\n",
+    )
     (warning,) = check(learner.deck_dir).warnings
     assert warning.message == (
         "note 'insula-interoception' changed type from basic to reversed: Anki will not update "
-        "it for learners who have the previous release")
+        "it for learners who have the previous release"
+    )
 
     after, counts = learner.import_release_2()
     assert counts == {"new": 0, "updated": 0, "duplicate": 5, "conflicting": 1}
@@ -256,20 +291,29 @@ def test_renaming_the_deck_splits_it_in_two_for_learners(learner: Learner) -> No
     """Anki matches decks by name, not id: after a rename of `name` in deck.yaml, learners'
     cards stay in the old deck and new notes go to a second deck with the new name."""
     learner.edit("deck.yaml", "name: Test Deck", "name: Connection")
-    learner.edit("02-regions.yaml", "    back: The insula\n", """\
+    learner.edit(
+        "02-regions.yaml",
+        "    back: The insula\n",
+        """\
     back: The insula
   - id: hippocampus-memory
     front: Which region binds memories of a partner to places?
     back: The hippocampus
-""")
+""",
+    )
     after, counts = learner.import_release_2()
     assert counts == {"new": 1, "updated": 0, "duplicate": 6, "conflicting": 0}
     assert {c.deck for c in learner.before.cards} == {
-        "Test Deck::Neuropeptides", "Test Deck::Regions of the Brain"}
+        "Test Deck::Neuropeptides",
+        "Test Deck::Regions of the Brain",
+    }
     assert {c.deck for c in after.cards if c.note_guid != guid("hippocampus-memory")} == {
-        "Test Deck::Neuropeptides", "Test Deck::Regions of the Brain"}
+        "Test Deck::Neuropeptides",
+        "Test Deck::Regions of the Brain",
+    }
     assert [c.deck for c in after.cards_of(guid("hippocampus-memory"))] == [
-        "Connection::Regions of the Brain"]
+        "Connection::Regions of the Brain"
+    ]
     learner.assert_history_kept(after)
 
 
@@ -300,7 +344,8 @@ def test_check_warns_when_a_note_loses_a_card(learner: Learner) -> None:
     (warning,) = check(learner.deck_dir).warnings
     assert warning.message == (
         "note 'mirror-neurons-fire' lost cloze deletion c2: learners keep that card, and it "
-        "shows an error until they run Tools → Empty Cards")
+        "shows an error until they run Tools → Empty Cards"
+    )
 
 
 def test_a_changed_image_named_with_an_underscore_never_reaches_learners(
@@ -316,8 +361,13 @@ def test_a_changed_image_named_with_an_underscore_never_reaches_learners(
             front: "Which region is marked? ![a](_shared.png) ![b](figure.png)"
             back: The amygdala{}
         """
-    deck_dir = make_deck({"figures.yaml": fact_set.format(""), "_shared.png": b"shared, v1",
-                          "figure.png": b"figure, v1"})
+    deck_dir = make_deck(
+        {
+            "figures.yaml": fact_set.format(""),
+            "_shared.png": b"shared, v1",
+            "figure.png": b"figure, v1",
+        }
+    )
     release_1 = build(deck_dir, tmp_path / "release-1.apkg", clock=T1).path
     (deck_dir / "figures.yaml").write_text(textwrap.dedent(fact_set.format(" (left)")))
     (deck_dir / "_shared.png").write_bytes(b"shared, v2")
@@ -335,12 +385,12 @@ def test_a_changed_image_named_with_an_underscore_never_reaches_learners(
         assert (media / "_shared.png").read_bytes() == b"shared, v1"  # never replaced
 
 
-
 # --- A lost lock (issue 11) --------------------------------------------------------------
 
 
-def test_a_lost_lock_rebuilt_from_the_release_keeps_learners_notes(learner: Learner,
-                                                                   runner) -> None:
+def test_a_lost_lock_rebuilt_from_the_release_keeps_learners_notes(
+    learner: Learner, runner
+) -> None:
     """The lock is lost after release 1. `lock --from release-1.apkg` gives back each note's
     released time, so release 2 updates only the note really edited, and a learner's
     "My notes" on another note survives."""
@@ -349,8 +399,11 @@ def test_a_lost_lock_rebuilt_from_the_release_keeps_learners_notes(learner: Lear
     learner.col.col.update_note(amygdala)
     (learner.deck_dir / LOCK_FILE).unlink()
     release_1 = learner.tmp_path / "release-1.apkg"
-    result = runner.invoke(cli, ["lock", str(learner.deck_dir), "--from", str(release_1)],
-                           env={"SOURCE_DATE_EPOCH": str(T2 - 10)})
+    result = runner.invoke(
+        cli,
+        ["lock", str(learner.deck_dir), "--from", str(release_1)],
+        env={"SOURCE_DATE_EPOCH": str(T2 - 10)},
+    )
     assert result.exit_code == 0, result.output
     assert result.stdout.endswith("6 notes as released, 0 edited since, 0 new\n")
     lock_text = (learner.deck_dir / LOCK_FILE).read_text(encoding="utf-8")
@@ -361,7 +414,8 @@ def test_a_lost_lock_rebuilt_from_the_release_keeps_learners_notes(learner: Lear
     assert counts == {"new": 0, "updated": 1, "duplicate": 5, "conflicting": 0}
     assert after.notes[guid("oxytocin-touch")].fields["Back"] == "Oxytocin (OXT)"
     assert after.notes[guid("amygdala-threat")].fields["My notes"] == (
-        "Remember the snake at the zoo.")
+        "Remember the snake at the zoo."
+    )
     learner.assert_history_kept(after)
 
 
@@ -377,21 +431,24 @@ def test_without_the_rebuilt_lock_every_note_would_be_updated(learner: Learner) 
     assert after.notes[guid("amygdala-threat")].fields["My notes"] == ""
 
 
-def test_release_check_flags_unchanged_notes_whose_time_moved(learner: Learner,
-                                                              runner) -> None:
+def test_release_check_flags_unchanged_notes_whose_time_moved(learner: Learner, runner) -> None:
     release_1 = learner.tmp_path / "release-1.apkg"
     (learner.deck_dir / LOCK_FILE).unlink()
     release_2 = learner.release_2()
     result = runner.invoke(cli, ["release-check", str(release_1), str(release_2)])
     assert result.exit_code == 1, result.output
-    touched = [line for line in result.stdout.splitlines()
-               if "did not change but its modification time moved forward" in line]
+    touched = [
+        line
+        for line in result.stdout.splitlines()
+        if "did not change but its modification time moved forward" in line
+    ]
     assert len(touched) == 6
     assert "neurodeck lock --from OLD.apkg" in result.stdout
 
     # Rebuilt from release 1, the lock gives the same times back: nothing is flagged.
-    result = runner.invoke(cli, ["lock", str(learner.deck_dir), "--from", str(release_1),
-                                 "--force"])
+    result = runner.invoke(
+        cli, ["lock", str(learner.deck_dir), "--from", str(release_1), "--force"]
+    )
     assert result.exit_code == 0, result.output
     result = runner.invoke(cli, ["release-check", str(release_1), str(learner.release_2())])
     assert result.exit_code == 0, result.output
@@ -399,7 +456,8 @@ def test_release_check_flags_unchanged_notes_whose_time_moved(learner: Learner,
 
 
 def test_lock_from_refuses_a_readable_lock_and_another_decks_package(
-        learner: Learner, runner, make_deck) -> None:
+    learner: Learner, runner, make_deck
+) -> None:
     release_1 = learner.tmp_path / "release-1.apkg"
     lock_path = learner.deck_dir / LOCK_FILE
     before = lock_path.read_bytes()
@@ -409,8 +467,9 @@ def test_lock_from_refuses_a_readable_lock_and_another_decks_package(
     assert lock_path.read_bytes() == before
 
     other = make_deck({"a.yaml": PEPTIDES_YAML}, name="other")
-    (other / "deck.yaml").write_text((other / "deck.yaml").read_text().replace(
-        "id: test", "id: other"))
+    (other / "deck.yaml").write_text(
+        (other / "deck.yaml").read_text().replace("id: test", "id: other")
+    )
     result = runner.invoke(cli, ["lock", str(other), "--from", str(release_1)])
     assert result.exit_code == 1
     assert "no note of this package belongs to the deck" in result.stderr
@@ -422,11 +481,13 @@ def test_lock_from_rebuilds_a_damaged_lock(learner: Learner, runner) -> None:
     lock_path = learner.deck_dir / LOCK_FILE
     good = lock_path.read_text(encoding="utf-8")
     lock_path.write_text(good.replace("\tbasic\t0\t", "\tbasic\t0\textra\t", 1))
-    result = runner.invoke(cli, ["build", str(learner.deck_dir), "-o",
-                                 str(learner.tmp_path / "x.apkg")])
+    result = runner.invoke(
+        cli, ["build", str(learner.deck_dir), "-o", str(learner.tmp_path / "x.apkg")]
+    )
     assert result.exit_code == 1
     assert "neurodeck lock --from" in result.stderr
-    result = runner.invoke(cli, ["lock", str(learner.deck_dir), "--from",
-                                 str(learner.tmp_path / "release-1.apkg")])
+    result = runner.invoke(
+        cli, ["lock", str(learner.deck_dir), "--from", str(learner.tmp_path / "release-1.apkg")]
+    )
     assert result.exit_code == 0, result.output
     assert lock_path.read_text(encoding="utf-8") == good

@@ -28,8 +28,9 @@ from neurodeck.errors import NeurodeckError
 
 ROOT = Path(__file__).resolve().parent.parent
 BAD = Path(__file__).parent / "bad"
-VALIDATORS = {which: jsonschema.Draft202012Validator(schema(which))
-              for which in ("deck", "factset")}
+VALIDATORS = {
+    which: jsonschema.Draft202012Validator(schema(which)) for which in ("deck", "factset")
+}
 
 
 # libyaml where PyYAML has it, like `check`: it follows the spec where pure PyYAML does not
@@ -156,7 +157,8 @@ def _same_keys(where: str, in_schema: object, in_loader: tuple[str, ...]) -> Non
         f"{where}: the loader accepts {sorted(loader_keys - schema_keys)} that the schema lacks, "
         f"and the schema has {sorted(schema_keys - loader_keys)} that the loader refuses. Edit "
         "src/neurodeck/schema/*.schema.json: each key with a description and examples, never "
-        "stricter than `check`")
+        "stricter than `check`"
+    )
 
 
 def test_the_schema_names_exactly_the_keys_the_loader_knows() -> None:
@@ -165,17 +167,20 @@ def test_the_schema_names_exactly_the_keys_the_loader_knows() -> None:
     defs = deck["$defs"]
     _same_keys("deck.yaml", deck["properties"], load.DECK_KEYS)
     _same_keys("deck.yaml $defs.source", defs["source"]["properties"], load.SOURCE_KEYS)
-    _same_keys("deck.yaml $defs.source_link", defs["source_link"]["properties"],
-               load.SOURCE_LINK_KEYS)
+    _same_keys(
+        "deck.yaml $defs.source_link", defs["source_link"]["properties"], load.SOURCE_LINK_KEYS
+    )
     _same_keys("fact set", factset["properties"], model.FACT_SET_KEYS)
     note = factset["$defs"]["note"]
-    _same_keys("fact set $defs.note", note["properties"],
-               model.NOTE_KEYS + model.OCCLUSION_NOTE_KEYS)
+    _same_keys(
+        "fact set $defs.note", note["properties"], model.NOTE_KEYS + model.OCCLUSION_NOTE_KEYS
+    )
     assert note["properties"]["type"]["enum"] == [*model.NOTE_KINDS, model.OCCLUSION_KIND]
     occlusion = note["properties"]["occlusions"]["items"]
     _same_keys("an occlusion", occlusion["properties"], model.OCCLUSION_KEYS)
     assert [set(shape["required"]) for shape in occlusion["oneOf"]] == [
-        {kind} for kind in model.SHAPE_KINDS]
+        {kind} for kind in model.SHAPE_KINDS
+    ]
     _same_keys("a label", note["properties"]["labels"]["items"]["properties"], model.LABEL_KEYS)
     assert set(note["properties"]["mode"]["enum"]) == set(model.OCCLUSION_MODES)
 
@@ -249,8 +254,9 @@ def test_bad_corpus_through_both(case: Path) -> None:
 def test_the_schema_catches_most_of_the_bad_corpus() -> None:
     """Not a rule, a measure: the editor flags these before `check` is ever run."""
     cases = sorted(BAD.glob("*.yaml"))
-    caught = [c for c in cases
-              if not schema_accepts("factset", c.read_bytes().decode("utf-8", "replace"))]
+    caught = [
+        c for c in cases if not schema_accepts("factset", c.read_bytes().decode("utf-8", "replace"))
+    ]
     assert len(caught) >= len(cases) // 3, [c.stem for c in caught]
 
 
@@ -287,29 +293,54 @@ notes:
     extra: Shapes mark usual positions.
 """
 DIAGRAM_EDITS = [
-    ("ellipse: [0.2, 0.3857, 0.1, 0.0857]", [
-     "ellipse: [0.2, 0.3857, 0.1]", "elipse: [0.2, 0.3, 0.1, 0.1]",
-     "ellipse: [0.2, '0.3', 0.1, 0.1]", "ellipse: [0.2, 1e-1, 0.1, 0.1]", "ellipse: 0.2",
-     "ellipse: [0.2, 0.3, 0.1, 0.1], rect: [0.2, 0.3, 0.1, 0.1]", "ellipse: [1.2, 0.3, 0.1, 0.1]",
-     "ellipse: [0.2, .inf, 0.1, 0.1]", "ellipse: [0.2, 0x1, 0.1, 0.1]", ""]),
+    (
+        "ellipse: [0.2, 0.3857, 0.1, 0.0857]",
+        [
+            "ellipse: [0.2, 0.3857, 0.1]",
+            "elipse: [0.2, 0.3, 0.1, 0.1]",
+            "ellipse: [0.2, '0.3', 0.1, 0.1]",
+            "ellipse: [0.2, 1e-1, 0.1, 0.1]",
+            "ellipse: 0.2",
+            "ellipse: [0.2, 0.3, 0.1, 0.1], rect: [0.2, 0.3, 0.1, 0.1]",
+            "ellipse: [1.2, 0.3, 0.1, 0.1]",
+            "ellipse: [0.2, .inf, 0.1, 0.1]",
+            "ellipse: [0.2, 0x1, 0.1, 0.1]",
+            "",
+        ],
+    ),
     ("type: occlusion", ["type: occlusoin", "type: cloze", "type: basic", "type:", ""]),
     ("image: media/midsagittal.png", ["image: media/missing.png", "image:", "img: x.png", ""]),
     ('header: "Midsagittal slice"', ['header: ""', "header:", "front: Q", "text: '{{c1::x}}'", ""]),
     ("mode: hide-all", ["mode: hide-one", "mode: hide", "mode:", ""]),
     ("id: acc,", ["id: Acc,", "id: insula-left,", "", "id: 12,"]),
-    ("group: insula, answer: Insula, rect: [0.7", ["answer: Insula, rect: [0.7",
-                                                    "group: insula, answer: Isle, rect: [0.7"]),
+    (
+        "group: insula, answer: Insula, rect: [0.7",
+        ["answer: Insula, rect: [0.7", "group: insula, answer: Isle, rect: [0.7"],
+    ),
     ("[0.5, 0.68]]", ["[0.5]]", "[0.5, 0.68, 0.1]]", "0.5]"]),
-    ("{text: Anterior, at: [0.02, 0.02], size: 0.04}", [
-        "{text: Anterior, at: [0.02]}", "{txt: Anterior, at: [0.02, 0.02]}", "{at: [0.02, 0.02]}",
-        "{text: 'A: B', at: [0.02, 0.02], size: big}", "{text: Anterior, at: [0.02, 0.02]}"]),
+    (
+        "{text: Anterior, at: [0.02, 0.02], size: 0.04}",
+        [
+            "{text: Anterior, at: [0.02]}",
+            "{txt: Anterior, at: [0.02, 0.02]}",
+            "{at: [0.02, 0.02]}",
+            "{text: 'A: B', at: [0.02, 0.02], size: big}",
+            "{text: Anterior, at: [0.02, 0.02]}",
+        ],
+    ),
     ("    labels:\n", ["    labels: []\n    x:\n", "    labels:\n"]),
 ]
 
 
 @SETTINGS
-@given(st.lists(st.sampled_from(DIAGRAM_EDITS).flatmap(
-    lambda edit: st.tuples(st.just(edit[0]), st.sampled_from(edit[1]))), max_size=3))
+@given(
+    st.lists(
+        st.sampled_from(DIAGRAM_EDITS).flatmap(
+            lambda edit: st.tuples(st.just(edit[0]), st.sampled_from(edit[1]))
+        ),
+        max_size=3,
+    )
+)
 def test_diagram_shapes_schema_never_stricter_than_check(edits) -> None:
     text = DIAGRAM_YAML
     for old, new in edits:
@@ -338,30 +369,89 @@ VALID_DECK = {
     "id": "test",
     "version": "1.0.0",
     "description": "A *small* deck.",
-    "sources": {"intimacy": {"title": "T", "author": "A", "url": "https://x.org/a",
-                             "kind": "literature", "year": "1998", "venue": "J, 1(2), 3-4"}},
-    "source_link": {"repository": "https://github.com/o/r", "ref": "v{version}",
-                    "path": "cards", "forge": "github"},
+    "sources": {
+        "intimacy": {
+            "title": "T",
+            "author": "A",
+            "url": "https://x.org/a",
+            "kind": "literature",
+            "year": "1998",
+            "venue": "J, 1(2), 3-4",
+        }
+    },
+    "source_link": {
+        "repository": "https://github.com/o/r",
+        "ref": "v{version}",
+        "path": "cards",
+        "forge": "github",
+    },
 }
-ODD_VALUES = st.sampled_from([
-    "", "A::", "Bad Id", "ftp://x", "javascript:alert(1)", "https://github.com/o/r?x=1",
-    "http://github.com/o/r", 'https://github.com/o/r"><b>', "https://example.org/o/r",
-    "https://gitlab.com/g/r", "v {version}", "{x}", "main", "../up", "/abs", "a b", "gitea",
-    "gitlab", "github", "2024-01-31", "null", "~", "true", "0x1f", "article", "Article",
-    "1998", " 2007a ", "199", 1998, "[sound:x.mp3]",
-]) | field_value
+ODD_VALUES = (
+    st.sampled_from(
+        [
+            "",
+            "A::",
+            "Bad Id",
+            "ftp://x",
+            "javascript:alert(1)",
+            "https://github.com/o/r?x=1",
+            "http://github.com/o/r",
+            'https://github.com/o/r"><b>',
+            "https://example.org/o/r",
+            "https://gitlab.com/g/r",
+            "v {version}",
+            "{x}",
+            "main",
+            "../up",
+            "/abs",
+            "a b",
+            "gitea",
+            "gitlab",
+            "github",
+            "2024-01-31",
+            "null",
+            "~",
+            "true",
+            "0x1f",
+            "article",
+            "Article",
+            "1998",
+            " 2007a ",
+            "199",
+            1998,
+            "[sound:x.mp3]",
+        ]
+    )
+    | field_value
+)
 # (path of keys, what to do): replace a value, remove a key, or add a misspelt one.
-deck_edits = st.lists(st.tuples(
-    st.sampled_from([("name",), ("id",), ("version",), ("description",), ("sources",),
-                     ("sources", "intimacy"), ("sources", "intimacy", "title"),
-                     ("sources", "intimacy", "url"), ("sources", "intimacy", "kind"),
-                     ("sources", "intimacy", "year"), ("sources", "intimacy", "venue"),
-                     ("source_link",),
-                     ("source_link", "repository"), ("source_link", "ref"),
-                     ("source_link", "path"), ("source_link", "forge")]),
-    st.sampled_from(["replace", "remove", "misspell"]),
-    ODD_VALUES,
-), max_size=3)
+deck_edits = st.lists(
+    st.tuples(
+        st.sampled_from(
+            [
+                ("name",),
+                ("id",),
+                ("version",),
+                ("description",),
+                ("sources",),
+                ("sources", "intimacy"),
+                ("sources", "intimacy", "title"),
+                ("sources", "intimacy", "url"),
+                ("sources", "intimacy", "kind"),
+                ("sources", "intimacy", "year"),
+                ("sources", "intimacy", "venue"),
+                ("source_link",),
+                ("source_link", "repository"),
+                ("source_link", "ref"),
+                ("source_link", "path"),
+                ("source_link", "forge"),
+            ]
+        ),
+        st.sampled_from(["replace", "remove", "misspell"]),
+        ODD_VALUES,
+    ),
+    max_size=3,
+)
 
 
 def edited_deck(edits) -> dict[str, object]:

@@ -72,8 +72,9 @@ def _reference_lines() -> list[str]:
     return [line[2:].replace("*", "") for line in text.splitlines() if line.startswith("- ")]
 
 
-@pytest.mark.skipif(not REFERENCES.is_file(),
-                    reason="the list of citable literature is ../shared/references.md")
+@pytest.mark.skipif(
+    not REFERENCES.is_file(), reason="the list of citable literature is ../shared/references.md"
+)
 def test_literature_is_cited_exactly_as_in_references(checked):
     entries = _reference_lines()
     literature = [s for s in checked.deck.sources.values() if s.kind == "literature"]
@@ -87,11 +88,13 @@ def test_literature_is_cited_exactly_as_in_references(checked):
 
 
 _IN_TEXT_CITATION = re.compile(
-    r"\b([A-Z][\w'-]+)(?: et al\.| and (?:colleagues|[A-Z][\w'-]+))?(?:'s|')?,? \(?(\d{4})\)?")
+    r"\b([A-Z][\w'-]+)(?: et al\.| and (?:colleagues|[A-Z][\w'-]+))?(?:'s|')?,? \(?(\d{4})\)?"
+)
 
 
-@pytest.mark.skipif(not REFERENCES.is_file(),
-                    reason="the list of citable literature is ../shared/references.md")
+@pytest.mark.skipif(
+    not REFERENCES.is_file(), reason="the list of citable literature is ../shared/references.md"
+)
 def test_works_named_in_card_text_are_in_references(checked):
     """`(Hickok, 2009)` or `Bliss and Lømo (1973)` on a card names a listed work too."""
     entries = _reference_lines()
@@ -101,7 +104,10 @@ def test_works_named_in_card_text_are_in_references(checked):
             for name, year in _IN_TEXT_CITATION.findall(text.replace("*", "")):
                 named += 1
                 assert any(name in e and f"({year})" in e for e in entries), (
-                    compiled.note.id, name, year)
+                    compiled.note.id,
+                    name,
+                    year,
+                )
     assert named >= 20
 
 
@@ -109,7 +115,9 @@ def test_in_text_citation_pattern():
     found = _IN_TEXT_CITATION.findall
     assert found("disputed (Hickok, 2009).") == [("Hickok", "2009")]
     assert found("Bliss and Lømo (1973) and Kral et al., 2022") == [
-        ("Bliss", "1973"), ("Kral", "2022")]
+        ("Bliss", "1973"),
+        ("Kral", "2022"),
+    ]
     assert found("Nave, Camerer and McCullough's 2015 review") == [("Camerer", "2015")]
     assert found("in the late 1980s, around 1979") == []
 
@@ -146,8 +154,9 @@ def _listed_items(answer: str) -> int:
         if len(parts) < 2 or any(len(p.split()) > 4 for p in parts[1:]):
             continue
         last = parts[-1].strip()
-        joins = (re.search(r"\s(?:and|or)\s", last) is not None
-                 and not re.match(r"(?:whether|both|either|such as|including)\b", last))
+        joins = re.search(r"\s(?:and|or)\s", last) is not None and not re.match(
+            r"(?:whether|both|either|such as|including)\b", last
+        )
         most = max(most, len(parts) + joins)
     return most
 
@@ -200,9 +209,14 @@ def test_ids_are_unique(checked):
 
 
 def test_every_subdeck_is_a_topic(checked):
-    assert set(checked.subdecks) >= {"Affective Neuroscience", "Interpersonal Neurobiology",
-                                     "Psychotherapy", "Brain Regions", "Neuropeptides",
-                                     "Mirror Neurons"}
+    assert set(checked.subdecks) >= {
+        "Affective Neuroscience",
+        "Interpersonal Neurobiology",
+        "Psychotherapy",
+        "Brain Regions",
+        "Neuropeptides",
+        "Mirror Neurons",
+    }
 
 
 @pytest.mark.skipif(not SEEDS.is_dir(), reason="the source documents are in ../shared/seeds")
@@ -213,15 +227,16 @@ def test_cards_paraphrase_rather_than_copy_the_sources(checked):
         for text in compiled.note.fields.values():
             words = plain_text(text).split()
             for i in range(len(words) - 7):
-                run = " ".join(words[i:i + 8])
+                run = " ".join(words[i : i + 8])
                 assert f" {run} " not in f" {source_words} ", (compiled.note.id, run)
 
 
 def test_lock_is_committed_and_current(runner, tmp_path):
     """CI's `build --frozen`: the committed lock matches the cards."""
     deck_dir = shutil.copytree(CARDS, tmp_path / "cards")
-    result = runner.invoke(cli, ["build", str(deck_dir), "-o", str(tmp_path / "n.apkg"),
-                                 "--frozen", "--strict"])
+    result = runner.invoke(
+        cli, ["build", str(deck_dir), "-o", str(tmp_path / "n.apkg"), "--frozen", "--strict"]
+    )
     assert result.exit_code == 0, result.output
 
 
@@ -274,14 +289,19 @@ def _cards_at(commit: str, into: Path) -> Path | None:
     git = shutil.which("git")
     if git is None:
         return None
-    listed = subprocess.run([git, "-C", str(repo), "ls-tree", "--name-only", commit, "cards/"],
-                            capture_output=True, text=True, check=False)
+    listed = subprocess.run(
+        [git, "-C", str(repo), "ls-tree", "--name-only", commit, "cards/"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if listed.returncode != 0:
         return None
     into.mkdir(parents=True)
     for name in listed.stdout.split():
-        blob = subprocess.run([git, "-C", str(repo), "show", f"{commit}:{name}"],
-                              capture_output=True, check=True).stdout
+        blob = subprocess.run(
+            [git, "-C", str(repo), "show", f"{commit}:{name}"], capture_output=True, check=True
+        ).stdout
         (into / Path(name).name).write_bytes(blob)
     return into
 
@@ -302,8 +322,12 @@ def test_learners_of_1_0_0_keep_their_history_and_get_every_change(checked, tmp_
         history = learner.review_logs()
         log = learner.import_apkg(new.path)
         view = learner.view()
-        assert log.counts() == {"new": len(checked.notes) - 73, "updated": 73,
-                                "duplicate": 0, "conflicting": 0}
+        assert log.counts() == {
+            "new": len(checked.notes) - 73,
+            "updated": 73,
+            "duplicate": 0,
+            "conflicting": 0,
+        }
         assert learner.review_logs() == history and len(history) == studied
         retired = {c.guid for c in checked.notes if c.note.retired}
         assert {g for g, note in view.notes.items() if "retired" in note.tags} == retired

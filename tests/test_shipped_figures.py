@@ -15,8 +15,10 @@ CARDS = Path(__file__).resolve().parents[1] / "cards"
 MEDIA = CARDS / "media"
 FIGURES = json.loads((MEDIA / "figures.json").read_text(encoding="utf-8"))
 CITATION = "Unbiased nonlinear average age-appropriate brain templates from birth to adulthood"
-NOTICE = ("Copyright (C) 1993-2009 Louis Collins, McConnell Brain Imaging Centre, Montreal "
-          "Neurological Institute, McGill University.")
+NOTICE = (
+    "Copyright (C) 1993-2009 Louis Collins, McConnell Brain Imaging Centre, Montreal "
+    "Neurological Institute, McGill University."
+)
 
 
 def diagram_notes():
@@ -29,10 +31,14 @@ def test_every_figure_has_its_note_with_the_shapes_the_script_wrote():
     assert sorted(notes) == sorted(f["image"] for f in FIGURES.values())
     for figure in FIGURES.values():
         note = notes[figure["image"]]
-        written = [(o.id, o.group, o.answer, o.shape.kind, list(o.shape.coords))
-                   for o in note.diagram.occlusions]
-        expected = [(o["id"], o.get("group"), o["answer"], "ellipse", o["ellipse"])
-                    for o in figure["occlusions"]]
+        written = [
+            (o.id, o.group, o.answer, o.shape.kind, list(o.shape.coords))
+            for o in note.diagram.occlusions
+        ]
+        expected = [
+            (o["id"], o.get("group"), o["answer"], "ellipse", o["ellipse"])
+            for o in figure["occlusions"]
+        ]
         assert written == expected
         assert note.fields["header"] == figure["header"]
         assert note.subdeck == "Brain Regions"
@@ -47,8 +53,8 @@ def test_figures_are_plain_pngs_of_the_recorded_size_with_no_metadata():
         assert struct.unpack(">II", data[16:24]) == (figure["width"], figure["height"])
         chunks, pos = [], 8
         while pos < len(data):
-            (length,) = struct.unpack(">I", data[pos:pos + 4])
-            chunks.append(data[pos + 4:pos + 8])
+            (length,) = struct.unpack(">I", data[pos : pos + 4])
+            chunks.append(data[pos + 4 : pos + 8])
             pos += 12 + length
         assert chunks == [b"IHDR", b"IDAT", b"IEND"]
 
@@ -65,8 +71,10 @@ def test_diagrams_follow_the_brain_region_cards_in_the_curriculum():
     assert names.index("02b-brain-diagrams.yaml") == names.index("02-brain-regions.yaml") + 1
 
 
-@pytest.mark.skipif(importlib.util.find_spec("nilearn") is None,
-                    reason="nilearn renders the figures; it is not a neurodeck dependency")
+@pytest.mark.skipif(
+    importlib.util.find_spec("nilearn") is None,
+    reason="nilearn renders the figures; it is not a neurodeck dependency",
+)
 def test_rendering_again_gives_the_same_bytes(tmp_path):
     """make_figures.py is reproducible: a fresh run matches the committed PNGs and shapes."""
     spec = importlib.util.spec_from_file_location("make_figures", MEDIA / "make_figures.py")

@@ -23,8 +23,14 @@ notes:
 def test_a_deck_directory_snapshot_equals_its_built_package(
     make_deck: MakeDeck, tmp_path: Path
 ) -> None:
-    deck_dir = make_deck({"01-peptides.yaml": PEPTIDES_YAML, "02-root.yaml": ROOT_YAML,
-                          "images/_shared.png": b"shared", "images/brain.png": b"brain"})
+    deck_dir = make_deck(
+        {
+            "01-peptides.yaml": PEPTIDES_YAML,
+            "02-root.yaml": ROOT_YAML,
+            "images/_shared.png": b"shared",
+            "images/brain.png": b"brain",
+        }
+    )
     clock = 1_700_000_000
     pipeline.build(deck_dir, tmp_path / "first.apkg", clock=clock - 100)  # a lock to keep
     (deck_dir / "01-peptides.yaml").write_text(PEPTIDES_YAML.replace("Oxytocin", "OT"))
@@ -41,7 +47,11 @@ def test_a_deck_directory_snapshot_equals_its_built_package(
     assert unnamed == list(packaged.notes)
     assert {n.mod for n in compiled.notes} == {clock - 100, clock}  # kept, and moved forward
     assert [n.note_id for n in compiled.notes] == [
-        "oxytocin-touch", "vasopressin-pair-bonding", "mirror-neurons-fire", "root-note"]
+        "oxytocin-touch",
+        "vasopressin-pair-bonding",
+        "mirror-neurons-fire",
+        "root-note",
+    ]
     assert compiled.media == {"_shared.png": b"shared", "brain.png": b"brain"}
     # A package's side keeps only the media Anki's import rules look at.
     assert read_side(built, clock=clock).media == {"_shared.png": b"shared"}

@@ -43,12 +43,16 @@ notes:
     source: panksepp-1998
 """
 
-ARTICLE_LINE = ('<span class="source-kind">Article</span> · '
-                "<cite>Neurobiological Foundations of Intimacy</cite> · "
-                "Neural Pathways of Intimacy")
-LITERATURE_LINE = ('<span class="source-kind">Literature</span> · Panksepp, J. (1998) · '
-                   "<cite>Affective Neuroscience: The Foundations of Human and Animal "
-                   "Emotions</cite> · Oxford University Press")
+ARTICLE_LINE = (
+    '<span class="source-kind">Article</span> · '
+    "<cite>Neurobiological Foundations of Intimacy</cite> · "
+    "Neural Pathways of Intimacy"
+)
+LITERATURE_LINE = (
+    '<span class="source-kind">Literature</span> · Panksepp, J. (1998) · '
+    "<cite>Affective Neuroscience: The Foundations of Human and Animal "
+    "Emotions</cite> · Oxford University Press"
+)
 
 
 def write_deck(tmp_path: Path, deck_yaml: str = CITED_DECK_YAML) -> Path:
@@ -63,7 +67,11 @@ def test_sources_keep_kind_year_and_venue(tmp_path):
     deck = load_deck(write_deck(tmp_path))
     book = deck.sources["panksepp-1998"]
     assert (book.kind, book.author, book.year, book.venue) == (
-        "literature", "Panksepp, J.", "1998", "Oxford University Press")
+        "literature",
+        "Panksepp, J.",
+        "1998",
+        "Oxford University Press",
+    )
     assert deck.sources["intimacy"].kind == "article"
     assert deck.sources["intimacy"].year is None
 
@@ -86,22 +94,36 @@ def test_learner_sees_whether_a_card_cites_the_article_or_the_literature(tmp_pat
         return " ".join(html.unescape(re.sub(r"<[^>]*>", " ", match.group(1))).split())
 
     assert back_source("vasopressin-claim") == (
-        "Article · Neurobiological Foundations of Intimacy · Neural Pathways of Intimacy")
+        "Article · Neurobiological Foundations of Intimacy · Neural Pathways of Intimacy"
+    )
     assert back_source("panksepp-founder") == (
         "Literature · Panksepp, J. (1998) · Affective Neuroscience: The Foundations of Human "
-        "and Animal Emotions · Oxford University Press")
+        "and Animal Emotions · Oxford University Press"
+    )
 
 
 @pytest.mark.parametrize(
     ("written", "problem", "hint", "fixed"),
     [
-        ("kind: Literatur", "deck.yaml:5:11: error: source 'intimacy' has unknown kind 'Literatur'",
-         "  hint: did you mean `kind: literature`?", "kind: literature"),
-        ("kind: blog", "deck.yaml:5:11: error: source 'intimacy' has unknown kind 'blog'",
-         "  hint: write `kind: article` or `kind: literature` (one of the deck's own documents,"
-         " or published work)", "kind: article"),
-        ("year: 'in press'", "deck.yaml:5:11: error: source 'intimacy' has year 'in press', "
-         "not a year", "  hint: write the year of publication, e.g. `year: 1998`", "year: 1998"),
+        (
+            "kind: Literatur",
+            "deck.yaml:5:11: error: source 'intimacy' has unknown kind 'Literatur'",
+            "  hint: did you mean `kind: literature`?",
+            "kind: literature",
+        ),
+        (
+            "kind: blog",
+            "deck.yaml:5:11: error: source 'intimacy' has unknown kind 'blog'",
+            "  hint: write `kind: article` or `kind: literature` (one of the deck's own documents,"
+            " or published work)",
+            "kind: article",
+        ),
+        (
+            "year: 'in press'",
+            "deck.yaml:5:11: error: source 'intimacy' has year 'in press', " "not a year",
+            "  hint: write the year of publication, e.g. `year: 1998`",
+            "year: 1998",
+        ),
     ],
 )
 def test_bad_kind_or_year_is_located_with_a_hint_that_works(
@@ -117,8 +139,9 @@ def test_bad_kind_or_year_is_located_with_a_hint_that_works(
     assert lines[:2] == [problem, hint]
 
     # Doing what the hint says makes the deck clean.
-    (deck_dir / "deck.yaml").write_text(deck_yaml.replace(f"    {written}", f"    {fixed}"),
-                                        encoding="utf-8")
+    (deck_dir / "deck.yaml").write_text(
+        deck_yaml.replace(f"    {written}", f"    {fixed}"), encoding="utf-8"
+    )
     result = runner.invoke(cli, ["check", ".", "--strict"])
     assert result.exit_code == 0, result.output + result.stderr
 
@@ -132,5 +155,6 @@ def test_a_source_with_only_a_title_is_shown_as_before(tmp_path):
           panksepp-1998: {title: Affective Neuroscience}
         """)
     article, _ = compile_notes(load_deck(write_deck(tmp_path, deck_yaml)))
-    assert article.fields[3] == ("<cite>Neurobiological Foundations of Intimacy</cite> · "
-                                 "Neural Pathways of Intimacy")
+    assert article.fields[3] == (
+        "<cite>Neurobiological Foundations of Intimacy</cite> · " "Neural Pathways of Intimacy"
+    )

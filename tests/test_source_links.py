@@ -58,18 +58,28 @@ def links_in(card_html: str) -> _Links:
 # --- Addresses ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("link", "expected"), [
-    (GITHUB, "https://github.com/example/psych-deck/blob/v1.0.0/cards/peptides.yaml#L5"),
-    ("source_link:\n  repository: https://gitlab.com/group/sub/deck/\n",
-     "https://gitlab.com/group/sub/deck/-/blob/v1.0.0/peptides.yaml#L5"),
-    ("source_link:\n  repository: https://git.example.edu/t/deck\n  forge: gitlab\n"
-     "  ref: release-{version}\n",
-     "https://git.example.edu/t/deck/-/blob/release-1.0.0/peptides.yaml#L5"),
-    ("source_link:\n  repository: https://github.com/o/r\n  ref: main\n  path: /decks/a/\n",
-     "https://github.com/o/r/blob/main/decks/a/peptides.yaml#L5"),
-])
-def test_github_and_gitlab_addresses_with_line_anchor(make_deck: MakeDeck, link: str,
-                                                      expected: str) -> None:
+@pytest.mark.parametrize(
+    ("link", "expected"),
+    [
+        (GITHUB, "https://github.com/example/psych-deck/blob/v1.0.0/cards/peptides.yaml#L5"),
+        (
+            "source_link:\n  repository: https://gitlab.com/group/sub/deck/\n",
+            "https://gitlab.com/group/sub/deck/-/blob/v1.0.0/peptides.yaml#L5",
+        ),
+        (
+            "source_link:\n  repository: https://git.example.edu/t/deck\n  forge: gitlab\n"
+            "  ref: release-{version}\n",
+            "https://git.example.edu/t/deck/-/blob/release-1.0.0/peptides.yaml#L5",
+        ),
+        (
+            "source_link:\n  repository: https://github.com/o/r\n  ref: main\n  path: /decks/a/\n",
+            "https://github.com/o/r/blob/main/decks/a/peptides.yaml#L5",
+        ),
+    ],
+)
+def test_github_and_gitlab_addresses_with_line_anchor(
+    make_deck: MakeDeck, link: str, expected: str
+) -> None:
     deck = load_deck(linked_deck(make_deck, link))
     assert deck.source_link is not None
     assert file_url(deck, deck.source_link, "peptides.yaml", 5) == expected
@@ -80,8 +90,10 @@ def test_odd_file_names_are_quoted_and_escaped(make_deck: MakeDeck) -> None:
     link = origin_html(deck, 'week 1/"<b>x</b>&.yaml', 3)
     parsed = links_in(link)
     assert parsed.tags == ["a"]  # no <b> got in
-    assert parsed.links[0]["href"] == ("https://github.com/example/psych-deck/blob/v1.0.0/"
-                                       "cards/week%201/%22%3Cb%3Ex%3C/b%3E%26.yaml#L3")
+    assert parsed.links[0]["href"] == (
+        "https://github.com/example/psych-deck/blob/v1.0.0/"
+        "cards/week%201/%22%3Cb%3Ex%3C/b%3E%26.yaml#L3"
+    )
     assert without_origin("<cite>T</cite> · " + link) == "<cite>T</cite>"
     sound = origin_html(deck, "[sound:x.mp3].yaml", 3)
     assert "[sound:" not in sound and ">&#91;sound:x.mp3].yaml:3</a>" in sound
@@ -90,24 +102,44 @@ def test_odd_file_names_are_quoted_and_escaped(make_deck: MakeDeck) -> None:
 # --- check ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("link", "message", "fixed"), [
-    ("source_link:\n  repository: javascript:alert(1)//github.com/a/b\n",
-     "is not a repository address", "source_link:\n  repository: https://github.com/a/b\n"),
-    ('source_link:\n  repository: https://github.com/a/b"onmouseover="x\n',
-     "is not a repository address", "source_link:\n  repository: https://github.com/a/b\n"),
-    ("source_link:\n  repository: https://git.example.edu/t/deck\n",
-     "cannot tell how", "source_link:\n  repository: https://git.example.edu/t/deck\n"
-     "  forge: gitlab\n"),
-    ("source_link:\n  repository: https://github.com/a/b\n  ref: v {version}\n",
-     "without spaces", "source_link:\n  repository: https://github.com/a/b\n"),
-    ("source_link:\n  repository: https://github.com/a/b\n  path: ../elsewhere\n",
-     "not a folder inside", "source_link:\n  repository: https://github.com/a/b\n"
-     "  path: cards\n"),
-    ("source_link:\n  repositry: https://github.com/a/b\n", "unknown key 'repositry'",
-     "source_link:\n  repository: https://github.com/a/b\n"),
-])
+@pytest.mark.parametrize(
+    ("link", "message", "fixed"),
+    [
+        (
+            "source_link:\n  repository: javascript:alert(1)//github.com/a/b\n",
+            "is not a repository address",
+            "source_link:\n  repository: https://github.com/a/b\n",
+        ),
+        (
+            'source_link:\n  repository: https://github.com/a/b"onmouseover="x\n',
+            "is not a repository address",
+            "source_link:\n  repository: https://github.com/a/b\n",
+        ),
+        (
+            "source_link:\n  repository: https://git.example.edu/t/deck\n",
+            "cannot tell how",
+            "source_link:\n  repository: https://git.example.edu/t/deck\n" "  forge: gitlab\n",
+        ),
+        (
+            "source_link:\n  repository: https://github.com/a/b\n  ref: v {version}\n",
+            "without spaces",
+            "source_link:\n  repository: https://github.com/a/b\n",
+        ),
+        (
+            "source_link:\n  repository: https://github.com/a/b\n  path: ../elsewhere\n",
+            "not a folder inside",
+            "source_link:\n  repository: https://github.com/a/b\n" "  path: cards\n",
+        ),
+        (
+            "source_link:\n  repositry: https://github.com/a/b\n",
+            "unknown key 'repositry'",
+            "source_link:\n  repository: https://github.com/a/b\n",
+        ),
+    ],
+)
 def test_check_refuses_a_bad_source_link_and_the_hinted_fix_passes(
-        make_deck: MakeDeck, link: str, message: str, fixed: str) -> None:
+    make_deck: MakeDeck, link: str, message: str, fixed: str
+) -> None:
     deck_dir = linked_deck(make_deck, link)
     with pytest.raises(NeurodeckError) as caught:
         pipeline.check(deck_dir)
@@ -124,8 +156,9 @@ def test_version_placeholder_needs_a_version(make_deck: MakeDeck) -> None:
     with pytest.raises(NeurodeckError) as caught:
         pipeline.check(deck_dir)
     assert "has no `version`" in caught.value.problems[0].message
-    (deck_dir / "deck.yaml").write_text(deck_yaml.replace("id: test\n", "id: test\n"
-                                                          "version: 1.0.0\n"), encoding="utf-8")
+    (deck_dir / "deck.yaml").write_text(
+        deck_yaml.replace("id: test\n", "id: test\n" "version: 1.0.0\n"), encoding="utf-8"
+    )
     pipeline.check(deck_dir)
 
 
@@ -144,19 +177,24 @@ def test_anki_shows_the_link_on_the_back_only(make_deck: MakeDeck, tmp_path: Pat
     back = links_in(cards[0].answer)
     origin = [a for a in back.links if a.get("class") == "nd-origin"]
     assert [a["href"] for a in origin] == [
-        "https://github.com/example/psych-deck/blob/v1.0.0/cards/peptides.yaml#L5"]
+        "https://github.com/example/psych-deck/blob/v1.0.0/cards/peptides.yaml#L5"
+    ]
     assert 'class="nd-source"' in cards[0].answer  # in the small print
     assert ">peptides.yaml:5</a>" in cards[0].answer
     # Every card of every note carries it, on the back.
     assert all("nd-origin" in c.answer and "nd-origin" not in c.question for c in view.cards)
     # Never in a field learners edit.
     assert all(n.fields["My notes"] == "" for n in view.notes.values())
-    assert all("nd-origin" not in v for n in view.notes.values()
-               for k, v in n.fields.items() if k != "Source")
+    assert all(
+        "nd-origin" not in v
+        for n in view.notes.values()
+        for k, v in n.fields.items()
+        if k != "Source"
+    )
 
 
 def test_anki_shows_a_hostile_file_name_as_text(make_deck: MakeDeck, tmp_path: Path) -> None:
-    name = "x\"><img src=x onerror=alert(1)>.yaml"
+    name = 'x"><img src=x onerror=alert(1)>.yaml'
     deck_dir = linked_deck(make_deck)
     (deck_dir / "peptides.yaml").rename(deck_dir / name)
     built = pipeline.build(deck_dir, tmp_path / "v1.apkg", clock=T1)
@@ -166,8 +204,10 @@ def test_anki_shows_a_hostile_file_name_as_text(make_deck: MakeDeck, tmp_path: P
     parsed = links_in(card.answer)
     assert "img" not in parsed.tags
     hrefs = [a["href"] for a in parsed.links if a.get("class") == "nd-origin"]
-    assert hrefs == ["https://github.com/example/psych-deck/blob/v1.0.0/cards/"
-                     "x%22%3E%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E.yaml#L5"]
+    assert hrefs == [
+        "https://github.com/example/psych-deck/blob/v1.0.0/cards/"
+        "x%22%3E%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E.yaml#L5"
+    ]
 
 
 def test_no_link_without_source_link(sample_deck: Path, tmp_path: Path) -> None:
@@ -188,7 +228,8 @@ notes:
 
 
 def test_a_note_that_only_moved_keeps_its_time_and_the_learners_notes(
-        make_deck: MakeDeck, tmp_path: Path, runner) -> None:
+    make_deck: MakeDeck, tmp_path: Path, runner
+) -> None:
     """Insert a note above and raise the version: every link changes, no note is edited.
 
     The learner keeps release 1's link, which still shows their text at release 1's tag.
@@ -198,10 +239,12 @@ def test_a_note_that_only_moved_keeps_its_time_and_the_learners_notes(
     lock_text_v1 = (deck_dir / "neurodeck.lock").read_text(encoding="utf-8")
 
     text = (deck_dir / "peptides.yaml").read_text(encoding="utf-8")
-    (deck_dir / "peptides.yaml").write_text(text.replace("notes:\n", NEW_NOTE_ON_TOP, 1),
-                                            encoding="utf-8")
+    (deck_dir / "peptides.yaml").write_text(
+        text.replace("notes:\n", NEW_NOTE_ON_TOP, 1), encoding="utf-8"
+    )
     (deck_dir / "deck.yaml").write_text(
-        (DECK_YAML + GITHUB).replace("version: 1.0.0", "version: 1.1.0"), encoding="utf-8")
+        (DECK_YAML + GITHUB).replace("version: 1.0.0", "version: 1.1.0"), encoding="utf-8"
+    )
     built = pipeline.build(deck_dir, tmp_path / "v2.apkg", clock=T2)
     assert built.lock_changes == ["1 note added"], built.lock_changes
     lock_text_v2 = (deck_dir / "neurodeck.lock").read_text(encoding="utf-8")
@@ -238,10 +281,12 @@ def test_an_edit_brings_the_new_link_with_it(make_deck: MakeDeck, tmp_path: Path
     v1 = pipeline.build(deck_dir, tmp_path / "v1.apkg", clock=T1).path
     text = (deck_dir / "peptides.yaml").read_text(encoding="utf-8")
     text = text.replace("notes:\n", NEW_NOTE_ON_TOP, 1).replace(
-        "back: Oxytocin\n", "back: Oxytocin (from the hypothalamus)\n")
+        "back: Oxytocin\n", "back: Oxytocin (from the hypothalamus)\n"
+    )
     (deck_dir / "peptides.yaml").write_text(text, encoding="utf-8")
     (deck_dir / "deck.yaml").write_text(
-        (DECK_YAML + GITHUB).replace("version: 1.0.0", "version: 1.1.0"), encoding="utf-8")
+        (DECK_YAML + GITHUB).replace("version: 1.0.0", "version: 1.1.0"), encoding="utf-8"
+    )
     v2 = pipeline.build(deck_dir, tmp_path / "v2.apkg", clock=T2).path
     with LearnerCollection(tmp_path / "learner") as col:
         col.import_apkg(v1)
@@ -253,7 +298,10 @@ def test_an_edit_brings_the_new_link_with_it(make_deck: MakeDeck, tmp_path: Path
 
 def test_a_diagrams_cards_carry_the_link_too(make_deck: MakeDeck, tmp_path: Path) -> None:
     root = Path(__file__).resolve().parent.parent
-    deck_dir = make_deck({"deck.yaml": DECK_YAML + GITHUB, "diagrams.yaml": """\
+    deck_dir = make_deck(
+        {
+            "deck.yaml": DECK_YAML + GITHUB,
+            "diagrams.yaml": """\
         source: intimacy
         notes:
           - id: midsagittal
@@ -262,11 +310,15 @@ def test_a_diagrams_cards_carry_the_link_too(make_deck: MakeDeck, tmp_path: Path
             occlusions:
               - {id: acc, answer: Anterior cingulate cortex, ellipse: [0.2, 0.38, 0.1, 0.08]}
               - {id: vta, answer: Ventral tegmental area, rect: [0.48, 0.62, 0.05, 0.06]}
-        """, "media/midsagittal.png": (root / "cards/media/midsagittal.png").read_bytes()})
+        """,
+            "media/midsagittal.png": (root / "cards/media/midsagittal.png").read_bytes(),
+        }
+    )
     v1 = pipeline.build(deck_dir, tmp_path / "v1.apkg", clock=T1)
     text = (deck_dir / "diagrams.yaml").read_text(encoding="utf-8")
-    (deck_dir / "diagrams.yaml").write_text("# A comment moves every line.\n" + text,
-                                            encoding="utf-8")
+    (deck_dir / "diagrams.yaml").write_text(
+        "# A comment moves every line.\n" + text, encoding="utf-8"
+    )
     v2 = pipeline.build(deck_dir, tmp_path / "v2.apkg", clock=T2)
     assert v2.lock_changes == []  # the link moved; the note did not change
     with LearnerCollection(tmp_path / "learner") as col:
@@ -276,5 +328,6 @@ def test_a_diagrams_cards_carry_the_link_too(make_deck: MakeDeck, tmp_path: Path
     for card in cards:
         origin = [a for a in links_in(card.answer).links if a.get("class") == "nd-origin"]
         assert [a["href"] for a in origin] == [
-            "https://github.com/example/psych-deck/blob/v1.0.0/cards/diagrams.yaml#L3"]
+            "https://github.com/example/psych-deck/blob/v1.0.0/cards/diagrams.yaml#L3"
+        ]
         assert "nd-origin" not in card.question

@@ -19,9 +19,11 @@ from neurodeck.cli import cli
 from neurodeck.pipeline import build
 from neurodeck.unpack import MAX_RATIO, MAX_UNPACKED_BYTES
 
-TABLES = ("create table col (models text, decks text);"
-          "create table notes (id integer primary key, guid, mid, mod, tags, flds);"
-          "create table cards (id integer primary key, nid, did, ord, due);")
+TABLES = (
+    "create table col (models text, decks text);"
+    "create table notes (id integer primary key, guid, mid, mod, tags, flds);"
+    "create table cards (id integer primary key, nid, did, ord, due);"
+)
 MODELS = '{"1": {"name": "Basic", "flds": [{"name": "Front", "ord": 0}], "tmpls": []}}'
 DECKS = '{"1": {"name": "Default"}}'
 
@@ -77,8 +79,9 @@ def anki_export(apkg: Path, tmp_path: Path, *, legacy: bool) -> Path:
     out = tmp_path / ("legacy.apkg" if legacy else "modern.apkg")
     with LearnerCollection(tmp_path / "exporter") as learner:
         learner.import_apkg(apkg)
-        options = ExportAnkiPackageOptions(with_scheduling=False, with_deck_configs=False,
-                                           with_media=True, legacy=legacy)
+        options = ExportAnkiPackageOptions(
+            with_scheduling=False, with_deck_configs=False, with_media=True, legacy=legacy
+        )
         learner.col.export_anki_package(out_path=str(out), options=options, limit=None)
     return out
 
@@ -94,7 +97,8 @@ def test_a_modern_anki_export_is_read_from_its_real_collection(
     ours, anki = snapshot.read_apkg(built), snapshot.read_apkg(modern)
     assert len(anki.notes) == len(ours.notes) == 3
     assert [(n.guid, n.fields, n.tags, n.mod, n.deck, n.ordinals) for n in anki.notes] == [
-        (n.guid, n.fields, n.tags, n.mod, n.deck, n.ordinals) for n in ours.notes]
+        (n.guid, n.fields, n.tags, n.mod, n.deck, n.ordinals) for n in ours.notes
+    ]
     assert {nt.key for nt in anki.notetypes.values()} >= {"basic", "reversed", "cloze"}
     result = runner.invoke(cli, ["diff", str(built), str(modern)])
     assert result.exit_code == 0, result.output
@@ -107,8 +111,11 @@ def test_the_legacy_and_modern_exports_read_alike(built: Path, tmp_path: Path) -
     legacy = snapshot.read_apkg(anki_export(built, tmp_path, legacy=True))
     modern = snapshot.read_apkg(anki_export(built, tmp_path, legacy=False))
     assert legacy.notes == modern.notes
-    assert (legacy.deck_name, legacy.version) == (modern.deck_name, modern.version) == (
-        "Test Deck", "1.0.0")
+    assert (
+        (legacy.deck_name, legacy.version)
+        == (modern.deck_name, modern.version)
+        == ("Test Deck", "1.0.0")
+    )
     used = {n.notetype_id for n in legacy.notes}
     assert {m: legacy.notetypes[m] for m in used} == {m: modern.notetypes[m] for m in used}
 
@@ -124,7 +131,8 @@ def test_a_zip_bomb_is_refused_by_every_command(
     bomb = package(tmp_path / "bomb.apkg", {"collection.anki2": bytes(8 << 20)})
     assert errors_of(runner, command, bomb, built)[0] == (
         f"{bomb}: error: expands more than {MAX_RATIO}:1 when unpacked; refusing a possible "
-        "zip bomb")
+        "zip bomb"
+    )
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -132,17 +140,22 @@ def test_a_zstd_bomb_in_a_modern_package_is_refused(
     command: str, runner: CliRunner, built: Path, tmp_path: Path
 ) -> None:
     """A zstd frame inside a stored zip entry: the zip's sizes say nothing about it."""
-    bomb = package(tmp_path / "zbomb.apkg", {
-        "meta": b"\x08\x03", "collection.anki2": b"",
-        "collection.anki21b": zstd_zeros(MAX_UNPACKED_BYTES + (1 << 20))})
+    bomb = package(
+        tmp_path / "zbomb.apkg",
+        {
+            "meta": b"\x08\x03",
+            "collection.anki2": b"",
+            "collection.anki21b": zstd_zeros(MAX_UNPACKED_BYTES + (1 << 20)),
+        },
+    )
     assert bomb.stat().st_size < 100_000
     assert errors_of(runner, command, bomb, built)[0] == (
         f"{bomb}: error: has an entry 'collection.anki21b' that unpacks to more than "
-        f"{MAX_UNPACKED_BYTES} bytes; refusing a possible zip bomb")
+        f"{MAX_UNPACKED_BYTES} bytes; refusing a possible zip bomb"
+    )
 
 
-def test_verify_refuses_a_zstd_media_bomb(runner: CliRunner, built: Path,
-                                          tmp_path: Path) -> None:
+def test_verify_refuses_a_zstd_media_bomb(runner: CliRunner, built: Path, tmp_path: Path) -> None:
     modern = anki_export(built, tmp_path, legacy=False)
     bomb = tmp_path / "media-bomb.apkg"
     with zipfile.ZipFile(modern) as source, zipfile.ZipFile(bomb, "w") as target:
@@ -150,7 +163,8 @@ def test_verify_refuses_a_zstd_media_bomb(runner: CliRunner, built: Path,
             target.writestr(info, source.read(info))
         target.writestr("0", zstd_zeros(64 << 20))
     assert errors_of(runner, "verify", bomb, built)[0].startswith(
-        f"{bomb}: error: has an entry '0' that unpacks to more than ")
+        f"{bomb}: error: has an entry '0' that unpacks to more than "
+    )
 
 
 # ------------------------------------------------------------- SQL that runs on reads
@@ -161,16 +175,22 @@ ACTIVE_SQL = {
         "create table col (models text, decks text); create table cards (id, nid, did, ord, due);"
         "create view notes as with recursive r(x) as (select 1 union all select x + 1 from r) "
         "select x as id, 'g' as guid, 1 as mid, 0 as mod, '' as tags, '' as flds from r;",
-        "it defines a view 'notes', which Anki never writes"),
-    "trigger": (TABLES + "create table log (x); create trigger t after insert on notes "
-                "begin insert into log values (1); end;",
-                "it defines a trigger 't', which Anki never writes"),
-    "virtual table": (TABLES + "create virtual table v using fts5(x);",
-                      "'v' is a virtual table, which Anki never writes"),
+        "it defines a view 'notes', which Anki never writes",
+    ),
+    "trigger": (
+        TABLES + "create table log (x); create trigger t after insert on notes "
+        "begin insert into log values (1); end;",
+        "it defines a trigger 't', which Anki never writes",
+    ),
+    "virtual table": (
+        TABLES + "create virtual table v using fts5(x);",
+        "'v' is a virtual table, which Anki never writes",
+    ),
     "computed column": (
         "create table col (models text, decks text); create table cards (id, nid, did, ord, due);"
         "create table notes (id, guid, mid, mod, tags, flds as (zeroblob(1000000000)));",
-        "its notes table has a computed column 'flds', which Anki never writes"),
+        "its notes table has a computed column 'flds', which Anki never writes",
+    ),
 }
 
 
@@ -192,14 +212,25 @@ def test_reading_a_collection_is_cut_off_at_the_deadline(
     runner: CliRunner, built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Whatever else could make SQLite work without end stops at MAX_READ_SECONDS."""
-    many = package(tmp_path / "many.apkg", {"collection.anki2": sqlite_bytes(tmp_path, (
-        f"{TABLES} insert into col values ('{MODELS}', '{DECKS}');"
-        "insert into notes with recursive r(x) as (select 1 union all select x + 1 from r "
-        "where x < 50000) select x, 'g' || x, 1, 0, '', 'f' from r;"))})
+    many = package(
+        tmp_path / "many.apkg",
+        {
+            "collection.anki2": sqlite_bytes(
+                tmp_path,
+                (
+                    f"{TABLES} insert into col values ('{MODELS}', '{DECKS}');"
+                    "insert into notes with recursive r(x) as "
+                    "(select 1 union all select x + 1 from r where x < 50000) "
+                    "select x, 'g' || x, 1, 0, '', 'f' from r;"
+                ),
+            )
+        },
+    )
     monkeypatch.setattr(snapshot, "MAX_READ_SECONDS", 0)
     assert errors_of(runner, "diff", many, built)[0] == (
         f"{many}: error: is not a readable Anki collection: reading it took more than 0 "
-        "seconds, far longer than any real collection takes")
+        "seconds, far longer than any real collection takes"
+    )
 
 
 # ------------------------------------------------------------------- schema surprises
@@ -208,25 +239,32 @@ def test_reading_a_collection_is_cut_off_at_the_deadline(
 SURPRISES = {
     "Infinity in a note type": (
         f"insert into col values ('{MODELS[:-2]}, \"mod\": Infinity}}}}', '{DECKS}');",
-        "its note types are not valid JSON (Infinity is not a JSON number)"),
-    "NaN in a deck": (f"insert into col values ('{MODELS}', '{{\"1\": {{\"name\": NaN}}}}');",
-                      "its decks are not valid JSON (NaN is not a JSON number)"),
+        "its note types are not valid JSON (Infinity is not a JSON number)",
+    ),
+    "NaN in a deck": (
+        f"insert into col values ('{MODELS}', '{{\"1\": {{\"name\": NaN}}}}');",
+        "its decks are not valid JSON (NaN is not a JSON number)",
+    ),
     "infinite note time": (
         f"insert into col values ('{MODELS}', '{DECKS}');"
         "insert into notes values (1, 'g', 1, 9e999, '', 'x');",
         "damaged note type, deck or note data (OverflowError: cannot convert float infinity "
-        "to integer)"),
+        "to integer)",
+    ),
     "note type id not a number": (
         f"insert into col values ('{MODELS}', '{DECKS}');"
         "insert into notes values (1, 'g', 'basic', 0, '', 'x');",
         "damaged note type, deck or note data (ValueError: invalid literal for int() with "
-        "base 10: 'basic')"),
-    "note types a list": (f"insert into col values ('[]', '{DECKS}');",
-                          "its note types are not a JSON object"),
+        "base 10: 'basic')",
+    ),
+    "note types a list": (
+        f"insert into col values ('[]', '{DECKS}');",
+        "its note types are not a JSON object",
+    ),
     "fields not a list": (
-        "insert into col values ('{\"1\": {\"name\": \"B\", \"flds\": 3, \"tmpls\": []}}', "
-        f"'{DECKS}');",
-        "damaged note type, deck or note data (TypeError: 'int' object is not iterable)"),
+        'insert into col values (\'{"1": {"name": "B", "flds": 3, "tmpls": []}}\', ' f"'{DECKS}');",
+        "damaged note type, deck or note data (TypeError: 'int' object is not iterable)",
+    ),
 }
 
 
@@ -235,10 +273,10 @@ def test_schema_surprises_are_an_error_not_a_traceback(
     case: str, runner: CliRunner, built: Path, tmp_path: Path
 ) -> None:
     sql, message = SURPRISES[case]
-    bad = package(tmp_path / "odd.apkg",
-                  {"collection.anki2": sqlite_bytes(tmp_path, TABLES + sql)})
+    bad = package(tmp_path / "odd.apkg", {"collection.anki2": sqlite_bytes(tmp_path, TABLES + sql)})
     assert errors_of(runner, "diff", bad, built)[0] == (
-        f"{bad}: error: is not a readable Anki collection: {message}")
+        f"{bad}: error: is not a readable Anki collection: {message}"
+    )
 
 
 BROKEN_PROTOBUF = [b"\x0a\xff", b"\x0f", b"\x1a\x02\xff\xfe", b"\x08" + b"\xff" * 11]
@@ -251,8 +289,11 @@ def test_a_broken_protobuf_in_a_modern_collection_is_an_error(
     modern = anki_export(built, tmp_path, legacy=False)
     with zipfile.ZipFile(modern) as archive:
         db = tmp_path / "real.anki2"
-        db.write_bytes(zstandard.ZstdDecompressor().decompressobj().decompress(
-            archive.read("collection.anki21b")))
+        db.write_bytes(
+            zstandard.ZstdDecompressor()
+            .decompressobj()
+            .decompress(archive.read("collection.anki21b"))
+        )
         entries = {name: archive.read(name) for name in archive.namelist()}
     conn = sqlite3.connect(db)
     conn.execute("update notetypes set config = ?", (blob,))

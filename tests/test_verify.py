@@ -48,8 +48,11 @@ def test_verify_json_lists_decks_note_types_and_the_import_log(runner, apkg: Pat
         "notes": 3,
         "cards": 5,
         "decks": ["Test Deck", "Test Deck::Neuropeptides"],
-        "note_types": ["Test Deck: Basic", "Test Deck: Basic (and reversed card)",
-                       "Test Deck: Cloze"],
+        "note_types": [
+            "Test Deck: Basic",
+            "Test Deck: Basic (and reversed card)",
+            "Test Deck: Cloze",
+        ],
         "log": {"new": 3, "updated": 0, "duplicate": 0, "conflicting": 0},
         "problems": [],
     }
@@ -98,16 +101,25 @@ def test_a_truncated_package_is_a_clear_error(runner, apkg: Path) -> None:
     result = runner.invoke(cli, ["verify", str(apkg), "--format", "json"])
     assert result.exit_code == 1
     assert json.loads(result.stdout)["problems"][0]["message"] == (
-        "not an Anki package: the file is not a zip archive")
+        "not an Anki package: the file is not a zip archive"
+    )
 
 
 def test_cards_anki_cannot_render_and_notes_without_cards_fail(runner, tmp_path: Path) -> None:
     """Anki renders template errors and blank fronts into the card; verify must catch both."""
     fields = [{"name": "Front"}, {"name": "Back"}]
-    unknown_field = genanki.Model(1_900_000_001, "Broken", fields=fields, templates=[
-        {"name": "Card 1", "qfmt": "{{Front}} {{Nope}}", "afmt": "{{Back}}"}])
-    conditional = genanki.Model(1_900_000_002, "Conditional", fields=fields, templates=[
-        {"name": "Card 1", "qfmt": "{{#Back}}{{Front}}{{/Back}}", "afmt": "{{Back}}"}])
+    unknown_field = genanki.Model(
+        1_900_000_001,
+        "Broken",
+        fields=fields,
+        templates=[{"name": "Card 1", "qfmt": "{{Front}} {{Nope}}", "afmt": "{{Back}}"}],
+    )
+    conditional = genanki.Model(
+        1_900_000_002,
+        "Conditional",
+        fields=fields,
+        templates=[{"name": "Card 1", "qfmt": "{{#Back}}{{Front}}{{/Back}}", "afmt": "{{Back}}"}],
+    )
     deck = genanki.Deck(1_900_000_003, "Broken deck")
     deck.add_note(genanki.Note(model=unknown_field, fields=["one", "1"], guid="g-one"))
     blank = genanki.Note(model=conditional, fields=["two", ""], guid="g-two")
@@ -179,8 +191,12 @@ def test_the_shipped_deck_verifies(runner, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["ok"] and report["problems"] == []
-    assert report["log"] == {"new": report["found_notes"], "updated": 0, "duplicate": 0,
-                             "conflicting": 0}
+    assert report["log"] == {
+        "new": report["found_notes"],
+        "updated": 0,
+        "duplicate": 0,
+        "conflicting": 0,
+    }
     assert report["notes"] == report["found_notes"] > 0
 
 

@@ -58,7 +58,8 @@ FIGURES = {
     "axial": {
         "plane": (2, -18),
         "window": ((-75, 75), (-110, 75)),  # x (left on the left), y (anterior at the top)
-        "header": "Axial slice (z = −18 mm), left hemisphere on the left, front at the top",
+        # A real minus sign: the header is typeset text, shown to learners.
+        "header": "Axial slice (z = −18 mm), left hemisphere on the left, front at the top",  # noqa: RUF001
         "regions": [
             ("amygdala-left", "amygdala", "Amygdala", (-22, -4, -18), (6, 6)),
             ("amygdala-right", "amygdala", "Amygdala", (22, -4, -18), (6, 6)),
@@ -107,14 +108,19 @@ def write_png(path: Path, pixels: np.ndarray) -> None:
     import zlib
 
     def chunk(kind: bytes, body: bytes) -> bytes:
-        return (struct.pack(">I", len(body)) + kind + body
-                + struct.pack(">I", zlib.crc32(kind + body)))
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
 
     height, width = pixels.shape
     raw = b"".join(b"\x00" + pixels[row].tobytes() for row in range(height))
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-                     + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw, 9))
+        + chunk(b"IEND", b"")
+    )
 
 
 def shapes(figure: dict, to_pixel: object, width: int, height: int) -> list[dict]:
@@ -122,10 +128,18 @@ def shapes(figure: dict, to_pixel: object, width: int, height: int) -> list[dict
     found = []
     for occlusion_id, group, answer, centre, (half_h, half_v) in figure["regions"]:
         x, y = to_pixel(centre)  # type: ignore[operator]
-        box = [(x - half_h * SCALE) / width, (y - half_v * SCALE) / height,
-               2 * half_h * SCALE / width, 2 * half_v * SCALE / height]
-        shape = {"id": occlusion_id, "answer": answer, "mni": list(centre),
-                 "ellipse": [round(v, 4) for v in box]}
+        box = [
+            (x - half_h * SCALE) / width,
+            (y - half_v * SCALE) / height,
+            2 * half_h * SCALE / width,
+            2 * half_v * SCALE / height,
+        ]
+        shape = {
+            "id": occlusion_id,
+            "answer": answer,
+            "mni": list(centre),
+            "ellipse": [round(v, 4) for v in box],
+        }
         if group:
             shape["group"] = group
         found.append(shape)
@@ -146,10 +160,24 @@ def draw_check(path: Path, pixels: np.ndarray, found: list[dict]) -> None:
     ax.imshow(pixels, cmap="gray", vmin=0, vmax=255)
     for shape in found:
         left, top, w, h = shape["ellipse"]
-        ax.add_patch(Ellipse(((left + w / 2) * width, (top + h / 2) * height), w * width,
-                             h * height, fill=False, color="red", linewidth=1.5))
-        ax.text((left + w / 2) * width, top * height - 4, shape["id"], color="yellow",
-                ha="center", fontsize=8)
+        ax.add_patch(
+            Ellipse(
+                ((left + w / 2) * width, (top + h / 2) * height),
+                w * width,
+                h * height,
+                fill=False,
+                color="red",
+                linewidth=1.5,
+            )
+        )
+        ax.text(
+            (left + w / 2) * width,
+            top * height - 4,
+            shape["id"],
+            color="yellow",
+            ha="center",
+            fontsize=8,
+        )
     ax.axis("off")
     fig.savefig(path, dpi=100, metadata={"Software": None})
     plt.close(fig)
@@ -170,14 +198,20 @@ def main(argv: list[str]) -> None:
         height, width = pixels.shape
         write_png(out / f"{name}.png", pixels)
         found = shapes(figure, to_pixel, width, height)
-        record[name] = {"image": f"media/{name}.png", "width": width, "height": height,
-                        "header": figure["header"], "occlusions": found}
+        record[name] = {
+            "image": f"media/{name}.png",
+            "width": width,
+            "height": height,
+            "header": figure["header"],
+            "occlusions": found,
+        }
         if "--check" in argv:
             checks = HERE.parents[1] / "build" / "figure-checks"  # git-ignored
             checks.mkdir(parents=True, exist_ok=True)
             draw_check(checks / f"{name}.png", pixels, found)
-    (out / "figures.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n",
-                                       encoding="utf-8")
+    (out / "figures.json").write_text(
+        json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
 
 
 if __name__ == "__main__":

@@ -129,16 +129,33 @@ STATIC_MEDIA_CHANGED = Rule(
     "copies from the collection's media folder and import the deck again.",
 )
 RETIRED = Rule(
-    "retired", "", "it can be removed in the next release",
+    "retired",
+    "",
+    "it can be removed in the next release",
     "Some notes are retired: search `tag:retired` in the browser and delete or suspend "
     "them: {notes}.",
 )
 
-RULES = {rule.key: rule for rule in (
-    REMOVED, RENAMED, RETIRED, NOTETYPE_SCHEMA, TYPE_CHANGED, CARD_LOST, CLOZE_RENUMBERED,
-    OCCLUSION_REMOVED, OCCLUSION_RENUMBERED, DECK_RENAMED, MOVED, STATIC_MEDIA_CHANGED,
-    NOT_NEWER, NOTETYPE_NOT_NEWER, TOUCHED,
-)}
+RULES = {
+    rule.key: rule
+    for rule in (
+        REMOVED,
+        RENAMED,
+        RETIRED,
+        NOTETYPE_SCHEMA,
+        TYPE_CHANGED,
+        CARD_LOST,
+        CLOZE_RENUMBERED,
+        OCCLUSION_REMOVED,
+        OCCLUSION_RENUMBERED,
+        DECK_RENAMED,
+        MOVED,
+        STATIC_MEDIA_CHANGED,
+        NOT_NEWER,
+        NOTETYPE_NOT_NEWER,
+        TOUCHED,
+    )
+}
 
 
 class NoteShape(NamedTuple):
@@ -150,8 +167,7 @@ class NoteShape(NamedTuple):
     regions: Mapping[int, str] | None = None  # a diagram's occlusion id by card ordinal
 
 
-def note_changes(note: str, before: NoteShape,
-                 after: NoteShape) -> Iterator[tuple[Rule, str, str]]:
+def note_changes(note: str, before: NoteShape, after: NoteShape) -> Iterator[tuple[Rule, str, str]]:
     """The rules a released note's change breaks: (rule, the change in words, its detail).
 
     `note` names the note as the author knows it (its id, quoted).

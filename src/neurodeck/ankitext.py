@@ -12,7 +12,8 @@ import unicodedata
 
 # rslib text.rs HTML: comments, style and script elements, then any tag.
 _HTML_RE = re.compile(
-    r"(?si)(<!--.*?-->)|(<style.*?>.*?</style>)|(<script.*?>.*?</script>)|(<.*?>)")
+    r"(?si)(<!--.*?-->)|(<style.*?>.*?</style>)|(<script.*?>.*?</script>)|(<.*?>)"
+)
 # rslib text.rs HTML_MEDIA_TAGS: an image, audio, video, object or source tag and its file.
 _MEDIA_TAG_RE = re.compile(
     r"""(?xsi)

@@ -122,8 +122,10 @@ def _part_tables() -> tuple[str, ...]:
     """genanki's CREATE TABLE statements for notes and cards, as its schema writes them."""
     with contextlib.closing(sqlite3.connect(":memory:")) as conn:
         genanki.Package([]).write_to_db(conn.cursor(), 0, iter(()))
-        rows = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table'"
-                            " AND name IN ('notes', 'cards') ORDER BY name").fetchall()
+        rows = conn.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'table'"
+            " AND name IN ('notes', 'cards') ORDER BY name"
+        ).fetchall()
     return tuple(sql for (sql,) in rows)
 
 
@@ -157,8 +159,7 @@ def write_lines_atomically(path: Path, lines: Iterable[str]) -> None:
     _replace_atomically(path, lambda out: out.writelines(line.encode("utf-8") for line in lines))
 
 
-def write_apkg(collection: Path, media: Mapping[str, Path], path: Path, *,
-               timestamp: int) -> None:
+def write_apkg(collection: Path, media: Mapping[str, Path], path: Path, *, timestamp: int) -> None:
     """Zip a collection database and media into `path`, atomically and reproducibly.
 
     Entries are sorted, deflated, and dated `timestamp` rather than the clock, and the
@@ -167,8 +168,9 @@ def write_apkg(collection: Path, media: Mapping[str, Path], path: Path, *,
     _replace_atomically(path, apkg_writer(collection, media, timestamp=timestamp))
 
 
-def apkg_writer(collection: Path, media: Mapping[str, Path], *,
-                timestamp: int) -> Callable[[IO[bytes]], None]:
+def apkg_writer(
+    collection: Path, media: Mapping[str, Path], *, timestamp: int
+) -> Callable[[IO[bytes]], None]:
     """What writes the package into an open file (for `stage`)."""
     names = sorted(media)
     index = json.dumps({str(i): name for i, name in enumerate(names)}).encode()
@@ -244,12 +246,14 @@ def _write_deflated(source: Path, entry: IO[bytes]) -> None:
 def _deflate(chunk: bytes, dictionary: bytes, last: bool) -> bytes:
     """One chunk as raw deflate data, continuing from the data in `dictionary`."""
     if dictionary:
-        compressor = zlib.compressobj(_COMPRESS_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS,
-                                      zdict=dictionary)
+        compressor = zlib.compressobj(
+            _COMPRESS_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS, zdict=dictionary
+        )
     else:
         compressor = zlib.compressobj(_COMPRESS_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
-    return compressor.compress(chunk) + compressor.flush(zlib.Z_FINISH if last
-                                                         else zlib.Z_SYNC_FLUSH)
+    return compressor.compress(chunk) + compressor.flush(
+        zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH
+    )
 
 
 class _Handover:
@@ -289,8 +293,9 @@ class Staged:
     file: IO[bytes]
 
 
-def stage(path: Path, write: Callable[[IO[bytes]], object], *,
-          temp_dir: Path | None = None) -> Staged:
+def stage(
+    path: Path, write: Callable[[IO[bytes]], object], *, temp_dir: Path | None = None
+) -> Staged:
     """Write the new content of `path` to a temp file (in `temp_dir`, on the same file
     system, or beside it) and flush it to disk; `path` itself is untouched."""
     directory = path.parent if temp_dir is None else temp_dir
@@ -381,8 +386,10 @@ def signals_deferred() -> Iterator[None]:
         yield
         return
     caught: list[int] = []
-    previous = {signum: signal.signal(signum, lambda number, _frame: caught.append(number))
-                for signum in (signal.SIGINT, signal.SIGTERM)}
+    previous = {
+        signum: signal.signal(signum, lambda number, _frame: caught.append(number))
+        for signum in (signal.SIGINT, signal.SIGTERM)
+    }
     try:
         yield
     finally:
@@ -446,7 +453,9 @@ SCRATCH_OWNER = ".owner"
 @contextlib.contextmanager
 def scratch_directory(parent: Path, prefix: str) -> Iterator[Path]:
     """A temp directory in `parent`, marked as in use until the block ends, then removed."""
-    with tempfile.TemporaryDirectory(prefix=prefix, dir=parent) as scratch, \
-            open(Path(scratch) / SCRATCH_OWNER, "wb") as owner:
+    with (
+        tempfile.TemporaryDirectory(prefix=prefix, dir=parent) as scratch,
+        open(Path(scratch) / SCRATCH_OWNER, "wb") as owner,
+    ):
         _hold(owner)
         yield Path(scratch)

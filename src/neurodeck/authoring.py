@@ -59,14 +59,25 @@ def new_deck(deck_dir: Path, name: str | None = None) -> list[Path]:
     if deck_dir.exists() and not deck_dir.is_dir():
         taken = [deck_dir]
     if taken:
-        raise NeurodeckError([Problem(
-            Location(display_path(taken[0])), "already exists; `neurodeck new` overwrites "
-            "nothing, so nothing was written",
-            hint="choose a directory that does not hold a deck yet")])
+        raise NeurodeckError(
+            [
+                Problem(
+                    Location(display_path(taken[0])),
+                    "already exists; `neurodeck new` overwrites " "nothing, so nothing was written",
+                    hint="choose a directory that does not hold a deck yet",
+                )
+            ]
+        )
     if not name.strip() or any(not part.strip() for part in name.split("::")):
-        raise NeurodeckError([Problem(Location(display_path(deck_dir)),
-                                      f"deck name {name!r} is empty or has an empty part",
-                                      hint="pass --name \"My Deck\"")])
+        raise NeurodeckError(
+            [
+                Problem(
+                    Location(display_path(deck_dir)),
+                    f"deck name {name!r} is empty or has an empty part",
+                    hint='pass --name "My Deck"',
+                )
+            ]
+        )
     deck_id = fresh_deck_id(name)
     values = {
         "__NAME_YAML__": json.dumps(name, ensure_ascii=False),  # a JSON string is valid YAML

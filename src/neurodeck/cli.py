@@ -87,12 +87,13 @@ def build_clock() -> int:
         # Every time ends up as a zip date, which cannot be before 1970 here or after 2107.
         raise click.UsageError(
             f"SOURCE_DATE_EPOCH must be whole seconds since 1970 up to {MAX_TIME} (2107), "
-            f"not {value[:40]!r}")
+            f"not {value[:40]!r}"
+        )
     return clock
 
 
 def plural(number: int, word: str) -> str:
-    """"1 note", "2 notes": a number and its noun, in the plural when the number wants it."""
+    """ "1 note", "2 notes": a number and its noun, in the plural when the number wants it."""
     return f"{number} {word}{'' if number == 1 else 's'}"
 
 
@@ -102,8 +103,14 @@ def _warn(problems: list[Problem]) -> None:
 
 
 def _format_option(func: Any) -> Any:
-    return click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-                        show_default=True, help="Output for people or for tools.")(func)
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        help="Output for people or for tools.",
+    )(func)
 
 
 @click.group(cls=ReportingGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -120,15 +127,23 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("deck_dir", type=DECK_DIR, default="cards")
-@click.option("-o", "--output", metavar="FILE",
-              help="Where to write the package (default: build/<deck id>.apkg).")
-@click.option("--frozen", is_flag=True,
-              help="Fail instead of updating neurodeck.lock (for CI: the lock must be committed).")
+@click.option(
+    "-o",
+    "--output",
+    metavar="FILE",
+    help="Where to write the package (default: build/<deck id>.apkg).",
+)
+@click.option(
+    "--frozen",
+    is_flag=True,
+    help="Fail instead of updating neurodeck.lock (for CI: the lock must be committed).",
+)
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 @_format_option
 @click.pass_context
-def build(ctx: click.Context, deck_dir: Path, output: str | None, frozen: bool, strict: bool,
-          fmt: str) -> None:
+def build(
+    ctx: click.Context, deck_dir: Path, output: str | None, frozen: bool, strict: bool, fmt: str
+) -> None:
     """Compile DECK_DIR (default: cards) into an Anki package.
 
     Notes whose content changed get a new modification time in DECK_DIR/neurodeck.lock, so
@@ -154,14 +169,15 @@ def build(ctx: click.Context, deck_dir: Path, output: str | None, frozen: bool, 
     if fmt == "json":
         click.echo(json.dumps(_report(built.warnings, ok=True, **summary), indent=2))
         return
-    click.echo(f"Wrote {printable(str(built.path))}: {plural(built.notes, 'note')}, "
-               f"{plural(built.cards, 'card')}, {plural(built.subdecks, 'subdeck')}")
+    click.echo(
+        f"Wrote {printable(str(built.path))}: {plural(built.notes, 'note')}, "
+        f"{plural(built.cards, 'card')}, {plural(built.subdecks, 'subdeck')}"
+    )
     if built.lock_changes:
         click.echo(f"Updated neurodeck.lock: {'; '.join(built.lock_changes)}")
 
 
-def _output_path(ctx: click.Context, deck_dir: Path, output: str, suffix: str = ".apkg"
-                 ) -> Path:
+def _output_path(ctx: click.Context, deck_dir: Path, output: str, suffix: str = ".apkg") -> Path:
     """The -o path, or exit 2 with one line when writing it could destroy something."""
     from . import pipeline
 
@@ -177,9 +193,13 @@ def _output_path(ctx: click.Context, deck_dir: Path, output: str, suffix: str = 
 
 @cli.command("lock")
 @click.argument("deck_dir", type=DECK_DIR, default="cards")
-@click.option("--from", "package", required=True,
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="The package last released to learners.")
+@click.option(
+    "--from",
+    "package",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The package last released to learners.",
+)
 @click.option("--force", is_flag=True, help="Replace a lock that is still readable.")
 def lock_command(deck_dir: Path, package: Path, force: bool) -> None:
     """Rebuild DECK_DIR's lost or damaged neurodeck.lock from the last released package.
@@ -196,9 +216,11 @@ def lock_command(deck_dir: Path, package: Path, force: bool) -> None:
 
     result = relock(deck_dir, package, clock=build_clock(), force=force)
     _warn(result.warnings)
-    click.echo(f"Wrote {printable(str(result.path))} from {printable(str(package))}: "
-               f"{result.kept} notes as released, {result.changed} edited since, "
-               f"{result.added} new")
+    click.echo(
+        f"Wrote {printable(str(result.path))} from {printable(str(package))}: "
+        f"{result.kept} notes as released, {result.changed} edited since, "
+        f"{result.added} new"
+    )
 
 
 @cli.command()
@@ -220,20 +242,33 @@ def check(ctx: click.Context, deck_dir: Path, strict: bool, fmt: str) -> None:
     ctx.meta[_JSON_KEY] = fmt == "json"
     checked = pipeline.check(deck_dir, strict=strict, keep="counts")
     if fmt == "json":
-        click.echo(json.dumps(_report(checked.warnings, ok=True, notes=checked.note_count,
-                                      cards=checked.card_count), indent=2))
+        click.echo(
+            json.dumps(
+                _report(
+                    checked.warnings, ok=True, notes=checked.note_count, cards=checked.card_count
+                ),
+                indent=2,
+            )
+        )
         return
     _warn(checked.warnings)
     warnings = len(checked.warnings)
-    click.echo(f"{plural(checked.note_count, 'note')}, {plural(checked.card_count, 'card')}, "
-               f"0 errors, {plural(warnings, 'warning')}")
+    click.echo(
+        f"{plural(checked.note_count, 'note')}, {plural(checked.card_count, 'card')}, "
+        f"0 errors, {plural(warnings, 'warning')}"
+    )
 
 
 @cli.command()
 @click.argument("deck_dir", type=DECK_DIR, default="cards")
 @_format_option
-@click.option("--json", "as_json", is_flag=True, hidden=True,
-              help="The same as --format json (kept for scripts that use it).")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    hidden=True,
+    help="The same as --format json (kept for scripts that use it).",
+)
 def stats(deck_dir: Path, fmt: str, as_json: bool) -> None:
     """Count notes and cards in DECK_DIR by subdeck, note type and tag.
 
@@ -248,13 +283,16 @@ def stats(deck_dir: Path, fmt: str, as_json: bool) -> None:
         click.echo(json.dumps(numbers, indent=2))
         return
     notes, cards = int(numbers["notes"]), int(numbers["cards"])  # type: ignore[call-overload]
-    click.echo(f"{numbers['deck']} ({numbers['id']}): {plural(notes, 'note')}, "
-               f"{plural(cards, 'card')}")
+    click.echo(
+        f"{numbers['deck']} ({numbers['id']}): {plural(notes, 'note')}, " f"{plural(cards, 'card')}"
+    )
     for title, key in (("Subdecks", "subdecks"), ("Note types", "note_types")):
         click.echo(f"\n{title}:")
         for name, counts in numbers[key].items():  # type: ignore[attr-defined]
-            click.echo(f"  {name}: {plural(counts['notes'], 'note')}, "
-                       f"{plural(counts['cards'], 'card')}")
+            click.echo(
+                f"  {name}: {plural(counts['notes'], 'note')}, "
+                f"{plural(counts['cards'], 'card')}"
+            )
     click.echo("\nTags:")
     for tag, count in numbers["tags"].items():  # type: ignore[attr-defined]
         click.echo(f"  {tag}: {count}")
@@ -277,24 +315,31 @@ def verify(ctx: click.Context, apkg: Path, fmt: str) -> None:
     from .verify import INSTALL_COMMAND, anki_is_installed, verify_apkg
 
     if not anki_is_installed():  # a missing tool is a usage problem, not a deck problem
-        click.echo("Error: `neurodeck verify` needs Anki's own library (the `anki` package), "
-                   f"which is not installed\n  hint: install it with: {INSTALL_COMMAND}",
-                   err=True)
+        click.echo(
+            "Error: `neurodeck verify` needs Anki's own library (the `anki` package), "
+            f"which is not installed\n  hint: install it with: {INSTALL_COMMAND}",
+            err=True,
+        )
         ctx.exit(2)
     ctx.meta[_JSON_KEY] = fmt == "json"
     result = verify_apkg(apkg)
     if fmt == "json":
-        click.echo(json.dumps(_report(list(result.problems), ok=result.ok, **result.summary()),
-                              indent=2))
+        click.echo(
+            json.dumps(_report(list(result.problems), ok=result.ok, **result.summary()), indent=2)
+        )
     else:
         log = result.log
         decks, types = len(result.decks), len(result.note_types)
-        click.echo(f"Anki {result.anki_version} imported {printable(str(apkg))}: "
-                   f"{plural(result.notes, 'note')}, "
-                   f"{plural(result.cards, 'card')}, {plural(decks, 'deck')}, "
-                   f"{plural(types, 'note type')}")
-        click.echo(f"Import log: {log['new']} new, {log['updated']} updated, "
-                   f"{log['duplicate']} duplicate, {log['conflicting']} conflicting")
+        click.echo(
+            f"Anki {result.anki_version} imported {printable(str(apkg))}: "
+            f"{plural(result.notes, 'note')}, "
+            f"{plural(result.cards, 'card')}, {plural(decks, 'deck')}, "
+            f"{plural(types, 'note type')}"
+        )
+        click.echo(
+            f"Import log: {log['new']} new, {log['updated']} updated, "
+            f"{log['duplicate']} duplicate, {log['conflicting']} conflicting"
+        )
         _warn(list(result.problems))
         if result.ok:
             click.echo(f"All {result.cards} cards render with a front and a back")
@@ -313,8 +358,14 @@ _SIDE = click.Path(path_type=Path)  # a deck directory or a built .apkg; checked
 @cli.command()
 @click.argument("old", type=_SIDE)
 @click.argument("new", type=_SIDE)
-@click.option("--format", "fmt", type=click.Choice(["text", "md", "json"]), default="text",
-              show_default=True, help="For people, for release notes, or for tools.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "md", "json"]),
+    default="text",
+    show_default=True,
+    help="For people, for release notes, or for tools.",
+)
 @click.pass_context
 def diff(ctx: click.Context, old: Path, new: Path, fmt: str) -> None:
     """List the notes added, changed and removed from OLD to NEW.
@@ -375,12 +426,16 @@ def release_check(ctx: click.Context, old: Path, new: Path, fmt: str) -> None:
 
 @cli.command("export")
 @click.argument("deck_dir", type=DECK_DIR, default="cards")
-@click.option("--format", "fmt", type=click.Choice(["csv", "html", "json", "md"]),
-              required=True,
-              help="csv: notes for any Anki collection; html: preview; json: tools; md: study "
-              "sheet.")
-@click.option("-o", "--output", metavar="FILE",
-              help="Where to write (default: build/<deck id>.<format>).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "html", "json", "md"]),
+    required=True,
+    help="csv: notes for any Anki collection; html: preview; json: tools; md: study " "sheet.",
+)
+@click.option(
+    "-o", "--output", metavar="FILE", help="Where to write (default: build/<deck id>.<format>)."
+)
 @click.pass_context
 def export_command(ctx: click.Context, deck_dir: Path, fmt: str, output: str | None) -> None:
     """Export the notes of DECK_DIR (default: cards) as Anki will get them.
@@ -411,10 +466,13 @@ def export_command(ctx: click.Context, deck_dir: Path, fmt: str, output: str | N
         try:
             cards = write_export(snapshot, fmt, path, notes)
         except OSError as err:  # read-only, full, too large: the previous file is intact
-            raise NeurodeckError([Problem(Location(display_path(path)),
-                                          f"cannot write the export: {err.strerror}")]) from None
-    click.echo(f"Wrote {printable(str(path))}: {plural(len(snapshot.notes), 'note')}, "
-               f"{plural(cards, 'card')}")
+            raise NeurodeckError(
+                [Problem(Location(display_path(path)), f"cannot write the export: {err.strerror}")]
+            ) from None
+    click.echo(
+        f"Wrote {printable(str(path))}: {plural(len(snapshot.notes), 'note')}, "
+        f"{plural(cards, 'card')}"
+    )
 
 
 # --- Authoring: schema, new, preview (issue #15) ----------------------------------------
@@ -459,8 +517,7 @@ def new_command(deck_dir: Path, name: str | None) -> None:
     try:
         written = new_deck(deck_dir, name)
     except NeurodeckError as err:  # a usage mistake, not a deck problem: one line, exit 2
-        click.echo(f"neurodeck new: {err.problems[0].location} {err.problems[0].message}",
-                   err=True)
+        click.echo(f"neurodeck new: {err.problems[0].location} {err.problems[0].message}", err=True)
         sys.exit(2)
     click.echo(f"Created {len(written)} files in {deck_dir}:")
     for path in written:
@@ -495,16 +552,22 @@ def check_files(files: tuple[Path, ...], strict: bool) -> None:
             failed = True
             continue
         _warn(checked.warnings)
-        click.echo(f"{deck_dir}: {checked.note_count} notes, {checked.card_count} cards, "
-                   "0 errors")
+        click.echo(
+            f"{deck_dir}: {checked.note_count} notes, {checked.card_count} cards, " "0 errors"
+        )
     if failed:
         sys.exit(1)
 
 
 @cli.command("preview")
 @click.argument("deck_dir", type=DECK_DIR, default="cards")
-@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
-              help="Port on 127.0.0.1 (0: any free port).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    help="Port on 127.0.0.1 (0: any free port).",
+)
 def preview_command(deck_dir: Path, port: int) -> None:
     """Serve a live preview of DECK_DIR (default: cards) on 127.0.0.1 until Ctrl-C.
 
@@ -524,8 +587,7 @@ def preview_command(deck_dir: Path, port: int) -> None:
     except KeyboardInterrupt:  # Ctrl-C before the server was up
         click.echo("Preview stopped")
     except OSError as err:  # e.g. the port is taken
-        click.echo(f"neurodeck preview: cannot serve on 127.0.0.1:{port}: {err.strerror}",
-                   err=True)
+        click.echo(f"neurodeck preview: cannot serve on 127.0.0.1:{port}: {err.strerror}", err=True)
         sys.exit(2)
 
 
@@ -541,8 +603,9 @@ def _progress(items: Iterable[T], *, length: int, label: str) -> Iterator[Iterab
         yield items
         return
     # Redrawing for every one of 20,000 notes would cost more than the notes themselves.
-    with click.progressbar(items, length=length, label=label, file=sys.stderr,
-                           update_min_steps=max(1, length // 200)) as bar:
+    with click.progressbar(
+        items, length=length, label=label, file=sys.stderr, update_min_steps=max(1, length // 200)
+    ) as bar:
         yield bar
 
 

@@ -37,8 +37,9 @@ class CompiledNote(NamedTuple):
 class NoteCompiler:
     """Renders notes of one deck; remembers source lines and topic tags it has made."""
 
-    def __init__(self, deck: Deck,
-                 occlusion_numbers: Mapping[str, Mapping[str, int]] | None = None) -> None:
+    def __init__(
+        self, deck: Deck, occlusion_numbers: Mapping[str, Mapping[str, int]] | None = None
+    ) -> None:
         self.deck = deck
         self.occlusion_numbers = occlusion_numbers or {}  # from the lock, by note id
         self._source_lines: dict[tuple[str | None, str | None], str] = {}
@@ -83,7 +84,7 @@ class NoteCompiler:
         link = self._origin(note)
         index = _FIELD_KEYS[note.kind].index("source")
         source = fields[index]
-        return (*fields[:index], f"{source} · {link}" if source else link, *fields[index + 1:])
+        return (*fields[:index], f"{source} · {link}" if source else link, *fields[index + 1 :])
 
     def _compile_diagram(self, note: Note) -> CompiledNote:
         diagram = note.diagram
@@ -107,8 +108,16 @@ class NoteCompiler:
             linked = f"{source} · {link}" if source else link
             fields = (*fields[:3], f'{without_source}<div class="nd-source">{linked}</div>', "")
         guid = ids.note_guid(self.deck.id, note.id)
-        return CompiledNote(note, guid, fields, tags, ordinals, (diagram.image,), content_hash,
-                            tuple(sorted(numbers.items(), key=lambda item: item[1])))
+        return CompiledNote(
+            note,
+            guid,
+            fields,
+            tags,
+            ordinals,
+            (diagram.image,),
+            content_hash,
+            tuple(sorted(numbers.items(), key=lambda item: item[1])),
+        )
 
     def _source_line(self, note: Note) -> str:
         key = (note.source, note.section)
@@ -216,16 +225,18 @@ class _Model(genanki.Model):  # type: ignore[misc]
 class _Note(genanki.Note):  # type: ignore[misc]
     """A genanki note with its own modification time, row ids and cards decided by us."""
 
-    def __init__(self, mod: int, row_ids: list[int], ordinals: tuple[int, ...],
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, mod: int, row_ids: list[int], ordinals: tuple[int, ...], **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.mod = mod
         self.row_ids = row_ids
         # genanki derives cards by rendering templates per note; we already know them.
         self.cards = [genanki.Card(ordinal) for ordinal in ordinals]
 
-    def write_to_db(self, cursor: Any, timestamp: float, deck_id: int,
-                    id_gen: Iterator[int]) -> None:
+    def write_to_db(
+        self, cursor: Any, timestamp: float, deck_id: int, id_gen: Iterator[int]
+    ) -> None:
         super().write_to_db(cursor, self.mod, deck_id, iter(self.row_ids))
 
     def _check_invalid_html_tags_in_fields(self) -> None:
@@ -261,8 +272,9 @@ class PackageParts:
         self.decks[subdeck] = self.decks["::".join(parts)]
         return self.decks[subdeck]
 
-    def note(self, compiled: CompiledNote, *, mod: int, due: int,
-             media_names: Mapping[str, str]) -> genanki.Note:
+    def note(
+        self, compiled: CompiledNote, *, mod: int, due: int, media_names: Mapping[str, str]
+    ) -> genanki.Note:
         """The genanki note for a compiled note: its time from the lock, its place in order."""
         note = compiled.note
         fields = list(compiled.fields)

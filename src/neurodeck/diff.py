@@ -83,12 +83,17 @@ def note_ref(side: Snapshot, note: PackagedNote, ids: Mapping[str, str]) -> Note
     if side.notetype_of(note).key == "occlusion":
         fields = side.fields_of(note)
         first = "Diagram: " + (fields.get("header") or fields.get("image", ""))
-    return NoteRef(note.guid, note.note_id or ids.get(note.guid), side.subdeck_of(note),
-                   shorten(html_to_text(first)))
+    return NoteRef(
+        note.guid,
+        note.note_id or ids.get(note.guid),
+        side.subdeck_of(note),
+        shorten(html_to_text(first)),
+    )
 
 
-def changed_parts(old: Snapshot, before: PackagedNote, new: Snapshot,
-                  after: PackagedNote) -> tuple[str, ...]:
+def changed_parts(
+    old: Snapshot, before: PackagedNote, new: Snapshot, after: PackagedNote
+) -> tuple[str, ...]:
     """Which parts of a note differ; a modification time alone is not a change."""
     old_fields, new_fields = old.fields_of(before), new.fields_of(after)
     # The link back to the fact set moves with every line inserted above and with every
@@ -96,8 +101,11 @@ def changed_parts(old: Snapshot, before: PackagedNote, new: Snapshot,
     for fields in (old_fields, new_fields):
         for key, value in fields.items():
             fields[key] = without_origin(value)
-    parts = {key for key in old_fields.keys() | new_fields.keys()
-             if old_fields.get(key, "") != new_fields.get(key, "")}
+    parts = {
+        key
+        for key in old_fields.keys() | new_fields.keys()
+        if old_fields.get(key, "") != new_fields.get(key, "")
+    }
     if set(before.tags) != set(after.tags):
         parts.add("tags")
     if old.subdeck_of(before) != new.subdeck_of(after):
@@ -121,8 +129,10 @@ def describe_change(change: NoteChange, diff: DeckDiff) -> str:
         if part == "deck":
             words.append(f"deck ({_deck(diff.old, change.old)} → {_deck(diff.new, change.new)})")
         elif part == "type":
-            words.append(f"type ({diff.old.notetype_of(change.old).key} → "
-                         f"{diff.new.notetype_of(change.new).key})")
+            words.append(
+                f"type ({diff.old.notetype_of(change.old).key} → "
+                f"{diff.new.notetype_of(change.new).key})"
+            )
         else:
             words.append(part)
     return ", ".join(words)
@@ -168,13 +178,28 @@ def format_markdown(diff: DeckDiff) -> str:
         return "\n".join([*lines, "No note changed.", ""])
     lines += [_counts_sentence(diff), ""]
     sections = (
-        ("Added", [f"- {_ref_md(r)} ({md_escape(r.subdeck or '(root)')}): {md_escape(r.text)}"
-                   for r in diff.added]),
-        ("Changed", [f"- {_ref_md(c.ref)} ({md_escape(c.ref.subdeck or '(root)')}): "
-                     f"{md_escape(c.ref.text)} — {md_escape(describe_change(c, diff))}"
-                     for c in diff.changed]),
-        ("Removed", [f"- {_ref_md(r)} ({md_escape(r.subdeck or '(root)')}): {md_escape(r.text)}"
-                     for r in diff.removed]),
+        (
+            "Added",
+            [
+                f"- {_ref_md(r)} ({md_escape(r.subdeck or '(root)')}): {md_escape(r.text)}"
+                for r in diff.added
+            ],
+        ),
+        (
+            "Changed",
+            [
+                f"- {_ref_md(c.ref)} ({md_escape(c.ref.subdeck or '(root)')}): "
+                f"{md_escape(c.ref.text)} — {md_escape(describe_change(c, diff))}"
+                for c in diff.changed
+            ],
+        ),
+        (
+            "Removed",
+            [
+                f"- {_ref_md(r)} ({md_escape(r.subdeck or '(root)')}): {md_escape(r.text)}"
+                for r in diff.removed
+            ],
+        ),
     )
     for title, items in sections:
         if items:
@@ -183,8 +208,15 @@ def format_markdown(diff: DeckDiff) -> str:
 
 
 def _counts_sentence(diff: DeckDiff) -> str:
-    counts = [(n, what) for n, what in ((len(diff.added), "added"), (len(diff.changed), "changed"),
-                                        (len(diff.removed), "removed")) if n]
+    counts = [
+        (n, what)
+        for n, what in (
+            (len(diff.added), "added"),
+            (len(diff.changed), "changed"),
+            (len(diff.removed), "removed"),
+        )
+        if n
+    ]
     (first, what), rest = counts[0], counts[1:]
     parts = [f"{first} note{'s' if first != 1 else ''} {what}", *(f"{n} {w}" for n, w in rest)]
     return ", ".join(parts) + "."
@@ -208,12 +240,17 @@ def code_span(text: str) -> str:
 
 def diff_to_json(diff: DeckDiff) -> dict[str, object]:
     """The diff as JSON-ready data, for tools."""
+
     def ref(r: NoteRef) -> dict[str, object]:
         return {"id": r.note_id, "guid": r.guid, "deck": r.subdeck, "text": r.text}
 
     def side(s: Snapshot) -> dict[str, object]:
-        return {"source": s.source, "deck": s.deck_name, "version": s.version,
-                "notes": len(s.notes)}
+        return {
+            "source": s.source,
+            "deck": s.deck_name,
+            "version": s.version,
+            "notes": len(s.notes),
+        }
 
     return {
         "old": side(diff.old),

@@ -15,7 +15,8 @@ Severity = Literal["error", "warning"]
 # separators, bidirectional overrides that reorder what is shown, and the lone surrogates
 # that stand for undecodable bytes in a file name (a terminal could not print them).
 _UNPRINTABLE_RE = re.compile(
-    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
 _UNPRINTABLE_OR_NEWLINE_RE = re.compile(f"{_UNPRINTABLE_RE.pattern[:-1]}\n]")
 
 

@@ -79,9 +79,13 @@ def find_fact_sets(deck_dir: Path, problems: list[Problem] | None = None) -> lis
             with os.scandir(directory) as scan:
                 entries = sorted(scan, key=lambda e: e.name)
         except OSError as err:
-            problems.append(Problem(
-                Location(display_path(directory)), f"cannot read directory: {err.strerror}",
-                hint="make it readable, or move it out of the deck directory"))
+            problems.append(
+                Problem(
+                    Location(display_path(directory)),
+                    f"cannot read directory: {err.strerror}",
+                    hint="make it readable, or move it out of the deck directory",
+                )
+            )
             continue
         for entry in entries:
             if entry.name.startswith("."):
@@ -103,24 +107,34 @@ def find_fact_sets(deck_dir: Path, problems: list[Problem] | None = None) -> lis
                     continue
                 if directory == deck_dir and entry.name.lower() in ("deck.yaml", "deck.yml"):
                     if entry.name != DECK_FILE:
-                        problems.append(Problem(
-                            Location(display_path(path)),
-                            f"{entry.name!r} is neither the deck's header nor a fact set",
-                            hint=f"name the header exactly {DECK_FILE}"))
+                        problems.append(
+                            Problem(
+                                Location(display_path(path)),
+                                f"{entry.name!r} is neither the deck's header nor a fact set",
+                                hint=f"name the header exactly {DECK_FILE}",
+                            )
+                        )
                     continue
                 if not entry.is_file():
-                    problems.append(Problem(
-                        Location(display_path(path)),
-                        f"fact set is not a regular file ({_file_kind(path)})",
-                        hint="replace it with a plain text file, or rename it so it does not "
-                        "end in .yaml"))
+                    problems.append(
+                        Problem(
+                            Location(display_path(path)),
+                            f"fact set is not a regular file ({_file_kind(path)})",
+                            hint="replace it with a plain text file, or rename it so it does not "
+                            "end in .yaml",
+                        )
+                    )
                     continue
             except OSError as err:
                 if not is_yaml:
                     continue  # not read unless a note refers to it, which reports it
-                problems.append(Problem(Location(display_path(path)),
-                                        f"cannot read: {err.strerror}",
-                                        hint="make it readable, or move it out of the deck"))
+                problems.append(
+                    Problem(
+                        Location(display_path(path)),
+                        f"cannot read: {err.strerror}",
+                        hint="make it readable, or move it out of the deck",
+                    )
+                )
                 continue
             found.append(path)
     if own_problems:
@@ -136,20 +150,27 @@ def _symlink_problem(path: Path, root: Path, is_yaml: bool) -> Problem | None:
     except (OSError, RuntimeError) as err:  # a loop, a name too long
         if not is_yaml:
             return None  # not read unless a note refers to it, which reports it
-        return Problem(Location(display_path(path)), f"symlink cannot be followed: {err}",
-                       hint="replace the symlink with the file itself")
+        return Problem(
+            Location(display_path(path)),
+            f"symlink cannot be followed: {err}",
+            hint="replace the symlink with the file itself",
+        )
     if not exists:
         if not is_yaml:
             return None
-        return Problem(Location(display_path(path)), "fact set is a symlink to nothing",
-                       hint="remove the broken symlink, or point it at the file")
+        return Problem(
+            Location(display_path(path)),
+            "fact set is a symlink to nothing",
+            hint="remove the broken symlink, or point it at the file",
+        )
     if not target.is_relative_to(root):
         if not is_yaml and not target.is_dir():
             return None  # an image: refused where a note refers to it, with the note's line
         return Problem(
             Location(display_path(path)),
             f"symlink leads outside the deck directory (to {target})",
-            hint="copy what it points to into the deck directory: a deck holds its own files")
+            hint="copy what it points to into the deck directory: a deck holds its own files",
+        )
     return None
 
 
@@ -158,12 +179,18 @@ def _file_kind(path: Path) -> str:
         mode = path.stat().st_mode
     except OSError:
         return "unreadable"
-    for test, what in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
-                       (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"),
-                       (stat.S_ISBLK, "a device")):
+    for test, what in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a device"),
+        (stat.S_ISBLK, "a device"),
+    ):
         if test(mode):
             return what
     return "not a regular file"
+
+
 _TOP_LEVEL_KEY_RE = "^{key}:[ \t]*"
 
 
@@ -212,10 +239,15 @@ def load_header(deck_dir: Path, problems: list[Problem]) -> Deck:
         if problem is not None:
             raise NeurodeckError([problem])
     if deck_path.exists() and not deck_path.is_file():
-        raise NeurodeckError([Problem(Location(display_path(deck_path)),
-                                      f"{DECK_FILE} is not a regular file "
-                                      f"({_file_kind(deck_path)})",
-                                      hint=f"make {DECK_FILE} a plain text file")])
+        raise NeurodeckError(
+            [
+                Problem(
+                    Location(display_path(deck_path)),
+                    f"{DECK_FILE} is not a regular file " f"({_file_kind(deck_path)})",
+                    hint=f"make {DECK_FILE} a plain text file",
+                )
+            ]
+        )
     if not deck_path.is_file():
         raise NeurodeckError(
             [
@@ -279,8 +311,13 @@ def _read_text(path: Path, problems: list[Problem]) -> tuple[str, str] | None:
     except NeurodeckError as err:
         problems.extend(err.problems)
     except OSError as err:
-        problems.append(Problem(Location(shown), f"cannot read file: {err.strerror}",
-                                hint="check that the file exists and that you may read it"))
+        problems.append(
+            Problem(
+                Location(shown),
+                f"cannot read file: {err.strerror}",
+                hint="check that the file exists and that you may read it",
+            )
+        )
     return None
 
 
@@ -351,8 +388,11 @@ class _Reader:
         entries: _Entries = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, ScalarNode):
-                self.error(key_node, f"keys in {what} must be text, not {_kind(key_node)}",
-                           hint=f"expected keys: {', '.join(allowed)}")
+                self.error(
+                    key_node,
+                    f"keys in {what} must be text, not {_kind(key_node)}",
+                    hint=f"expected keys: {', '.join(allowed)}",
+                )
                 continue
             key = key_node.value
             if key in entries:
@@ -364,8 +404,9 @@ class _Reader:
                 )
                 continue
             if key not in allowed:
-                self.error(key_node, f"unknown key {key!r} in {what}",
-                           hint=_did_you_mean(key, allowed))
+                self.error(
+                    key_node, f"unknown key {key!r} in {what}", hint=_did_you_mean(key, allowed)
+                )
                 continue
             entries[key] = (key_node, value_node)
         return entries
@@ -399,8 +440,11 @@ class _Reader:
         elif isinstance(node, SequenceNode):
             items = node.value
         else:
-            self.error(node, f"{what} must be a list of tags, not {_kind(node)}",
-                       hint="write tags: [topic::sub, other]")
+            self.error(
+                node,
+                f"{what} must be a list of tags, not {_kind(node)}",
+                hint="write tags: [topic::sub, other]",
+            )
             return ()
         tags = []
         for item in items:
@@ -449,8 +493,11 @@ def _read_source_link(reader: _Reader, node: Node) -> SourceLink | None:
         return None
     values = {k: reader.text(v, f"`{k}` of `source_link`") for k, (_, v) in entries.items()}
     if "repository" not in entries:
-        reader.error(node, "`source_link` is missing `repository`",
-                     hint="add repository: https://github.com/OWNER/NAME")
+        reader.error(
+            node,
+            "`source_link` is missing `repository`",
+            hint="add repository: https://github.com/OWNER/NAME",
+        )
         return None
     if any(value is None for value in values.values()):
         return None
@@ -471,8 +518,11 @@ _DECK_KEY_HINT = {
 
 def _read_sources(reader: _Reader, node: Node) -> dict[str, Source]:
     if not isinstance(node, MappingNode):
-        reader.error(node, f"`sources` must be a mapping of source ids, not {_kind(node)}",
-                     hint="write sources:\n    my-source: {title: \"Title\"}")
+        reader.error(
+            node,
+            f"`sources` must be a mapping of source ids, not {_kind(node)}",
+            hint='write sources:\n    my-source: {title: "Title"}',
+        )
         return {}
     sources = {}
     seen: dict[str, Node] = {}
@@ -482,18 +532,23 @@ def _read_sources(reader: _Reader, node: Node) -> dict[str, Source]:
             continue
         if source_id in seen:
             first = reader.loc(seen[source_id])
-            reader.error(key_node,
-                         f"duplicate source id {source_id!r} (first at line {first.line})")
+            reader.error(
+                key_node, f"duplicate source id {source_id!r} (first at line {first.line})"
+            )
             continue
         seen[source_id] = key_node
         entries = reader.mapping(value_node, f"source {source_id!r}", SOURCE_KEYS)
         if entries is None:
             continue
-        values = {k: reader.text(v, f"`{k}` of source {source_id!r}")
-                  for k, (_, v) in entries.items()}
+        values = {
+            k: reader.text(v, f"`{k}` of source {source_id!r}") for k, (_, v) in entries.items()
+        }
         if "title" not in entries:
-            reader.error(value_node, f"source {source_id!r} is missing `title`",
-                         hint="add title: \"...\" (shown on the back of cards that cite it)")
+            reader.error(
+                value_node,
+                f"source {source_id!r} is missing `title`",
+                hint='add title: "..." (shown on the back of cards that cite it)',
+            )
             continue
         if values["title"] is None:
             continue
@@ -513,8 +568,11 @@ def _read_sources(reader: _Reader, node: Node) -> dict[str, Source]:
 
 def _read_fact_set(reader: _Reader, root: Node) -> FactSet | None:
     if isinstance(root, SequenceNode):  # notes written with no `notes:` line over them
-        reader.error(root, "a fact set must be a mapping of keys to values, not a list",
-                     hint="add the line `notes:` at the top of the file, above the first note")
+        reader.error(
+            root,
+            "a fact set must be a mapping of keys to values, not a list",
+            hint="add the line `notes:` at the top of the file, above the first note",
+        )
         return None
     entries = reader.mapping(root, "a fact set", FACT_SET_KEYS)
     if entries is None:
@@ -529,8 +587,11 @@ def _read_fact_set(reader: _Reader, root: Node) -> FactSet | None:
         return None
     notes_node = entries["notes"][1]
     if not isinstance(notes_node, SequenceNode):
-        reader.error(notes_node, f"`notes` must be a list of notes, not {_kind(notes_node)}",
-                     hint="start each note with `- id: ...`")
+        reader.error(
+            notes_node,
+            f"`notes` must be a list of notes, not {_kind(notes_node)}",
+            hint="start each note with `- id: ...`",
+        )
         return None
     notes = []
     for item in notes_node.value:
@@ -551,8 +612,11 @@ def _read_note(
     if entries is None:
         return None
     if "id" not in entries:
-        reader.error(node, "note has no `id`",
-                     hint="add `id: some-slug`, unique in the deck and never changed later")
+        reader.error(
+            node,
+            "note has no `id`",
+            hint="add `id: some-slug`, unique in the deck and never changed later",
+        )
         return None
     note_id = reader.text(entries["id"][1], "`id`")
     if note_id is None:
@@ -564,8 +628,11 @@ def _read_note(
         if written is None:
             return None
         if written not in (*NOTE_KINDS, OCCLUSION_KIND):
-            reader.error(entries["type"][1], f"unknown note type {written!r} in {what}",
-                         hint=_did_you_mean(written, (*NOTE_KINDS, OCCLUSION_KIND)))
+            reader.error(
+                entries["type"][1],
+                f"unknown note type {written!r} in {what}",
+                hint=_did_you_mean(written, (*NOTE_KINDS, OCCLUSION_KIND)),
+            )
             reader.problems += check_id(note_id, reader.loc(node))  # not hidden by the type
             return None
         kind = cast(NoteKind, written)
@@ -580,8 +647,11 @@ def _read_note(
         key_node, value_node = entries[key]
         if key not in wanted and key not in OPTIONAL_FIELDS:
             article = "an" if kind == OCCLUSION_KIND else "a"
-            reader.error(key_node, f"`{key}` does not belong on {article} {kind} note ({what})",
-                         hint=_WRONG_FIELD_HINT[kind])
+            reader.error(
+                key_node,
+                f"`{key}` does not belong on {article} {kind} note ({what})",
+                hint=_WRONG_FIELD_HINT[kind],
+            )
             ok = False
             continue
         value = reader.text(value_node, f"`{key}` of {what}")
@@ -614,9 +684,11 @@ def _read_note(
         written = reader.text(entries["retired"][1], f"`retired` of {what}")
         if written not in ("true", "false"):
             if written is not None:
-                reader.error(entries["retired"][1], f"`retired` of {what} must be true or false",
-                             hint="write `retired: true` to ship the note once more, "
-                             "tagged retired")
+                reader.error(
+                    entries["retired"][1],
+                    f"`retired` of {what} must be true or false",
+                    hint="write `retired: true` to ship the note once more, " "tagged retired",
+                )
             ok = False
         retired = written == "true"
     note = Note(
@@ -642,14 +714,24 @@ def _read_note(
 def _note_keys(node: Node) -> tuple[str, ...]:
     """The keys a note may have: a diagram's (`type: occlusion`), or a text note's."""
     if isinstance(node, MappingNode) and any(
-            isinstance(k, ScalarNode) and k.value == "type" and isinstance(v, ScalarNode)
-            and v.value == OCCLUSION_KIND for k, v in node.value):
+        isinstance(k, ScalarNode)
+        and k.value == "type"
+        and isinstance(v, ScalarNode)
+        and v.value == OCCLUSION_KIND
+        for k, v in node.value
+    ):
         return NOTE_KEYS + OCCLUSION_NOTE_KEYS  # front, back, text: reported as misplaced
     return NOTE_KEYS
 
 
-def _read_diagram(reader: _Reader, node: Node, entries: _Entries, what: str,
-                  fields: dict[str, str], field_locs: dict[str, Location]) -> Diagram | None:
+def _read_diagram(
+    reader: _Reader,
+    node: Node,
+    entries: _Entries,
+    what: str,
+    fields: dict[str, str],
+    field_locs: dict[str, Location],
+) -> Diagram | None:
     """The image, shapes and labels of an occlusion note; `header` goes into `fields`."""
     ok = True
     if "header" in entries:
@@ -661,8 +743,11 @@ def _read_diagram(reader: _Reader, node: Node, entries: _Entries, what: str,
             field_locs["header"] = reader.loc(entries["header"][1])
     image = None
     if "image" not in entries:
-        reader.error(node, f"{what} is missing `image`",
-                     hint="add `image: media/figure.png`, a file inside the deck directory")
+        reader.error(
+            node,
+            f"{what} is missing `image`",
+            hint="add `image: media/figure.png`, a file inside the deck directory",
+        )
         ok = False
     else:
         image = reader.text(entries["image"][1], f"`image` of {what}")
@@ -672,18 +757,24 @@ def _read_diagram(reader: _Reader, node: Node, entries: _Entries, what: str,
         if written in OCCLUSION_MODES:
             mode = cast(OcclusionMode, written)
         elif written is not None:
-            reader.error(entries["mode"][1], f"unknown mode {written!r} in {what}",
-                         hint=_MODE_HINT)
+            reader.error(entries["mode"][1], f"unknown mode {written!r} in {what}", hint=_MODE_HINT)
             ok = False
     occlusions: list[Occlusion] = []
     if "occlusions" not in entries:
-        reader.error(node, f"{what} is missing `occlusions`",
-                     hint="list the regions to hide: occlusions:\n  - {id: acc, answer: "
-                     "Anterior cingulate cortex, rect: [0.52, 0.30, 0.10, 0.08]}")
+        reader.error(
+            node,
+            f"{what} is missing `occlusions`",
+            hint="list the regions to hide: occlusions:\n  - {id: acc, answer: "
+            "Anterior cingulate cortex, rect: [0.52, 0.30, 0.10, 0.08]}",
+        )
         ok = False
     else:
-        items = _sequence(reader, entries["occlusions"][1], f"`occlusions` of {what}",
-                          "start each occlusion with `- {id: ..., rect: [...]}`")
+        items = _sequence(
+            reader,
+            entries["occlusions"][1],
+            f"`occlusions` of {what}",
+            "start each occlusion with `- {id: ..., rect: [...]}`",
+        )
         if items is None:
             ok = False
         for item in items or ():
@@ -693,8 +784,12 @@ def _read_diagram(reader: _Reader, node: Node, entries: _Entries, what: str,
                 occlusions.append(occlusion)
     labels: list[Label] = []
     if "labels" in entries:
-        items = _sequence(reader, entries["labels"][1], f"`labels` of {what}",
-                          "write labels:\n  - {text: Anterior, at: [0.05, 0.05]}")
+        items = _sequence(
+            reader,
+            entries["labels"][1],
+            f"`labels` of {what}",
+            "write labels:\n  - {text: Anterior, at: [0.05, 0.05]}",
+        )
         ok = ok and items is not None
         for item in items or ():
             label = _read_label(reader, item, what)
@@ -703,12 +798,19 @@ def _read_diagram(reader: _Reader, node: Node, entries: _Entries, what: str,
                 labels.append(label)
     if not ok or image is None:
         return None
-    return Diagram(image=image, mode=mode, occlusions=tuple(occlusions), labels=tuple(labels),
-                   image_loc=reader.loc(entries["image"][1]))
+    return Diagram(
+        image=image,
+        mode=mode,
+        occlusions=tuple(occlusions),
+        labels=tuple(labels),
+        image_loc=reader.loc(entries["image"][1]),
+    )
 
 
-_MODE_HINT = ("write `mode: hide-all` (every region is covered, one is asked) or "
-              "`mode: hide-one` (only the asked region is covered)")
+_MODE_HINT = (
+    "write `mode: hide-all` (every region is covered, one is asked) or "
+    "`mode: hide-one` (only the asked region is covered)"
+)
 
 
 def _sequence(reader: _Reader, node: Node, what: str, hint: str) -> list[Node] | None:
@@ -724,23 +826,31 @@ def _read_occlusion(reader: _Reader, node: Node, what: str) -> Occlusion | None:
     if entries is None:
         return None
     if "id" not in entries:
-        reader.error(node, f"an occlusion of {what} has no `id`",
-                     hint="add `id: some-slug`: it ties the card to this region for good")
+        reader.error(
+            node,
+            f"an occlusion of {what} has no `id`",
+            hint="add `id: some-slug`: it ties the card to this region for good",
+        )
         return None
     occlusion_id = reader.text(entries["id"][1], f"`id` of an occlusion of {what}")
     if occlusion_id is None:
         return None
     where = f"occlusion {occlusion_id!r} of {what}"
-    values = {key: reader.text(entries[key][1], f"`{key}` of {where}")
-              for key in ("answer", "group") if key in entries}
+    values = {
+        key: reader.text(entries[key][1], f"`{key}` of {where}")
+        for key in ("answer", "group")
+        if key in entries
+    }
     ok = all(value is not None for value in values.values())
     written_shapes = [key for key in SHAPE_KINDS if key in entries]
     if len(written_shapes) != 1:
-        reader.error(node if not written_shapes else entries[written_shapes[1]][0],
-                     f"{where} needs exactly one shape, not {len(written_shapes)}",
-                     hint="give it one of `rect: [left, top, width, height]`, "
-                     "`ellipse: [left, top, width, height]` or `polygon: [[x, y], ...]`; "
-                     "to hide several shapes on one card, give each the same `group`")
+        reader.error(
+            node if not written_shapes else entries[written_shapes[1]][0],
+            f"{where} needs exactly one shape, not {len(written_shapes)}",
+            hint="give it one of `rect: [left, top, width, height]`, "
+            "`ellipse: [left, top, width, height]` or `polygon: [[x, y], ...]`; "
+            "to hide several shapes on one card, give each the same `group`",
+        )
         return None
     kind = written_shapes[0]
     shape_node = entries[kind][1]
@@ -748,35 +858,42 @@ def _read_occlusion(reader: _Reader, node: Node, what: str) -> Occlusion | None:
     if coords is None or not ok:
         return None
     shape = Shape(kind=kind, coords=coords, loc=reader.loc(shape_node))  # type: ignore[arg-type]
-    return Occlusion(id=occlusion_id, answer=values.get("answer"), group=values.get("group"),
-                     shape=shape, loc=reader.loc(node))
+    return Occlusion(
+        id=occlusion_id,
+        answer=values.get("answer"),
+        group=values.get("group"),
+        shape=shape,
+        loc=reader.loc(node),
+    )
 
 
 _SHAPE_HINT = {
     "rect": "write rect: [left, top, width, height], fractions of the image (0 to 1)",
     "ellipse": "write ellipse: [left, top, width, height], the box the ellipse fills, "
-               "as fractions of the image (0 to 1)",
+    "as fractions of the image (0 to 1)",
     "polygon": "write polygon: [[x1, y1], [x2, y2], [x3, y3], ...], fractions of the image",
 }
 
 
-def _read_coords(reader: _Reader, node: Node, kind: str,
-                 where: str) -> tuple[float, ...] | None:
+def _read_coords(reader: _Reader, node: Node, kind: str, where: str) -> tuple[float, ...] | None:
     what = f"`{kind}` of {where}"
     if not isinstance(node, SequenceNode):
         reader.error(node, f"{what} must be a list, not {_kind(node)}", hint=_SHAPE_HINT[kind])
         return None
     items: list[Node] = list(node.value)
     if kind == "polygon":
-        if len(items) < 3 or not all(isinstance(i, SequenceNode) and len(i.value) == 2
-                                     for i in items):
-            reader.error(node, f"{what} must be a list of at least three [x, y] points",
-                         hint=_SHAPE_HINT[kind])
+        if len(items) < 3 or not all(
+            isinstance(i, SequenceNode) and len(i.value) == 2 for i in items
+        ):
+            reader.error(
+                node,
+                f"{what} must be a list of at least three [x, y] points",
+                hint=_SHAPE_HINT[kind],
+            )
             return None
         items = [value for point in items for value in point.value]
     elif len(items) != 4:
-        reader.error(node, f"{what} must have 4 numbers, not {len(items)}",
-                     hint=_SHAPE_HINT[kind])
+        reader.error(node, f"{what} must have 4 numbers, not {len(items)}", hint=_SHAPE_HINT[kind])
         return None
     numbers = [_number(reader, item, what, _SHAPE_HINT[kind]) for item in items]
     if any(n is None for n in numbers):
@@ -793,8 +910,12 @@ def _number(reader: _Reader, node: Node, what: str, hint: str) -> float | None:
         else:
             if math.isfinite(value):
                 return value
-    reader.error(node, f"{what} has {node.value if isinstance(node, ScalarNode) else _kind(node)!r}"
-                 " where a number belongs", hint=hint)
+    reader.error(
+        node,
+        f"{what} has {node.value if isinstance(node, ScalarNode) else _kind(node)!r}"
+        " where a number belongs",
+        hint=hint,
+    )
     return None
 
 
@@ -816,8 +937,12 @@ def _read_label(reader: _Reader, node: Node, what: str) -> Label | None:
         reader.error(at_node, f"`at` of a label of {what} must be [left, top]", hint=hint)
     size = None
     if "size" in entries:
-        size = _number(reader, entries["size"][1], f"`size` of a label of {what}",
-                       "write size: 0.04 (the text's height as a fraction of the image's)")
+        size = _number(
+            reader,
+            entries["size"][1],
+            f"`size` of a label of {what}",
+            "write size: 0.04 (the text's height as a fraction of the image's)",
+        )
         if size is None:
             return None
     if text is None or at is None or at[0] is None or at[1] is None:
@@ -830,7 +955,7 @@ _WRONG_FIELD_HINT: dict[NoteKind, str] = {
     "reversed": "reversed notes use `front` and `back`; for a cloze deletion set `type: cloze`",
     "cloze": "cloze notes use `text` with {{c1::...}} deletions (and optional `extra`)",
     "occlusion": "occlusion notes use `image`, `occlusions` and optional `header`, `labels`, "
-                 "`mode` and `extra`",
+    "`mode` and `extra`",
 }
 _MISSING_FIELD_HINT: dict[NoteKind, str] = {
     "basic": "basic notes need both `front` (the prompt) and `back` (the answer)",

@@ -26,8 +26,10 @@ LOCK_VERSION = 2  # the format written; version 1 (no `lock` line) is still read
 # The latest time a lock may hold: a zip file cannot date anything after 2107, and every
 # time in the lock ends up as the package's zip date. 0 is the earliest.
 MAX_TIME = 4354819199  # 2107-12-31 23:59:59 UTC
-RECOVER_HINT = ("restore it from version control; if it is lost, rebuild it from the last "
-                "released package with `neurodeck lock --from RELEASE.apkg`")
+RECOVER_HINT = (
+    "restore it from version control; if it is lost, rebuild it from the last "
+    "released package with `neurodeck lock --from RELEASE.apkg`"
+)
 _HEADER = (
     "# neurodeck lock: when each note last changed. Commit it with the cards; "
     "`neurodeck build` updates it.\n"
@@ -73,8 +75,9 @@ class NoteTable(Mapping[str, Entry]):
         for note_id, entry in (entries or {}).items():
             self.add(note_id, entry.hash, entry.mod, entry.kind, entry.subdeck, entry.cards)
 
-    def add(self, note_id: str, content_hash: str, mod: int, kind: str, subdeck: str,
-            cards: str) -> None:
+    def add(
+        self, note_id: str, content_hash: str, mod: int, kind: str, subdeck: str, cards: str
+    ) -> None:
         """Record a note (the caller has made sure each id comes once)."""
         if not _HASH_RE.fullmatch(content_hash):
             raise ValueError(f"a note's hash must be 16 lowercase hex digits, not {content_hash!r}")
@@ -117,8 +120,9 @@ class NoteTable(Mapping[str, Entry]):
         """Each note's line of the lock file, in id order."""
         self._sort()
         tails = [f"{kind}\t{cards}\t{subdeck}\n" for kind, subdeck, cards in self._shape_list]
-        for note_id, number, mod, shape in zip(self._ids, self._hashes, self._mods,
-                                               self._shapes, strict=True):
+        for note_id, number, mod, shape in zip(
+            self._ids, self._hashes, self._mods, self._shapes, strict=True
+        ):
             yield f"note\t{note_id}\t{number:016x}\t{mod}\t{tails[shape]}"
 
     def __iter__(self) -> Iterator[str]:
@@ -206,11 +210,15 @@ def parse_lock_lines(path: str, lines: Iterable[str]) -> Lock:
             parts = line.split("\t")
             kind = parts[0]
             if kind not in _COLUMNS:
-                raise ValueError(f"unknown record {kind!r}; expected `lock`, `deck`, "
-                                 "`notetype`, `note` or `occlusion` and tab-separated values")
+                raise ValueError(
+                    f"unknown record {kind!r}; expected `lock`, `deck`, "
+                    "`notetype`, `note` or `occlusion` and tab-separated values"
+                )
             if len(parts) != _COLUMNS[kind]:
-                raise ValueError(f"a `{kind}` line has {_COLUMNS[kind]} tab-separated "
-                                 f"columns, this one has {len(parts)}")
+                raise ValueError(
+                    f"a `{kind}` line has {_COLUMNS[kind]} tab-separated "
+                    f"columns, this one has {len(parts)}"
+                )
             if kind == "note":
                 if parts[1] <= last_id:  # neurodeck writes each note once, in id order
                     raise ValueError(f"note {parts[1]!r} is out of order or repeated")
@@ -229,18 +237,28 @@ def parse_lock_lines(path: str, lines: Iterable[str]) -> Lock:
                     raise ValueError("the `deck` line is repeated")
                 deck_name = parts[1]
             else:
-                if deck_id is not None or deck_name is not None or notetypes or notes or (
-                        occlusions):
+                if (
+                    deck_id is not None
+                    or deck_name is not None
+                    or notetypes
+                    or notes
+                    or (occlusions)
+                ):
                     raise ValueError("the `lock` line must come once, before every other record")
                 version, deck_id = _format(parts[1]), parts[2]
                 if not deck_id:
                     raise ValueError("the `lock` line names no deck id")
     except ValueError as err:
         newer = isinstance(err, _NewerFormat)
-        raise NeurodeckError([Problem(
-            Location(path, number), f"cannot read the lock file: {err}",
-            hint="upgrade neurodeck (pip install -U neurodeck)" if newer else RECOVER_HINT,
-        )]) from None
+        raise NeurodeckError(
+            [
+                Problem(
+                    Location(path, number),
+                    f"cannot read the lock file: {err}",
+                    hint="upgrade neurodeck (pip install -U neurodeck)" if newer else RECOVER_HINT,
+                )
+            ]
+        ) from None
     return Lock(notes, notetypes, deck_name, occlusions, deck_id, version)
 
 
@@ -252,8 +270,10 @@ def _format(text: str) -> int:
     if not text.isascii() or not text.isdigit() or int(text) < 1:
         raise ValueError(f"lock format {text!r} is not a version number")
     if int(text) > LOCK_VERSION:
-        raise _NewerFormat(f"it is in format {int(text)}, written by a newer neurodeck; this "
-                           f"one reads formats up to {LOCK_VERSION}")
+        raise _NewerFormat(
+            f"it is in format {int(text)}, written by a newer neurodeck; this "
+            f"one reads formats up to {LOCK_VERSION}"
+        )
     return int(text)
 
 
@@ -323,17 +343,25 @@ class LockUpdater:
         self.occlusions: dict[str, dict[str, int]] = {}
         self.added = self.changed = 0
 
-    def note(self, note_id: str, content_hash: str, kind: str, subdeck: str,
-             cards: str) -> int:
+    def note(self, note_id: str, content_hash: str, kind: str, subdeck: str, cards: str) -> int:
         """Record a note's current content; returns its modification time."""
         before = self.old.notes.get(note_id)
         mod = self._mod(before, content_hash)
-        self.note_seen(note_id, content_hash, mod, kind, subdeck, cards,
-                       None if before is None else before.mod)
+        self.note_seen(
+            note_id, content_hash, mod, kind, subdeck, cards, None if before is None else before.mod
+        )
         return mod
 
-    def note_seen(self, note_id: str, content_hash: str, mod: int, kind: str, subdeck: str,
-                  cards: str, old_mod: int | None) -> None:
+    def note_seen(
+        self,
+        note_id: str,
+        content_hash: str,
+        mod: int,
+        kind: str,
+        subdeck: str,
+        cards: str,
+        old_mod: int | None,
+    ) -> None:
         """Record a note whose time was already worked out (by `modified_time`, in a worker
         process) from its old entry, which had `old_mod` (None for a new note)."""
         if old_mod is None:
@@ -363,8 +391,11 @@ class LockUpdater:
         """Short phrases for what differs from the old lock (empty when nothing does)."""
         removed = len(self.old.notes.keys() - self.notes.keys())
         # A first build records the note types; only a later one can change them.
-        types = {k for k, e in self.notetypes.items()
-                 if k in self.old.notetypes and e != self.old.notetypes[k]}
+        types = {
+            k
+            for k, e in self.notetypes.items()
+            if k in self.old.notetypes and e != self.old.notetypes[k]
+        }
         types |= self.old.notetypes.keys() - self.notetypes.keys()
         if self.old.notetypes:
             types |= self.notetypes.keys() - self.old.notetypes.keys()
@@ -377,8 +408,11 @@ class LockUpdater:
         if self.old.deck_name is not None and self.deck_name != self.old.deck_name:
             parts.append("deck name changed")
         # A new diagram is counted as an added note; here only released diagrams count.
-        if any(dict(self.old.occlusions.get(k, {})) != v for k, v in self.occlusions.items()
-               if k in self.old.notes):
+        if any(
+            dict(self.old.occlusions.get(k, {})) != v
+            for k, v in self.occlusions.items()
+            if k in self.old.notes
+        ):
             parts.append("occlusion card numbers changed")
         return parts
 

@@ -178,24 +178,33 @@ def literal_text_mistakes(text: str) -> list[tuple[str, str]]:
     the characters; tests apply it."""
     mistakes = []
     if "*" in text and _INTRAWORD_STAR_RE.search(text):
-        escaped = _outside_verbatim(text, lambda part: _INTRAWORD_STAR_RE.sub(
-            lambda m: "\\*" * len(m.group()), part))
+        escaped = _outside_verbatim(
+            text, lambda part: _INTRAWORD_STAR_RE.sub(lambda m: "\\*" * len(m.group()), part)
+        )
         if render(escaped).html != render(text).html:
-            words = [w for w in dict.fromkeys(_outside_verbatim(text, _keep).split())
-                     if _INTRAWORD_STAR_RE.search(w)][:3]
-            fixed = [_INTRAWORD_STAR_RE.sub(lambda m: "\\*" * len(m.group()), w)
-                     for w in words]
-            mistakes.append((
-                f"Markdown reads `*` between letters or digits as emphasis: "
-                f"{', '.join(words)} would lose {'its' if len(words) == 1 else 'their'} "
-                "asterisks",
-                f"write {', '.join(fixed)} (a backslash before each * meant literally; inside "
-                '"..." quotes write \\\\*)'))
+            words = [
+                w
+                for w in dict.fromkeys(_outside_verbatim(text, _keep).split())
+                if _INTRAWORD_STAR_RE.search(w)
+            ][:3]
+            fixed = [_INTRAWORD_STAR_RE.sub(lambda m: "\\*" * len(m.group()), w) for w in words]
+            mistakes.append(
+                (
+                    f"Markdown reads `*` between letters or digits as emphasis: "
+                    f"{', '.join(words)} would lose {'its' if len(words) == 1 else 'their'} "
+                    "asterisks",
+                    f"write {', '.join(fixed)} (a backslash before each * meant literally; inside "
+                    '"..." quotes write \\\\*)',
+                )
+            )
     if "#" in text and _HEADING_RE.search(_outside_verbatim(text, _keep)):
-        mistakes.append((
-            "a line starting with `#` is a Markdown heading: the `#` would not be shown",
-            "write \\# instead of # at the start of the line to show it (inside \"...\" "
-            "quotes write \\\\#)"))
+        mistakes.append(
+            (
+                "a line starting with `#` is a Markdown heading: the `#` would not be shown",
+                'write \\# instead of # at the start of the line to show it (inside "..." '
+                "quotes write \\\\#)",
+            )
+        )
     return mistakes
 
 
@@ -207,7 +216,7 @@ def _outside_verbatim(text: str, change: Callable[[str], str]) -> str:
     """The text with `change` applied outside code spans and MathJax formulas."""
     out, pos = [], 0
     for match in _VERBATIM_RE.finditer(text):
-        out.append(change(text[pos:match.start()]))
+        out.append(change(text[pos : match.start()]))
         out.append(" " if change is _keep else match.group())
         pos = match.end()
     out.append(change(text[pos:]))
@@ -220,7 +229,8 @@ def _put_back_mathjax(html_text: str, formulas: list[str]) -> str:
     # Escaped like any text (MathJax reads the text, so `&lt;` is still `<` to it), and
     # with `{{c1::...}}` inside kept, which Anki turns into a deletion within the formula.
     return _MATH_PLACEHOLDER_RE.sub(
-        lambda m: _escape_like_markdown_it(formulas[int(m.group(1))]), html_text)
+        lambda m: _escape_like_markdown_it(formulas[int(m.group(1))]), html_text
+    )
 
 
 # Anki's MathJax delimiters: \(inline\) and \[display\]. A formula may span lines.

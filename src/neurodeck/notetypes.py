@@ -198,10 +198,13 @@ version up to date?<br><br>${exc}`;
 }
 </script>
 """
-_IO_BACK = _IO_FRONT + """
+_IO_BACK = (
+    _IO_FRONT
+    + """
 <div><button id="toggle">Toggle Masks</button></div>
 {{#Back Extra}}<div>{{Back Extra}}</div>{{/Back Extra}}
 """
+)
 ANKI_IO_CSS = """\
 #image-occlusion-canvas {
     --inactive-shape-color: #ffeba2;
@@ -228,15 +231,20 @@ def _io_css() -> str:
     from .occlusion import MAX_DIAGRAM_CARDS
 
     shown = ",\n".join(f".card{n} .nd-io-c{n}" for n in range(1, MAX_DIAGRAM_CARDS + 1))
-    return ANKI_IO_CSS + """
+    return (
+        ANKI_IO_CSS
+        + """
 .nightMode.card, .night_mode .card, .card.nightMode { color: #e6e6e6; background-color: #1e1f22; }
 .nd-io-answer { display: none; margin: 0.5em 0; font-size: 1.2em; font-weight: 600; }
-""" + shown + """ { display: block; }
+"""
+        + shown
+        + """ { display: block; }
 .nd-extra { max-width: 38em; margin: 1em auto 0; font-size: 0.85em; color: #57606a; }
 .nightMode .nd-extra { color: #b1b7bf; }
 .nd-source { margin-top: 1.5em; font-size: 0.65em; color: #6e7781; }
 .nd-source cite { font-style: italic; }
 """
+    )
 
 
 OCCLUSION = NoteType(
@@ -257,5 +265,8 @@ OCCLUSION = NoteType(
 )
 
 NOTE_TYPES: dict[NoteKind, NoteType] = {
-    "basic": BASIC, "reversed": REVERSED, "cloze": CLOZE, "occlusion": OCCLUSION,
+    "basic": BASIC,
+    "reversed": REVERSED,
+    "cloze": CLOZE,
+    "occlusion": OCCLUSION,
 }

@@ -32,7 +32,8 @@ MIN_SHAPE_PIXELS = 5
 # Anki splits the markup at ':' and ends the deletion at '}}'; HTML would be drawn as is.
 _LABEL_FORBIDDEN_RE = re.compile(r"[:{}<>&\"\\\x00-\x1f]")
 _MARKUP_RE = re.compile(
-    r"\{\{c(\d+)::image-occlusion:(rect|ellipse|polygon|text)((?::[^:}]*)*)\}\}")
+    r"\{\{c(\d+)::image-occlusion:(rect|ellipse|polygon|text)((?::[^:}]*)*)\}\}"
+)
 
 
 def anki_number(value: float) -> str:
@@ -64,19 +65,24 @@ def occlusion_field(diagram: Diagram, numbers: Mapping[str, int]) -> str:
         f"{{{{c{numbers[o.card_key]}::image-occlusion:{_shape_markup(o.shape)}{extra}}}}}<br>"
         for o in diagram.occlusions
     ]
-    parts += [f"{{{{c0::image-occlusion:{_label_markup(label)}{extra}}}}}<br>"
-              for label in diagram.labels]
+    parts += [
+        f"{{{{c0::image-occlusion:{_label_markup(label)}{extra}}}}}<br>" for label in diagram.labels
+    ]
     return "".join(parts)
 
 
 def _shape_markup(shape: Shape) -> str:
     c = shape.coords
     if shape.kind == "rect":
-        return (f"rect:left={anki_number(c[0])}:top={anki_number(c[1])}"
-                f":width={anki_number(c[2])}:height={anki_number(c[3])}")
+        return (
+            f"rect:left={anki_number(c[0])}:top={anki_number(c[1])}"
+            f":width={anki_number(c[2])}:height={anki_number(c[3])}"
+        )
     if shape.kind == "ellipse":  # Anki's left and top are the corner of the box it fills
-        return (f"ellipse:left={anki_number(c[0])}:top={anki_number(c[1])}"
-                f":rx={anki_number(c[2] / 2)}:ry={anki_number(c[3] / 2)}")
+        return (
+            f"ellipse:left={anki_number(c[0])}:top={anki_number(c[1])}"
+            f":rx={anki_number(c[2] / 2)}:ry={anki_number(c[3] / 2)}"
+        )
     xs, ys = c[0::2], c[1::2]
     points = " ".join(f"{anki_number(x)},{anki_number(y)}" for x, y in zip(xs, ys, strict=True))
     return f"polygon:left={anki_number(min(xs))}:top={anki_number(min(ys))}:points={points}"
@@ -84,19 +90,22 @@ def _shape_markup(shape: Shape) -> str:
 
 def _label_markup(label: Label) -> str:
     size = label.size if label.size is not None else DEFAULT_LABEL_SIZE
-    return (f"text:left={anki_number(label.left)}:top={anki_number(label.top)}"
-            f":text={label.text}:scale=1:fs={anki_number(size)}")
+    return (
+        f"text:left={anki_number(label.left)}:top={anki_number(label.top)}"
+        f":text={label.text}:scale=1:fs={anki_number(size)}"
+    )
 
 
-def answers_html(diagram: Diagram, numbers: Mapping[str, int],
-                 render: Callable[[str], str]) -> str:
+def answers_html(diagram: Diagram, numbers: Mapping[str, int], render: Callable[[str], str]) -> str:
     """The answer of every card; the note type's CSS shows each only on its own card."""
     rows = []
     for key, occlusions in diagram.cards().items():
         answer = next((o.answer for o in occlusions if o.answer), "")
         shown = render(answer) if answer else ""
-        rows.append(f'<div class="nd-io-answer nd-io-c{numbers[key]}" '
-                    f'data-occlusion="{html.escape(key)}">{shown}</div>')
+        rows.append(
+            f'<div class="nd-io-answer nd-io-c{numbers[key]}" '
+            f'data-occlusion="{html.escape(key)}">{shown}</div>'
+        )
     return f'<div class="nd-io-answers">{"".join(rows)}</div>'
 
 
@@ -119,8 +128,12 @@ def parse_occlusion_field(text: str) -> list[MarkupShape]:
 
 def answers_by_number(back_extra: str) -> dict[int, str]:
     """Each card's occlusion id, read from the Back Extra field that answers_html wrote."""
-    return {int(n): html.unescape(key) for n, key in re.findall(
-        r'class="nd-io-answer nd-io-c(\d+)" data-occlusion="([^"]*)"', back_extra)}
+    return {
+        int(n): html.unescape(key)
+        for n, key in re.findall(
+            r'class="nd-io-answer nd-io-c(\d+)" data-occlusion="([^"]*)"', back_extra
+        )
+    }
 
 
 # --- Checks ------------------------------------------------------------------------------------
@@ -138,36 +151,65 @@ def check_diagram(note: Note) -> list[Problem]:
         where = f"occlusion {occlusion.id!r} of note {note.id!r}"
         for what, value in (("id", occlusion.id), ("group", occlusion.group)):
             if value is not None and not SLUG_RE.fullmatch(value):
-                problems.append(Problem(occlusion.loc, f"{what} {value!r} of {where} is not a "
-                                        "lowercase slug", hint="use lowercase letters, digits "
-                                        "and single hyphens, e.g. `amygdala-left`"))
+                problems.append(
+                    Problem(
+                        occlusion.loc,
+                        f"{what} {value!r} of {where} is not a " "lowercase slug",
+                        hint="use lowercase letters, digits "
+                        "and single hyphens, e.g. `amygdala-left`",
+                    )
+                )
         first = seen.setdefault(occlusion.id, occlusion)
         if first is not occlusion:
-            problems.append(Problem(occlusion.loc, f"duplicate occlusion id {occlusion.id!r} in "
-                                    f"note {note.id!r}", hint=f"first used at line "
-                                    f"{first.loc.line}; give every shape its own id, and the "
-                                    "same `group` to shapes that belong to one card"))
+            problems.append(
+                Problem(
+                    occlusion.loc,
+                    f"duplicate occlusion id {occlusion.id!r} in " f"note {note.id!r}",
+                    hint=f"first used at line "
+                    f"{first.loc.line}; give every shape its own id, and the "
+                    "same `group` to shapes that belong to one card",
+                )
+            )
         elif occlusion.group is None and occlusion.id in groups:
-            problems.append(Problem(occlusion.loc, f"{where} has the id of a group",
-                                    hint="rename the occlusion or the group: a card is known "
-                                    "by its group's id, or else by its occlusion's"))
+            problems.append(
+                Problem(
+                    occlusion.loc,
+                    f"{where} has the id of a group",
+                    hint="rename the occlusion or the group: a card is known "
+                    "by its group's id, or else by its occlusion's",
+                )
+            )
         if occlusion.answer is not None and not occlusion.answer.strip():
-            problems.append(Problem(occlusion.loc, f"`answer` of {where} is empty",
-                                    hint="write the name of the region, or remove `answer`"))
+            problems.append(
+                Problem(
+                    occlusion.loc,
+                    f"`answer` of {where} is empty",
+                    hint="write the name of the region, or remove `answer`",
+                )
+            )
         elif occlusion.answer is not None:
             other = answers.setdefault(occlusion.card_key, occlusion)
             if other.answer != occlusion.answer:
-                problems.append(Problem(
-                    occlusion.loc, f"{where} answers {occlusion.answer!r}, but "
-                    f"{other.id!r} of the same group answers {other.answer!r}",
-                    hint="a group makes one card with one answer: write it once, or make them "
-                    "the same"))
+                problems.append(
+                    Problem(
+                        occlusion.loc,
+                        f"{where} answers {occlusion.answer!r}, but "
+                        f"{other.id!r} of the same group answers {other.answer!r}",
+                        hint="a group makes one card with one answer: write it once, or make them "
+                        "the same",
+                    )
+                )
         problems += _check_shape(occlusion.shape, where)
     cards = len(diagram.cards())
     if cards > MAX_DIAGRAM_CARDS:
-        problems.append(Problem(note.loc, f"note {note.id!r} makes {cards} cards; a diagram may "
-                                f"make at most {MAX_DIAGRAM_CARDS}",
-                                hint="split the figure into several notes, or group shapes"))
+        problems.append(
+            Problem(
+                note.loc,
+                f"note {note.id!r} makes {cards} cards; a diagram may "
+                f"make at most {MAX_DIAGRAM_CARDS}",
+                hint="split the figure into several notes, or group shapes",
+            )
+        )
     for label in diagram.labels:
         problems += _check_label(label, note.id)
     return problems
@@ -183,23 +225,35 @@ def _check_shape(shape: Shape, where: str) -> list[Problem]:
         # Shoelace formula: points on one line enclose nothing, and Anki would draw nothing.
         area = sum(xs[i] * ys[i - 1] - xs[i - 1] * ys[i] for i in range(len(xs))) / 2
         if abs(area) < 1e-9:
-            return [Problem(shape.loc, f"{what} encloses no area",
-                            hint="give at least three points that are not on one line")]
+            return [
+                Problem(
+                    shape.loc,
+                    f"{what} encloses no area",
+                    hint="give at least three points that are not on one line",
+                )
+            ]
         return []
     left, top, width, height = c
     if width <= 0 or height <= 0:
-        return [Problem(shape.loc, f"{what} has a width or height of {min(width, height):g}",
-                        hint="the third and fourth numbers are width and height; both must be "
-                        "above 0")]
+        return [
+            Problem(
+                shape.loc,
+                f"{what} has a width or height of {min(width, height):g}",
+                hint="the third and fourth numbers are width and height; both must be " "above 0",
+            )
+        ]
     if left < 0 or top < 0 or left + width > 1 + 1e-9 or top + height > 1 + 1e-9:
         return [_outside(shape, what)]
     return []
 
 
 def _outside(shape: Shape, what: str) -> Problem:
-    return Problem(shape.loc, f"{what} reaches outside the image",
-                   hint="coordinates are fractions of the image's width and height: 0 is the "
-                   "left or top edge, 1 the right or bottom edge")
+    return Problem(
+        shape.loc,
+        f"{what} reaches outside the image",
+        hint="coordinates are fractions of the image's width and height: 0 is the "
+        "left or top edge, 1 the right or bottom edge",
+    )
 
 
 def _check_label(label: Label, note_id: str) -> list[Problem]:
@@ -207,19 +261,38 @@ def _check_label(label: Label, note_id: str) -> list[Problem]:
     problems = []
     bad = _LABEL_FORBIDDEN_RE.search(label.text)
     if not label.text.strip():
-        problems.append(Problem(label.loc, f"a label of note {note_id!r} has no text",
-                                hint="write the text, or remove the label"))
+        problems.append(
+            Problem(
+                label.loc,
+                f"a label of note {note_id!r} has no text",
+                hint="write the text, or remove the label",
+            )
+        )
     elif bad is not None:
-        problems.append(Problem(label.loc, f"{what} contains {bad.group()!r}, which Anki's "
-                                "image-occlusion markup cannot hold",
-                                hint="leave out : { } < > & \" and \\ in labels"))
+        problems.append(
+            Problem(
+                label.loc,
+                f"{what} contains {bad.group()!r}, which Anki's "
+                "image-occlusion markup cannot hold",
+                hint='leave out : { } < > & " and \\ in labels',
+            )
+        )
     if not (0 <= label.left <= 1 and 0 <= label.top <= 1):
-        problems.append(Problem(label.loc, f"{what} is placed outside the image",
-                                hint="`at: [left, top]` are fractions of the image, 0 to 1"))
+        problems.append(
+            Problem(
+                label.loc,
+                f"{what} is placed outside the image",
+                hint="`at: [left, top]` are fractions of the image, 0 to 1",
+            )
+        )
     if label.size is not None and not 0 < label.size <= 0.5:
-        problems.append(Problem(label.loc, f"{what} has size {label.size:g}",
-                                hint="size is the text's height as a fraction of the image's "
-                                "height, e.g. 0.04"))
+        problems.append(
+            Problem(
+                label.loc,
+                f"{what} has size {label.size:g}",
+                hint="size is the text's height as a fraction of the image's " "height, e.g. 0.04",
+            )
+        )
     return problems
 
 
@@ -230,10 +303,15 @@ def check_numbers(note: Note, numbers: Iterable[tuple[str, int]]) -> list[Proble
     high = [f"{key!r} (c{n})" for key, n in numbers if key in current and n > MAX_DIAGRAM_CARDS]
     if not high:
         return []
-    return [Problem(note.loc, f"diagram {note.id!r} has card numbers above {MAX_DIAGRAM_CARDS}: "
-                    f"{', '.join(high)}; their backs would show no answer",
-                    hint="the lock keeps the numbers of removed occlusions; give the diagram a "
-                    "new note id and retire the old note")]
+    return [
+        Problem(
+            note.loc,
+            f"diagram {note.id!r} has card numbers above {MAX_DIAGRAM_CARDS}: "
+            f"{', '.join(high)}; their backs would show no answer",
+            hint="the lock keeps the numbers of removed occlusions; give the diagram a "
+            "new note id and retire the old note",
+        )
+    ]
 
 
 # --- The image ---------------------------------------------------------------------------------
@@ -271,10 +349,10 @@ def _jpeg_size(data: bytes) -> tuple[int | None, int | None]:
         if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
             pos += 2
             continue
-        (length,) = struct.unpack(">H", data[pos + 2:pos + 4])
+        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
         # Start-of-frame markers hold the size; C4, C8 and CC are other tables.
         if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            height, width = struct.unpack(">HH", data[pos + 5:pos + 9])
+            height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
             return width, height
         pos += 2 + length
     return None, None
@@ -299,12 +377,15 @@ def _svg_size(head: str) -> tuple[int | None, int | None]:
     tag = re.search(r"<svg\b[^>]*>", head, re.IGNORECASE)
     if tag is None:
         return None, None
-    sizes = [re.search(rf'\b{name}\s*=\s*["\']\s*([0-9.]+)\s*(?:px)?\s*["\']', tag.group())
-             for name in ("width", "height")]
+    sizes = [
+        re.search(rf'\b{name}\s*=\s*["\']\s*([0-9.]+)\s*(?:px)?\s*["\']', tag.group())
+        for name in ("width", "height")
+    ]
     if sizes[0] and sizes[1]:
         return round(float(sizes[0].group(1))), round(float(sizes[1].group(1)))
-    box = re.search(r'viewBox\s*=\s*["\']\s*[-0-9.]+[\s,]+[-0-9.]+[\s,]+([0-9.]+)[\s,]+([0-9.]+)',
-                    tag.group())
+    box = re.search(
+        r'viewBox\s*=\s*["\']\s*[-0-9.]+[\s,]+[-0-9.]+[\s,]+([0-9.]+)[\s,]+([0-9.]+)', tag.group()
+    )
     if box:
         return round(float(box.group(1))), round(float(box.group(2)))
     return None, None
@@ -316,9 +397,12 @@ def check_image(note: Note, data: bytes | None, loc: Location) -> Iterator[Probl
     assert diagram is not None
     info = None if data is None else sniff_image(data)
     if info is None:
-        yield Problem(loc, f"image {diagram.image!r} of note {note.id!r} is not a PNG, JPEG, WebP "
-                      "or SVG image", hint="Anki's image occlusion needs one of these; export "
-                      "the figure as PNG (its first bytes show what the file really is)")
+        yield Problem(
+            loc,
+            f"image {diagram.image!r} of note {note.id!r} is not a PNG, JPEG, WebP " "or SVG image",
+            hint="Anki's image occlusion needs one of these; export "
+            "the figure as PNG (its first bytes show what the file really is)",
+        )
         return
     if info.width is None or info.height is None:
         return
@@ -333,6 +417,8 @@ def check_image(note: Note, data: bytes | None, loc: Location) -> Iterator[Probl
             yield Problem(
                 occlusion.shape.loc,
                 f"occlusion {occlusion.id!r} of note {note.id!r} is {pixels:.1f} pixels across "
-                f"on this {info.width}x{info.height} image", severity="warning",
+                f"on this {info.width}x{info.height} image",
+                severity="warning",
                 hint=f"make it at least {MIN_SHAPE_PIXELS} pixels wide and high: Anki's "
-                "image-occlusion editor drops smaller shapes when a learner edits the note")
+                "image-occlusion editor drops smaller shapes when a learner edits the note",
+            )

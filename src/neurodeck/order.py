@@ -39,52 +39,73 @@ def study_order_problems(files: list[FileDeck]) -> list[Problem]:
     if [f.subdeck for f in in_anki_order] == [f.subdeck for f in files]:
         return []
     first = next(f for f, g in zip(files, in_anki_order, strict=True) if f != g)
-    shown = ", ".join(repr(s or "(root)") for s in dict.fromkeys(
-        f.subdeck for f in in_anki_order))
-    message = (f"Anki shows new cards subdeck by subdeck in name order ({shown}), not in the "
-               "order of the fact sets")
-    warning = functools.partial(Problem, _deck_key_location(first.path), message,
-                                severity="warning")
+    shown = ", ".join(repr(s or "(root)") for s in dict.fromkeys(f.subdeck for f in in_anki_order))
+    message = (
+        f"Anki shows new cards subdeck by subdeck in name order ({shown}), not in the "
+        "order of the fact sets"
+    )
+    warning = functools.partial(
+        Problem, _deck_key_location(first.path), message, severity="warning"
+    )
     file_renames = _file_renames(files, in_anki_order)
-    reorder_files = ("rename the files so that they sort in the order Anki shows the "
-                     f"subdecks: {file_renames}" if file_renames else
-                     "move the files so that they sort in the order Anki shows the subdecks")
+    reorder_files = (
+        "rename the files so that they sort in the order Anki shows the "
+        f"subdecks: {file_renames}"
+        if file_renames
+        else "move the files so that they sort in the order Anki shows the subdecks"
+    )
     curriculum = list(dict.fromkeys(f.subdeck for f in files))
-    split = len(curriculum) != len([s for i, s in enumerate(f.subdeck for f in files)
-                                    if i == 0 or files[i - 1].subdeck != s])
+    split = len(curriculum) != len(
+        [s for i, s in enumerate(f.subdeck for f in files) if i == 0 or files[i - 1].subdeck != s]
+    )
     if split:  # one subdeck's files apart: no renaming of subdecks can keep this order
-        return [warning(hint=f"one subdeck's fact sets are not next to each other; "
-                        f"{reorder_files}")]
+        return [
+            warning(hint=f"one subdeck's fact sets are not next to each other; " f"{reorder_files}")
+        ]
     renames = _renames(curriculum)
     renamed = [renames[s] for s in curriculum]
     if renamed != sorted(renamed, key=anki_sort_key):
-        return [warning(hint="Anki shows the root deck's own notes first, and a subdeck's own "
-                        f"notes before those of the subdecks inside it; {reorder_files}")]
+        return [
+            warning(
+                hint="Anki shows the root deck's own notes first, and a subdeck's own "
+                f"notes before those of the subdecks inside it; {reorder_files}"
+            )
+        ]
     if any(f.released for f in files if renames[f.subdeck] != f.subdeck):
-        return [warning(hint="renaming a subdeck learners have leaves their cards in the old "
-                        f"one; {reorder_files}")]
-    edits = "; ".join(f"{f.path}: `deck: {renames[f.subdeck]}`"
-                      for f in files if renames[f.subdeck] != f.subdeck)
-    return [warning(hint=f"to show them in the order of the files, rename the subdecks: "
-                    f"{edits}")]
+        return [
+            warning(
+                hint="renaming a subdeck learners have leaves their cards in the old "
+                f"one; {reorder_files}"
+            )
+        ]
+    edits = "; ".join(
+        f"{f.path}: `deck: {renames[f.subdeck]}`" for f in files if renames[f.subdeck] != f.subdeck
+    )
+    return [
+        warning(hint=f"to show them in the order of the files, rename the subdecks: " f"{edits}")
+    ]
 
 
 def _file_renames(files: list[FileDeck], in_anki_order: list[FileDeck]) -> str:
-    """"a.yaml → 2-a.yaml; …": names that sort the files as Anki sorts their subdecks, or ""
+    """ "a.yaml → 2-a.yaml; …": names that sort the files as Anki sorts their subdecks, or ""
     when the fact sets are not all in one directory (a rename could not reorder them)."""
     paths = [Path(f.path) for f in in_anki_order]
     if len({p.parent for p in paths}) != 1:
         return ""
     width = max(2, len(str(len(paths))))
     while True:  # wider numbers until no new name is another file's old one: `mv` would lose it
-        new_paths = [path.with_name(f"{number:0{width}d}-{_unnumbered(path.name)}")
-                     for number, path in enumerate(paths, start=1)]
-        if not any(new in paths and new != old for old, new in zip(paths, new_paths,
-                                                                     strict=True)):
+        new_paths = [
+            path.with_name(f"{number:0{width}d}-{_unnumbered(path.name)}")
+            for number, path in enumerate(paths, start=1)
+        ]
+        if not any(new in paths and new != old for old, new in zip(paths, new_paths, strict=True)):
             break
         width += 1
-    return "; ".join(f"{old.as_posix()} → {new.as_posix()}"
-                     for old, new in zip(paths, new_paths, strict=True) if new != old)
+    return "; ".join(
+        f"{old.as_posix()} → {new.as_posix()}"
+        for old, new in zip(paths, new_paths, strict=True)
+        if new != old
+    )
 
 
 def _renames(curriculum: list[str]) -> dict[str, str]:
@@ -104,8 +125,9 @@ def _renames(curriculum: list[str]) -> dict[str, str]:
     for parent, children in siblings.items():
         if children != sorted(children, key=lambda c: c.casefold()):
             width = len(str(len(children)))
-            numbered[parent] = {c: f"{i:0{width}d} {_unnumbered(c)}"
-                                for i, c in enumerate(children, start=1)}
+            numbered[parent] = {
+                c: f"{i:0{width}d} {_unnumbered(c)}" for i, c in enumerate(children, start=1)
+            }
     renames = {}
     for subdeck, path in zip(curriculum, paths, strict=True):
         parts = [numbered.get(path[:d], {}).get(part, part) for d, part in enumerate(path)]

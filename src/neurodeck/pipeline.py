@@ -76,8 +76,9 @@ class NoteRecord(NamedTuple):
 
 # A NoteRecord's fields as a plain tuple: what a worker sends, since a plain tuple pickles
 # five times faster than a named one (the main process reads them back with _make).
-_RecordFields = tuple[str, int, int, str, int, int | None, str, str, str, tuple[str, ...],
-                      tuple[tuple[str, int], ...]]
+_RecordFields = tuple[
+    str, int, int, str, int, int | None, str, str, str, tuple[str, ...], tuple[tuple[str, int], ...]
+]
 # What a package holds of a note beyond its record: GUID, fields, tags and card ordinals.
 _Contents = tuple[str, tuple[str, ...], tuple[str, ...], tuple[int, ...]]
 
@@ -141,8 +142,7 @@ class CompiledDeck:
     def raise_if_failed(self) -> CompiledDeck:
         """Raise with the errors (and warnings under --strict); otherwise return self."""
         if self.failed:
-            raise NeurodeckError([p for p in self.problems
-                                  if p.severity == "error" or self.strict])
+            raise NeurodeckError([p for p in self.problems if p.severity == "error" or self.strict])
         return self
 
 
@@ -210,13 +210,28 @@ def _compile_file(job: _Job, index: int, path: Path) -> _FileResult:
         before = job.old.notes.get(note.id)
         cards = ",".join(map(str, each.ordinals))
         if before is not None and (before.kind, before.subdeck, before.cards) != (
-                note.kind, note.subdeck, cards):
+            note.kind,
+            note.subdeck,
+            cards,
+        ):
             problems += _history_warnings(each, before, job.old.occlusions.get(note.id, {}))
         mod = lockfile.modified_time(before, each.hash, job.clock)
         mods.append(mod)
-        records.append((note.id, note.loc.line, note.loc.column, each.hash, mod,
-                        None if before is None else before.mod, note.kind, note.subdeck, cards,
-                        each.images, each.numbers))
+        records.append(
+            (
+                note.id,
+                note.loc.line,
+                note.loc.column,
+                each.hash,
+                mod,
+                None if before is None else before.mod,
+                note.kind,
+                note.subdeck,
+                cards,
+                each.images,
+                each.numbers,
+            )
+        )
     # A note that failed a check never reaches genanki, and the build will fail anyway.
     failed = any(p.severity == "error" or job.strict for p in problems)
     part = None
@@ -231,14 +246,25 @@ def _compile_file(job: _Job, index: int, path: Path) -> _FileResult:
     contents: list[_Contents] = []
     if job.keep == "package":
         contents = [(each.guid, each.fields, each.tags, each.ordinals) for each in compiled]
-    return _FileResult(display_path(path), records, compiled if job.keep == "notes" else [],
-                       contents, problems, part, sum(len(each.ordinals) for each in compiled))
+    return _FileResult(
+        display_path(path),
+        records,
+        compiled if job.keep == "notes" else [],
+        contents,
+        problems,
+        part,
+        sum(len(each.ordinals) for each in compiled),
+    )
 
 
 def _at_deck_line(problems: list[Problem]) -> list[Problem]:
     """Problems with a file's subdeck, moved from its first note to its own `deck:` line."""
-    return [dataclasses.replace(p, location=top_level_key_location(
-        Path(p.location.path), p.location.path, "deck")) for p in problems]
+    return [
+        dataclasses.replace(
+            p, location=top_level_key_location(Path(p.location.path), p.location.path, "deck")
+        )
+        for p in problems
+    ]
 
 
 def _once_per_file(path: Path, problems: list[Problem]) -> list[Problem]:
@@ -274,8 +300,9 @@ class _Pass:
     """One pass over a deck directory: every note compiled and checked, in curriculum order,
     and the lock this deck would have."""
 
-    def __init__(self, deck_dir: Path, *, clock: int, strict: bool,
-                 lock: lockfile.Lock | None = None) -> None:
+    def __init__(
+        self, deck_dir: Path, *, clock: int, strict: bool, lock: lockfile.Lock | None = None
+    ) -> None:
         self.deck_dir = deck_dir
         self.clock = clock
         self.strict = strict
@@ -285,15 +312,20 @@ class _Pass:
         self.lock = _read_lock(deck_dir) if lock is None else lock
         if self.lock.deck_id is not None and self.lock.deck_id != self.deck.id:
             # Raised at once: every later comparison with this lock would be noise.
-            raise NeurodeckError([*self.problems, Problem(
-                self.deck.loc,
-                f"deck id changed from {self.lock.deck_id!r} (in {lockfile.LOCK_FILE}) to "
-                f"{self.deck.id!r}: every note's identity in Anki comes from the deck id, so "
-                "every learner would get a second copy of every note, without its review "
-                "history",
-                hint=f"put back `id: {self.lock.deck_id}` in deck.yaml: a released deck's id is "
-                "permanent (a new, separate deck belongs in its own directory)",
-            )])
+            raise NeurodeckError(
+                [
+                    *self.problems,
+                    Problem(
+                        self.deck.loc,
+                        f"deck id changed from {self.lock.deck_id!r} (in {lockfile.LOCK_FILE}) "
+                        f"to {self.deck.id!r}: every note's identity in Anki comes from the deck "
+                        "id, so every learner would get a second copy of every note, without its "
+                        "review history",
+                        hint=f"put back `id: {self.lock.deck_id}` in deck.yaml: a released deck's "
+                        "id is permanent (a new, separate deck belongs in its own directory)",
+                    ),
+                ]
+            )
         self.media = _Media(deck_dir)
         self._ids = UniqueIds()
         self._subdecks = SubdeckNames()
@@ -303,23 +335,38 @@ class _Pass:
         # The text note types go into every package; the image-occlusion one only into decks
         # that have diagrams. Workers need every model's time before the notes are known.
         self._fingerprints = notetype_hashes(self.deck)
-        notetype_mods = {key: lockfile.modified_time(self.lock.notetypes.get(key), fingerprint,
-                                                     clock)
-                         for key, fingerprint in self._fingerprints.items()}
+        notetype_mods = {
+            key: lockfile.modified_time(self.lock.notetypes.get(key), fingerprint, clock)
+            for key, fingerprint in self._fingerprints.items()
+        }
         self.package = PackageParts(self.deck, notetype_mods, self.lock.earliest or clock)
         if self.lock.deck_name is not None and self.lock.deck_name != self.deck.name:
             rule = anki_rules.DECK_RENAMED
             change = anki_rules.deck_renamed(self.lock.deck_name, self.deck.name)
-            self.problems.append(Problem(self.deck.loc, rule.message(change),
-                                         severity="warning", hint=rule.hint))
+            self.problems.append(
+                Problem(self.deck.loc, rule.message(change), severity="warning", hint=rule.hint)
+            )
 
-    def run(self, *, keep: Keep = "counts", scratch: Path | None = None,
-            on_part: Callable[[Path, int], None] | None = None) -> CompiledDeck:
+    def run(
+        self,
+        *,
+        keep: Keep = "counts",
+        scratch: Path | None = None,
+        on_part: Callable[[Path, int], None] | None = None,
+    ) -> CompiledDeck:
         """Compile every fact set; with `scratch`, workers write each one's rows to a part
         there, and `on_part(part, notes before it)` takes them in curriculum order while no
         problem fails the run."""
-        job = _Job(self.deck, self.lock, self.package, self.clock, self.strict, keep, scratch,
-                   self.media.root)
+        job = _Job(
+            self.deck,
+            self.lock,
+            self.package,
+            self.clock,
+            self.strict,
+            keep,
+            scratch,
+            self.media.root,
+        )
         notes: list[CompiledNote] = []
         package_notes: list[PackageNote] = []
         subdecks: dict[str, None] = {}
@@ -341,8 +388,15 @@ class _Pass:
                     if twice := check_at(record.id, path, record.line, record.column):
                         self.problems += twice  # the lock records the first
                     else:
-                        updater.note_seen(record.id, record.hash, record.mod, record.kind,
-                                          record.subdeck, record.cards, record.old_mod)
+                        updater.note_seen(
+                            record.id,
+                            record.hash,
+                            record.mod,
+                            record.kind,
+                            record.subdeck,
+                            record.cards,
+                            record.old_mod,
+                        )
                         if record.numbers:
                             updater.occlusion_numbers(record.id, record.numbers)
                     kinds[record.kind] = None  # type: ignore[index]  # a NoteKind, as text
@@ -351,9 +405,17 @@ class _Pass:
                         self.problems += media.add(record.images, record.id, loc)
                     subdecks[record.subdeck] = None
                     if keep == "package":
-                        package_notes.append(PackageNote(
-                            record.id, Location(path, record.line, record.column), record.kind,
-                            record.subdeck, *next(contents), record.images, record.mod))
+                        package_notes.append(
+                            PackageNote(
+                                record.id,
+                                Location(path, record.line, record.column),
+                                record.kind,
+                                record.subdeck,
+                                *next(contents),
+                                record.images,
+                                record.mod,
+                            )
+                        )
                 notes += result.notes
                 if result.part is not None:
                     if on_part is not None and not self._has_failed():
@@ -366,9 +428,22 @@ class _Pass:
             self.package.deck_for(subdeck)  # every subdeck gets its deck (workers made their own)
         for kind in kinds:
             updater.notetype(kind, self._fingerprints[kind])
-        return CompiledDeck(self.deck, notes, package_notes, self.problems, self.strict,
-                            updater.lock(), updater.changes(), self.package, list(kinds),
-                            media.files, media.names, note_count, card_count, list(subdecks))
+        return CompiledDeck(
+            self.deck,
+            notes,
+            package_notes,
+            self.problems,
+            self.strict,
+            updater.lock(),
+            updater.changes(),
+            self.package,
+            list(kinds),
+            media.files,
+            media.names,
+            note_count,
+            card_count,
+            list(subdecks),
+        )
 
     def _file_deck(self, path: str, subdeck: str, first_note_id: str) -> None:
         before = self.lock.notes.get(first_note_id)
@@ -382,20 +457,29 @@ class _Pass:
             shown = ", ".join(repr(r) for r in removed[:5]) + (", ..." if len(removed) > 5 else "")
             count = len(removed)
             rule = anki_rules.REMOVED
-            self.problems.append(Problem(
-                Location(display_path(self.deck_dir / lockfile.LOCK_FILE)),
-                rule.message(f"{count} released note{'s' if count != 1 else ''} no longer in "
-                             f"the deck ({shown})"),
-                severity="warning", hint=rule.hint,
-            ))
+            self.problems.append(
+                Problem(
+                    Location(display_path(self.deck_dir / lockfile.LOCK_FILE)),
+                    rule.message(
+                        f"{count} released note{'s' if count != 1 else ''} no longer in "
+                        f"the deck ({shown})"
+                    ),
+                    severity="warning",
+                    hint=rule.hint,
+                )
+            )
 
     def _results(self, work: Callable[[int, Path], _R]) -> Generator[_R, None, None]:
         """work(index, path) for each fact set, in order: here, or in worker processes."""
         paths = find_fact_sets(self.deck_dir, self.problems)
         size = sum(_size(p) for p in paths)
         # fork() in a process with threads can deadlock; such callers get the sequential path.
-        if (size < PARALLEL_MIN_BYTES or len(paths) < 2 or usable_cpus() < 2
-                or threading.active_count() > 1):
+        if (
+            size < PARALLEL_MIN_BYTES
+            or len(paths) < 2
+            or usable_cpus() < 2
+            or threading.active_count() > 1
+        ):
             for index, path in enumerate(paths):
                 yield work(index, path)
             return
@@ -403,7 +487,7 @@ class _Pass:
 
     def _has_failed(self) -> bool:
         """Whether any problem so far fails the run (cheap to ask after every file)."""
-        for problem in self.problems[self._scanned:]:
+        for problem in self.problems[self._scanned :]:
             self._failed |= problem.severity == "error" or self.strict
         self._scanned = len(self.problems)
         return self._failed
@@ -418,8 +502,14 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def compile_deck(deck_dir: Path, *, clock: int, strict: bool = False, keep: Keep = "notes",
-                 old_lock: lockfile.Lock | None = None) -> CompiledDeck:
+def compile_deck(
+    deck_dir: Path,
+    *,
+    clock: int,
+    strict: bool = False,
+    keep: Keep = "notes",
+    old_lock: lockfile.Lock | None = None,
+) -> CompiledDeck:
     """Load, validate and compile a deck directory in memory, with the lock a build at
     `clock` would write; nothing is written. Problems are in the result, not raised.
     `old_lock` stands in for the lock file (to rebuild a lost one)."""
@@ -448,8 +538,9 @@ def _parallel(work: Callable[[int, Path], _R], paths: list[Path]) -> Iterator[_R
         yield from (work(i, p) for i, p in enumerate(paths))
         return
     workers = min(usable_cpus(), _MAX_WORKERS)
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_inherit,
-                               initargs=(work, os.getpid()))
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_inherit, initargs=(work, os.getpid())
+    )
     pending: deque[Future[_R]] = deque()
     stuck = False
     try:
@@ -523,15 +614,28 @@ def _work_in_worker(index: int, path: Path) -> object:
     return _work(index, path)
 
 
-def check(deck_dir: Path, *, strict: bool = False, clock: int = 0, keep: Keep = "notes",
-          old_lock: lockfile.Lock | None = None) -> CompiledDeck:
+def check(
+    deck_dir: Path,
+    *,
+    strict: bool = False,
+    clock: int = 0,
+    keep: Keep = "notes",
+    old_lock: lockfile.Lock | None = None,
+) -> CompiledDeck:
     """Load, validate and compile in memory; raise with the problems that fail the run."""
-    return compile_deck(deck_dir, clock=clock, strict=strict, keep=keep,
-                        old_lock=old_lock).raise_if_failed()
+    return compile_deck(
+        deck_dir, clock=clock, strict=strict, keep=keep, old_lock=old_lock
+    ).raise_if_failed()
 
 
-def build(deck_dir: Path, output: Path | None = None, *, clock: int, frozen: bool = False,
-          strict: bool = False) -> Built:
+def build(
+    deck_dir: Path,
+    output: Path | None = None,
+    *,
+    clock: int,
+    frozen: bool = False,
+    strict: bool = False,
+) -> Built:
     """Compile, then write the .apkg and refresh the lock file beside the cards.
 
     The package and the lock are replaced together or not at all; a failed or interrupted
@@ -554,8 +658,7 @@ def build(deck_dir: Path, output: Path | None = None, *, clock: int, frozen: boo
         def append(part: Path, notes_before: int) -> None:
             # The part numbered its notes from 1; they follow the notes before them.
             with _writing(path, "the package"):
-                writer.merge(part, row_shift=notes_before * ids.ROW_STRIDE,
-                             due_shift=notes_before)
+                writer.merge(part, row_shift=notes_before * ids.ROW_STRIDE, due_shift=notes_before)
 
         try:
             compiled = run.run(scratch=scratch, on_part=append)
@@ -563,11 +666,16 @@ def build(deck_dir: Path, output: Path | None = None, *, clock: int, frozen: boo
             compiled.raise_if_failed()
             changes = compiled.lock_changes
             if frozen and changes:
-                raise NeurodeckError([Problem(
-                    Location(display_path(lock_path)),
-                    f"{lockfile.LOCK_FILE} is out of date ({'; '.join(changes)})",
-                    hint="run `neurodeck build` and commit the updated lock file with the cards",
-                )])
+                raise NeurodeckError(
+                    [
+                        Problem(
+                            Location(display_path(lock_path)),
+                            f"{lockfile.LOCK_FILE} is out of date ({'; '.join(changes)})",
+                            hint="run `neurodeck build` and commit the updated lock file with the "
+                            "cards",
+                        )
+                    ]
+                )
             package = compiled.package
             with _writing(path, "the package"):
                 writer.finish(package.unique_decks(), [package.models[k] for k in compiled.kinds])
@@ -576,10 +684,16 @@ def build(deck_dir: Path, output: Path | None = None, *, clock: int, frozen: boo
             raise
         new_lock = compiled.lock
         if not lockfile.check_time(new_lock.latest):
-            raise NeurodeckError([Problem(
-                Location(display_path(lock_path)),
-                f"a modification time would pass {lockfile.MAX_TIME}, the last second a "
-                "package can date (2107)", hint=lockfile.RECOVER_HINT)])
+            raise NeurodeckError(
+                [
+                    Problem(
+                        Location(display_path(lock_path)),
+                        f"a modification time would pass {lockfile.MAX_TIME}, the last second a "
+                        "package can date (2107)",
+                        hint=lockfile.RECOVER_HINT,
+                    )
+                ]
+            )
         staged: list[Staged] = []
         try:
             migration = None if frozen else run.updater.migration()
@@ -589,16 +703,27 @@ def build(deck_dir: Path, output: Path | None = None, *, clock: int, frozen: boo
                 with _writing(lock_path, "the lock file"):
                     staged.append(stage(lock_path, _lock_writer(new_lock)))
             with _writing(path, "the package"):
-                staged.append(stage(path, apkg_writer(writer.path, compiled.media,
-                                                      timestamp=new_lock.latest),
-                                    temp_dir=scratch))
+                staged.append(
+                    stage(
+                        path,
+                        apkg_writer(writer.path, compiled.media, timestamp=new_lock.latest),
+                        temp_dir=scratch,
+                    )
+                )
             with _writing(path, "the package" if len(staged) == 1 else "the package and lock"):
                 replace_together(staged)
         finally:
             for item in staged:
                 discard(item)
-    return Built(path, compiled.note_count, compiled.card_count, len(compiled.subdecks),
-                 compiled.warnings, changes, new_lock)
+    return Built(
+        path,
+        compiled.note_count,
+        compiled.card_count,
+        len(compiled.subdecks),
+        compiled.warnings,
+        changes,
+        new_lock,
+    )
 
 
 _SCRATCH_PREFIX = ".neurodeck-"
@@ -612,13 +737,15 @@ def _writing(target: Path, what: str) -> Iterator[None]:
         yield
     except (OSError, sqlite3.Error) as err:
         reason = (err.strerror or str(err)) if isinstance(err, OSError) else str(err)
-        raise NeurodeckError([Problem(
-            Location(display_path(target)), f"cannot write {what}: {reason}")]) from None
+        raise NeurodeckError(
+            [Problem(Location(display_path(target)), f"cannot write {what}: {reason}")]
+        ) from None
 
 
 def _lock_writer(lock: lockfile.Lock) -> Callable[[IO[bytes]], None]:
     def write(out: IO[bytes]) -> None:
         out.writelines(line.encode("utf-8") for line in lockfile.lock_lines(lock))
+
     return write
 
 
@@ -671,22 +798,29 @@ def _read_lock(deck_dir: Path) -> lockfile.Lock:
     except FileNotFoundError:
         return lockfile.EMPTY
     except (OSError, UnicodeDecodeError) as err:
-        raise NeurodeckError([Problem(Location(display_path(path)),
-                                      f"cannot read the lock file: {err}")]) from None
+        raise NeurodeckError(
+            [Problem(Location(display_path(path)), f"cannot read the lock file: {err}")]
+        ) from None
 
 
-def _history_warnings(compiled: CompiledNote, before: lockfile.Entry,
-                      regions: Mapping[str, int]) -> list[Problem]:
+def _history_warnings(
+    compiled: CompiledNote, before: lockfile.Entry, regions: Mapping[str, int]
+) -> list[Problem]:
     """What Anki will not carry to learners who have the previous release, in which the
     note had the lock entry `before` (and, for a diagram, these card numbers by region)."""
     note = compiled.note
     names = {number - 1: key for key, number in regions.items()}
-    was = anki_rules.NoteShape(before.kind, before.subdeck,
-                               {int(card) for card in before.cards.split(",") if card},
-                               names if note.diagram is not None else None)
+    was = anki_rules.NoteShape(
+        before.kind,
+        before.subdeck,
+        {int(card) for card in before.cards.split(",") if card},
+        names if note.diagram is not None else None,
+    )
     now = anki_rules.NoteShape(note.kind, note.subdeck, set(compiled.ordinals))
-    return [Problem(note.loc, rule.message(change), severity="warning", hint=rule.hint)
-            for rule, change, _ in anki_rules.note_changes(repr(note.id), was, now)]
+    return [
+        Problem(note.loc, rule.message(change), severity="warning", hint=rule.hint)
+        for rule, change, _ in anki_rules.note_changes(repr(note.id), was, now)
+    ]
 
 
 # Anki's own limit for one media file (rslib MAX_INDIVIDUAL_MEDIA_FILE_SIZE): larger files are
@@ -718,8 +852,11 @@ class _Media:
     def _resolve(self, written: str, note_id: str, loc: Location) -> Problem | None:
         try:
             target = _image_file(self.root, written)
-            outside = (target is None or written.startswith(("/", "\\"))
-                       or not target.is_relative_to(self.root))
+            outside = (
+                target is None
+                or written.startswith(("/", "\\"))
+                or not target.is_relative_to(self.root)
+            )
             missing = not outside and not target.is_file()  # type: ignore[union-attr]
             size = 0 if outside or missing else target.stat().st_size  # type: ignore[union-attr]
             if not outside and not missing:
@@ -727,26 +864,39 @@ class _Media:
                     pass  # unreadable: say so here, not as a failure to write the package
         except (OSError, RuntimeError) as err:  # a symlink loop, a name too long, ...
             reason = err.strerror if isinstance(err, OSError) and err.strerror else err
-            return Problem(loc, f"image {written!r} in note {note_id!r} cannot be read: {reason}",
-                           hint="check the path; it is relative to the deck directory")
+            return Problem(
+                loc,
+                f"image {written!r} in note {note_id!r} cannot be read: {reason}",
+                hint="check the path; it is relative to the deck directory",
+            )
         if outside:
             return Problem(
-                loc, f"image {written!r} in note {note_id!r} is outside the deck directory",
+                loc,
+                f"image {written!r} in note {note_id!r} is outside the deck directory",
                 hint="copy the image into the deck directory and refer to it by a relative "
                 "path such as images/figure.png",
             )
         assert target is not None
         if missing:
-            return Problem(loc, f"image {written!r} in note {note_id!r} does not exist",
-                           hint="check the path; it is relative to the deck directory")
+            return Problem(
+                loc,
+                f"image {written!r} in note {note_id!r} does not exist",
+                hint="check the path; it is relative to the deck directory",
+            )
         if size > MAX_MEDIA_BYTES:
-            return Problem(loc, f"image {written!r} in note {note_id!r} is {size:,} bytes; a "
-                           f"media file may be at most 100 MiB ({MAX_MEDIA_BYTES:,} bytes)",
-                           hint="make the image smaller: Anki does not sync larger media files, "
-                           "and a card image rarely needs more than 1 MB")
+            return Problem(
+                loc,
+                f"image {written!r} in note {note_id!r} is {size:,} bytes; a "
+                f"media file may be at most 100 MiB ({MAX_MEDIA_BYTES:,} bytes)",
+                hint="make the image smaller: Anki does not sync larger media files, "
+                "and a card image rarely needs more than 1 MB",
+            )
         if self._owner.setdefault(target.name, target) != target:
-            return Problem(loc, f"two different images are both named {target.name!r}",
-                           hint="rename one: Anki keeps all media in one folder")
+            return Problem(
+                loc,
+                f"two different images are both named {target.name!r}",
+                hint="rename one: Anki keeps all media in one folder",
+            )
         self.names[written] = target.name
         self.files[target.name] = target
         return None
@@ -757,10 +907,15 @@ class _Media:
             target = output.resolve()
         except (OSError, RuntimeError):
             return []
-        return [Problem(Location(display_path(output)),
-                        "the output is an image of the deck; building would replace it",
-                        hint="write the package to build/ instead")
-                for file in self.files.values() if file == target][:1]
+        return [
+            Problem(
+                Location(display_path(output)),
+                "the output is an image of the deck; building would replace it",
+                hint="write the package to build/ instead",
+            )
+            for file in self.files.values()
+            if file == target
+        ][:1]
 
 
 def output_problem(deck_dir: Path, output: Path, *, suffix: str = ".apkg") -> str | None:
@@ -777,9 +932,13 @@ def output_problem(deck_dir: Path, output: Path, *, suffix: str = ".apkg") -> st
     except OSError as err:
         return f"cannot be checked: {err.strerror}"
     if mode is not None:
-        for test, what in ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a device"),
-                           (stat.S_ISBLK, "a device"), (stat.S_ISFIFO, "a FIFO"),
-                           (stat.S_ISSOCK, "a socket")):
+        for test, what in (
+            (stat.S_ISDIR, "a directory"),
+            (stat.S_ISCHR, "a device"),
+            (stat.S_ISBLK, "a device"),
+            (stat.S_ISFIFO, "a FIFO"),
+            (stat.S_ISSOCK, "a socket"),
+        ):
             if test(mode):
                 return f"is {what}; write to a regular file such as build/deck{suffix}"
     try:
@@ -788,9 +947,11 @@ def output_problem(deck_dir: Path, output: Path, *, suffix: str = ".apkg") -> st
     except (OSError, RuntimeError) as err:
         return f"cannot be checked: {err}"
     if inside and target.suffix.lower() != suffix:
-        return ("is inside the deck directory, where it would replace or become one of the "
-                "deck's inputs (deck.yaml, a fact set, the lock, an image); write it to "
-                f"build/ or give it a name ending in {suffix}")
+        return (
+            "is inside the deck directory, where it would replace or become one of the "
+            "deck's inputs (deck.yaml, a fact set, the lock, an image); write it to "
+            f"build/ or give it a name ending in {suffix}"
+        )
     return None
 
 

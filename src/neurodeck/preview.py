@@ -71,8 +71,13 @@ class Preview:
             snapshot, problems, stale = None, err.problems, True
         except OSError as err:  # a file vanished mid-save, say: the next save rebuilds
             snapshot, stale = None, True
-            problems = [Problem(Location(display_path(self.deck_dir)),
-                                f"could not read the deck: {err}", hint="save the file again")]
+            problems = [
+                Problem(
+                    Location(display_path(self.deck_dir)),
+                    f"could not read the deck: {err}",
+                    hint="save the file again",
+                )
+            ]
         with self._lock:
             old = self.state
             self.state = PreviewState(
@@ -104,6 +109,7 @@ def render_content(state: PreviewState, shown_dir: str) -> dict[str, object]:
     cards_html = ""
     meta = "No cards yet"
     if snapshot is not None:
+
         def note_html(note: PackagedNote) -> list[str]:
             tags.update(note.tags)
             own = by_note.get(note.guid, [])
@@ -114,7 +120,8 @@ def render_content(state: PreviewState, shown_dir: str) -> dict[str, object]:
                 f'data-subdeck="{html.escape(snapshot.subdeck_of(note))}" '
                 f'data-note="{html.escape(note.note_id or note.guid)}">'
                 + (f'<ul class="nd-problems">{problems}</ul>' if problems else "")
-                + "\n".join(_note_items(snapshot, note)) + "</div>"
+                + "\n".join(_note_items(snapshot, note))
+                + "</div>"
             ]
 
         groups = group_by_subdeck(snapshot, snapshot.notes, note_html)
@@ -123,8 +130,10 @@ def render_content(state: PreviewState, shown_dir: str) -> dict[str, object]:
         for subdeck, items in groups.items():
             parts = subdeck.split("::") if subdeck else [snapshot.deck_name]
             name = " &rsaquo; ".join(html.escape(p) for p in parts)
-            sections.append(f'<section class="nd-subdeck" data-subdeck="{html.escape(subdeck)}">'
-                            f"<h2>{name}</h2>\n" + "\n".join(items) + "</section>")
+            sections.append(
+                f'<section class="nd-subdeck" data-subdeck="{html.escape(subdeck)}">'
+                f"<h2>{name}</h2>\n" + "\n".join(items) + "</section>"
+            )
         cards_html = "\n".join(sections)
         cards = sum(len(n.ordinals) for n in snapshot.notes)
         version = f"Version {snapshot.version} · " if snapshot.version else ""
@@ -142,8 +151,9 @@ def render_content(state: PreviewState, shown_dir: str) -> dict[str, object]:
     }
 
 
-def _problems_by_note(snapshot: Snapshot | None,
-                      problems: list[Problem]) -> dict[str, list[Problem]]:
+def _problems_by_note(
+    snapshot: Snapshot | None, problems: list[Problem]
+) -> dict[str, list[Problem]]:
     """Each problem under the note whose lines hold it (the note starting last before it)."""
     if snapshot is None:
         return {}
@@ -161,26 +171,36 @@ def _problems_by_note(snapshot: Snapshot | None,
 
 
 def _problem_li(problem: Problem) -> str:
-    hint = (f'<span class="nd-hint">hint: {html.escape(problem.hint)}</span>'
-            if problem.hint else "")
-    return (f'<li class="nd-{html.escape(problem.severity)}"><code>'
-            f"{html.escape(str(problem.location))}</code> {html.escape(problem.severity)}: "
-            f"{html.escape(problem.message)}{hint}</li>")
+    hint = f'<span class="nd-hint">hint: {html.escape(problem.hint)}</span>' if problem.hint else ""
+    return (
+        f'<li class="nd-{html.escape(problem.severity)}"><code>'
+        f"{html.escape(str(problem.location))}</code> {html.escape(problem.severity)}: "
+        f"{html.escape(problem.message)}{hint}</li>"
+    )
 
 
 def _problems_html(state: PreviewState, shown_dir: str) -> str:
     if not state.problems:
-        return ('<p class="nd-ok">neurodeck check: 0 errors, 0 warnings</p>'
-                if state.snapshot else "")
+        return (
+            '<p class="nd-ok">neurodeck check: 0 errors, 0 warnings</p>' if state.snapshot else ""
+        )
     errors = sum(p.severity == "error" for p in state.problems)
     warnings = len(state.problems) - errors
-    title = (f"neurodeck check: {errors} error{'s' if errors != 1 else ''}, "
-             f"{warnings} warning{'s' if warnings != 1 else ''}")
-    stale = ('<p class="nd-stale">The cards below are from the last build without errors; '
-             "fix these and save to see your changes.</p>" if state.stale else "")
+    title = (
+        f"neurodeck check: {errors} error{'s' if errors != 1 else ''}, "
+        f"{warnings} warning{'s' if warnings != 1 else ''}"
+    )
+    stale = (
+        '<p class="nd-stale">The cards below are from the last build without errors; '
+        "fix these and save to see your changes.</p>"
+        if state.stale
+        else ""
+    )
     items = "".join(_problem_li(p) for p in state.problems)
-    return (f'<div class="nd-report{" nd-failing" if errors else ""}"><strong>{title}</strong>'
-            f'<ul class="nd-problems">{items}</ul>{stale}</div>')
+    return (
+        f'<div class="nd-report{" nd-failing" if errors else ""}"><strong>{title}</strong>'
+        f'<ul class="nd-problems">{items}</ul>{stale}</div>'
+    )
 
 
 PREVIEW_CSS = """\
@@ -289,8 +309,10 @@ SCRIPT = """\
 })();
 """
 
-_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-           "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
 
 
 def page_html(preview: Preview) -> str:
@@ -341,8 +363,10 @@ class _Handler(BaseHTTPRequestHandler):
         routes: dict[str, tuple[str, Callable[[], str]]] = {
             "/": ("text/html", lambda: page_html(self.preview)),
             "/version": ("text/plain", lambda: str(self.preview.current().version)),
-            "/content": ("application/json",
-                         lambda: json.dumps(self.preview.content(), ensure_ascii=False)),
+            "/content": (
+                "application/json",
+                lambda: json.dumps(self.preview.content(), ensure_ascii=False),
+            ),
             "/preview.js": ("text/javascript", lambda: SCRIPT),
             "/page.css": ("text/css", lambda: PAGE_CSS + PREVIEW_CSS),
             "/deck.css": ("text/css", lambda: _deck_css(self.preview)),
@@ -374,8 +398,9 @@ def make_server(preview: Preview, port: int = 0) -> ThreadingHTTPServer:
     return server
 
 
-def watch(preview: Preview, stop: threading.Event,
-          on_rebuild: Callable[[PreviewState], None]) -> None:
+def watch(
+    preview: Preview, stop: threading.Event, on_rebuild: Callable[[PreviewState], None]
+) -> None:
     """Rebuild whenever a deck file is saved, until `stop` is set."""
     import watchfiles  # only the preview needs it
 
@@ -385,9 +410,14 @@ def watch(preview: Preview, stop: threading.Event,
             return False
         return rel[-1].lower().endswith(_WATCHED_SUFFIXES)
 
-    for _changes in watchfiles.watch(preview.deck_dir.resolve(), watch_filter=wanted,
-                                     stop_event=stop, debounce=150, step=50,
-                                     raise_interrupt=False):
+    for _changes in watchfiles.watch(
+        preview.deck_dir.resolve(),
+        watch_filter=wanted,
+        stop_event=stop,
+        debounce=150,
+        step=50,
+        raise_interrupt=False,
+    ):
         on_rebuild(preview.rebuild())
 
 
@@ -402,11 +432,17 @@ def serve(deck_dir: Path, *, port: int, clock: int, echo: Callable[[str], None])
     report(preview.rebuild(), echo)
     server = make_server(preview, port)
     stop = threading.Event()
-    watcher = threading.Thread(target=watch, args=(preview, stop, lambda s: report(s, echo)),
-                               name="neurodeck-watch", daemon=True)
+    watcher = threading.Thread(
+        target=watch,
+        args=(preview, stop, lambda s: report(s, echo)),
+        name="neurodeck-watch",
+        daemon=True,
+    )
     watcher.start()
-    echo(f"Previewing {display_path(deck_dir)} at http://{HOST}:{server.server_port}/ "
-         "(updates on save; Ctrl-C to stop)")
+    echo(
+        f"Previewing {display_path(deck_dir)} at http://{HOST}:{server.server_port}/ "
+        "(updates on save; Ctrl-C to stop)"
+    )
     sys.stdout.flush()
     try:
         server.serve_forever(poll_interval=0.2)
@@ -429,5 +465,7 @@ def report(state: PreviewState, echo: Callable[[str], None]) -> None:
     warnings = len(state.problems) - errors
     stamp = time.strftime("%H:%M:%S", time.localtime(state.built_at))
     notes = len(state.snapshot.notes) if state.snapshot else 0
-    echo(f"[{stamp}] {notes} notes; {errors} error{'s' if errors != 1 else ''}, "
-         f"{warnings} warning{'s' if warnings != 1 else ''}")
+    echo(
+        f"[{stamp}] {notes} notes; {errors} error{'s' if errors != 1 else ''}, "
+        f"{warnings} warning{'s' if warnings != 1 else ''}"
+    )

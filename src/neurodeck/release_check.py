@@ -59,8 +59,10 @@ class Verdict:
     def problems(self) -> list[Problem]:
         """The findings as located problems: errors while they would fail the check."""
         severity: Severity = "warning" if self.major_raised else "error"
-        return [Problem(f.where, f.message, hint=f.hint,
-                        severity=severity if f.breaking else "warning") for f in self.findings]
+        return [
+            Problem(f.where, f.message, hint=f.hint, severity=severity if f.breaking else "warning")
+            for f in self.findings
+        ]
 
     def tell_learners(self) -> list[str]:
         """One instruction per kind of finding, naming the notes it concerns."""
@@ -68,8 +70,10 @@ class Verdict:
         for finding in self.findings:
             if finding.rule in RULES and RULES[finding.rule].tell_learners:
                 subjects.setdefault(finding.rule, []).append(finding.subject)
-        return [RULES[rule].tell_learners.format(notes=", ".join(dict.fromkeys(names)))
-                for rule, names in subjects.items()]
+        return [
+            RULES[rule].tell_learners.format(notes=", ".join(dict.fromkeys(names)))
+            for rule, names in subjects.items()
+        ]
 
 
 def major(version: str | None) -> int | None:
@@ -81,8 +85,14 @@ def major(version: str | None) -> int | None:
 def check_release(old: Snapshot, new: Snapshot) -> Verdict:
     """Every finding for releasing `new` to learners who have `old`."""
     diff = diff_snapshots(old, new)
-    findings = [*_version(diff), *_deck_renamed(diff), *_removed(diff), *_retired(diff),
-                *_notetypes(old, new), *_static_media(old, new)]
+    findings = [
+        *_version(diff),
+        *_deck_renamed(diff),
+        *_removed(diff),
+        *_retired(diff),
+        *_notetypes(old, new),
+        *_static_media(old, new),
+    ]
     for change in diff.changed:
         findings += _changed(diff, change)
     findings += _touched(diff)
@@ -98,9 +108,12 @@ def _touched(diff: DeckDiff) -> Iterator[Finding]:
         if before is None or note.guid in changed or note.mod <= before.mod:
             continue
         ref = note_ref(diff.new, note, {})
-        yield _finding(anki_rules.TOUCHED, _where(diff.new, note),
-                       f"note {ref} did not change but its modification time moved forward",
-                       _quoted(ref))
+        yield _finding(
+            anki_rules.TOUCHED,
+            _where(diff.new, note),
+            f"note {ref} did not change but its modification time moved forward",
+            _quoted(ref),
+        )
 
 
 def _where(side: Snapshot, note: PackagedNote) -> Location:
@@ -115,16 +128,21 @@ def _quoted(ref: NoteRef) -> str:
     return f"“{ref.text}”"
 
 
-def _finding(rule: Rule, where: Location, change: str, subject: str = "", *,
-             breaking: bool = True) -> Finding:
+def _finding(
+    rule: Rule, where: Location, change: str, subject: str = "", *, breaking: bool = True
+) -> Finding:
     return Finding(rule.key, where, rule.message(change), rule.hint, subject, breaking)
 
 
 def _deck_renamed(diff: DeckDiff) -> Iterator[Finding]:
     old, new = diff.old.deck_name, diff.new.deck_name
     if old and new and old != new:
-        yield _finding(anki_rules.DECK_RENAMED, _deck_yaml(diff.new),
-                       anki_rules.deck_renamed(old, new), f"“{old}” → “{new}”")
+        yield _finding(
+            anki_rules.DECK_RENAMED,
+            _deck_yaml(diff.new),
+            anki_rules.deck_renamed(old, new),
+            f"“{old}” → “{new}”",
+        )
 
 
 def _removed(diff: DeckDiff) -> Iterator[Finding]:
@@ -138,11 +156,16 @@ def _removed(diff: DeckDiff) -> Iterator[Finding]:
             continue  # announced in the release that retired it
         twin = added.get(identity(diff.old, note))
         if twin is not None:
-            yield _finding(anki_rules.RENAMED, _where(diff.new, diff.new.by_guid[twin.guid]),
-                           f"note {ref} seems to be renamed to {twin}", _quoted(ref))
+            yield _finding(
+                anki_rules.RENAMED,
+                _where(diff.new, diff.new.by_guid[twin.guid]),
+                f"note {ref} seems to be renamed to {twin}",
+                _quoted(ref),
+            )
         else:
-            yield _finding(anki_rules.REMOVED, _where(diff.old, note), f"note {ref} was removed",
-                           _quoted(ref))
+            yield _finding(
+                anki_rules.REMOVED, _where(diff.old, note), f"note {ref} was removed", _quoted(ref)
+            )
 
 
 def _retired(diff: DeckDiff) -> Iterator[Finding]:
@@ -150,17 +173,26 @@ def _retired(diff: DeckDiff) -> Iterator[Finding]:
         before = diff.old.by_guid.get(note.guid)
         if RETIRED_TAG in note.tags and before is not None and RETIRED_TAG not in before.tags:
             ref = note_ref(diff.new, note, {})
-            yield _finding(anki_rules.RETIRED, _where(diff.new, note), f"note {ref} is retired",
-                           _quoted(ref), breaking=False)
+            yield _finding(
+                anki_rules.RETIRED,
+                _where(diff.new, note),
+                f"note {ref} is retired",
+                _quoted(ref),
+                breaking=False,
+            )
 
 
 def _version(diff: DeckDiff) -> Iterator[Finding]:
     old, new = diff.old.version, diff.new.version
     if not diff.empty and old == new:
         where = _deck_yaml(diff.new)
-        yield Finding("version", where, f"notes changed but the version is still {new}",
-                      "raise `version` in deck.yaml so learners can tell the releases apart",
-                      breaking=False)
+        yield Finding(
+            "version",
+            where,
+            f"notes changed but the version is still {new}",
+            "raise `version` in deck.yaml so learners can tell the releases apart",
+            breaking=False,
+        )
 
 
 def _notetypes(old: Snapshot, new: Snapshot) -> Iterator[Finding]:
@@ -170,32 +202,56 @@ def _notetypes(old: Snapshot, new: Snapshot) -> Iterator[Finding]:
             continue
         where = Location(new.source)
         if schema := _schema_changes(before, after):
-            yield _finding(anki_rules.NOTETYPE_SCHEMA, where,
-                           f"note type {after.name!r} changed its {schema}", f"“{after.name}”")
+            yield _finding(
+                anki_rules.NOTETYPE_SCHEMA,
+                where,
+                f"note type {after.name!r} changed its {schema}",
+                f"“{after.name}”",
+            )
         elif (before.templates, before.css, before.name) != (
-                after.templates, after.css, after.name) and after.mod <= before.mod:
-            yield _finding(anki_rules.NOTETYPE_NOT_NEWER, where,
-                           f"note type {after.name!r} changed its templates or styling")
+            after.templates,
+            after.css,
+            after.name,
+        ) and after.mod <= before.mod:
+            yield _finding(
+                anki_rules.NOTETYPE_NOT_NEWER,
+                where,
+                f"note type {after.name!r} changed its templates or styling",
+            )
 
 
 def _static_media(old: Snapshot, new: Snapshot) -> Iterator[Finding]:
     for name, data in sorted(new.media.items()):
         if anki_rules.static_media(name) and old.media.get(name, data) != data:
-            yield _finding(anki_rules.STATIC_MEDIA_CHANGED, Location(new.source),
-                           f"media file {name!r} changed", name)
+            yield _finding(
+                anki_rules.STATIC_MEDIA_CHANGED,
+                Location(new.source),
+                f"media file {name!r} changed",
+                name,
+            )
 
 
 def _schema_changes(before: NoteType, after: NoteType) -> str:
     parts = []
-    for what, old, new in (("fields", before.fields, after.fields),
-                           ("templates", before.templates, after.templates)):
+    for what, old, new in (
+        ("fields", before.fields, after.fields),
+        ("templates", before.templates, after.templates),
+    ):
         if [(x.id, x.name) for x in old] != [(x.id, x.name) for x in new]:
             gone = [x.name for x in old if x.id not in {y.id for y in new}]
             came = [x.name for x in new if x.id not in {y.id for y in old}]
-            detail = "; ".join(filter(None, (
-                f"removed {', '.join(gone)}" if gone else "",
-                f"added {', '.join(came)}" if came else "",
-            ))) or "renamed or reordered"
+            detail = (
+                "; ".join(
+                    filter(
+                        None,
+                        (
+                            f"removed {', '.join(gone)}" if gone else "",
+                            f"added {', '.join(came)}" if came else "",
+                        ),
+                    )
+                )
+                or "renamed or reordered"
+            )
             parts.append(f"{what} ({detail})")
     return " and ".join(parts)
 
@@ -207,8 +263,11 @@ _NAMING_CARDS = (anki_rules.CARD_LOST, anki_rules.OCCLUSION_REMOVED)
 def _shape(side: Snapshot, note: PackagedNote, other: NoteType) -> anki_rules.NoteShape:
     notetype = side.notetype_of(note)
     # Anki tells note types apart by id; two with the same key get their ids shown.
-    kind = notetype.key if notetype.key != other.key or notetype.id == other.id else (
-        f"{notetype.key} ({notetype.id})")
+    kind = (
+        notetype.key
+        if notetype.key != other.key or notetype.id == other.id
+        else (f"{notetype.key} ({notetype.id})")
+    )
     regions = None
     if notetype.key == "occlusion":  # its regions, by card, from its Back Extra
         answers = answers_by_number(side.fields_of(note).get("back_extra", ""))
@@ -222,8 +281,11 @@ def _changed(diff: DeckDiff, change: NoteChange) -> Iterator[Finding]:
     before = _shape(old, change.old, new.notetype_of(change.new))
     after = _shape(new, change.new, old.notetype_of(change.old))
     for rule, words, detail in anki_rules.note_changes(str(ref), before, after):
-        subject = f"{_quoted(ref)} ({detail})" if rule is anki_rules.MOVED else (
-            f"{_quoted(ref)} {detail}" if rule in _NAMING_CARDS else _quoted(ref))
+        subject = (
+            f"{_quoted(ref)} ({detail})"
+            if rule is anki_rules.MOVED
+            else (f"{_quoted(ref)} {detail}" if rule in _NAMING_CARDS else _quoted(ref))
+        )
         yield _finding(rule, where, words, subject)
         if rule is anki_rules.TYPE_CHANGED:
             return  # Anki ignores the rest of this note's changes
@@ -233,37 +295,53 @@ def _changed(diff: DeckDiff, change: NoteChange) -> Iterator[Finding]:
         yield from _renumbered(old, new, change, where)
     visible = set(change.parts) - {"deck"}
     if visible and change.new.mod <= change.old.mod:
-        yield _finding(anki_rules.NOT_NEWER, where,
-                       f"note {ref} changed ({', '.join(sorted(visible))})")
+        yield _finding(
+            anki_rules.NOT_NEWER, where, f"note {ref} changed ({', '.join(sorted(visible))})"
+        )
 
 
-def _renumbered(old: Snapshot, new: Snapshot, change: NoteChange,
-                where: Location) -> Iterator[Finding]:
+def _renumbered(
+    old: Snapshot, new: Snapshot, change: NoteChange, where: Location
+) -> Iterator[Finding]:
     before = _deletions(old.fields_of(change.old).get("text", ""))
     after = _deletions(new.fields_of(change.new).get("text", ""))
     moves = [
         f"c{n} → c{m}"
-        for n in sorted(before.keys() & after.keys()) if not before[n] <= after[n]
-        for m in sorted(after) if m != n and before[n] <= after[m]
+        for n in sorted(before.keys() & after.keys())
+        if not before[n] <= after[n]
+        for m in sorted(after)
+        if m != n and before[n] <= after[m]
     ]
     if moves:
-        yield _finding(anki_rules.CLOZE_RENUMBERED, where,
-                       f"note {change.ref} renumbered its cloze deletions ({', '.join(moves)})",
-                       _quoted(change.ref))
+        yield _finding(
+            anki_rules.CLOZE_RENUMBERED,
+            where,
+            f"note {change.ref} renumbered its cloze deletions ({', '.join(moves)})",
+            _quoted(change.ref),
+        )
 
 
-def _regions_renumbered(old: Snapshot, new: Snapshot, change: NoteChange,
-                        where: Location) -> Iterator[Finding]:
+def _regions_renumbered(
+    old: Snapshot, new: Snapshot, change: NoteChange, where: Location
+) -> Iterator[Finding]:
     """A diagram's regions are known by the occlusion ids its Back Extra records per card."""
     before = answers_by_number(old.fields_of(change.old).get("back_extra", ""))
-    after = {key: n for n, key in
-             answers_by_number(new.fields_of(change.new).get("back_extra", "")).items()}
-    moves = [f"{key!r} c{n} → c{after[key]}" for n, key in sorted(before.items())
-             if key in after and after[key] != n]
+    after = {
+        key: n
+        for n, key in answers_by_number(new.fields_of(change.new).get("back_extra", "")).items()
+    }
+    moves = [
+        f"{key!r} c{n} → c{after[key]}"
+        for n, key in sorted(before.items())
+        if key in after and after[key] != n
+    ]
     if moves:
-        yield _finding(anki_rules.OCCLUSION_RENUMBERED, where,
-                       f"diagram {change.ref} gave its regions other card numbers "
-                       f"({', '.join(moves)})", _quoted(change.ref))
+        yield _finding(
+            anki_rules.OCCLUSION_RENUMBERED,
+            where,
+            f"diagram {change.ref} gave its regions other card numbers " f"({', '.join(moves)})",
+            _quoted(change.ref),
+        )
 
 
 def _deletions(text: str) -> dict[int, set[str]]:
@@ -277,19 +355,26 @@ def format_verdict(verdict: Verdict) -> str:
     """The verdict for a terminal: what breaks, what to do, and what to tell learners."""
     diff = verdict.diff
     old, new = diff.old.version or "unversioned", diff.new.version or "unversioned"
-    lines = [printable(f"{diff.new.deck_name}: {old} ({diff.old.source}) → {new} "
-                       f"({diff.new.source})")]
+    lines = [
+        printable(
+            f"{diff.new.deck_name}: {old} ({diff.old.source}) → {new} " f"({diff.new.source})"
+        )
+    ]
     lines += [str(p) for p in verdict.problems()]
     count = len(verdict.breaking)
     if not count:
         lines.append(f"No breaking changes: learners who have {old} get every change in {new}.")
     elif verdict.major_raised:
-        lines.append(f"{count} breaking change{'s' if count != 1 else ''}, announced by the "
-                     f"major version {new}.")
+        lines.append(
+            f"{count} breaking change{'s' if count != 1 else ''}, announced by the "
+            f"major version {new}."
+        )
     else:
-        lines.append(f"{count} breaking change{'s' if count != 1 else ''}: fix "
-                     f"{'them' if count != 1 else 'it'}, or raise the major version in deck.yaml "
-                     f"(now {new}) to release {'them' if count != 1 else 'it'} anyway.")
+        lines.append(
+            f"{count} breaking change{'s' if count != 1 else ''}: fix "
+            f"{'them' if count != 1 else 'it'}, or raise the major version in deck.yaml "
+            f"(now {new}) to release {'them' if count != 1 else 'it'} anyway."
+        )
     if tell := verdict.tell_learners():
         lines += ["", "Tell learners:", *(f"- {line}" for line in tell)]
     return "\n".join(lines) + "\n"
@@ -303,7 +388,9 @@ def verdict_to_json(verdict: Verdict) -> dict[str, object]:
         "new_version": verdict.diff.new.version,
         "major_raised": verdict.major_raised,
         "breaking": len(verdict.breaking),
-        "findings": [{**p.to_json(), "rule": f.rule, "breaking": f.breaking}
-                     for f, p in zip(verdict.findings, verdict.problems(), strict=True)],
+        "findings": [
+            {**p.to_json(), "rule": f.rule, "breaking": f.breaking}
+            for f, p in zip(verdict.findings, verdict.problems(), strict=True)
+        ],
         "tell_learners": verdict.tell_learners(),
     }

@@ -42,12 +42,16 @@ def relock(deck_dir: Path, package: Path, *, clock: int, force: bool = False) ->
     fresh = compiled.lock
     shared = [n for n in current.notes if n.guid in released.by_guid]
     if released.notes and not shared:
-        raise NeurodeckError([Problem(
-            Location(display_path(package)),
-            "no note of this package belongs to the deck: it is another deck's release, or "
-            "the deck's `id` changed since",
-            hint="pass the package last released from this deck directory",
-        )])
+        raise NeurodeckError(
+            [
+                Problem(
+                    Location(display_path(package)),
+                    "no note of this package belongs to the deck: it is another deck's release, or "
+                    "the deck's `id` changed since",
+                    hint="pass the package last released from this deck directory",
+                )
+            ]
+        )
     notes = lockfile.NoteTable()
     kept = changed = added = 0
     for note in current.notes:
@@ -69,17 +73,28 @@ def relock(deck_dir: Path, package: Path, *, clock: int, force: bool = False) ->
         if now is not None and then is not None and _same(now, then):
             notetypes[key] = lockfile.Entry(entry.hash, then.mod)
         else:
-            notetypes[key] = lockfile.Entry(entry.hash, max(clock, then.mod + 1)
-                                            if then is not None else entry.mod)
+            notetypes[key] = lockfile.Entry(
+                entry.hash, max(clock, then.mod + 1) if then is not None else entry.mod
+            )
     # Diagrams' card numbers come from this build: a package does not say which region a
     # cloze number was (a region removed since the release would move the numbers after it).
-    rebuilt = lockfile.Lock(notes, notetypes, released.deck_name or fresh.deck_name,
-                            fresh.occlusions, deck_id=fresh.deck_id)
+    rebuilt = lockfile.Lock(
+        notes,
+        notetypes,
+        released.deck_name or fresh.deck_name,
+        fresh.occlusions,
+        deck_id=fresh.deck_id,
+    )
     try:
         write_lines_atomically(lock_path, lockfile.lock_lines(rebuilt))
     except OSError as err:
-        raise NeurodeckError([Problem(Location(display_path(lock_path)),
-                                      f"cannot write the lock file: {err.strerror}")]) from None
+        raise NeurodeckError(
+            [
+                Problem(
+                    Location(display_path(lock_path)), f"cannot write the lock file: {err.strerror}"
+                )
+            ]
+        ) from None
     return Relocked(lock_path, kept, changed, added, compiled.warnings)
 
 
@@ -92,14 +107,22 @@ def _refuse_a_good_lock(lock_path: Path) -> None:
         return  # lost or damaged: this is what `lock --from` is for
     except OSError:
         return  # unreadable: writing it will say why, if it fails too
-    raise NeurodeckError([Problem(
-        Location(display_path(lock_path)),
-        f"{lockfile.LOCK_FILE} exists and is readable; `lock --from` rebuilds only a lost "
-        "or damaged lock",
-        hint="keep it; pass --force only if you know it is wrong",
-    )])
+    raise NeurodeckError(
+        [
+            Problem(
+                Location(display_path(lock_path)),
+                f"{lockfile.LOCK_FILE} exists and is readable; `lock --from` rebuilds only a lost "
+                "or damaged lock",
+                hint="keep it; pass --force only if you know it is wrong",
+            )
+        ]
+    )
 
 
 def _same(now: NoteType, then: NoteType) -> bool:
     return (now.name, now.fields, now.templates, now.css) == (
-        then.name, then.fields, then.templates, then.css)
+        then.name,
+        then.fields,
+        then.templates,
+        then.css,
+    )

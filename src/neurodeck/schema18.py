@@ -30,34 +30,52 @@ def read_models_and_decks(conn: sqlite3.Connection) -> tuple[dict[str, Any], dic
     """`col.models` and `col.decks` as a schema-11 collection would hold them."""
     models: dict[str, Any] = {}
     for ntid, name, mtime, config in conn.execute(
-            "select id, name, mtime_secs, config from notetypes"):
+        "select id, name, mtime_secs, config from notetypes"
+    ):
         values = _message(config)
         models[str(int(ntid))] = {
-            "id": int(ntid), "name": str(name), "mod": int(mtime),
-            "type": _int(values, _KIND), "css": _text(values, _CSS), "flds": [], "tmpls": [],
+            "id": int(ntid),
+            "name": str(name),
+            "mod": int(mtime),
+            "type": _int(values, _KIND),
+            "css": _text(values, _CSS),
+            "flds": [],
+            "tmpls": [],
         }
     for ntid, ordinal, name, config in conn.execute(
-            "select ntid, ord, name, config from fields order by ntid, ord"):
+        "select ntid, ord, name, config from fields order by ntid, ord"
+    ):
         model = models.get(str(ntid))
         if model is None:  # Anki's exporter leaves the rows of note types it left out
             continue
         values = _message(config)
-        model["flds"].append({"name": str(name), "ord": int(ordinal),
-                              "id": _signed(values, _FIELD_ID)})
+        model["flds"].append(
+            {"name": str(name), "ord": int(ordinal), "id": _signed(values, _FIELD_ID)}
+        )
     for ntid, ordinal, name, config in conn.execute(
-            "select ntid, ord, name, config from templates order by ntid, ord"):
+        "select ntid, ord, name, config from templates order by ntid, ord"
+    ):
         model = models.get(str(ntid))
         if model is None:
             continue
         values = _message(config)
-        model["tmpls"].append({"name": str(name), "ord": int(ordinal),
-                               "qfmt": _text(values, _QFMT), "afmt": _text(values, _AFMT),
-                               "id": _signed(values, _TEMPLATE_ID)})
+        model["tmpls"].append(
+            {
+                "name": str(name),
+                "ord": int(ordinal),
+                "qfmt": _text(values, _QFMT),
+                "afmt": _text(values, _AFMT),
+                "id": _signed(values, _TEMPLATE_ID),
+            }
+        )
     decks: dict[str, Any] = {}
     for did, name, kind in conn.execute("select id, name, kind from decks"):
         normal = _message(_bytes(_message(kind), _NORMAL_DECK))
-        decks[str(int(did))] = {"id": int(did), "name": str(name).replace("\x1f", "::"),
-                                "desc": _text(normal, _DESCRIPTION)}
+        decks[str(int(did))] = {
+            "id": int(did),
+            "name": str(name).replace("\x1f", "::"),
+            "desc": _text(normal, _DESCRIPTION),
+        }
     return models, decks
 
 
@@ -75,10 +93,10 @@ def _message(blob: object) -> dict[int, list[int | bytes]]:
             value, at = _varint(blob, at)
         elif wire == 2:
             length, at = _varint(blob, at)
-            value, at = blob[at:at + length], at + length
+            value, at = blob[at : at + length], at + length
         elif wire in (1, 5):
             width = 8 if wire == 1 else 4
-            value, at = blob[at:at + width], at + width
+            value, at = blob[at : at + width], at + width
         else:
             raise SchemaError(f"a protobuf blob has wire type {wire}")
         if at > len(blob):

@@ -123,9 +123,15 @@ def read_side(path: Path, *, clock: int) -> Snapshot:
     if path.is_file():
         # Of the package's media, only what Anki's import rules look at (anki_rules.py).
         return replace(read_apkg(path), media=read_media(path, static_media))
-    raise NeurodeckError([Problem(Location(display_path(path)),
-                                  "no such deck directory or .apkg file",
-                                  hint="pass a directory holding deck.yaml, or a built .apkg")])
+    raise NeurodeckError(
+        [
+            Problem(
+                Location(display_path(path)),
+                "no such deck directory or .apkg file",
+                hint="pass a directory holding deck.yaml, or a built .apkg",
+            )
+        ]
+    )
 
 
 def compile_snapshot(deck_dir: Path, *, clock: int) -> Snapshot:
@@ -150,15 +156,30 @@ def from_compiled(compiled: pipeline.CompiledDeck, source: str) -> Snapshot:
         fields = note.fields
         if note.images:
             fields = tuple(replace_image_sources(value, names) for value in fields)
-        notes.append(PackagedNote(
-            guid=note.guid, notetype_id=notetype_ids[note.kind], fields=fields,
-            tags=note.tags, mod=note.mod, deck=package.deck_for(note.subdeck).name,
-            ordinals=note.ordinals, note_id=note.id, loc=note.loc,
-        ))
+        notes.append(
+            PackagedNote(
+                guid=note.guid,
+                notetype_id=notetype_ids[note.kind],
+                fields=fields,
+                tags=note.tags,
+                mod=note.mod,
+                deck=package.deck_for(note.subdeck).name,
+                ordinals=note.ordinals,
+                note_id=note.id,
+                loc=note.loc,
+            )
+        )
     deck = compiled.deck
     media = {name: path.read_bytes() for name, path in sorted(compiled.media.items())}
-    return Snapshot(source, deck.name if notes else "", deck.version or None, notetypes,
-                    tuple(notes), deck_slug=deck.id, media=media)
+    return Snapshot(
+        source,
+        deck.name if notes else "",
+        deck.version or None,
+        notetypes,
+        tuple(notes),
+        deck_slug=deck.id,
+        media=media,
+    )
 
 
 def read_apkg(path: Path, *, source: str | None = None) -> Snapshot:
@@ -193,28 +214,40 @@ def read_collection(db: Path, source: str) -> Snapshot:
                 header = conn.execute("select models, decks from col").fetchone()
                 if header is None:
                     raise _Damaged("its col table is empty")
-                models, decks = (_json_object(text, what) for text, what in
-                                 zip(header, ("note types", "decks"), strict=True))
-            note_rows = conn.execute("select guid, mid, mod, tags, flds from notes "
-                                     "order by id").fetchall()
-            card_rows = conn.execute("select n.guid, c.did, c.ord from cards c join notes n "
-                                     "on n.id = c.nid order by c.due, c.ord, c.id").fetchall()
+                models, decks = (
+                    _json_object(text, what)
+                    for text, what in zip(header, ("note types", "decks"), strict=True)
+                )
+            note_rows = conn.execute(
+                "select guid, mid, mod, tags, flds from notes " "order by id"
+            ).fetchall()
+            card_rows = conn.execute(
+                "select n.guid, c.did, c.ord from cards c join notes n "
+                "on n.id = c.nid order by c.due, c.ord, c.id"
+            ).fetchall()
         finally:
             conn.close()
         return _snapshot(source, models, decks, note_rows, card_rows)
     except sqlite3.Error as err:
         reason = str(err)
         if time.monotonic() > deadline:
-            reason = (f"reading it took more than {MAX_READ_SECONDS} seconds, far longer than "
-                      "any real collection takes")
+            reason = (
+                f"reading it took more than {MAX_READ_SECONDS} seconds, far longer than "
+                "any real collection takes"
+            )
     except (_Damaged, schema18.SchemaError) as err:
         reason = str(err)
-    except (KeyError, TypeError, ValueError, AttributeError, OverflowError,
-            RecursionError) as err:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError, RecursionError) as err:
         reason = f"damaged note type, deck or note data ({type(err).__name__}: {err})"
-    raise NeurodeckError([Problem(Location(source), f"is not a readable Anki collection: {reason}",
-                                  hint="pass a .apkg exported by Anki or built by "
-                                  "`neurodeck build`")])
+    raise NeurodeckError(
+        [
+            Problem(
+                Location(source),
+                f"is not a readable Anki collection: {reason}",
+                hint="pass a .apkg exported by Anki or built by " "`neurodeck build`",
+            )
+        ]
+    )
 
 
 def refuse_active_sql(db: Path, source: str) -> None:
@@ -232,9 +265,15 @@ def refuse_active_sql(db: Path, source: str) -> None:
     except sqlite3.Error:
         return
     except _Damaged as err:
-        raise NeurodeckError([Problem(Location(source), f"is not a readable Anki collection: "
-                                      f"{err}", hint="do not import this file into Anki")],
-                             ) from None
+        raise NeurodeckError(
+            [
+                Problem(
+                    Location(source),
+                    f"is not a readable Anki collection: " f"{err}",
+                    hint="do not import this file into Anki",
+                )
+            ],
+        ) from None
 
 
 def _connect_read_only(db: Path) -> sqlite3.Connection:
@@ -265,8 +304,10 @@ def _refuse_active_sql(conn: sqlite3.Connection) -> set[str]:
     for table in sorted(tables):
         for column in conn.execute("select name, hidden from pragma_table_xinfo(?)", (table,)):
             if column[1] in (2, 3):  # a generated column is computed on every read
-                raise _Damaged(f"its {table} table has a computed column {column[0]!r}, "
-                               "which Anki never writes")
+                raise _Damaged(
+                    f"its {table} table has a computed column {column[0]!r}, "
+                    "which Anki never writes"
+                )
     return tables
 
 
@@ -289,8 +330,13 @@ def _refuse_constant(name: str) -> object:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def _snapshot(source: str, models: dict[str, Any], decks: dict[str, Any],
-              note_rows: list[tuple[Any, ...]], card_rows: list[tuple[Any, ...]]) -> Snapshot:
+def _snapshot(
+    source: str,
+    models: dict[str, Any],
+    decks: dict[str, Any],
+    note_rows: list[tuple[Any, ...]],
+    card_rows: list[tuple[Any, ...]],
+) -> Snapshot:
     notetypes = {int(mid): _notetype(int(mid), m) for mid, m in models.items()}
     deck_names = {int(did): str(d["name"]) for did, d in decks.items()}
     cards: dict[str, list[tuple[int, int]]] = {}  # guid -> [(ordinal, deck id)] by due
@@ -305,19 +351,26 @@ def _snapshot(source: str, models: dict[str, Any], decks: dict[str, Any],
         fields = (*str(flds).split("\x1f")[:width], *[""] * width)[:width]
         own = cards.get(str(guid), [])
         deck = deck_names.get(min(own)[1], "") if own else ""
-        notes.append(PackagedNote(
-            guid=str(guid), notetype_id=int(mid), fields=fields,
-            tags=tuple(str(tags).split()), mod=int(mod), deck=deck,
-            ordinals=tuple(sorted({o for o, _ in own})),
-        ))
+        notes.append(
+            PackagedNote(
+                guid=str(guid),
+                notetype_id=int(mid),
+                fields=fields,
+                tags=tuple(str(tags).split()),
+                mod=int(mod),
+                deck=deck,
+                ordinals=tuple(sorted({o for o, _ in own})),
+            )
+        )
     # Curriculum order: the order of the notes' first cards in the new-card queue.
     position = {guid: i for i, guid in enumerate(dict.fromkeys(cards))}
     notes.sort(key=lambda n: position.get(n.guid, len(position)))
     root = notes[0].deck.split("::")[0] if notes else ""
     description = next((str(d.get("desc", "")) for d in decks.values() if d["name"] == root), "")
     version = _VERSION_RE.search(description)
-    return Snapshot(source, root, html.unescape(version.group(1)) if version else None,
-                    notetypes, tuple(notes))
+    return Snapshot(
+        source, root, html.unescape(version.group(1)) if version else None, notetypes, tuple(notes)
+    )
 
 
 def _notetype(mid: int, model: dict[str, Any]) -> NoteType:
@@ -331,5 +384,13 @@ def _notetype(mid: int, model: dict[str, Any]) -> NoteType:
     )
     template_ids = frozenset(t.id for t in templates if t.id is not None)
     key = _NOTETYPE_KEYS.get(template_ids, str(model["name"]))
-    return NoteType(mid, str(model["name"]), key, int(model.get("type", 0)) == 1, fields,
-                    templates, str(model.get("css", "")), int(model.get("mod", 0)))
+    return NoteType(
+        mid,
+        str(model["name"]),
+        key,
+        int(model.get("type", 0)) == 1,
+        fields,
+        templates,
+        str(model.get("css", "")),
+        int(model.get("mod", 0)),
+    )

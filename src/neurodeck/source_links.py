@@ -51,38 +51,71 @@ def check_source_link(deck: Deck) -> list[Problem]:
     problems = []
     where = link.loc
     if not REPOSITORY_RE.fullmatch(link.repository):
-        problems.append(Problem(
-            where, f"`repository` of `source_link` is not a repository address: "
-            f"{link.repository!r}",
-            hint="write the https:// address you open in a browser, such as "
-            "https://github.com/OWNER/NAME (no query, no #)"))
+        problems.append(
+            Problem(
+                where,
+                f"`repository` of `source_link` is not a repository address: "
+                f"{link.repository!r}",
+                hint="write the https:// address you open in a browser, such as "
+                "https://github.com/OWNER/NAME (no query, no #)",
+            )
+        )
     elif forge_of(link) is None:
         if link.forge is not None:
-            problems.append(Problem(where, f"unknown `forge` {link.forge!r} in `source_link`",
-                                    hint=f"write one of: {', '.join(FORGES)}"))
+            problems.append(
+                Problem(
+                    where,
+                    f"unknown `forge` {link.forge!r} in `source_link`",
+                    hint=f"write one of: {', '.join(FORGES)}",
+                )
+            )
         else:
-            problems.append(Problem(
-                where, f"cannot tell how {link.repository} forms file addresses",
-                hint="add `forge: github` or `forge: gitlab` to `source_link`"))
+            problems.append(
+                Problem(
+                    where,
+                    f"cannot tell how {link.repository} forms file addresses",
+                    hint="add `forge: github` or `forge: gitlab` to `source_link`",
+                )
+            )
     ref = link.ref
     if not ref.strip() or any(c.isspace() for c in ref):
-        problems.append(Problem(where, f"`ref` of `source_link` must be a tag, branch or "
-                                f"commit without spaces, not {ref!r}",
-                                hint='write ref: "v{version}" (the default) or a branch name'))
+        problems.append(
+            Problem(
+                where,
+                f"`ref` of `source_link` must be a tag, branch or "
+                f"commit without spaces, not {ref!r}",
+                hint='write ref: "v{version}" (the default) or a branch name',
+            )
+        )
     elif "{version}" in ref and not deck.version:
-        problems.append(Problem(where, "`ref` of `source_link` uses {version}, but deck.yaml "
-                                "has no `version`",
-                                hint="add `version: 1.0.0`, or write a branch name as `ref`"))
+        problems.append(
+            Problem(
+                where,
+                "`ref` of `source_link` uses {version}, but deck.yaml " "has no `version`",
+                hint="add `version: 1.0.0`, or write a branch name as `ref`",
+            )
+        )
     elif re.search(r"[{}]", ref.replace("{version}", "")):
-        problems.append(Problem(where, f"`ref` of `source_link` has a stray brace: {ref!r}",
-                                hint='the only placeholder is {version}, as in "v{version}"'))
+        problems.append(
+            Problem(
+                where,
+                f"`ref` of `source_link` has a stray brace: {ref!r}",
+                hint='the only placeholder is {version}, as in "v{version}"',
+            )
+        )
     path = link.path.strip("/")
-    if path and (not all(_PATH_PART_RE.fullmatch(p) for p in path.split("/"))
-                 or any(p in (".", "..") for p in path.split("/"))):
-        problems.append(Problem(where, f"`path` of `source_link` is not a folder inside the "
-                                f"repository: {link.path!r}",
-                                hint="write the deck directory's folder as it is in the "
-                                "repository, such as `cards`, or leave `path` out"))
+    if path and (
+        not all(_PATH_PART_RE.fullmatch(p) for p in path.split("/"))
+        or any(p in (".", "..") for p in path.split("/"))
+    ):
+        problems.append(
+            Problem(
+                where,
+                f"`path` of `source_link` is not a folder inside the " f"repository: {link.path!r}",
+                hint="write the deck directory's folder as it is in the "
+                "repository, such as `cards`, or leave `path` out",
+            )
+        )
     return problems
 
 
@@ -91,8 +124,14 @@ def file_url(deck: Deck, link: SourceLink, file: str, line: int) -> str:
     ref = link.ref.replace("{version}", deck.version or "")
     path = "/".join(p for p in (link.path.strip("/"), file) if p)
     blob = "/-/blob/" if forge_of(link) == "gitlab" else "/blob/"
-    return (link.repository.rstrip("/") + blob + quote(ref, safe="") + "/"
-            + quote(path, safe="/") + f"#L{line}")
+    return (
+        link.repository.rstrip("/")
+        + blob
+        + quote(ref, safe="")
+        + "/"
+        + quote(path, safe="/")
+        + f"#L{line}"
+    )
 
 
 def origin_html(deck: Deck, file: str, line: int) -> str:

@@ -46,8 +46,14 @@ def extract_collection(apkg: Path, into: Path) -> Path:
         info = _collection_entry(where, {i.filename: i for i in archive.infolist()})
         target = into / "collection.anki2"
         with target.open("wb") as out:
-            _copy_capped(where, archive, info, out, MAX_UNPACKED_BYTES,
-                         zstd=info.filename == _MODERN_COLLECTION)
+            _copy_capped(
+                where,
+                archive,
+                info,
+                out,
+                MAX_UNPACKED_BYTES,
+                zstd=info.filename == _MODERN_COLLECTION,
+            )
         return target
 
 
@@ -122,13 +128,17 @@ def _checked_archive(apkg: Path) -> Iterator[tuple[Location, zipfile.ZipFile]]:
             _check_entries(where, archive.infolist())
             yield where, archive
     except zipfile.BadZipFile as err:
-        raise _error(where, f"is not an Anki package: not a readable zip archive ({err})",
-                     "pass a .apkg exported by Anki or built by `neurodeck build`") from None
+        raise _error(
+            where,
+            f"is not an Anki package: not a readable zip archive ({err})",
+            "pass a .apkg exported by Anki or built by `neurodeck build`",
+        ) from None
     # zipfile raises NotImplementedError for compression methods it cannot read, and
     # RuntimeError for encrypted entries: both mean a package we cannot use.
     except (zlib.error, EOFError, NotImplementedError, RuntimeError) as err:
-        raise _error(where, f"is a damaged Anki package: {err}",
-                     "download or build the package again") from None
+        raise _error(
+            where, f"is a damaged Anki package: {err}", "download or build the package again"
+        ) from None
     except OSError as err:
         raise _error(where, f"cannot read the package: {err.strerror or err}") from None
 
@@ -140,20 +150,30 @@ def _check_entries(where: Location, infos: list[zipfile.ZipInfo]) -> None:
     for info in infos:
         name = info.filename
         if not _is_safe_name(name):
-            raise _error(where, f"has an unsafe entry name {name!r} (it points outside the "
-                         "package)", "Anki never writes such names: do not use this file")
+            raise _error(
+                where,
+                f"has an unsafe entry name {name!r} (it points outside the " "package)",
+                "Anki never writes such names: do not use this file",
+            )
         if name in seen:
-            raise _error(where, f"has two entries named {name!r}",
-                         "Anki never writes such archives: do not use this file")
+            raise _error(
+                where,
+                f"has two entries named {name!r}",
+                "Anki never writes such archives: do not use this file",
+            )
         seen.add(name)
     declared = sum(i.file_size for i in infos)
     if declared > MAX_ARCHIVE_BYTES:
-        raise _error(where, f"claims {declared} bytes uncompressed (more than "
-                     f"{MAX_ARCHIVE_BYTES}); refusing a possible zip bomb")
+        raise _error(
+            where,
+            f"claims {declared} bytes uncompressed (more than "
+            f"{MAX_ARCHIVE_BYTES}); refusing a possible zip bomb",
+        )
     compressed = max(1, sum(i.compress_size for i in infos))
     if declared > RATIO_EXEMPT_BYTES and declared / compressed > MAX_RATIO:
-        raise _error(where, f"expands more than {MAX_RATIO}:1 when unpacked; refusing a "
-                     "possible zip bomb")
+        raise _error(
+            where, f"expands more than {MAX_RATIO}:1 when unpacked; refusing a " "possible zip bomb"
+        )
 
 
 def _is_safe_name(name: str) -> bool:
@@ -168,56 +188,88 @@ def _collection_entry(where: Location, entries: dict[str, zipfile.ZipInfo]) -> z
     for name in _COLLECTION_NAMES:
         if name in entries:
             return entries[name]
-    raise _error(where, "has no collection.anki2: it is not an Anki deck package",
-                 "pass a .apkg exported by Anki or built by `neurodeck build`")
+    raise _error(
+        where,
+        "has no collection.anki2: it is not an Anki deck package",
+        "pass a .apkg exported by Anki or built by `neurodeck build`",
+    )
 
 
-def _copy_capped(where: Location, archive: zipfile.ZipFile, info: zipfile.ZipInfo,
-                 out: _Sink, limit: int, *, zstd: bool = False) -> int:
+def _copy_capped(
+    where: Location,
+    archive: zipfile.ZipFile,
+    info: zipfile.ZipInfo,
+    out: _Sink,
+    limit: int,
+    *,
+    zstd: bool = False,
+) -> int:
     """Copy one entry, at most `limit` bytes, unpacking zstd as Anki does; returns the bytes
     copied."""
     if zstd:
         return _unzstd_capped(where, archive, info, out, limit)
     if info.file_size > limit:
-        raise _error(where, f"has a {info.file_size}-byte entry {info.filename!r} (more than "
-                     f"{limit}); refusing a possible zip bomb")
+        raise _error(
+            where,
+            f"has a {info.file_size}-byte entry {info.filename!r} (more than "
+            f"{limit}); refusing a possible zip bomb",
+        )
     if info.file_size > RATIO_EXEMPT_BYTES and info.file_size > MAX_RATIO * info.compress_size:
-        raise _error(where, f"has an entry {info.filename!r} that expands more than "
-                     f"{MAX_RATIO}:1; refusing a possible zip bomb")
+        raise _error(
+            where,
+            f"has an entry {info.filename!r} that expands more than "
+            f"{MAX_RATIO}:1; refusing a possible zip bomb",
+        )
     # Trust neither the declared size nor the ratio alone: count what comes out.
     written = 0
     with archive.open(info) as source:
         while chunk := source.read(_CHUNK):
             written += len(chunk)
             if written > info.file_size:
-                raise _error(where, f"has an entry {info.filename!r} larger than it declares; "
-                             "refusing a possible zip bomb")
+                raise _error(
+                    where,
+                    f"has an entry {info.filename!r} larger than it declares; "
+                    "refusing a possible zip bomb",
+                )
             out.write(chunk)
     return written
 
 
-def _unzstd_capped(where: Location, archive: zipfile.ZipFile, info: zipfile.ZipInfo,
-                   out: _Sink, limit: int) -> int:
+def _unzstd_capped(
+    where: Location, archive: zipfile.ZipFile, info: zipfile.ZipInfo, out: _Sink, limit: int
+) -> int:
     # Anki 2.1.50+ compresses the collection and each media file with zstd inside a stored
     # zip entry. The zip's own sizes say nothing about what that expands to, so count.
     try:
         import zstandard
     except ImportError:  # pragma: no cover - a core dependency
-        raise _error(where, f"entry {info.filename!r} is zstd-compressed, and the `zstandard` "
-                     "package is not installed", "install it with: pip install zstandard") from None
+        raise _error(
+            where,
+            f"entry {info.filename!r} is zstd-compressed, and the `zstandard` "
+            "package is not installed",
+            "install it with: pip install zstandard",
+        ) from None
     written = 0
     try:
-        with archive.open(info) as raw, zstandard.ZstdDecompressor().stream_reader(
-                raw, read_across_frames=True) as source:
+        with (
+            archive.open(info) as raw,
+            zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True) as source,
+        ):
             while chunk := source.read(_CHUNK):
                 written += len(chunk)
                 if written > limit:
-                    raise _error(where, f"has an entry {info.filename!r} that unpacks to more "
-                                 f"than {limit} bytes; refusing a possible zip bomb")
+                    raise _error(
+                        where,
+                        f"has an entry {info.filename!r} that unpacks to more "
+                        f"than {limit} bytes; refusing a possible zip bomb",
+                    )
                 out.write(chunk)
     except zstandard.ZstdError as err:
-        raise _error(where, f"is a damaged Anki package: entry {info.filename!r}: {err}",
-                     "download or export the package again") from None
+        raise _error(
+            where,
+            f"is a damaged Anki package: entry {info.filename!r}: {err}",
+            "download or export the package again",
+        ) from None
     return written
 
 

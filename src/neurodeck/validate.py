@@ -60,22 +60,31 @@ class SubdeckNames:
         kept = "::".join(deck_name_component(part) for part in parts)
         if kept != subdeck:
             composed = unicodedata.normalize("NFC", subdeck) != subdeck
-            return [Problem(
-                where, f"subdeck {subdeck!r} (the `deck:` of this file) is not a name Anki "
-                f"keeps: Anki would store it as {kept!r}",
-                hint="type the accented letters again (Anki composes them, NFC) or save the "
-                "file as NFC" if composed and kept == unicodedata.normalize("NFC", subdeck)
-                else f"write `deck: {kept}`")]
+            return [
+                Problem(
+                    where,
+                    f"subdeck {subdeck!r} (the `deck:` of this file) is not a name Anki "
+                    f"keeps: Anki would store it as {kept!r}",
+                    hint="type the accented letters again (Anki composes them, NFC) or save the "
+                    "file as NFC"
+                    if composed and kept == unicodedata.normalize("NFC", subdeck)
+                    else f"write `deck: {kept}`",
+                )
+            ]
         for depth in range(1, len(parts) + 1):
             spelled = "::".join(parts[:depth])
             key = tuple(deck_name_key(part) for part in parts[:depth])
             first, first_at = self._first.setdefault(key, (spelled, where))
             if first != spelled:
-                return [Problem(
-                    where, f"subdeck {spelled!r} differs from {first!r} only in case or "
-                    "Unicode form, which Anki takes for the same name: it would rename one of "
-                    "them on import (adding `_`)",
-                    hint=f"spell it {first!r} as at {first_at}, or give it another name")]
+                return [
+                    Problem(
+                        where,
+                        f"subdeck {spelled!r} differs from {first!r} only in case or "
+                        "Unicode form, which Anki takes for the same name: it would rename one of "
+                        "them on import (adding `_`)",
+                        hint=f"spell it {first!r} as at {first_at}, or give it another name",
+                    )
+                ]
         return []
 
 
@@ -125,21 +134,39 @@ def check_header(deck: Deck) -> list[Problem]:
     problems = []
     if not SLUG_RE.fullmatch(deck.id):
         problems.append(
-            Problem(deck.loc, f"deck id {deck.id!r} is not a lowercase slug",
-                    hint="use lowercase letters, digits and single hyphens, e.g. `neurodeck`")
+            Problem(
+                deck.loc,
+                f"deck id {deck.id!r} is not a lowercase slug",
+                hint="use lowercase letters, digits and single hyphens, e.g. `neurodeck`",
+            )
         )
     if not deck.name.strip() or any(not part.strip() for part in deck.name.split("::")):
-        problems.append(Problem(deck.loc, f"deck name {deck.name!r} is empty or has an empty part",
-                                hint="write a name such as `Neurobiology of Connection`"))
+        problems.append(
+            Problem(
+                deck.loc,
+                f"deck name {deck.name!r} is empty or has an empty part",
+                hint="write a name such as `Neurobiology of Connection`",
+            )
+        )
     elif (kept := "::".join(map(deck_name_component, deck.name.split("::")))) != deck.name:
-        problems.append(Problem(deck.loc, f"deck name {deck.name!r} is not a name Anki keeps: "
-                                f"Anki would store it as {kept!r}", hint=f"write `name: {kept}`"))
+        problems.append(
+            Problem(
+                deck.loc,
+                f"deck name {deck.name!r} is not a name Anki keeps: "
+                f"Anki would store it as {kept!r}",
+                hint=f"write `name: {kept}`",
+            )
+        )
     problems += check_source_link(deck)
     for source in deck.sources.values():
         if source.url is not None and not source.url.startswith(("https://", "http://")):
-            problems.append(Problem(source.loc,
-                                    f"source {source.id!r} has a url that is not http(s)",
-                                    hint="write a full https:// address, or remove `url`"))
+            problems.append(
+                Problem(
+                    source.loc,
+                    f"source {source.id!r} has a url that is not http(s)",
+                    hint="write a full https:// address, or remove `url`",
+                )
+            )
         problems += _check_source_citation(source)
     return problems
 
@@ -153,15 +180,26 @@ def _check_source_citation(source: Source) -> list[Problem]:
     if source.kind is not None and source.kind not in SOURCE_KINDS:
         close = difflib.get_close_matches(source.kind.strip().lower(), SOURCE_KINDS, n=1)
         choices = " or ".join(f"`kind: {k}`" for k in SOURCE_KINDS)
-        hint = (f"did you mean `kind: {close[0]}`?" if close
-                else f"write {choices} (one of the deck's own documents, or published work)")
-        problems.append(Problem(source.key_locs.get("kind", source.loc),
-                                f"source {source.id!r} has unknown kind {source.kind!r}",
-                                hint=hint))
+        hint = (
+            f"did you mean `kind: {close[0]}`?"
+            if close
+            else f"write {choices} (one of the deck's own documents, or published work)"
+        )
+        problems.append(
+            Problem(
+                source.key_locs.get("kind", source.loc),
+                f"source {source.id!r} has unknown kind {source.kind!r}",
+                hint=hint,
+            )
+        )
     if source.year is not None and not _YEAR_RE.fullmatch(source.year.strip()):
-        problems.append(Problem(source.key_locs.get("year", source.loc),
-                                f"source {source.id!r} has year {source.year!r}, not a year",
-                                hint="write the year of publication, e.g. `year: 1998`"))
+        problems.append(
+            Problem(
+                source.key_locs.get("year", source.loc),
+                f"source {source.id!r} has year {source.year!r}, not a year",
+                hint="write the year of publication, e.g. `year: 1998`",
+            )
+        )
     return problems
 
 
@@ -171,34 +209,56 @@ def check_note(deck: Deck, note: Note) -> list[Problem]:
     problems += check_fields(note)
     if note.source is not None and note.source not in deck.sources:
         close = difflib.get_close_matches(note.source, list(deck.sources), n=1)
-        hint = (f"did you mean {close[0]!r}?" if close
-                else "declare it under `sources:` in deck.yaml")
+        hint = (
+            f"did you mean {close[0]!r}?" if close else "declare it under `sources:` in deck.yaml"
+        )
         if "source" in note.field_locs:
-            problems.append(Problem(note.field_locs["source"],
-                                    f"unknown source {note.source!r} in note {note.id!r}",
-                                    hint=hint))
+            problems.append(
+                Problem(
+                    note.field_locs["source"],
+                    f"unknown source {note.source!r} in note {note.id!r}",
+                    hint=hint,
+                )
+            )
         else:  # the file's `source:`: one problem for the file, placed by the pipeline
-            problems.append(Problem(Location(note.loc.path),
-                                    f"unknown source {note.source!r} {FILE_SOURCE}", hint=hint))
+            problems.append(
+                Problem(
+                    Location(note.loc.path),
+                    f"unknown source {note.source!r} {FILE_SOURCE}",
+                    hint=hint,
+                )
+            )
     elif note.source is None and deck.sources:
         problems.append(
-            Problem(note.loc, f"note {note.id!r} cites no source", severity="warning",
-                    hint="add `source:` to the note or the file")
+            Problem(
+                note.loc,
+                f"note {note.id!r} cites no source",
+                severity="warning",
+                hint="add `source:` to the note or the file",
+            )
         )
     for tag in note.tags:
         problems += _check_tag(tag.name, tag.loc)
     if note.subdeck and _has_empty_part(note.subdeck):
-        problems.append(Problem(note.loc, f"subdeck {note.subdeck!r} has an empty part",
-                                hint="write `deck: Topic::Subtopic` with a name on both sides"))
+        problems.append(
+            Problem(
+                note.loc,
+                f"subdeck {note.subdeck!r} has an empty part",
+                hint="write `deck: Topic::Subtopic` with a name on both sides",
+            )
+        )
     if note.diagram is not None:
         problems += check_diagram(note)
     if note.kind != "cloze" and "front" in note.fields and "back" in note.fields:
         prompt, answer = plain_text(note.fields["front"]), plain_text(note.fields["back"])
         if answer and answer in prompt:
             problems.append(
-                Problem(note.field_locs["back"],
-                        f"the answer of note {note.id!r} repeats its prompt", severity="warning",
-                        hint="reword the prompt so it does not give the answer away")
+                Problem(
+                    note.field_locs["back"],
+                    f"the answer of note {note.id!r} repeats its prompt",
+                    severity="warning",
+                    hint="reword the prompt so it does not give the answer away",
+                )
             )
     return problems
 
@@ -211,9 +271,13 @@ def check_id(note_id: str, loc: Location) -> list[Problem]:
     """A note id must be a lowercase slug."""
     if SLUG_RE.fullmatch(note_id):
         return []
-    return [Problem(loc, f"note id {note_id!r} is not a lowercase slug",
-                    hint="use lowercase letters, digits and single hyphens, e.g. "
-                    "`acc-social-cues`")]
+    return [
+        Problem(
+            loc,
+            f"note id {note_id!r} is not a lowercase slug",
+            hint="use lowercase letters, digits and single hyphens, e.g. " "`acc-social-cues`",
+        )
+    ]
 
 
 def check_fields(note: Note) -> list[Problem]:
@@ -226,25 +290,43 @@ def check_fields(note: Note) -> list[Problem]:
     for key, text in note.fields.items():
         where = note.field_locs[key]
         if not text.strip():
-            problems.append(Problem(where, f"`{key}` of note {note.id!r} is empty",
-                                    hint="write the text, or remove the key if it is optional"))
+            problems.append(
+                Problem(
+                    where,
+                    f"`{key}` of note {note.id!r} is empty",
+                    hint="write the text, or remove the key if it is optional",
+                )
+            )
         elif (blank := _blank_rendering(text)) is not None:
-            problems.append(Problem(
-                where, f"`{key}` of note {note.id!r} shows nothing in Anki: it renders as "
-                f"{blank!r}", hint="write words a learner can read (an image alone is fine); "
-                "`***` is a rule line and `[](…)` a link without text"))
+            problems.append(
+                Problem(
+                    where,
+                    f"`{key}` of note {note.id!r} shows nothing in Anki: it renders as "
+                    f"{blank!r}",
+                    hint="write words a learner can read (an image alone is fine); "
+                    "`***` is a rule line and `[](…)` a link without text",
+                )
+            )
         elif note.kind == "cloze" and key == "text":
             problems += _check_cloze(note, text, where)
         elif "{{" in text and CLOZE_RE.search(text):
-            hint = ("cloze deletions belong in `text`; `extra` is shown as written"
-                    if note.kind == "cloze" else "set `type: cloze` and put the sentence in `text`")
+            hint = (
+                "cloze deletions belong in `text`; `extra` is shown as written"
+                if note.kind == "cloze"
+                else "set `type: cloze` and put the sentence in `text`"
+            )
             problems.append(
-                Problem(where, f"`{key}` of {note.kind} note {note.id!r} has a cloze deletion",
-                        hint=hint)
+                Problem(
+                    where,
+                    f"`{key}` of {note.kind} note {note.id!r} has a cloze deletion",
+                    hint=hint,
+                )
             )
         if "*" in text or "#" in text:
-            problems += [Problem(where, f"`{key}` of note {note.id!r}: {message}", hint,
-                                 "warning") for message, hint in literal_text_mistakes(text)]
+            problems += [
+                Problem(where, f"`{key}` of note {note.id!r}: {message}", hint, "warning")
+                for message, hint in literal_text_mistakes(text)
+            ]
     return problems
 
 
@@ -260,36 +342,59 @@ def _check_cloze(note: Note, text: str, where: Location) -> list[Problem]:
     for match in CLOZE_RE.finditer(text):
         number, body = int(match.group(1)), match.group(2)
         if number < 1:
-            problems.append(Problem(where, f"cloze deletion c0 in note {note.id!r}",
-                                    hint="cloze numbers start at c1"))
+            problems.append(
+                Problem(
+                    where,
+                    f"cloze deletion c0 in note {note.id!r}",
+                    hint="cloze numbers start at c1",
+                )
+            )
         if not body.split("::")[0].strip() or _blank_rendering(body.split("::")[0]) is not None:
-            problems.append(Problem(where, f"empty cloze deletion c{number} in note {note.id!r}",
-                                    hint="write the hidden text: {{c1::answer}}"))
+            problems.append(
+                Problem(
+                    where,
+                    f"empty cloze deletion c{number} in note {note.id!r}",
+                    hint="write the hidden text: {{c1::answer}}",
+                )
+            )
         numbers.append(number)
     if numbers and any(mark in text for mark in _LINK_MARKS):
         shown = CLOZE_RE.findall(_TAG_RE.sub("", render(text).html))
         if len(shown) < len(numbers):
-            problems.append(Problem(
-                where, f"cloze deletion in note {note.id!r} is inside a link address, a link "
-                "title or an image description, where Anki cannot hide it",
-                hint="put the deletion in the text a learner reads, e.g. "
-                "[{{c1::words}}](https://example.org)"))
+            problems.append(
+                Problem(
+                    where,
+                    f"cloze deletion in note {note.id!r} is inside a link address, a link "
+                    "title or an image description, where Anki cannot hide it",
+                    hint="put the deletion in the text a learner reads, e.g. "
+                    "[{{c1::words}}](https://example.org)",
+                )
+            )
     leftover = CLOZE_RE.sub("", text)
     if _CLOZE_TOO_HIGH_RE.search(leftover):
         problems.append(
-            Problem(where, f"cloze deletion in note {note.id!r} is numbered above c{MAX_CLOZE}",
-                    hint="number deletions c1, c2, c3 ...: each number makes one card")
+            Problem(
+                where,
+                f"cloze deletion in note {note.id!r} is numbered above c{MAX_CLOZE}",
+                hint="number deletions c1, c2, c3 ...: each number makes one card",
+            )
         )
     elif _CLOZE_START_RE.search(leftover) or "}}" in leftover:
         problems.append(
-            Problem(where, f"malformed cloze marker in note {note.id!r}",
-                    hint="write deletions as {{c1::hidden text}} or {{c1::hidden text::hint}}")
+            Problem(
+                where,
+                f"malformed cloze marker in note {note.id!r}",
+                hint="write deletions as {{c1::hidden text}} or {{c1::hidden text::hint}}",
+            )
         )
     elif not numbers:
         problems.append(
-            Problem(where, f"cloze note {note.id!r} has no deletion",
-                    hint="mark the hidden part as {{c1::text}} (and put the whole value in quotes "
-                    "if it then starts with {{), or make it a basic note")
+            Problem(
+                where,
+                f"cloze note {note.id!r} has no deletion",
+                hint="mark the hidden part as {{c1::text}} (and put the whole value in quotes "
+                "if it then starts with {{), or make it a basic note",
+            )
         )
     return problems
 
@@ -315,6 +420,8 @@ def _tag_mistake(tag: str) -> tuple[str, str] | None:
         return f"tag {tag!r} contains a space", f"Anki tags cannot contain spaces; write {fixed!r}"
     parts = tag.strip().split("::")
     if not all(_TAG_PART_RE.fullmatch(part) for part in parts):
-        return (f"tag {tag!r} has an empty part or a quote",
-                "write tags like `topic::sub-topic`, with text between the `::`")
+        return (
+            f"tag {tag!r} has an empty part or a quote",
+            "write tags like `topic::sub-topic`, with text between the `::`",
+        )
     return None

@@ -73,8 +73,11 @@ def verify_apkg(path: Path) -> Verification:
     if not path.is_file():
         raise _error(path, "no such file", hint="build it first with `neurodeck build`")
     if not zipfile.is_zipfile(path):
-        raise _error(path, "not an Anki package: the file is not a zip archive",
-                     hint="rebuild it with `neurodeck build`; the file may be truncated")
+        raise _error(
+            path,
+            "not an Anki package: the file is not a zip archive",
+            hint="rebuild it with `neurodeck build`; the file may be truncated",
+        )
     # The package may be hostile: before Anki's importer unpacks it, refuse what diff
     # refuses (zip or zstd bombs, odd entry names, a collection with views or triggers).
     check_package(path)
@@ -120,9 +123,12 @@ def _import_anki(path: Path) -> _Anki:
     try:
         return _Anki()
     except ImportError:
-        raise _error(path, "`neurodeck verify` needs Anki's own library (the `anki` "
-                     "package), which is not installed",
-                     hint=f"install it with: {INSTALL_COMMAND}") from None
+        raise _error(
+            path,
+            "`neurodeck verify` needs Anki's own library (the `anki` "
+            "package), which is not installed",
+            hint=f"install it with: {INSTALL_COMMAND}",
+        ) from None
 
 
 def _import_and_inspect(anki: _Anki, col: Any, path: Path) -> Verification:
@@ -133,8 +139,11 @@ def _import_and_inspect(anki: _Anki, col: Any, path: Path) -> Verification:
     try:
         log = col.import_anki_package(request).log
     except anki.Error as err:
-        raise _error(path, f"Anki could not import the package: {err}",
-                     hint="rebuild it with `neurodeck build`") from None
+        raise _error(
+            path,
+            f"Anki could not import the package: {err}",
+            hint="rebuild it with `neurodeck build`",
+        ) from None
     col.models._clear_cache()  # pylib's note-type cache is stale after an import
 
     counts = {key: len(getattr(log, key)) for key in _LOG_KEYS}
@@ -147,31 +156,50 @@ def _import_and_inspect(anki: _Anki, col: Any, path: Path) -> Verification:
         problems += _card_problems(path, col.get_card(cid))
 
     cards_by_deck = dict(col.db.all("select did, count() from cards group by did"))
-    decks = tuple(sorted(
-        d.name for d in col.decks.all_names_and_ids() if d.id != 1 or cards_by_deck.get(1)
-    ))
-    note_types = tuple(sorted(
-        nt.name for nt in col.models.all_names_and_ids() if nt.id not in stock_notetypes
-    ))
-    return Verification(path, anki.version, log.found_notes, notes, cards, decks, note_types,
-                        counts, tuple(problems))
+    decks = tuple(
+        sorted(d.name for d in col.decks.all_names_and_ids() if d.id != 1 or cards_by_deck.get(1))
+    )
+    note_types = tuple(
+        sorted(nt.name for nt in col.models.all_names_and_ids() if nt.id not in stock_notetypes)
+    )
+    return Verification(
+        path,
+        anki.version,
+        log.found_notes,
+        notes,
+        cards,
+        decks,
+        note_types,
+        counts,
+        tuple(problems),
+    )
 
 
 def _log_problems(path: Path, log: Any, counts: dict[str, int], notes: int) -> list[Problem]:
     problems = []
     if counts["conflicting"]:
-        problems.append(_problem(
-            path, f"{_plural(counts['conflicting'], 'note')} conflicted with a note type and "
-            "were not imported"))
-    for key, what in (("missing_notetype", "have no note type in the package"),
-                      ("missing_deck", "have no deck in the package"),
-                      ("empty_first_field", "have an empty first field")):
+        problems.append(
+            _problem(
+                path,
+                f"{_plural(counts['conflicting'], 'note')} conflicted with a note type and "
+                "were not imported",
+            )
+        )
+    for key, what in (
+        ("missing_notetype", "have no note type in the package"),
+        ("missing_deck", "have no deck in the package"),
+        ("empty_first_field", "have an empty first field"),
+    ):
         if missing := len(getattr(log, key)):
             problems.append(_problem(path, f"{_plural(missing, 'note')} {what}"))
     if notes != log.found_notes:
-        problems.append(_problem(
-            path, f"the package holds {_plural(log.found_notes, 'note')}, but the collection "
-            f"has {notes} after importing it"))
+        problems.append(
+            _problem(
+                path,
+                f"the package holds {_plural(log.found_notes, 'note')}, but the collection "
+                f"has {notes} after importing it",
+            )
+        )
     return problems
 
 

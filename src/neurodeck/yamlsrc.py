@@ -168,7 +168,7 @@ class _LineCounter:
         if mark is None:
             return None
         line, column = self.position(mark.line, mark.column)  # libyaml's marks are read-only
-        return yaml.Mark(mark.name, mark.index, line, column, None, None)
+        return yaml.Mark(mark.name, mark.index, line, column, None, None)  # type: ignore[arg-type]
 
     def fix_error(self, err: NeurodeckError) -> NeurodeckError:
         fixed = []
@@ -203,8 +203,9 @@ _NOTES_KEY_RE = re.compile(r"notes:[ \t]*(?:#.*)?")
 _LIST_ITEM_RE = re.compile(r"( *)-(?: |$)")
 
 
-def _later_syntax_problems(path: str, text: str, first: Problem,
-                           use_libyaml: bool) -> list[Problem]:
+def _later_syntax_problems(
+    path: str, text: str, first: Problem, use_libyaml: bool
+) -> list[Problem]:
     """Syntax errors in the notes after the one that broke the file.
 
     The note around each error is blanked out (its lines kept, empty, so that every later
@@ -448,8 +449,9 @@ def _plain_syntax_error(context: str, problem: str, text: str, mark: Any) -> tup
         return "a tab character where YAML expects spaces", "indent with spaces, never tabs"
     layout = _layout_mistake(text, mark) if mark is not None else None
     if layout is not None and (
-            "mapping values are not allowed" in problem
-            or problem.startswith("expected <block end>, but found")):
+        "mapping values are not allowed" in problem
+        or problem.startswith("expected <block end>, but found")
+    ):
         return layout
     if "mapping values are not allowed" in problem:
         return (
@@ -529,23 +531,34 @@ def _layout_mistake(text: str, mark: Any) -> tuple[str, str] | None:
     if here is None:
         return None
     indent = len(here.group(1))
-    above = [lines[n] for n in range(mark.line) if lines[n].strip()
-             and not lines[n].lstrip().startswith("#")]
-    top_keys = [m.group(3) for m in map(_KEY_LINE_RE.match, above)
-                if m is not None and not m.group(1) and not m.group(2)]
+    above = [
+        lines[n]
+        for n in range(mark.line)
+        if lines[n].strip() and not lines[n].lstrip().startswith("#")
+    ]
+    top_keys = [
+        m.group(3)
+        for m in map(_KEY_LINE_RE.match, above)
+        if m is not None and not m.group(1) and not m.group(2)
+    ]
     if here.group(2) and "notes" not in top_keys:
-        return ("a note starts here, but there is no `notes:` line above it",
-                "add the line `notes:` (at the start of the line) just above this one")
+        return (
+            "a note starts here, but there is no `notes:` line above it",
+            "add the line `notes:` (at the start of the line) just above this one",
+        )
     if here.group(2):
-        items = [len(m.group(1)) for m in map(_KEY_LINE_RE.match, above)
-                 if m is not None and m.group(2)]
+        items = [
+            len(m.group(1)) for m in map(_KEY_LINE_RE.match, above) if m is not None and m.group(2)
+        ]
         if items and items[-1] != indent:
             shift = indent - items[-1]
             side = "left" if shift > 0 else "right"
-            return ("this note is not lined up with the note above it",
-                    f"move this note (its `- ` line and the lines of its keys) {abs(shift)} "
-                    f"space{'s' if abs(shift) != 1 else ''} to the {side}, so that its `-` is "
-                    f"in column {items[-1] + 1}, under the `-` of the note above")
+            return (
+                "this note is not lined up with the note above it",
+                f"move this note (its `- ` line and the lines of its keys) {abs(shift)} "
+                f"space{'s' if abs(shift) != 1 else ''} to the {side}, so that its `-` is "
+                f"in column {items[-1] + 1}, under the `-` of the note above",
+            )
         return None
     if not above:
         return None
@@ -555,9 +568,11 @@ def _layout_mistake(text: str, mark: Any) -> tuple[str, str] | None:
     column = len(previous.group(1)) + len(previous.group(2) or "")
     if indent != column and (indent > column or indent > _key_column(above[:-1])):
         more = "more" if indent > column else "less"
-        return (f"`{here.group(3)}:` is indented {more} than `{previous.group(3)}:` above it",
-                f"start `{here.group(3)}:` in column {column + 1}, under "
-                f"`{previous.group(3)}:`; the keys of one note line up")
+        return (
+            f"`{here.group(3)}:` is indented {more} than `{previous.group(3)}:` above it",
+            f"start `{here.group(3)}:` in column {column + 1}, under "
+            f"`{previous.group(3)}:`; the keys of one note line up",
+        )
     return None
 
 

@@ -26,8 +26,15 @@ FORMATS: dict[str, Renderer] = {
     "md": render_markdown,
 }
 
-__all__ = ["FORMATS", "default_path", "render_csv", "render_html", "render_json",
-           "render_markdown", "write_export"]
+__all__ = [
+    "FORMATS",
+    "default_path",
+    "render_csv",
+    "render_html",
+    "render_json",
+    "render_markdown",
+    "write_export",
+]
 
 
 def default_path(snapshot: Snapshot, fmt: str) -> Path:
@@ -35,8 +42,9 @@ def default_path(snapshot: Snapshot, fmt: str) -> Path:
     return Path("build") / f"{snapshot.deck_slug or 'deck'}.{fmt}"
 
 
-def write_export(snapshot: Snapshot, fmt: str, path: Path,
-                 notes: Iterable[PackagedNote] | None = None) -> int:
+def write_export(
+    snapshot: Snapshot, fmt: str, path: Path, notes: Iterable[PackagedNote] | None = None
+) -> int:
     """Render `notes` (default: all) in `fmt` and replace `path` atomically; returns the cards.
 
     The Markdown sheet links its images into a folder beside it, `<name>_media/`, which gets

@@ -36,8 +36,12 @@ def render_cards(snapshot: Snapshot, note: PackagedNote) -> list[RenderedCard]:
     """Every card the note makes, in card order."""
     notetype = snapshot.notetype_of(note)
     values = {f.name: value for f, value in zip(notetype.fields, note.fields, strict=True)}
-    values.update(Tags=" ".join(note.tags), Deck=note.deck, Type=notetype.name,
-                  Subdeck=note.deck.rsplit("::", 1)[-1])
+    values.update(
+        Tags=" ".join(note.tags),
+        Deck=note.deck,
+        Type=notetype.name,
+        Subdeck=note.deck.rsplit("::", 1)[-1],
+    )
     cards = []
     for ordinal in note.ordinals:
         template = notetype.templates[0 if notetype.is_cloze else ordinal]
@@ -48,8 +52,9 @@ def render_cards(snapshot: Snapshot, note: PackagedNote) -> list[RenderedCard]:
     return cards
 
 
-def group_by_subdeck(snapshot: Snapshot, notes: Iterable[PackagedNote],
-                     render: Callable[[PackagedNote], list[T]]) -> dict[str, list[T]]:
+def group_by_subdeck(
+    snapshot: Snapshot, notes: Iterable[PackagedNote], render: Callable[[PackagedNote], list[T]]
+) -> dict[str, list[T]]:
     """Rendered notes by subdeck ("" is the root), subdecks in order of first appearance."""
     groups: dict[str, list[T]] = {}
     for note in notes:
@@ -58,7 +63,7 @@ def group_by_subdeck(snapshot: Snapshot, notes: Iterable[PackagedNote],
 
 
 def plural(number: int, word: str) -> str:
-    """"1 card", "2 cards"."""
+    """ "1 card", "2 cards"."""
     return f"{number} {word}{'' if number == 1 else 's'}"
 
 
@@ -123,7 +128,7 @@ def _parse(template: str) -> tuple[_Part, ...]:
     parts: list[_Part] = []
     pos = 0
     while match := _TAG_RE.search(template, pos):
-        parts.append(template[pos:match.start()])
+        parts.append(template[pos : match.start()])
         tag = match.group(1).strip()
         pos = match.end()
         if tag[:1] in ("#", "^"):
@@ -134,7 +139,7 @@ def _parse(template: str) -> tuple[_Part, ...]:
             if close is None:  # Anki shows an error card; an unclosed section is shown as is
                 parts.append(match.group(0))
                 continue
-            parts.append(_Section(name, tag[0] == "#", _parse(template[pos:close.start()])))
+            parts.append(_Section(name, tag[0] == "#", _parse(template[pos : close.start()])))
             pos = close.end()
         elif not tag.startswith("/"):
             *filters, name = (part.strip() for part in tag.split(":"))
@@ -169,8 +174,9 @@ def _cloze(text: str, number: int, *, answer: bool) -> str:
     def deletion(match: re.Match[str]) -> str:
         ordinal = int(match.group(1))
         if match.group(2).startswith(_IO_PREFIX):
-            return _image_occlusion(match.group(2)[len(_IO_PREFIX):], ordinal, number,
-                                    answer=answer)
+            return _image_occlusion(
+                match.group(2)[len(_IO_PREFIX) :], ordinal, number, answer=answer
+            )
         body, _, hint = match.group(2).partition("::")
         if ordinal != number:
             return f'<span class="cloze-inactive" data-ordinal="{ordinal}">{body}</span>'
@@ -182,9 +188,19 @@ def _cloze(text: str, number: int, *, answer: bool) -> str:
 
 _IO_PREFIX = "image-occlusion:"
 # How Anki names each property of an image-occlusion shape as a data attribute.
-_IO_ATTRIBUTES = {"left": "left", "top": "top", "width": "width", "height": "height",
-                  "rx": "rx", "ry": "ry", "points": "points", "oi": "occludeInactive",
-                  "text": "text", "scale": "scale", "fs": "font-size"}
+_IO_ATTRIBUTES = {
+    "left": "left",
+    "top": "top",
+    "width": "width",
+    "height": "height",
+    "rx": "rx",
+    "ry": "ry",
+    "points": "points",
+    "oi": "occludeInactive",
+    "text": "text",
+    "scale": "scale",
+    "fs": "font-size",
+}
 
 
 def _image_occlusion(spec: str, ordinal: int, number: int, *, answer: bool) -> str:
@@ -208,5 +224,6 @@ def _image_occlusion(spec: str, ordinal: int, number: int, *, answer: bool) -> s
 def _encode_attribute(text: str) -> str:
     # Anki escapes every character of a text label but ASCII letters and digits.
     named = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}
-    return "".join(c if c.isascii() and c.isalnum() else named.get(c, f"&#x{ord(c):X};")
-                   for c in text)
+    return "".join(
+        c if c.isascii() and c.isalnum() else named.get(c, f"&#x{ord(c):X};") for c in text
+    )

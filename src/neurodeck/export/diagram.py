@@ -18,8 +18,9 @@ _ACTIVE, _INACTIVE, _BORDER, _HIGHLIGHT = "#ff8e8e", "#ffeba2", "#212121", "#ff4
 _IMG_RE = re.compile(r'<img src="([^"]*)"')
 
 
-def render_diagram_card(snapshot: Snapshot, note: PackagedNote, ordinal: int, *,
-                        masks: bool = True) -> tuple[str, str]:
+def render_diagram_card(
+    snapshot: Snapshot, note: PackagedNote, ordinal: int, *, masks: bool = True
+) -> tuple[str, str]:
     """The front and back of card `ordinal` (0-based) of an occlusion note, as HTML (without
     `masks`, the plain image, for text exports)."""
     fields = snapshot.fields_of(note)
@@ -27,8 +28,9 @@ def render_diagram_card(snapshot: Snapshot, note: PackagedNote, ordinal: int, *,
     image = _IMG_RE.search(fields.get("image", ""))
     name = html.unescape(image.group(1)) if image else ""
     size = sniff_image(snapshot.media.get(name, b""))
-    width, height = (size.width, size.height) if size and size.width and size.height else (
-        1000, 1000)
+    width, height = (
+        (size.width, size.height) if size and size.width and size.height else (1000, 1000)
+    )
     number = ordinal + 1
     header = fields.get("header", "")
     top = f'<div class="nd-io-header">{header}</div>' if header else ""
@@ -39,17 +41,26 @@ def render_diagram_card(snapshot: Snapshot, note: PackagedNote, ordinal: int, *,
         front = back = f'{top}<img src="{html.escape(name)}" alt="">'
         front += f"<p>(region {number})</p>"
     key = answers_by_number(fields.get("back_extra", "")).get(number, "")
-    extra = re.sub(r'<div class="nd-io-answers">.*?</div></div>', "",
-                   fields.get("back_extra", ""), count=1, flags=re.DOTALL)
-    answer = re.search(rf'<div class="nd-io-answer nd-io-c{number}"[^>]*>(.*?)</div>',
-                       fields.get("back_extra", ""), re.DOTALL)
+    extra = re.sub(
+        r'<div class="nd-io-answers">.*?</div></div>',
+        "",
+        fields.get("back_extra", ""),
+        count=1,
+        flags=re.DOTALL,
+    )
+    answer = re.search(
+        rf'<div class="nd-io-answer nd-io-c{number}"[^>]*>(.*?)</div>',
+        fields.get("back_extra", ""),
+        re.DOTALL,
+    )
     shown = answer.group(1) if answer and answer.group(1) else html.escape(key)
     back += f'<hr id="answer"><div class="nd-answer">{shown}</div>{extra}'
     return front, back
 
 
-def _figure(name: str, shapes: list[MarkupShape], number: int, width: int, height: int, *,
-            answer: bool) -> str:
+def _figure(
+    name: str, shapes: list[MarkupShape], number: int, width: int, height: int, *, answer: bool
+) -> str:
     drawn = []
     for shape in shapes:
         if shape.number == 0:
@@ -65,8 +76,10 @@ def _figure(name: str, shapes: list[MarkupShape], number: int, width: int, heigh
         else:
             fill, stroke = "none", "#8c959f"
         drawn.append(_shape(shape, width, height, fill, stroke))
-    svg = (f'<svg class="nd-io-masks" viewBox="0 0 {width} {height}" '
-           f'preserveAspectRatio="none" aria-hidden="true">{"".join(drawn)}</svg>')
+    svg = (
+        f'<svg class="nd-io-masks" viewBox="0 0 {width} {height}" '
+        f'preserveAspectRatio="none" aria-hidden="true">{"".join(drawn)}</svg>'
+    )
     return f'<div class="nd-io"><img src="{html.escape(name)}" alt="">{svg}</div>'
 
 
@@ -90,26 +103,34 @@ def _shape(shape: MarkupShape, width: int, height: int, fill: str, stroke: str) 
 
     paint = f'fill="{fill}" stroke="{stroke}" stroke-width="{max(width, height) / 400:.2f}"'
     if shape.kind == "rect":
-        body = (f'<rect x="{x("left"):.1f}" y="{y("top"):.1f}" width="{x("width"):.1f}" '
-                f'height="{y("height"):.1f}" {paint}/>')
+        body = (
+            f'<rect x="{x("left"):.1f}" y="{y("top"):.1f}" width="{x("width"):.1f}" '
+            f'height="{y("height"):.1f}" {paint}/>'
+        )
         cx, cy = x("left") + x("width") / 2, y("top") + y("height") / 2
     elif shape.kind == "ellipse":
         cx, cy = x("left") + x("rx"), y("top") + y("ry")
-        body = (f'<ellipse cx="{cx:.1f}" cy="{cy:.1f}" rx="{x("rx"):.1f}" ry="{y("ry"):.1f}" '
-                f"{paint}/>")
+        body = (
+            f'<ellipse cx="{cx:.1f}" cy="{cy:.1f}" rx="{x("rx"):.1f}" ry="{y("ry"):.1f}" '
+            f"{paint}/>"
+        )
     else:
-        points = [(_fraction(px), _fraction(py)) for px, _, py in
-                  (pair.partition(",") for pair in props.get("points", "").split())]
+        points = [
+            (_fraction(px), _fraction(py))
+            for px, _, py in (pair.partition(",") for pair in props.get("points", "").split())
+        ]
         points = points or [(0.0, 0.0)]
         shown = " ".join(f"{px * width:.1f},{py * height:.1f}" for px, py in points)
         body = f'<polygon points="{shown}" {paint}/>'
         cx = sum(p[0] for p in points) / len(points) * width
         cy = sum(p[1] for p in points) / len(points) * height
     font = max(width, height) / 32
-    number = (f'<text x="{cx:.1f}" y="{cy:.1f}" font-size="{font:.0f}" text-anchor="middle" '
-              f'dominant-baseline="central" font-family="Arial, sans-serif" font-weight="700" '
-              f'fill="#1f2328" stroke="#ffffff" stroke-width="{font / 8:.1f}" '
-              f'paint-order="stroke">{shape.number}</text>')
+    number = (
+        f'<text x="{cx:.1f}" y="{cy:.1f}" font-size="{font:.0f}" text-anchor="middle" '
+        f'dominant-baseline="central" font-family="Arial, sans-serif" font-weight="700" '
+        f'fill="#1f2328" stroke="#ffffff" stroke-width="{font / 8:.1f}" '
+        f'paint-order="stroke">{shape.number}</text>'
+    )
     return body + number
 
 
@@ -117,7 +138,9 @@ def _label(shape: MarkupShape, width: int, height: int) -> str:
     props = shape.props
     size = (_fraction(props.get("fs")) or 0.04) * height
     left, top = _fraction(props.get("left")) * width, _fraction(props.get("top")) * height
-    return (f'<text x="{left:.1f}" y="{top + size:.1f}" font-size="{size:.1f}" '
-            f'font-family="Arial, sans-serif" fill="#000000" stroke="#ffffff" '
-            f'stroke-width="{size / 6:.1f}" paint-order="stroke">'
-            f"{html.escape(props.get('text', ''))}</text>")
+    return (
+        f'<text x="{left:.1f}" y="{top + size:.1f}" font-size="{size:.1f}" '
+        f'font-family="Arial, sans-serif" fill="#000000" stroke="#ffffff" '
+        f'stroke-width="{size / 6:.1f}" paint-order="stroke">'
+        f"{html.escape(props.get('text', ''))}</text>"
+    )

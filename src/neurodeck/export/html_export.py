@@ -131,24 +131,29 @@ def render_html(snapshot: Snapshot, notes: Iterable[PackagedNote]) -> str:
     groups = group_by_subdeck(snapshot, notes, lambda note: _note_items(snapshot, note))
     # The image-occlusion note type's styling is Anki's own `.card` rule, which would restyle
     # every other card on the page; the page draws diagrams with DIAGRAM_CSS instead.
-    deck_css = "\n".join(dict.fromkeys(nt.css for nt in snapshot.notetypes.values()
-                                        if nt.key != "occlusion"))
+    deck_css = "\n".join(
+        dict.fromkeys(nt.css for nt in snapshot.notetypes.values() if nt.key != "occlusion")
+    )
     cards = sum(len(items) for items in groups.values())
     title = html.escape(snapshot.deck_name)
     version = f"Version {html.escape(snapshot.version)} · " if snapshot.version else ""
-    policy = (f"default-src 'none'; img-src data:; style-src {_sha256(deck_css)} "
-              f"{_sha256(PAGE_CSS)}; script-src {_sha256(SCRIPT)}")
-    counts = " · ".join((plural(len(snapshot.notes), "note"), plural(cards, "card"),
-                         plural(len(groups), "subdeck")))
+    policy = (
+        f"default-src 'none'; img-src data:; style-src {_sha256(deck_css)} "
+        f"{_sha256(PAGE_CSS)}; script-src {_sha256(SCRIPT)}"
+    )
+    counts = " · ".join(
+        (plural(len(snapshot.notes), "note"), plural(cards, "card"), plural(len(groups), "subdeck"))
+    )
     toc, sections = [], []
     for number, (subdeck, items) in enumerate(groups.items(), start=1):
         parts = subdeck.split("::") if subdeck else [snapshot.deck_name]
         name = " &rsaquo; ".join(html.escape(part) for part in parts)
         count = f"{len(items)} card{'s' if len(items) != 1 else ''}"
         toc.append(f'<li><a href="#subdeck-{number}">{name}</a></li>')
-        sections.append(f'<section class="nd-subdeck" id="subdeck-{number}">\n'
-                        f"<h2>{name} <small>{count}</small></h2>\n" + "\n".join(items) +
-                        "\n</section>")
+        sections.append(
+            f'<section class="nd-subdeck" id="subdeck-{number}">\n'
+            f"<h2>{name} <small>{count}</small></h2>\n" + "\n".join(items) + "\n</section>"
+        )
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>

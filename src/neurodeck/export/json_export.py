@@ -33,8 +33,10 @@ def indented_json(value: object, level: int = 0) -> str:
         if not value:
             return "{}"
         pad = "\n" + "  " * (level + 1)
-        items = [f"{pad}{_string(str(key))}: {indented_json(item, level + 1)}"
-                 for key, item in value.items()]
+        items = [
+            f"{pad}{_string(str(key))}: {indented_json(item, level + 1)}"
+            for key, item in value.items()
+        ]
         return "{" + ",".join(items) + "\n" + "  " * level + "}"
     if isinstance(value, list | tuple):
         if not value:
@@ -58,6 +60,8 @@ def _note(snapshot: Snapshot, note: PackagedNote) -> dict[str, object]:
         "deck": note.deck,
         "tags": list(note.tags),
         "fields": snapshot.fields_of(note),
-        "cards": [{"ordinal": c.ordinal + 1, "name": c.name, "front": c.front, "back": c.back}
-                  for c in render_cards(snapshot, note)],
+        "cards": [
+            {"ordinal": c.ordinal + 1, "name": c.name, "front": c.front, "back": c.back}
+            for c in render_cards(snapshot, note)
+        ],
     }

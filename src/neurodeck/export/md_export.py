@@ -12,21 +12,40 @@ from ..snapshot import PackagedNote, Snapshot
 from .cards import answer_part, group_by_subdeck, plural, render_cards
 from .diagram import render_diagram_card
 
-_BLOCK_TAGS = {"p", "div", "ul", "ol", "blockquote", "pre", "h1", "h2", "h3", "h4", "h5", "h6",
-               "figure", "table", "tr"}
+_BLOCK_TAGS = {
+    "p",
+    "div",
+    "ul",
+    "ol",
+    "blockquote",
+    "pre",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "figure",
+    "table",
+    "tr",
+}
 _INLINE_MARKS = {"strong": "**", "b": "**", "em": "*", "i": "*", "cite": "*", "code": "`"}
 
 
-def render_markdown(snapshot: Snapshot, notes: Iterable[PackagedNote], *,
-                    media_dir: str = "") -> str:
+def render_markdown(
+    snapshot: Snapshot, notes: Iterable[PackagedNote], *, media_dir: str = ""
+) -> str:
     """The study sheet for `notes`, in curriculum order grouped by subdeck; images link to
     `media_dir/<name>` (beside the sheet when empty)."""
-    groups = group_by_subdeck(snapshot, notes,
-                              lambda note: _note_cards(snapshot, note, media_dir))
+    groups = group_by_subdeck(snapshot, notes, lambda note: _note_cards(snapshot, note, media_dir))
     cards = sum(len(items) for items in groups.values())
     version = f"Version {md_escape(snapshot.version)} · " if snapshot.version else ""
-    lines = [f"# {md_escape(snapshot.deck_name)}", "",
-             f"{version}{plural(len(snapshot.notes), 'note')} · {plural(cards, 'card')}", ""]
+    lines = [
+        f"# {md_escape(snapshot.deck_name)}",
+        "",
+        f"{version}{plural(len(snapshot.notes), 'note')} · {plural(cards, 'card')}",
+        "",
+    ]
     shown: list[str] = []  # the subdeck path whose headings are on the page
     for subdeck, items in groups.items():
         parts = subdeck.split("::") if subdeck else []
@@ -48,8 +67,10 @@ def _note_cards(snapshot: Snapshot, note: PackagedNote, media_dir: str) -> list[
         front, back = card.front, card.back
         if diagram:  # the image and this card's answer, without Anki's script or masks
             front, back = render_diagram_card(snapshot, note, card.ordinal, masks=False)
-        cards.append(f"**Q:** {html_to_markdown(front, media_dir)}\n\n"
-                     f"**A:** {html_to_markdown(answer_part(back), media_dir)}")
+        cards.append(
+            f"**Q:** {html_to_markdown(front, media_dir)}\n\n"
+            f"**A:** {html_to_markdown(answer_part(back), media_dir)}"
+        )
     return cards
 
 
