@@ -1,4 +1,4 @@
-"""Write genanki objects into a collection database, and that into a reproducible .apkg."""
+"""Write a package's rows into a collection database, and that into a reproducible .apkg."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from . import _genanki as genanki
+from . import rows
 
 _COMPRESS_LEVEL = 3
 # Zip cannot store dates before 1980.
@@ -28,13 +28,11 @@ _EARLIEST_ZIP_TIME = 315532800
 
 
 class CollectionWriter:
-    """A collection.anki2 file whose rows genanki writes.
+    """A collection.anki2 file, written note by note (rows.py says what goes in the rows).
 
-    genanki's Package.write_to_db wants every note in memory first; here notes are written
-    as they are compiled, so memory stays flat however large the deck. The rows are still
-    genanki's: its Package writes the schema, its Note and Card write the rows, its Deck and
-    Model write the JSON. A large deck is written in parts (one per fact set, possibly by
-    another process) that `merge` then appends in curriculum order.
+    Notes are written as they are compiled, so memory stays flat however large the deck.
+    A large deck is written in parts (one per fact set, possibly by another process) that
+    `merge` then appends in curriculum order.
     """
 
     def __init__(self, path: Path, *, part: bool = False) -> None:
@@ -45,17 +43,20 @@ class CollectionWriter:
         self._conn.execute("PRAGMA synchronous = OFF")
         self._cursor = self._conn.cursor()
         if part:
-            # A part is only read back by `merge`: genanki's notes and cards tables are all
-            # it needs, and rows go in faster without indexes.
+            # A part is only read back by `merge`: the notes and cards tables are all it
+            # needs, and rows go in faster without indexes.
             for sql in _part_tables():
                 self._cursor.execute(sql)
         else:
-            genanki.Package([]).write_to_db(self._cursor, 0, iter(()))  # schema, collection
-        self._rows = _RowBuffer()
+            rows.create_collection(self._cursor)
+        self._notes: list[rows.NoteRow] = []
+        self._cards: list[rows.CardRow] = []
 
-    def add(self, note: genanki.Note, deck_id: int) -> None:
-        """Write one note and its cards (the note supplies its own time and row ids)."""
-        note.write_to_db(self._rows, 0, deck_id, iter(()))
+    def add(self, note: rows.NoteRow, cards: Iterable[rows.CardRow]) -> None:
+        """Write one note and its cards (buffered: one execute per row costs more than
+        SQLite's work on it)."""
+        self._notes.append(note)
+        self._cards.extend(cards)
 
     def close(self) -> None:
         """Write what `add` has buffered, and close the database."""
@@ -92,15 +93,13 @@ class CollectionWriter:
                     self._cursor.execute("ROLLBACK")
                 self._cursor.execute("DETACH DATABASE part")
 
-    def finish(self, decks: Iterable[genanki.Deck], models: Iterable[genanki.Model]) -> None:
+    def finish(
+        self, decks: Iterable[rows.DeckRecord], models: Iterable[rows.NoteTypeRecord]
+    ) -> None:
         """Write the decks and note types, and close the database."""
         self._flush()
-        models = list(models)
         self._cursor.execute("BEGIN")
-        for deck in decks:
-            for model in models:
-                deck.add_model(model)
-            deck.write_to_db(self._cursor, 0, iter(()))
+        rows.write_decks_and_models(self._cursor, decks, list(models))
         self._cursor.execute("COMMIT")
         self._conn.close()
 
@@ -109,44 +108,24 @@ class CollectionWriter:
         self._conn.close()
 
     def _flush(self) -> None:
-        if self._rows.statements:
+        if self._notes:
             self._cursor.execute("BEGIN")
-            for sql, rows in self._rows.statements.items():
-                self._cursor.executemany(sql, rows)
+            self._cursor.executemany(rows.NOTE_INSERT, self._notes)
+            self._cursor.executemany(rows.CARD_INSERT, self._cards)
             self._cursor.execute("COMMIT")
-            self._rows = _RowBuffer()
+            self._notes, self._cards = [], []
 
 
 @functools.cache
 def _part_tables() -> tuple[str, ...]:
-    """genanki's CREATE TABLE statements for notes and cards, as its schema writes them."""
+    """The CREATE TABLE statements of the notes and cards tables."""
     with contextlib.closing(sqlite3.connect(":memory:")) as conn:
-        genanki.Package([]).write_to_db(conn.cursor(), 0, iter(()))
-        rows = conn.execute(
+        rows.create_collection(conn.cursor())
+        found = conn.execute(
             "SELECT sql FROM sqlite_master WHERE type = 'table'"
             " AND name IN ('notes', 'cards') ORDER BY name"
         ).fetchall()
-    return tuple(sql for (sql,) in rows)
-
-
-class _RowBuffer:
-    """Stands in for a cursor while genanki writes a note: keeps its rows for executemany.
-
-    One execute per row costs more than SQLite's work on it. genanki reads `lastrowid` after
-    inserting a note, to give its cards their note id: that is the id it just inserted,
-    since neurodeck gives every row its id.
-    """
-
-    def __init__(self) -> None:
-        self.statements: dict[str, list[tuple[object, ...]]] = {}
-        self.lastrowid: object = None
-
-    def execute(self, sql: str, params: tuple[object, ...]) -> None:
-        rows = self.statements.get(sql)
-        if rows is None:
-            rows = self.statements[sql] = []
-        rows.append(params)
-        self.lastrowid = params[0]
+    return tuple(sql for (sql,) in found)
 
 
 def write_atomically(path: Path, data: bytes) -> None:

@@ -1,15 +1,14 @@
-"""Deck model → genanki objects. No disk, no clock, no randomness: times come from the lock."""
+"""Deck model → package rows. No disk, no clock, no randomness: times come from the lock."""
 
 from __future__ import annotations
 
 import hashlib
 import html
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-from . import _genanki as genanki
-from . import ids
+from . import ids, rows
 from .markup import escape_anki_markers, render, replace_image_sources
 from .model import Deck, Note
 from .notetypes import CLOZE_RE, NOTE_TYPES, NoteType
@@ -207,47 +206,8 @@ def deck_description(deck: Deck) -> str:
     return text
 
 
-class _Model(genanki.Model):  # type: ignore[misc]
-    """A genanki model whose modification time is its own, not the build's."""
-
-    def __init__(self, mod: int, original_stock_kind: int | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.mod = mod
-        self.original_stock_kind = original_stock_kind
-
-    def to_json(self, timestamp: float, deck_id: int) -> dict[str, Any]:
-        model: dict[str, Any] = super().to_json(self.mod, deck_id)
-        if self.original_stock_kind is not None:
-            model["originalStockKind"] = self.original_stock_kind
-        return model
-
-
-class _Note(genanki.Note):  # type: ignore[misc]
-    """A genanki note with its own modification time, row ids and cards decided by us."""
-
-    def __init__(
-        self, mod: int, row_ids: list[int], ordinals: tuple[int, ...], **kwargs: Any
-    ) -> None:
-        super().__init__(**kwargs)
-        self.mod = mod
-        self.row_ids = row_ids
-        # genanki derives cards by rendering templates per note; we already know them.
-        self.cards = [genanki.Card(ordinal) for ordinal in ordinals]
-
-    def write_to_db(
-        self, cursor: Any, timestamp: float, deck_id: int, id_gen: Iterator[int]
-    ) -> None:
-        super().write_to_db(cursor, self.mod, deck_id, iter(self.row_ids))
-
-    def _check_invalid_html_tags_in_fields(self) -> None:
-        # genanki warns about tags that look like typed HTML someone forgot to escape. Our
-        # fields come from markup.render, which escapes all text (tests hold it to that),
-        # so the search it runs over every field of every note can never find one.
-        pass
-
-
 class PackageParts:
-    """The genanki decks and models of one build, and the genanki note for each compiled note."""
+    """The decks and note types of one build, and the rows of each compiled note."""
 
     def __init__(self, deck: Deck, notetype_mods: Mapping[str, int], first_build: int) -> None:
         self.deck = deck
@@ -255,11 +215,11 @@ class PackageParts:
         self.models = {
             kind: _make_model(deck, nt, notetype_mods[nt.key]) for kind, nt in NOTE_TYPES.items()
         }
-        self.decks: dict[str, genanki.Deck] = {}
+        self.decks: dict[str, rows.DeckRecord] = {}
         self.deck_for("").description = deck_description(deck)
 
-    def deck_for(self, subdeck: str) -> genanki.Deck:
-        """The genanki deck of a subdeck path, creating it and its parents on first use."""
+    def deck_for(self, subdeck: str) -> rows.DeckRecord:
+        """The deck of a subdeck path, creating it and its parents on first use."""
         found = self.decks.get(subdeck)
         if found is not None:
             return found
@@ -268,44 +228,47 @@ class PackageParts:
             path = "::".join(parts[:depth])
             if path not in self.decks:
                 name = "::".join([self.deck.name, *parts[:depth]])
-                self.decks[path] = genanki.Deck(ids.deck_id(self.deck.id, path), name)
+                self.decks[path] = rows.DeckRecord(ids.deck_id(self.deck.id, path), name)
         self.decks[subdeck] = self.decks["::".join(parts)]
         return self.decks[subdeck]
 
-    def note(
+    def note_rows(
         self, compiled: CompiledNote, *, mod: int, due: int, media_names: Mapping[str, str]
-    ) -> genanki.Note:
-        """The genanki note for a compiled note: its time from the lock, its place in order."""
+    ) -> tuple[rows.NoteRow, list[rows.CardRow]]:
+        """A compiled note's row and card rows: its time from the lock, its place in order."""
         note = compiled.note
-        fields = list(compiled.fields)
+        fields = compiled.fields
         if compiled.images:
-            fields = [replace_image_sources(f, media_names) for f in fields]
-        note_row = ids.note_row_id(self.first_build, due)
-        row_ids = [note_row] + [ids.card_row_id(note_row, o) for o in compiled.ordinals]
-        return _Note(
-            mod=mod,
-            row_ids=row_ids,
-            ordinals=compiled.ordinals,
-            model=self.models[note.kind],
-            fields=fields,
-            tags=compiled.tags,
-            guid=compiled.guid,
-            due=due,
+            fields = tuple(replace_image_sources(f, media_names) for f in fields)
+        note_id = ids.note_row_id(self.first_build, due)
+        card_ids = [ids.card_row_id(note_id, o) for o in compiled.ordinals]
+        model = self.models[note.kind]
+        return (
+            rows.note_row(note_id, compiled.guid, model.model_id, mod, compiled.tags, fields),
+            rows.card_rows(
+                note_id,
+                card_ids,
+                compiled.ordinals,
+                deck_id=self.deck_for(note.subdeck).deck_id,
+                mod=mod,
+                due=due,
+            ),
         )
 
-    def unique_decks(self) -> list[genanki.Deck]:
-        """Each genanki deck once, in the order first used."""
+    def unique_decks(self) -> list[rows.DeckRecord]:
+        """Each deck once, in the order first used."""
         return list({id(d): d for d in self.decks.values()}.values())
 
 
-def _make_model(deck: Deck, notetype: NoteType, mod: int) -> _Model:
-    return _Model(
-        mod=mod,
+def _make_model(deck: Deck, notetype: NoteType, mod: int) -> rows.NoteTypeRecord:
+    return rows.NoteTypeRecord(
         model_id=ids.notetype_id(deck.id, notetype.key),
         name=notetype.name_in(deck.name),
         fields=notetype.field_dicts(),
         templates=notetype.template_dicts(),
         css=notetype.css,
+        model_type=rows.CLOZE if notetype.is_cloze else rows.FRONT_BACK,
+        mod=mod,
+        required=[[ordinal, how, list(fields)] for ordinal, how, fields in notetype.required],
         original_stock_kind=notetype.original_stock_kind,
-        model_type=genanki.Model.CLOZE if notetype.is_cloze else genanki.Model.FRONT_BACK,
     )

@@ -85,6 +85,10 @@ class NoteType:
     fields: tuple[tuple[str, str], ...]  # (key, name shown in Anki)
     templates: tuple[tuple[str, str, str, str], ...]  # (key, name, front, back)
     is_cloze: bool
+    # Anki's legacy "req" of each template: (ordinal, "all" | "any", the field ordinals that
+    # make its front non-empty). genanki derives it by rendering the template; tests/test_rows.py
+    # holds these equal to what genanki derives.
+    required: tuple[tuple[int, str, tuple[int, ...]], ...]
     css: str = CSS
     # Anki's originalStockKind: 6 marks an image-occlusion note type, which Anki's reviewer
     # and editor recognise (with the fields' `tag` and `preventDeletion` below).
@@ -144,6 +148,7 @@ BASIC = NoteType(
         ),
     ),
     is_cloze=False,
+    required=((0, "all", (0,)),),
 )
 
 REVERSED = NoteType(
@@ -160,6 +165,7 @@ REVERSED = NoteType(
         ),
     ),
     is_cloze=False,
+    required=((0, "all", (0,)), (1, "all", (1,))),
 )
 
 CLOZE = NoteType(
@@ -175,6 +181,7 @@ CLOZE = NoteType(
         ),
     ),
     is_cloze=True,
+    required=((0, "all", (0, 1, 2, 3)),),
 )
 
 # Anki's own image-occlusion note type, as `Collection.add_image_occlusion_notetype()` makes it
@@ -259,6 +266,7 @@ OCCLUSION = NoteType(
     ),
     templates=(("occlusion", "Image Occlusion", _IO_FRONT, _IO_BACK),),
     is_cloze=True,
+    required=((0, "any", (1, 2)),),
     css=_io_css(),
     original_stock_kind=6,
     field_config=tuple({"tag": n, "preventDeletion": n < 4, "font": "Arial"} for n in range(5)),

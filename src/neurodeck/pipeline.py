@@ -232,7 +232,7 @@ def _compile_file(job: _Job, index: int, path: Path) -> _FileResult:
                 each.numbers,
             )
         )
-    # A note that failed a check never reaches genanki, and the build will fail anyway.
+    # A note that failed a check never reaches the package, and the build will fail anyway.
     failed = any(p.severity == "error" or job.strict for p in problems)
     part = None
     if job.scratch is not None and not failed:
@@ -240,8 +240,7 @@ def _compile_file(job: _Job, index: int, path: Path) -> _FileResult:
         writer = CollectionWriter(part, part=True)
         for due, (each, mod) in enumerate(zip(compiled, mods, strict=True), start=1):
             names = _packaged_names(job.media_root, each.images)
-            genanki_note = job.package.note(each, mod=mod, due=due, media_names=names)
-            writer.add(genanki_note, job.package.deck_for(each.note.subdeck).deck_id)
+            writer.add(*job.package.note_rows(each, mod=mod, due=due, media_names=names))
         writer.close()
     contents: list[_Contents] = []
     if job.keep == "package":

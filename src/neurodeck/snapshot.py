@@ -149,7 +149,7 @@ def from_compiled(compiled: pipeline.CompiledDeck, source: str) -> Snapshot:
     notetypes, notetype_ids = {}, {}
     for kind in compiled.kinds:
         model = package.models[kind]
-        notetypes[model.model_id] = _notetype(model.model_id, model.to_json(0, 0))
+        notetypes[model.model_id] = _notetype(model.model_id, model.to_json(0))
         notetype_ids[str(kind)] = model.model_id
     notes = []
     for note in compiled.package_notes:
