@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 import zipfile
 import zlib
 from pathlib import Path
@@ -47,25 +48,45 @@ def test_chunked_deflate_is_as_small_as_one_stream(tmp_path, monkeypatch):
     assert chunked < whole * 1.02
 
 
-def test_an_interrupt_while_an_entry_opens_is_raised_not_hidden(
+def test_the_zip_is_the_zip_pythons_zipfile_writes(tmp_path: Path) -> None:
+    """apkg.py writes the container itself (zipfile cannot take a deflate stream made
+    elsewhere); for entries of one chunk, zipfile's own bytes are the oracle."""
+    collection = tmp_path / "collection.anki2"
+    collection.write_bytes(b"rows " * 5000)
+    image = tmp_path / "brain.png"
+    image.write_bytes(random.Random(2).randbytes(3000))
+    media = {"brain.png": image, "z.svg": collection}
+    apkg.write_apkg(collection, media, tmp_path / "ours.apkg", timestamp=1_700_000_001)
+    entries = {
+        "collection.anki2": collection.read_bytes(),
+        "media": b'{"0": "brain.png", "1": "z.svg"}',
+    }
+    entries.update({"0": image.read_bytes(), "1": collection.read_bytes()})
+    with zipfile.ZipFile(tmp_path / "theirs.apkg", "w") as archive:
+        for name in sorted(entries):
+            info = zipfile.ZipInfo(name, date_time=time.gmtime(1_700_000_001)[:6])
+            info.external_attr = 0o644 << 16
+            info.create_system = 3
+            archive.writestr(
+                info, entries[name], zipfile.ZIP_DEFLATED, compresslevel=apkg._COMPRESS_LEVEL
+            )
+    assert (tmp_path / "ours.apkg").read_bytes() == (tmp_path / "theirs.apkg").read_bytes()
+
+
+def test_an_interrupt_while_deflating_is_raised(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Ctrl-C inside zipfile's open() left the archive writing an entry no one could close,
-    and closing it raised a ValueError in place of the interrupt: the build printed a
-    traceback instead of `interrupted by SIGINT`."""
+    """Ctrl-C while the package is written ends the build as an interrupt (the CLI prints
+    `interrupted by SIGINT`), never as another error in its place."""
     import signal
-    import zipfile
 
-    from neurodeck import apkg
+    real_deflate = apkg._deflate
 
-    real_open = zipfile.ZipFile.open
+    def deflate_then_interrupt(*args):  # type: ignore[no-untyped-def]
+        signal.raise_signal(signal.SIGINT)  # as if Ctrl-C came while deflating
+        return real_deflate(*args)
 
-    def open_then_interrupt(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        entry = real_open(self, *args, **kwargs)
-        signal.raise_signal(signal.SIGINT)  # as if Ctrl-C came while the entry opened
-        return entry
-
-    monkeypatch.setattr(zipfile.ZipFile, "open", open_then_interrupt)
+    monkeypatch.setattr(apkg, "_deflate", deflate_then_interrupt)
     collection = tmp_path / "collection.anki2"
     collection.write_bytes(b"rows")
     write = apkg.apkg_writer(collection, {}, timestamp=0)

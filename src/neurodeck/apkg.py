@@ -9,10 +9,10 @@ import os
 import shutil
 import signal
 import sqlite3
+import struct
 import tempfile
 import threading
 import time
-import zipfile
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -155,31 +155,52 @@ def apkg_writer(
     index = json.dumps({str(i): name for i, name in enumerate(names)}).encode()
     entries: dict[str, Path | bytes] = {"collection.anki2": collection, "media": index}
     entries.update({str(i): media[name] for i, name in enumerate(names)})
-    date = time.gmtime(max(timestamp, _EARLIEST_ZIP_TIME))[:6]
+    year, month, day, hour, minute, second = time.gmtime(max(timestamp, _EARLIEST_ZIP_TIME))[:6]
+    dos_date = (year - 1980) << 9 | month << 5 | day
+    dos_time = hour << 11 | minute << 5 | second // 2
 
     def write_zip(out: IO[bytes]) -> None:
-        with zipfile.ZipFile(out, "w") as archive:
-            for name in sorted(entries):
-                info = zipfile.ZipInfo(name, date_time=date)
-                info.compress_type = zipfile.ZIP_DEFLATED
-                # Level 3 deflates a collection twice as fast as the default 6, for a
-                # package about a tenth larger.
-                info._compresslevel = _COMPRESS_LEVEL  # type: ignore[attr-defined]
-                info.external_attr = 0o644 << 16
-                info.create_system = 3  # the same on every platform
-                with contextlib.ExitStack() as stack:
-                    # An interrupt inside open() would leave the archive marked as writing an
-                    # entry no one can close, and closing the archive would then raise a
-                    # ValueError in place of the interrupt: it waits until the entry is open.
-                    with signals_deferred():
-                        entry = stack.enter_context(archive.open(info, "w", force_zip64=False))
-                    source = entries[name]
-                    if isinstance(source, bytes):
-                        entry.write(source)
-                    else:
-                        _write_deflated(source, entry)
+        directory = []
+        for name in sorted(entries):
+            offset = out.tell()
+            encoded = name.encode("ascii")
+            out.write(_LOCAL_HEADER.pack(b"PK\x03\x04", *(0,) * 9, len(encoded), 0) + encoded)
+            crc = size = compressed = 0
+            for raw, deflated in _deflated(entries[name]):
+                crc, size = zlib.crc32(raw, crc), size + len(raw)
+                compressed += len(deflated)
+                out.write(deflated)
+            if max(size, compressed) > _ZIP32_LIMIT:
+                raise RuntimeError("File size too large, try using force_zip64")
+            # The header again, now that the CRC and sizes are known.
+            fields = (dos_time, dos_date, crc, compressed, size, len(encoded))
+            end = out.tell()
+            out.seek(offset)
+            out.write(_LOCAL_HEADER.pack(b"PK\x03\x04", 20, 0, 0, 8, *fields, 0))
+            out.seek(end)
+            directory.append(
+                _CENTRAL_HEADER.pack(
+                    b"PK\x01\x02", 20, 3, 20, 0, 0, 8, *fields, 0, 0, 0, 0, 0o644 << 16, offset
+                )
+                + encoded
+            )
+        start = out.tell()
+        central = b"".join(directory)
+        out.write(central)
+        count = len(directory)
+        out.write(_END_RECORD.pack(b"PK\x05\x06", 0, 0, count, count, len(central), start, 0))
 
     return write_zip
+
+
+# The zip container, as APPNOTE.TXT (and Python's zipfile) writes it: every entry deflated,
+# made on Unix (3) by version 2.0 (20), rw-r--r--, no extra fields, sizes known up front.
+# Written here rather than with zipfile, which has no public way to take an entry's deflate
+# stream from elsewhere; tests/test_apkg.py holds the bytes equal to zipfile's.
+_LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
+_CENTRAL_HEADER = struct.Struct("<4s4B4HL2L5H2L")
+_END_RECORD = struct.Struct("<4s4H2LH")
+_ZIP32_LIMIT = (1 << 31) - 1
 
 
 # Deflating a large collection is the last step of a build, with nothing else left to run
@@ -192,16 +213,12 @@ _WINDOW = 32 * 1024
 _AHEAD = 4  # chunks deflating at once: memory stays a few MiB
 
 
-def _write_deflated(source: Path, entry: IO[bytes]) -> None:
-    """Write a file into an open ZIP_DEFLATED entry, deflating its chunks on two threads."""
-    # zipfile keeps the CRC and both sizes of what we write; its compressor is swapped for
-    # one that hands over each chunk as our threads deflated it.
-    handover = _Handover()
-    entry._compressor = handover  # type: ignore[attr-defined]
-    if source.stat().st_size <= _CHUNK:  # one chunk: no threads to start
-        chunk = source.read_bytes()
-        handover.next = _deflate(chunk, b"", True)
-        entry.write(chunk)
+def _deflated(source: Path | bytes) -> Iterator[tuple[bytes, bytes]]:
+    """An entry's data chunk by chunk, each with its piece of one raw deflate stream (a file
+    larger than a chunk is deflated on two threads)."""
+    if isinstance(source, bytes) or source.stat().st_size <= _CHUNK:  # no threads to start
+        chunk = source if isinstance(source, bytes) else source.read_bytes()
+        yield chunk, _deflate(chunk, b"", True)
         return
     from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -215,8 +232,7 @@ def _write_deflated(source: Path, entry: IO[bytes]) -> None:
             pending.append((chunk, pool.submit(_deflate, chunk, previous[-_WINDOW:], last)))
             while pending and (last or len(pending) >= _AHEAD):
                 raw, deflated = pending.popleft()
-                handover.next = deflated.result()
-                entry.write(raw)
+                yield raw, deflated.result()
             if last:
                 return
             previous, chunk = chunk, following
@@ -233,20 +249,6 @@ def _deflate(chunk: bytes, dictionary: bytes, last: bool) -> bytes:
     return compressor.compress(chunk) + compressor.flush(
         zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH
     )
-
-
-class _Handover:
-    """Stands in for zipfile's compressor: returns the chunk deflated for it."""
-
-    def __init__(self) -> None:
-        self.next = b""
-
-    def compress(self, data: bytes) -> bytes:
-        deflated, self.next = self.next, b""
-        return deflated
-
-    def flush(self) -> bytes:
-        return b""
 
 
 def _replace_atomically(path: Path, write: Callable[[IO[bytes]], object]) -> None:
