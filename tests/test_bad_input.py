@@ -18,6 +18,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import DECK_YAML, PEPTIDES_YAML
 
 from neurodeck import yamlsrc
@@ -230,15 +231,14 @@ def test_decode_refuses_too_many_bytes_with_the_same_message():
 # --- Anchors, aliases, nesting ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("use_libyaml", [True, False] if yamlsrc.HAVE_LIBYAML else [False])
-def test_billion_laughs_is_refused_without_expanding(use_libyaml):
+def test_billion_laughs_is_refused_without_expanding():
     """30 levels of 10 aliases each would expand to 10**30 nodes; refusing takes milliseconds."""
     lines = ['l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
     lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 30)]
     text = "\n".join(lines) + "\nnotes: [*l29]\n"
     started = time.perf_counter()
     with pytest.raises(NeurodeckError) as caught:
-        yamlsrc.compose("laughs.yaml", text, use_libyaml=use_libyaml)
+        yamlsrc.compose("laughs.yaml", text)
     assert time.perf_counter() - started < 2.0
     assert len(caught.value.problems) == 29 * 10 + 1
     assert str(caught.value.problems[0]) == (
@@ -247,14 +247,13 @@ def test_billion_laughs_is_refused_without_expanding(use_libyaml):
     )
 
 
-@pytest.mark.parametrize("use_libyaml", [True, False] if yamlsrc.HAVE_LIBYAML else [False])
 @pytest.mark.parametrize(
     "text", ["[" * 100_000 + "]" * 100_000, "- " * 100_000 + "x\n", "{a: " * 50_000 + "}" * 50_000]
 )
-def test_deep_nesting_is_an_error_not_a_crash(text, use_libyaml):
+def test_deep_nesting_is_an_error_not_a_crash(text):
     """libyaml's own composer recursed in C: 100,000 brackets crashed the interpreter."""
     with pytest.raises(NeurodeckError) as caught:
-        yamlsrc.compose("deep.yaml", text, use_libyaml=use_libyaml)
+        yamlsrc.compose("deep.yaml", text)
     (problem,) = caught.value.problems
     assert problem.message == "YAML nested more than 100 levels deep"
     assert problem.location.line == 1
@@ -604,16 +603,39 @@ def packaged_descriptions(apkg: Path) -> list[str]:
 @pytest.mark.parametrize(
     "case", ["syntax-colons-in-three-notes", "syntax-unquoted-colon", "syntax-over-indented-note"]
 )
-def test_syntax_errors_of_several_notes_are_the_same_with_or_without_libyaml(case):
+def test_syntax_errors_of_several_notes_are_each_reported(case):
     """Each note's syntax error is found by re-reading the file with that note blanked out."""
     text = (BAD / f"{case}.yaml").read_text(encoding="utf-8")
-    found = []
-    for use_libyaml in [True, False] if yamlsrc.HAVE_LIBYAML else [False]:
-        with pytest.raises(NeurodeckError) as caught:
-            yamlsrc.compose("bad.yaml", text, use_libyaml=use_libyaml)
-        found.append([str(p) for p in caught.value.problems])
-    assert all(problems == found[0] for problems in found)
-    assert "\n".join(found[0]).splitlines() == expected_lines(BAD / f"{case}.yaml")
+    with pytest.raises(NeurodeckError) as caught:
+        yamlsrc.compose("bad.yaml", text)
+    found = [str(p) for p in caught.value.problems]
+    assert "\n".join(found).splitlines() == expected_lines(BAD / f"{case}.yaml")
+
+
+def test_libyaml_decides_and_pyyaml_only_words_a_problem_on_the_same_line():
+    """PyYAML refuses a tab after a plain value, which libyaml reads; its words for that
+    line must not replace libyaml's for the real mistake further down."""
+    tab_then_mistake = "notes:\n  - id: a\n    front: a\t\n    back: 'it's'\n"
+    with pytest.raises(NeurodeckError) as caught:
+        yamlsrc.compose("x.yaml", tab_then_mistake)
+    (problem,) = caught.value.problems
+    assert problem.location.line == 4
+    assert "tab" not in problem.message
+    note = yamlsrc.compose("x.yaml", "notes:\n  - id: a\n    front: a\tb\n")
+    assert note is not None  # the tab libyaml reads is no problem at all
+
+
+def test_every_command_refuses_to_run_without_libyaml(runner, monkeypatch, tmp_path):
+    """The pure-Python parser reads some files differently: one line names the fix, exit 2."""
+    monkeypatch.setattr(yaml, "__with_libyaml__", False)
+    for args in (["check", str(tmp_path)], ["build", str(tmp_path)], ["stats", str(tmp_path)]):
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 2
+        assert result.stderr == (
+            "error: PyYAML was built without libyaml; reinstall it from a wheel: "
+            "pip install --force-reinstall --only-binary :all: PyYAML\n"
+        )
+        assert result.stdout == ""
 
 
 def test_a_file_full_of_syntax_errors_reports_a_bounded_number():

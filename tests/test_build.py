@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import zipfile
 from pathlib import Path
 
 from apkg_contents import read_apkg
 from conftest import PEPTIDES_YAML
 
-from neurodeck import fastread, ids, load, pipeline
+from neurodeck import fastread, ids, pipeline
 from neurodeck.lock import LOCK_FILE
 
 T0 = 1_700_000_000
@@ -244,8 +243,7 @@ def test_parallel_and_sequential_builds_are_byte_identical(make_deck, tmp_path, 
 
 
 def test_every_way_of_reading_a_fact_set_builds_the_same_package(make_deck, tmp_path, monkeypatch):
-    """The line reader, the event reader (libyaml or pure Python) and the general path must
-    make the same package: a machine without libyaml gets the same bytes, only slower."""
+    """The one-pass event reader and the general path must make the same package."""
     deck_dir = make_deck(
         {
             "a.yaml": 'deck: "Part A"\ntags: ["t1", t2]\nsource: intimacy\nnotes:\n'
@@ -254,29 +252,24 @@ def test_every_way_of_reading_a_fact_set_builds_the_same_package(make_deck, tmp_
                 f'    tags: ["x::y"]\n'
                 for j in range(5)
             ),
-            "b.yaml": PEPTIDES_YAML,  # block style, which the line reader leaves to the others
+            "b.yaml": PEPTIDES_YAML,  # block style
             "c.yaml": "source: intimacy\nnotes: [{id: c1, type: cloze, text: 'A {{c1::b}}'}]\n",
         }
     )
     taken = []
-    real_lines = fastread._Lines.fact_set
+    real_read = fastread.read_fact_set
 
-    def lines(self, text):
-        fact_set = real_lines(self, text)
+    def read(path, text):
+        fact_set = real_read(path, text)
         taken.append(fact_set is not None)
         return fact_set
 
-    monkeypatch.setattr(fastread._Lines, "fact_set", lines)
-    packages = [build(deck_dir, tmp_path / "lines.apkg").path.read_bytes()]
-    assert any(taken) and not all(taken)
-    monkeypatch.setattr(fastread._Lines, "fact_set", lambda self, text: None)
-    packages.append(build(deck_dir, tmp_path / "events.apkg").path.read_bytes())
-    pure = functools.partial(load.read_fact_set, use_libyaml=False)
-    monkeypatch.setattr(pipeline, "read_fact_set", pure)
-    packages.append(build(deck_dir, tmp_path / "pure.apkg").path.read_bytes())
+    monkeypatch.setattr(fastread, "read_fact_set", read)
+    packages = [build(deck_dir, tmp_path / "events.apkg").path.read_bytes()]
+    assert taken and all(taken)
     monkeypatch.setattr(fastread, "read_fact_set", lambda *args, **kwargs: None)
     packages.append(build(deck_dir, tmp_path / "general.apkg").path.read_bytes())
-    assert packages == [packages[0]] * 4
+    assert packages == [packages[0]] * 2
     assert len(read_apkg(tmp_path / "general.apkg").notes) == 5 + 3 + 1
 
 

@@ -7,11 +7,9 @@ import gc
 
 import pytest
 
-from neurodeck import fastread, yamlsrc
+from neurodeck import fastread
 from neurodeck.errors import Location
 from neurodeck.model import Note, Tag
-
-PARSERS = [True, False] if yamlsrc.HAVE_LIBYAML else [False]
 
 
 def test_locations_and_tags_made_directly_equal_those_made_by_init():
@@ -26,10 +24,9 @@ def test_locations_and_tags_made_directly_equal_those_made_by_init():
         tag.name = "y"  # type: ignore[misc]
 
 
-@pytest.mark.parametrize("use_libyaml", PARSERS)
-def test_notes_made_directly_equal_those_the_general_path_makes(use_libyaml):
+def test_notes_made_directly_equal_those_the_general_path_makes():
     text = "tags: [t]\nnotes:\n  - {id: a, front: F, back: B, extra: E, section: S}\n"
-    fast = fastread.read_fact_set("a.yaml", text, use_libyaml=use_libyaml)
+    fast = fastread.read_fact_set("a.yaml", text)
     assert fast is not None
     (note,) = fast.notes
     assert not hasattr(Note, "__post_init__")
@@ -40,7 +37,6 @@ def test_notes_made_directly_equal_those_the_general_path_makes(use_libyaml):
         note.id = "b"  # type: ignore[misc]
 
 
-@pytest.mark.parametrize("use_libyaml", PARSERS)
 @pytest.mark.parametrize(
     "text",
     [
@@ -55,8 +51,8 @@ def test_notes_made_directly_equal_those_the_general_path_makes(use_libyaml):
         "",
     ],
 )
-def test_anything_unusual_is_left_to_the_general_path(text, use_libyaml):
-    assert fastread.read_fact_set("x.yaml", text, use_libyaml=use_libyaml) is None
+def test_anything_unusual_is_left_to_the_general_path(text):
+    assert fastread.read_fact_set("x.yaml", text) is None
 
 
 @pytest.mark.parametrize("enabled", [True, False])
@@ -66,7 +62,7 @@ def test_the_garbage_collector_is_left_as_it_was(enabled):
     (gc.enable if enabled else gc.disable)()
     try:
         for text in ["notes: []\n", "notes: ["]:
-            fastread.read_fact_set("x.yaml", text, use_libyaml=False)
+            fastread.read_fact_set("x.yaml", text)
             assert gc.isenabled() is enabled
     finally:
         (gc.enable if was else gc.disable)()

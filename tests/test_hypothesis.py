@@ -2,8 +2,8 @@
 
 Arbitrary text, arbitrary bytes, YAML dumped from random data and mutated fact sets go
 through the same stages as a build (decode, compose, load, validate, compile). Every run must
-end in a valid model or a NeurodeckError, never another exception; libyaml and the
-pure-Python parser must agree; and no rendered field may carry live markup.
+end in a valid model or a NeurodeckError, never another exception; the one-pass reader must
+equal the general loader; and no rendered field may carry live markup.
 """
 
 from __future__ import annotations
@@ -18,14 +18,14 @@ import genanki
 import pytest
 import yaml
 from conftest import DECK_YAML, PEPTIDES_YAML
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from yaml.nodes import MappingNode, Node, ScalarNode
 
 from neurodeck import fastread, load, markup, pipeline, yamlsrc
 from neurodeck.compile import compile_notes
 from neurodeck.errors import NeurodeckError, Problem
-from neurodeck.load import NOTE_KEYS, load_deck, load_fact_set
+from neurodeck.load import NOTE_KEYS, load_deck
 from neurodeck.model import FactSet
 from neurodeck.validate import validate
 
@@ -39,7 +39,6 @@ SETTINGS = settings(
     database=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-BOTH_PARSERS = pytest.mark.skipif(not yamlsrc.HAVE_LIBYAML, reason="PyYAML built without libyaml")
 
 # Pieces that mean something to YAML, Markdown, Anki or a browser, so that random text
 # reaches the interesting corners quickly.
@@ -252,28 +251,7 @@ def with_fact_set(data: bytes, check) -> None:
         check(deck_dir)
 
 
-def assert_parsers_agree_on_file(deck_dir: Path) -> None:
-    path = deck_dir / "facts.yaml"
-    fast = outcome(lambda: load_fact_set(path, use_libyaml=True))
-    slow = outcome(lambda: load_fact_set(path, use_libyaml=False))
-    assert fast == slow
-
-
 # --- The YAML reader --------------------------------------------------------------------------
-
-# The one difference left: libyaml lets a tab follow a tag (`! \tx`), PyYAML does not.
-_TAG_THEN_TAB = re.compile(r"![^\s]*\t")
-
-
-@BOTH_PARSERS
-@SETTINGS
-@given(yaml_text)
-def test_libyaml_and_pure_python_compose_the_same_nodes_or_problems(text):
-    """Same nodes (values, styles, lines and columns) or the same problems, for any text."""
-    assume(not _TAG_THEN_TAB.search(text))
-    fast = outcome(lambda: shape(yamlsrc.compose("x.yaml", text, use_libyaml=True)))
-    slow = outcome(lambda: shape(yamlsrc.compose("x.yaml", text, use_libyaml=False)))
-    assert fast == slow
 
 
 @SETTINGS
@@ -281,11 +259,9 @@ def test_libyaml_and_pure_python_compose_the_same_nodes_or_problems(text):
 def test_any_bytes_decode_and_compose_or_fail_cleanly(data):
     def read():
         text = yamlsrc.decode("x.yaml", data)
-        return yamlsrc.compose("x.yaml", text, use_libyaml=False)
+        return yamlsrc.compose("x.yaml", text)
 
     outcome(read)
-    if yamlsrc.HAVE_LIBYAML:
-        outcome(lambda: yamlsrc.compose("x.yaml", yamlsrc.decode("x.yaml", data)))
 
 
 # --- Random data dumped as YAML ---------------------------------------------------------------
@@ -380,13 +356,6 @@ def test_dumped_data_loads_checks_and_compiles_or_fails_cleanly(text):
     with_fact_set(text.encode("utf-8"), run_core)
 
 
-@BOTH_PARSERS
-@SETTINGS
-@given(dumped)
-def test_dumped_data_loads_the_same_with_both_parsers(text):
-    with_fact_set(text.encode("utf-8"), assert_parsers_agree_on_file)
-
-
 # --- A valid fact set, mutated ----------------------------------------------------------------
 
 
@@ -428,14 +397,6 @@ def mutated_fact_set(draw) -> str:
 @given(mutated_fact_set())
 def test_mutated_fact_set_builds_or_fails_cleanly(text):
     with_fact_set(text.encode("utf-8", "surrogatepass"), run_build)
-
-
-@BOTH_PARSERS
-@SETTINGS
-@given(mutated_fact_set())
-def test_mutated_fact_set_loads_the_same_with_both_parsers(text):
-    assume(not _TAG_THEN_TAB.search(text))
-    with_fact_set(text.encode("utf-8", "surrogatepass"), assert_parsers_agree_on_file)
 
 
 # --- Markup -----------------------------------------------------------------------------------
@@ -601,18 +562,15 @@ def assert_one_pass_reader_is_exact(deck_dir: Path) -> None:
         text = yamlsrc.decode("facts.yaml", (deck_dir / "facts.yaml").read_bytes())
     except NeurodeckError:
         return
-    for use_libyaml in [True, False] if yamlsrc.HAVE_LIBYAML else [False]:
-        quick = fastread.read_fact_set("facts.yaml", text, use_libyaml=use_libyaml)
-        if quick is None:
-            continue
-        problems: list[Problem] = []
-        general = load._read_nodes(
-            "facts.yaml", text, load._read_fact_set, problems, use_libyaml=use_libyaml
-        )
-        assert problems == []
-        assert general is not None
-        assert quick == general
-        assert fast_read_summary(quick) == fast_read_summary(general)
+    quick = fastread.read_fact_set("facts.yaml", text)
+    if quick is None:
+        return
+    problems: list[Problem] = []
+    general = load._read_nodes("facts.yaml", text, load._read_fact_set, problems)
+    assert problems == []
+    assert general is not None
+    assert quick == general
+    assert fast_read_summary(quick) == fast_read_summary(general)
 
 
 # Fact sets with nothing wrong in their shape, so that the one-pass reader answers for many
@@ -668,15 +626,15 @@ def test_one_pass_reader_matches_the_general_path_on_mutated_fact_sets(text):
 )
 def test_one_pass_reader_answers_for_the_common_shape(text):
     """The fast path must be taken for ordinary files, `notes:` first or last, else it is dead."""
-    assert fastread.read_fact_set("facts.yaml", text, use_libyaml=False) is not None
+    assert fastread.read_fact_set("facts.yaml", text) is not None
     with_fact_set(text.encode("utf-8"), assert_one_pass_reader_is_exact)
 
 
-# --- The line reader --------------------------------------------------------------------------
+# --- Files written a line per key -------------------------------------------------------------
 #
-# Files written a line per key, as programs write them: values quoted, plain or listed on the
-# key's line, items at any indent, comments and blank lines between, and values at the edges
-# of what the line reader takes (`a: b`, `a #b`, `~`, anchors, block scalars, flow maps...).
+# As programs write them: values quoted, plain or listed on the key's line, items at any
+# indent, comments and blank lines between, and values at the edges of what YAML reads as
+# text (`a: b`, `a #b`, `~`, anchors, block scalars, flow maps...).
 
 line_values = st.one_of(
     st.text(
@@ -753,13 +711,13 @@ def line_fact_set(draw) -> str:
 
 @SETTINGS
 @given(line_fact_set())
-def test_line_reader_matches_the_general_path(text):
+def test_one_pass_reader_matches_the_general_path_on_files_written_a_line_per_key(text):
     with_fact_set(text.encode("utf-8"), assert_one_pass_reader_is_exact)
 
 
 @pytest.mark.parametrize("indent", ["", "  ", "    "])
-def test_line_reader_answers_for_files_written_a_line_per_key(indent):
-    """Without this, the property above would hold even if the line reader never answered."""
+def test_one_pass_reader_answers_for_files_written_a_line_per_key(indent):
+    """Without this, the property above would hold even if the one-pass reader never answered."""
     text = (
         "# generated\n"
         'deck: "Topic 3::Part 2"\ntags: ["synthetic", plain-tag]\nsource: \'s1\'\nnotes:\n'
@@ -769,5 +727,5 @@ def test_line_reader_answers_for_files_written_a_line_per_key(indent):
         f"{indent}- id: n2\n{indent}  front: Where is it?\n{indent}  back: 'Here, there.'\n"
         f"{indent}  tags: one\n{indent}  section: Section 3\n{indent}  retired: true\n"
     )
-    assert fastread._Lines("facts.yaml").fact_set(text) is not None
+    assert fastread.read_fact_set("facts.yaml", text) is not None
     with_fact_set(text.encode("utf-8"), assert_one_pass_reader_is_exact)

@@ -358,7 +358,7 @@ def test_release_check_flags_a_removed_occlusion_and_passes_a_moved_one(diagram_
     path.write_text(text.replace("[0.47, 0.62,", "[0.45, 0.60,"))
     moved = build(diagram_deck, tmp_path / "v2.apkg", clock=T2).path
     verdict = check_release(read_side(v1, clock=T1), read_side(moved, clock=T2))
-    assert [f.rule for f in verdict.findings] == ["version"]
+    assert [f.rule for f in verdict.listed] == ["version"]  # the move is an ordinary update
 
     acc = "      - {id: acc, answer: Anterior cingulate cortex, rect: [0.50, 0.30, 0.10, 0.08]}\n"
     path.write_text(text.replace(acc, ""))

@@ -95,8 +95,18 @@ def test_a_release_that_adds_and_edits_notes_passes(
         """\
 Test Deck: 1.0.0 (v1.apkg) → 1.1.0 (cards)
 No breaking changes: learners who have 1.0.0 get every change in 1.1.0.
+
+Tell learners:
+- These notes were updated. Anki replaces an updated note whole, so whatever you wrote in its \
+“My notes” (or a diagram's “Comments”) is emptied: copy it out before you import: “Which \
+neuropeptide is released during physical touch and…”.
 """,
     )
+    # An ordinary update is for learners to hear about, not a problem line, even as JSON.
+    code, out = release_check(runner, v1, deck, "--format", "json")
+    data = json.loads(out)
+    assert (code, data["ok"], data["findings"]) == (0, True, [])
+    assert [line.split(".")[0] for line in data["tell_learners"]] == ["These notes were updated"]
 
 
 def test_removing_a_note_fails_and_says_what_to_tell_learners(
@@ -316,7 +326,8 @@ def test_comparing_two_packages_needs_no_deck_directory(
     edit(deck, "back: Oxytocin\n", "back: Oxytocin (OT)\n", version="1.0.1")
     assert runner.invoke(cli, ["build", str(deck), "-o", "v2.apkg"]).exit_code == 0
     verdict = check_release(read_side(v1, clock=0), read_side(Path("v2.apkg"), clock=0))
-    assert (verdict.passed, verdict.findings, verdict.diff.new.version) == (True, (), "1.0.1")
+    assert (verdict.passed, verdict.listed, verdict.diff.new.version) == (True, [], "1.0.1")
+    assert [f.rule for f in verdict.findings] == ["updated"]  # for learners, not a problem
 
 
 @pytest.mark.parametrize(

@@ -128,6 +128,15 @@ STATIC_MEDIA_CHANGED = Rule(
     "Some files changed that Anki does not replace ({notes}). To get them, delete your "
     "copies from the collection's media folder and import the deck again.",
 )
+UPDATED = Rule(
+    "updated",
+    "Anki replaces the whole note, so learners' own edits on it (“My notes”, a diagram's "
+    "“Comments”) are emptied",
+    "nothing to do: list these notes in the release notes (release-check tells learners)",
+    "These notes were updated. Anki replaces an updated note whole, so whatever you wrote in "
+    "its “My notes” (or a diagram's “Comments”) is emptied: copy it out before you import: "
+    "{notes}.",
+)
 RETIRED = Rule(
     "retired",
     "",
@@ -142,6 +151,7 @@ RULES = {
         REMOVED,
         RENAMED,
         RETIRED,
+        UPDATED,
         NOTETYPE_SCHEMA,
         TYPE_CHANGED,
         CARD_LOST,

@@ -115,7 +115,8 @@ def _format_option(func: Any) -> Any:
 
 @click.group(cls=ReportingGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="neurodeck")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """Compile YAML fact sets into Anki decks (.apkg).
 
     \b
@@ -123,6 +124,12 @@ def cli() -> None:
       neurodeck check cards/
       neurodeck build cards/ -o build/neurodeck.apkg
     """
+    from . import yamlsrc
+
+    # Every command reads YAML, and only libyaml reads it as neurodeck expects.
+    if yamlsrc.libyaml_missing():
+        click.echo(f"error: {yamlsrc.LIBYAML_MISSING}", err=True)
+        ctx.exit(2)
 
 
 @cli.command()

@@ -3,21 +3,19 @@
 Composing nodes and then walking them cost more than three times what the parser itself does.
 Almost every fact set has one shape: a mapping of `deck`, `tags`, `source` and `notes`,
 where `notes` is a list of flat mappings of text (and lists of tags). This module reads that
-shape in one pass over its lines when each value sits on its key's line (_Lines), else in
-one pass over the parser's events (_Events), with no nodes in between.
+shape in one pass over libyaml's events (_Events), with no nodes in between.
 
 It only ever answers for a file the general path (yamlsrc.compose, then load) would load
 without a single problem, and gives the very same FactSet. At the first thing out of the
 ordinary (a syntax error, a tag, an anchor, an alias, a duplicate, unknown or missing key, a
 mapping where text belongs, a control character...) it gives up and returns None, and the
-general path reads the file again and words the problems. So every message, location and
-libyaml/pure-Python agreement stays the general path's, and this module has none of its own.
+general path reads the file again and words the problems. So every message and location
+stays the general path's, and this module has none of its own.
 """
 
 from __future__ import annotations
 
 import gc
-import re
 from collections.abc import Callable, Container
 from typing import Any
 
@@ -33,7 +31,7 @@ from yaml.events import (
     StreamEndEvent,
 )
 
-from . import yamlcompat, yamlsrc
+from . import yamlsrc
 from .errors import Location
 from .model import (
     FACT_SET_KEYS,
@@ -61,7 +59,7 @@ class _Irregular(Exception):
     """The file is not in the common shape, or has a problem: the general path reads it."""
 
 
-def read_fact_set(path: str, text: str, *, use_libyaml: bool) -> FactSet | None:
+def read_fact_set(path: str, text: str) -> FactSet | None:
     """The file's FactSet if it is in the common shape and has no problem; otherwise None."""
     # The pass allocates several objects per event and keeps most of them, so the cyclic
     # garbage collector would run every few hundred allocations and walk ever more live
@@ -70,11 +68,8 @@ def read_fact_set(path: str, text: str, *, use_libyaml: bool) -> FactSet | None:
     collecting = gc.isenabled()
     gc.disable()
     try:
-        fact_set = _Lines(path).fact_set(text)
-        if fact_set is not None:
-            return fact_set
-        # Both parsers may refuse a character as soon as they are made.
-        parser = yamlcompat.parser_class(use_libyaml)(text)
+        # libyaml may refuse a character as soon as the parser is made.
+        parser = yamlsrc.parser(text)
         try:
             return _Events(path, parser.get_event, "\\" in text).fact_set()
         finally:
@@ -94,7 +89,7 @@ class _Events:
     def __init__(self, path: str, get_event: Callable[[], Any], has_escapes: bool) -> None:
         self.path = path
         self.get_event = get_event
-        # Both parsers refuse a control character written in the file itself, so only a
+        # libyaml refuses a control character written in the file itself, so only a
         # double-quoted escape (\0, \x07, \ud800) can put one in a value: without a
         # backslash anywhere, no value needs the search load.py's `text` makes.
         self.has_escapes = has_escapes
@@ -226,137 +221,6 @@ class _Events:
         if key not in allowed or key in seen:
             raise _Irregular
         return key
-
-
-# --- The line reader --------------------------------------------------------------------
-#
-# Most fact sets, and every one a program writes, put each value on the line of its key:
-# `key: value`, with the value in quotes without escapes, a plain run of words, or (for tags)
-# a one-line list. For such a file, each line says what YAML would make of it, and a regular
-# expression per line is four times faster than even libyaml's events. _Lines reads exactly
-# that subset and gives up (None) at anything else, and the event reader takes over.
-
-# Characters whose meaning the line reader does not model: escapes, tabs, carriage returns,
-# YAML's other line breaks, a byte-order mark.
-_BEYOND_LINES_RE = re.compile(r"[\\\t\r\x85\u2028\u2029\ufeff]")
-# One line: indent, `- ` (a new list item), a key, and (after spaces) its value, in double
-# or single quotes without escapes, as plain text, or as a one-line list. Plain text is
-# text YAML reads as itself in block context: it starts with a letter or digit (no
-# indicator), has no `:` or `#` (no mapping, no comment), and does not end in a space.
-_LINE_RE = re.compile(
-    r"( *)(- )?([a-z]+):"
-    r"(?: +(?:\"([^\"]*)\"|'([^']*)'|([A-Za-z0-9][A-Za-z0-9 _.,;?()/-]*(?<! ))|(\[[^\]]*\])))?"
-)
-# One item of a one-line tag list, with the spaces around it and what follows it.
-_FLOW_ITEM_RE = re.compile(r' *("[^"]*"|[A-Za-z0-9][A-Za-z0-9_-]*) *(,|$)')
-
-
-class _Lines:
-    """One pass over a fact set's lines; `fact_set` is None for anything beyond the subset."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def fact_set(self, text: str) -> FactSet | None:
-        """The FactSet, if every line is in the subset and the notes are in order."""
-        if _BEYOND_LINES_RE.search(text) or yamlsrc.NON_PRINTABLE_RE.search(text):
-            return None
-        path = self.path
-        match_line = _LINE_RE.fullmatch
-        top: dict[str, Any] = {}  # deck, tags and source, as read
-        raw_notes: list[_RawNote] = []
-        values: dict[str, Any] = {}  # of the note being read
-        marks: dict[str, tuple[int, int]] = {}
-        item_indent = -1  # the column of `- ` in the notes list, once known
-        in_notes = False
-        for number, line in enumerate(text.split("\n")):
-            match = match_line(line)
-            if match is None:
-                if not line.strip(" ") or line.lstrip(" ").startswith("#"):
-                    continue  # blank, or a comment
-                return None
-            indent, dash, key = match.group(1, 2, 3)
-            if not indent and not dash:  # a key of the fact set
-                if key not in _FACT_SET_KEYS or key in top:
-                    return None
-                in_notes = key == "notes"
-                if in_notes:
-                    if len(line) != match.end(3) + 1:
-                        return None  # `notes:` must start a block list
-                    top[key] = None
-                    continue
-                value = self._value(match, number, key)
-                if value is None:
-                    return None
-                top[key] = value
-                continue
-            if not in_notes:
-                return None
-            if dash:  # a new note
-                if item_indent < 0:
-                    item_indent = len(indent)
-                if len(indent) != item_indent:
-                    return None
-                values, marks = {}, {}
-                raw_notes.append((values, _location(path, number + 1, item_indent + 3), marks))
-            elif len(indent) != item_indent + 2 or not raw_notes:
-                return None
-            if key not in _NOTE_KEYS or key in values:
-                return None
-            value = self._value(match, number, key)
-            if value is None:
-                return None
-            values[key] = value
-            marks[key] = (number, _value_column(match))
-        if "notes" not in top or not raw_notes:
-            return None
-        subdeck = top.get("deck", "")
-        file_tags = top.get("tags", ())
-        file_source = top.get("source")
-        try:
-            notes = tuple(_note(path, raw, subdeck, file_tags, file_source) for raw in raw_notes)
-        except _Irregular:
-            return None
-        return FactSet(path=path, notes=notes)
-
-    def _value(self, match: re.Match[str], line: int, key: str) -> Any:
-        """A key's value: its text, or tags for `tags`; None for anything else."""
-        double, single, plain, flow = match.group(4, 5, 6, 7)
-        text = double if double is not None else single if single is not None else plain
-        if key != "tags":
-            return text  # None for a list, or for nothing (a null, or a block below)
-        path = self.path
-        if flow is None:
-            if text is None:
-                return None
-            where = _location(path, line + 1, _value_column(match) + 1)
-            return (_tag(text, where),) if text else ()
-        inside = flow[1:-1]
-        column = match.start(7) + 1  # where `inside` starts
-        tags: list[Tag] = []
-        at = 0
-        while inside.strip(" "):  # not an empty list
-            item = _FLOW_ITEM_RE.match(inside, at)
-            if item is None:
-                return None  # anything else, a trailing comma included
-            name = item.group(1)
-            where = _location(path, line + 1, column + item.start(1) + 1)
-            tags.append(_tag(name[1:-1] if name.startswith('"') else name, where))
-            at = item.end()
-            if not item.group(2):
-                break  # the end of the list
-        return tuple(tags)
-
-
-def _value_column(match: re.Match[str]) -> int:
-    """The 0-based column where a line's value starts (at its opening quote, if any)."""
-    if match.start(4) >= 0:
-        return match.start(4) - 1
-    if match.start(5) >= 0:
-        return match.start(5) - 1
-    if match.start(6) >= 0:
-        return match.start(6)
-    return match.start(7)
 
 
 # --- Making notes -------------------------------------------------------------------------

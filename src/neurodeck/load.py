@@ -265,9 +265,7 @@ def load_header(deck_dir: Path, problems: list[Problem]) -> Deck:
     return dataclasses.replace(header, root=str(deck_dir))
 
 
-def read_fact_set(
-    path: Path, problems: list[Problem], *, use_libyaml: bool = yamlsrc.HAVE_LIBYAML
-) -> FactSet | None:
+def read_fact_set(path: Path, problems: list[Problem]) -> FactSet | None:
     """Read one fact-set file; shape problems are added to `problems`.
 
     Returns the notes that loaded (None when the file as a whole is unusable).
@@ -276,19 +274,19 @@ def read_fact_set(
     if source is None:
         return None
     shown, text = source
-    # Nearly every file is in the shape fastread reads in one pass (over its lines, or over
-    # the parser's events). It returns None for anything else, and for any file with a
-    # problem, which the general path below then reads and reports.
-    fact_set = fastread.read_fact_set(shown, text, use_libyaml=use_libyaml)
+    # Nearly every file is in the shape fastread reads in one pass over the parser's events.
+    # It returns None for anything else, and for any file with a problem, which the general
+    # path below then reads and reports.
+    fact_set = fastread.read_fact_set(shown, text)
     if fact_set is not None:
         return fact_set
-    return _read_nodes(shown, text, _read_fact_set, problems, use_libyaml=use_libyaml)
+    return _read_nodes(shown, text, _read_fact_set, problems)
 
 
-def load_fact_set(path: Path, *, use_libyaml: bool = yamlsrc.HAVE_LIBYAML) -> FactSet:
+def load_fact_set(path: Path) -> FactSet:
     """Read one fact-set file; raises NeurodeckError with every shape problem in it."""
     problems: list[Problem] = []
-    fact_set = read_fact_set(path, problems, use_libyaml=use_libyaml)
+    fact_set = read_fact_set(path, problems)
     if problems or fact_set is None:
         raise NeurodeckError(problems)
     return fact_set
@@ -326,12 +324,10 @@ def _read_nodes(
     text: str,
     read: Callable[[_Reader, Node], T | None],
     problems: list[Problem],
-    *,
-    use_libyaml: bool = yamlsrc.HAVE_LIBYAML,
 ) -> T | None:
     """Compose the text into nodes and read them; every problem is added to `problems`."""
     try:
-        root = yamlsrc.compose(shown, text, use_libyaml=use_libyaml)
+        root = yamlsrc.compose(shown, text)
     except NeurodeckError as err:
         problems.extend(err.problems)
         return None

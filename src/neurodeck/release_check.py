@@ -31,6 +31,9 @@ class Finding:
     hint: str
     subject: str = ""  # how learners recognise the note or note type
     breaking: bool = True
+    # False for what only learners need to hear (an ordinary update), which would otherwise
+    # list every edited note as a problem line.
+    listed: bool = True
 
 
 @dataclass(frozen=True)
@@ -56,12 +59,17 @@ class Verdict:
         """No breaking change, or a major version announcing them."""
         return not self.breaking or self.major_raised
 
+    @property
+    def listed(self) -> list[Finding]:
+        """Findings shown as problems (every finding but ordinary updates)."""
+        return [f for f in self.findings if f.listed]
+
     def problems(self) -> list[Problem]:
-        """The findings as located problems: errors while they would fail the check."""
+        """The listed findings as located problems: errors while they would fail the check."""
         severity: Severity = "warning" if self.major_raised else "error"
         return [
             Problem(f.where, f.message, hint=f.hint, severity=severity if f.breaking else "warning")
-            for f in self.findings
+            for f in self.listed
         ]
 
     def tell_learners(self) -> list[str]:
@@ -298,6 +306,17 @@ def _changed(diff: DeckDiff, change: NoteChange) -> Iterator[Finding]:
         yield _finding(
             anki_rules.NOT_NEWER, where, f"note {ref} changed ({', '.join(sorted(visible))})"
         )
+    elif change.new.mod > change.old.mod:
+        # An ordinary update: nothing breaks, but learners lose their own notes on it.
+        yield Finding(
+            anki_rules.UPDATED.key,
+            where,
+            anki_rules.UPDATED.message(f"note {ref} was updated"),
+            anki_rules.UPDATED.hint,
+            _quoted(ref),
+            breaking=False,
+            listed=False,
+        )
 
 
 def _renumbered(
@@ -390,7 +409,7 @@ def verdict_to_json(verdict: Verdict) -> dict[str, object]:
         "breaking": len(verdict.breaking),
         "findings": [
             {**p.to_json(), "rule": f.rule, "breaking": f.breaking}
-            for f, p in zip(verdict.findings, verdict.problems(), strict=True)
+            for f, p in zip(verdict.listed, verdict.problems(), strict=True)
         ],
         "tell_learners": verdict.tell_learners(),
     }

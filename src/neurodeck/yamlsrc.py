@@ -2,15 +2,15 @@
 
 We compose (never construct): PyYAML's constructors turn `no` into False, `1:30` into 90
 and `010` into 8, and lose line numbers. Composed nodes keep both the text and the marks.
-libyaml does the parsing when it is installed; the pure-Python parser (yamlcompat.py) gives
-the same events, and one composer (below) turns either parser's events into nodes.
+libyaml parses (PyYAML's wheels ship it; neurodeck refuses to run without it), and the
+composer below turns its events into nodes.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, cast
 
 import yaml
 from yaml.events import (
@@ -24,10 +24,37 @@ from yaml.events import (
 )
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from . import yamlcompat
 from .errors import Location, NeurodeckError, Problem
-from .yamlcompat import HAVE_LIBYAML as HAVE_LIBYAML
-from .yamlcompat import EventParser, PyParser
+
+LIBYAML_MISSING = (
+    "PyYAML was built without libyaml; reinstall it from a wheel: "
+    "pip install --force-reinstall --only-binary :all: PyYAML"
+)
+
+
+def libyaml_missing() -> bool:
+    """Whether PyYAML lacks libyaml, which every command needs (cli.py refuses to run)."""
+    try:
+        from yaml.cyaml import CParser  # type: ignore[attr-defined]  # noqa: F401
+    except ImportError:
+        return True
+    return not getattr(yaml, "__with_libyaml__", False)
+
+
+class EventParser(Protocol):
+    """What the composer needs of a parser (libyaml's CParser)."""
+
+    def check_event(self, *choices: type) -> bool: ...
+    def get_event(self) -> Any: ...
+    def dispose(self) -> None: ...
+
+
+def parser(text: str) -> EventParser:
+    """libyaml's event parser over the text."""
+    from yaml.cyaml import CParser  # type: ignore[attr-defined]
+
+    return cast(EventParser, CParser(text))
+
 
 STR_TAG = "tag:yaml.org,2002:str"
 SEQ_TAG = "tag:yaml.org,2002:seq"
@@ -87,42 +114,33 @@ def too_big_problem(path: str, size: int) -> Problem:
     )
 
 
-# Above this, re-reading a refused file with the pure-Python parser (about 0.4 MB/s) would
-# keep the author waiting; libyaml's own message is reported instead.
+# Above this, re-reading a refused file with PyYAML's pure-Python parser (about 0.4 MB/s)
+# to word its problem would keep the author waiting; libyaml's own message is reported.
 _REREAD_LIMIT = 256 * 1024
 
 
-def compose(path: str, text: str, *, use_libyaml: bool = HAVE_LIBYAML) -> Node | None:
+def compose(path: str, text: str) -> Node | None:
     """Parse one YAML document into nodes; None for an empty document.
 
     Raises NeurodeckError for syntax errors, aliases, tags other than plain ones, control
-    characters and nesting deeper than MAX_DEPTH. With or without libyaml, a file gives the
-    same nodes and (up to 256 KiB) the same problems. A syntax error inside one note of the
+    characters and nesting deeper than MAX_DEPTH. A syntax error inside one note of the
     `notes:` list does not hide those in the notes after it: each is reported.
     """
     try:
-        return _compose_one(path, text, use_libyaml=use_libyaml)
+        return _compose_one(path, text)
     except NeurodeckError as err:
         if len(err.problems) != 1 or len(text) > _REREAD_LIMIT:
             raise
-        later = _later_syntax_problems(path, text, err.problems[0], use_libyaml)
+        later = _later_syntax_problems(path, text, err.problems[0])
         if not later:
             raise
         raise NeurodeckError([*err.problems, *later]) from None
 
 
-def _compose_one(path: str, text: str, *, use_libyaml: bool) -> Node | None:
+def _compose_one(path: str, text: str) -> Node | None:
     lines = _LineCounter.for_text(text)  # problems are located as people count lines
     try:
-        return lines.fix(_compose_or_raise(path, text, yamlcompat.parser_class(use_libyaml)))
-    except NeurodeckError as err:
-        if not use_libyaml or len(text) > _REREAD_LIMIT:
-            raise lines.fix_error(err) from None
-    # libyaml refused the file. Its messages omit the offending character and differ from
-    # PyYAML's, and in a few corners it is stricter, so the pure-Python parser decides what
-    # happens to a refused file: the same nodes or the same problems with or without libyaml.
-    try:
-        return lines.fix(_compose_or_raise(path, text, PyParser))
+        return lines.fix(_compose_or_raise(path, text))
     except NeurodeckError as err:
         raise lines.fix_error(err) from None
 
@@ -203,9 +221,7 @@ _NOTES_KEY_RE = re.compile(r"notes:[ \t]*(?:#.*)?")
 _LIST_ITEM_RE = re.compile(r"( *)-(?: |$)")
 
 
-def _later_syntax_problems(
-    path: str, text: str, first: Problem, use_libyaml: bool
-) -> list[Problem]:
+def _later_syntax_problems(path: str, text: str, first: Problem) -> list[Problem]:
     """Syntax errors in the notes after the one that broke the file.
 
     The note around each error is blanked out (its lines kept, empty, so that every later
@@ -215,7 +231,7 @@ def _later_syntax_problems(
     found: list[Problem] = []
     lines = text.split("\n")
     problem = first
-    # Each round parses the whole file again (the pure-Python parser reads about 0.4 MB/s), so
+    # Each round parses the whole file again (and PyYAML's words it at about 0.4 MB/s), so
     # a large file with many errors stops after a bounded amount of re-reading.
     rounds = min(_MAX_SYNTAX_PROBLEMS, _REREAD_BUDGET // max(len(text), 1))
     while len(found) < rounds and problem.message.startswith("invalid YAML"):
@@ -225,7 +241,7 @@ def _later_syntax_problems(
         start, end = bounds
         lines[start:end] = [""] * (end - start)
         try:
-            _compose_one(path, "\n".join(lines), use_libyaml=use_libyaml)
+            _compose_one(path, "\n".join(lines))
             break
         except NeurodeckError as err:
             if len(err.problems) != 1 or err.problems[0].location.line - 1 < end:
@@ -259,17 +275,38 @@ def _note_item_around(lines: list[str], index: int) -> tuple[int, int] | None:
     return before[-1], after[0] if after else len(lines)
 
 
-def _compose_or_raise(
-    path: str, text: str, parser_class: Callable[[str], EventParser]
-) -> Node | None:
+def _compose_or_raise(path: str, text: str) -> Node | None:
     try:
-        return _compose(path, text, parser_class)
+        return _compose(path, text, parser)
     except yaml.MarkedYAMLError as err:
-        raise NeurodeckError([_syntax_problem(path, text, err)]) from None
+        raise NeurodeckError([_syntax_problem(path, text, _worded(text, err))]) from None
     except (yaml.reader.ReaderError, UnicodeEncodeError):
         # A character YAML does not allow (a control character, or a lone surrogate, which
         # libyaml cannot even encode). Locate it ourselves: the parsers count differently.
         raise NeurodeckError([_bad_character_problem(path, text)]) from None
+
+
+def _worded(text: str, err: yaml.MarkedYAMLError) -> yaml.MarkedYAMLError:
+    """libyaml's error, or PyYAML's pure-Python parser's when it stops on the same line.
+
+    libyaml's messages omit the offending character and name fewer cases ("did not find
+    expected key" for a quote closed too early, a misaligned note, a missing `notes:`);
+    PyYAML's say what it found, which the hints in tests/bad/ are built on. PyYAML only words
+    the problem: libyaml alone decides whether a file reads, and where PyYAML disagrees (it
+    refuses some tabs libyaml allows) libyaml's message stands.
+    """
+    if len(text) > _REREAD_LIMIT or err.problem_mark is None:
+        return err
+    try:
+        for _event in yaml.parse(text, Loader=yaml.BaseLoader):
+            pass
+    except yaml.MarkedYAMLError as pyyaml_err:
+        mark = pyyaml_err.problem_mark
+        if mark is not None and mark.line == err.problem_mark.line:
+            return pyyaml_err
+    except (yaml.YAMLError, UnicodeError):
+        pass
+    return err
 
 
 def _compose(path: str, text: str, parser_class: Callable[[str], EventParser]) -> Node | None:
