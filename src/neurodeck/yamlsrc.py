@@ -279,6 +279,10 @@ def _compose_or_raise(path: str, text: str) -> Node | None:
     try:
         return _compose(path, text, parser)
     except yaml.MarkedYAMLError as err:
+        if "maximum nesting depth" in (err.problem or ""):
+            # Newer libyaml (PyYAML 6.0.4's wheels) stops deep flow nesting itself, before the
+            # composer below counts levels: the same mistake, so the same message.
+            raise NeurodeckError([_too_deep_problem(path, err.problem_mark)]) from None
         raise NeurodeckError([_syntax_problem(path, text, _worded(text, err))]) from None
     except (yaml.reader.ReaderError, UnicodeEncodeError):
         # A character YAML does not allow (a control character, or a lone surrogate, which
@@ -398,7 +402,7 @@ def _compose_document(path: str, parser: EventParser) -> Node:
         if kind is MappingStartEvent or kind is SequenceStartEvent:
             if current is not None:
                 if len(stack) + 2 > MAX_DEPTH:  # the root is level 1, its children level 2
-                    raise NeurodeckError([_too_deep_problem(path, event)])
+                    raise NeurodeckError([_too_deep_problem(path, event.start_mark)])
                 stack.append((current, items, in_mapping, key))
             current, items, in_mapping, key = node, node.value, kind is MappingStartEvent, None
     get_event()  # DocumentEnd
@@ -416,9 +420,9 @@ def _tag_problem(path: str, event: Any) -> Problem:
     )
 
 
-def _too_deep_problem(path: str, event: Any) -> Problem:
+def _too_deep_problem(path: str, mark: Any) -> Problem:
     return Problem(
-        _mark_loc(path, event.start_mark),
+        _mark_loc(path, mark) if mark is not None else Location(path),
         f"YAML nested more than {MAX_DEPTH} levels deep",
         hint="a fact set needs only a few levels: notes, then a note's keys, then its tags",
     )
