@@ -12,6 +12,7 @@ cards/ deck instead (or as well, with --sizes).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -649,6 +650,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     builders: list[Builder] = []
     if args.only != "neurodeck":
+        # The naive baseline is a genanki script; neurodeck itself no longer needs genanki.
+        if importlib.util.find_spec("genanki") is None:
+            _fail(
+                f"the naive baseline needs genanki, which {sys.executable} lacks.\n"
+                "Install the benchmark extra (pip install '.[bench]'), or use --only neurodeck."
+            )
         builders.append(Builder("naive", (sys.executable, str(NAIVE_SCRIPT)), ()))
     if args.only != "naive":
         exe = find_neurodeck()
