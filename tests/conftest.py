@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import struct
 import textwrap
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -79,3 +81,19 @@ def runner() -> CliRunner:
 def _fixed_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     """Builds in tests use a fixed clock unless a test sets SOURCE_DATE_EPOCH itself."""
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+
+
+def png(width: int, height: int) -> bytes:
+    """A real, tiny grey PNG of the given size."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )

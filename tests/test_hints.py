@@ -10,12 +10,11 @@ first problem must be gone.
 from __future__ import annotations
 
 import re
-import struct
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from conftest import png
 
 from neurodeck.errors import NeurodeckError
 from neurodeck.pipeline import check
@@ -24,22 +23,6 @@ BAD = Path(__file__).parent / "bad"
 CASES = sorted(p.stem for p in BAD.glob("*.yaml"))
 QUESTION = "Which neuropeptide is released during touch?"
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-def real_png(width: int = 400, height: int = 300) -> bytes:
-    """A PNG whose header gives its size, as a diagram's checks read it."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    rows = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
 
 
 @dataclass(frozen=True)
@@ -62,7 +45,7 @@ IMAGE = Fix(
     (sub("](", "](images/figure.png) ("),),  # point it at a file in the deck
     files={"images/figure.png": PNG},
 )
-FIGURE = {"media/figure.png": real_png()}
+FIGURE = {"media/figure.png": png(400, 300)}
 A_FIGURE = sub("image: deck.yaml", "image: media/figure.png")  # "export the figure as PNG"
 FIXED_LABELS = (
     sub('"Left: front"', '"Left front"'),
@@ -163,7 +146,7 @@ FIXES: dict[str, Fix] = {
             sub("{id: amygdala, rect", "{id: amygdala-core, rect"),
             sub("{id: VTA,", "{id: vta,"),
         ),
-        files={"missing/midsagittal.png": real_png()},
+        files={"missing/midsagittal.png": png(400, 300)},
     ),
     "occlusion-labels": Fix(
         (

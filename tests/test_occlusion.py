@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import re
 import struct
-import zlib
 from pathlib import Path
 
 import pytest
 from anki_helpers import LearnerCollection, import_apkg
+from conftest import png
 
 from neurodeck.errors import NeurodeckError
 from neurodeck.ids import note_guid
@@ -23,22 +23,6 @@ from neurodeck.occlusion import anki_number, sniff_image
 from neurodeck.pipeline import build, check
 
 T1, T2 = 1_700_000_000, 2_000_000_000
-
-
-def png(width: int, height: int) -> bytes:
-    """A real, tiny grey PNG of the given size."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    rows = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
 
 
 DIAGRAM_YAML = """\
