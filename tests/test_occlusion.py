@@ -487,3 +487,31 @@ def test_applying_the_hint_fixes_the_diagram(make_deck, original, broken, messag
     assert any(message in p.message for p in caught.value.problems)
     (deck / "regions.yaml").write_text(DIAGRAM_YAML.replace(original, repaired))
     assert check(deck).card_count == 3
+
+
+def test_the_back_of_each_card_shows_only_its_own_answer_in_a_browser(diagram_deck, tmp_path):
+    """The back carries every region's name, and the note type's CSS shows only the asked
+    one's (Anki puts `cardN` on the body): rendered in Chromium with the CSS Anki stored, the
+    visible text of each back names its own region and no other."""
+    from test_export import run_chromium
+
+    apkg = build(diagram_deck, tmp_path / "d.apkg", clock=T1).path
+    with LearnerCollection(tmp_path / "learner") as learner:
+        learner.import_apkg(apkg)
+        view = learner.view()
+        css = learner.col.models.by_name(OURS)["css"]
+    cards = view.cards_of(note_guid("test", "midline"))
+    answers = ["Anterior cingulate cortex", "Ventral tegmental area", "Amygdala"]
+    for number, card in enumerate(cards, start=1):
+        page = tmp_path / f"back-{number}.html"
+        # innerText leaves out what CSS hides; the script swaps the page for its visible text.
+        page.write_text(
+            f"<!doctype html><html><head><style>{css}</style></head>"
+            f'<body class="card card{number}">{card.answer}'
+            "<script>document.body.textContent = '[' + document.body.innerText + ']';</script>"
+            "</body></html>",
+            encoding="utf-8",
+        )
+        visible = run_chromium(tmp_path, "--dump-dom", page.as_uri())
+        shown = [a for a in answers if a in visible]
+        assert shown == [answers[number - 1]], (number, visible[-400:])
