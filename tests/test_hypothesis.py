@@ -621,6 +621,9 @@ def test_one_pass_reader_matches_the_general_path_on_mutated_fact_sets(text):
     [
         PEPTIDES_YAML,
         "notes:\n  - {id: a, front: F, back: B, tags: t}\ndeck: A::B\ntags: [x, y]\nsource: s\n",
+        # `deck` before, `source` and `tags` after the notes; one note cites its own source
+        "deck: D\nnotes:\n  - {id: a, front: F, back: B, source: own}\n"
+        "  - {id: b, front: F, back: B}\nsource: s\ntags: [x]\n",
         "---\nnotes: []\n...\n",
     ],
 )

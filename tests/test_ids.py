@@ -17,6 +17,12 @@ def test_guid_is_genankis_guid_for(deck_id, note_id):
     assert ids.note_guid(deck_id, note_id) == genanki.guid_for("neurodeck", deck_id, note_id)
 
 
+def test_guids_with_leading_zero_digits_are_genankis():
+    """genanki writes no leading zero digit: these hashes have one and two of them."""
+    for note_id, guid in [("n8", "E$yb;:?jA"), ("n1381", "{s*/;N4-")]:
+        assert ids.note_guid("d", note_id) == guid == genanki.guid_for("neurodeck", "d", note_id)
+
+
 def test_guids_are_namespaced_by_deck():
     assert ids.note_guid("deck-a", "same-id") != ids.note_guid("deck-b", "same-id")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from . import ids, rows
-from .markup import escape_anki_markers, render, replace_image_sources
+from .markup import escape_anki_markers, render, replace_image_sources, sentence_html
 from .model import Deck, Note
 from .notetypes import CLOZE_RE, NOTE_TYPES, NoteType
 from .occlusion import answers_html, assign_numbers, occlusion_field
@@ -53,10 +53,13 @@ class NoteCompiler:
         values: dict[str, str] = {}
         images: tuple[str, ...] = ()
         for key, text in note.fields.items():
-            rendered = render(text)
-            values[key] = rendered.html
-            if rendered.images:
-                images += rendered.images
+            html_text = sentence_html(text)  # most fields: no Markdown parser, no image
+            if html_text is None:
+                rendered = render(text)
+                html_text = rendered.html
+                if rendered.images:
+                    images += rendered.images
+            values[key] = html_text
         values["source"] = self._source_line(note)
         fields = tuple([values.get(key, "") for key in _FIELD_KEYS[note.kind]])
         tags = self._tags(note)

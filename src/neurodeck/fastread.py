@@ -49,11 +49,6 @@ _FIELD_ORDER = ("front", "back", "text", "extra")
 _NOTE_KEYS = frozenset(NOTE_KEYS)
 _FACT_SET_KEYS = frozenset(FACT_SET_KEYS)
 
-# A note as read, before the file's `deck`, `tags` and `source` (which may come after
-# `notes:`) are known: its values by key, its mapping's start, and the (line, column),
-# 0-based, where each value starts.
-_RawNote = tuple[dict[str, Any], Location, dict[str, tuple[int, int]]]
-
 
 class _Irregular(Exception):
     """The file is not in the common shape, or has a problem: the general path reads it."""
@@ -105,7 +100,8 @@ class _Events:
         subdeck = ""
         file_tags: tuple[Tag, ...] = ()
         file_source: str | None = None
-        raw_notes: list[_RawNote] | None = None
+        notes: list[Note] | None = None
+        late: list[str] = []  # the file's keys given after `notes:`
         while True:
             event = get_event()
             if type(event) is MappingEndEvent:
@@ -113,8 +109,13 @@ class _Events:
             key = self._key(event, _FACT_SET_KEYS, seen)
             seen.add(key)
             if key == "notes":
-                raw_notes = self._notes()
-            elif key == "tags":
+                # Notes are made as they are read, with the file's keys read so far; those
+                # of a file that gives `deck`, `tags` or `source` after `notes` are mended below.
+                notes = self._notes(subdeck, file_tags, file_source)
+                continue
+            if notes is not None:
+                late.append(key)
+            if key == "tags":
                 file_tags = self._tags(get_event())
             else:
                 value = self._text(get_event())[0]
@@ -124,24 +125,33 @@ class _Events:
                     file_source = value
         if type(get_event()) is not DocumentEndEvent or type(get_event()) is not StreamEndEvent:
             raise _Irregular  # a second document: the general path words it
-        if raw_notes is None:
+        if notes is None:
             raise _Irregular
-        notes = tuple(_note(self.path, raw, subdeck, file_tags, file_source) for raw in raw_notes)
-        return FactSet(path=self.path, notes=notes)
+        for note in notes if late else ():
+            _give_late_file_keys(note, late, subdeck, file_tags, file_source)
+        return FactSet(path=self.path, notes=tuple(notes))
 
-    def _notes(self) -> list[_RawNote]:
-        """Each note of the `notes:` list, as read."""
-        # The hot loop: one turn per key of every note, so _key and _text are written out.
+    def _notes(
+        self, subdeck: str, file_tags: tuple[Tag, ...], file_source: str | None
+    ) -> list[Note]:
+        """Each note of the `notes:` list."""
+        # The hot loop: one turn per key of every note, so _start, _key and _text are
+        # written out, and a value's Location is made only for fields and source.
         get_event = self.get_event
         has_escapes = self.has_escapes
         search = yamlsrc.NON_PRINTABLE_RE.search
+        path = self.path
         self._start(get_event(), SequenceStartEvent)
-        raw_notes: list[_RawNote] = []
+        notes: list[Note] = []
         while True:
             event = get_event()
-            if type(event) is SequenceEndEvent:
-                return raw_notes
-            start = self._start(event, MappingStartEvent)
+            if type(event) is not MappingStartEvent or event.tag is not None:
+                if type(event) is SequenceEndEvent:
+                    return notes
+                raise _Irregular
+            if event.anchor is not None:
+                raise _Irregular
+            start = event.start_mark
             values: dict[str, Any] = {}
             marks: dict[str, Any] = {}  # key -> the parser's Mark where the value starts
             while True:
@@ -170,10 +180,8 @@ class _Events:
                 ):
                     raise _Irregular
                 values[key] = event.value
-                # A Location only for the few values that keep one (fields and source).
-                mark: Any = event.start_mark
-                marks[key] = (mark.line, mark.column)
-            raw_notes.append((values, start, marks))
+                marks[key] = event.start_mark
+            notes.append(_note(path, values, start, marks, subdeck, file_tags, file_source))
 
     def _tags(self, event: Any) -> tuple[Tag, ...]:
         """A list of tags, or a single tag written as text (none when empty)."""
@@ -181,22 +189,17 @@ class _Events:
             value, where = self._text(event)
             return (_tag(value, where),) if value else ()
         self._start(event, SequenceStartEvent)
-        get_event, path = self.get_event, self.path
+        get_event, path, has_escapes = self.get_event, self.path, self.has_escapes
         tags: list[Tag] = []
         while True:
             event = get_event()
-            if type(event) is not ScalarEvent:
+            if type(event) is not ScalarEvent or event.tag is not None or event.anchor is not None:
                 if type(event) is SequenceEndEvent:
                     return tuple(tags)
                 raise _Irregular
-            if (
-                event.tag is not None
-                or event.anchor is not None
-                or (self.has_escapes and yamlsrc.NON_PRINTABLE_RE.search(event.value))
-            ):
+            if has_escapes and yamlsrc.NON_PRINTABLE_RE.search(event.value):
                 raise _Irregular
-            mark: Any = event.start_mark
-            tags.append(_tag(event.value, _location(path, mark.line + 1, mark.column + 1)))
+            tags.append(_tag_at(event.value, path, event.start_mark))
 
     def _text(self, event: Any) -> tuple[str, Location]:
         """An untagged scalar's text and where it starts."""
@@ -207,11 +210,10 @@ class _Events:
             raise _Irregular
         return value, _loc(self.path, event)
 
-    def _start(self, event: Any, kind: type) -> Location:
-        """Where an untagged collection of this kind starts."""
+    def _start(self, event: Any, kind: type) -> None:
+        """That the event starts an untagged collection of this kind."""
         if type(event) is not kind or not _plain(event):
             raise _Irregular
-        return _loc(self.path, event)
 
     def _key(self, event: Any, allowed: frozenset[str], seen: Container[str]) -> str:
         """A known key not seen before in this mapping."""
@@ -228,51 +230,76 @@ class _Events:
 
 def _note(
     path: str,
-    raw: _RawNote,
+    values: dict[str, Any],
+    start: Any,
+    marks: dict[str, Any],
     subdeck: str,
     file_tags: tuple[Tag, ...],
     file_source: str | None,
 ) -> Note:
-    """The Note load.py would make of these values, when it would report nothing."""
-    values, start, marks = raw
-    if "id" not in values:
-        raise _Irregular
+    """The Note load.py would make of a note's values (and the parser's Marks where the note
+    and each value start), when it would report nothing."""
+    note_id = values.get("id")
     kind = values.get("type", "basic")
-    if kind not in NOTE_KINDS:
+    if note_id is None or kind not in NOTE_KINDS:
         raise _Irregular
     wanted = FIELDS_BY_KIND[kind]
     fields: dict[str, str] = {}
     field_locs: dict[str, Location] = {}
     for key in _FIELD_ORDER:
-        if key in values:
+        text = values.get(key)
+        if text is not None:
             if key not in wanted and key not in OPTIONAL_FIELDS:
                 raise _Irregular
-            fields[key] = values[key]
-            line, column = marks[key]
-            field_locs[key] = _location(path, line + 1, column + 1)
+            fields[key] = text
+            mark = marks[key]
+            field_locs[key] = _location(path, mark.line + 1, mark.column + 1)
         elif key in wanted:
             raise _Irregular
-    if "source" in values:
-        line, column = marks["source"]
-        field_locs["source"] = _location(path, line + 1, column + 1)
-    retired = values.get("retired", "false")
-    if retired not in ("true", "false"):
+    source = values.get("source")
+    if source is not None:
+        mark = marks["source"]
+        field_locs["source"] = _location(path, mark.line + 1, mark.column + 1)
+    else:
+        source = file_source
+    retired = values.get("retired")
+    if retired is not None and retired != "true" and retired != "false":
         raise _Irregular
     own_tags = values.get("tags")
     note = _new(Note)
     attrs = note.__dict__
-    attrs["id"] = values["id"]
+    attrs["id"] = note_id
     attrs["kind"] = kind
     attrs["fields"] = fields
     attrs["tags"] = file_tags + own_tags if own_tags else file_tags
     attrs["subdeck"] = subdeck
-    attrs["source"] = values.get("source", file_source)
+    attrs["source"] = source
     attrs["section"] = values.get("section")
-    attrs["loc"] = start
+    attrs["loc"] = _location(path, start.line + 1, start.column + 1)
     attrs["field_locs"] = field_locs
     attrs["retired"] = retired == "true"
     attrs["diagram"] = None  # diagrams always take the general path
     return note
+
+
+def _give_late_file_keys(
+    note: Note,
+    late: list[str],
+    subdeck: str,
+    file_tags: tuple[Tag, ...],
+    file_source: str | None,
+) -> None:
+    """Give a note the file's keys that came after `notes:` (it was made without them).
+
+    The note is changed in place: it was made here, and no one else has seen it yet.
+    """
+    attrs = note.__dict__
+    if "deck" in late:
+        attrs["subdeck"] = subdeck
+    if "tags" in late:
+        attrs["tags"] = file_tags + note.tags
+    if "source" in late and "source" not in note.field_locs:  # no `source:` of its own
+        attrs["source"] = file_source
 
 
 def _plain(event: Any) -> bool:
@@ -303,6 +330,20 @@ def _location(path: str, line: int, column: int) -> Location:
     attrs["line"] = line
     attrs["column"] = column
     return loc
+
+
+def _tag_at(name: str, path: str, mark: Any) -> Tag:
+    """Tag(name, Location(path, ...)) where the parser's Mark is, made without __init__s."""
+    loc = _new(Location)
+    attrs = loc.__dict__
+    attrs["path"] = path
+    attrs["line"] = mark.line + 1
+    attrs["column"] = mark.column + 1
+    tag = _new(Tag)
+    attrs = tag.__dict__
+    attrs["name"] = name
+    attrs["loc"] = loc
+    return tag
 
 
 def _tag(name: str, loc: Location) -> Tag:

@@ -28,14 +28,14 @@ def note_guid(deck_id: str, note_id: str) -> str:
     the two equal.
     """
     digest = hashlib.sha256(f"neurodeck__{deck_id}__{note_id}".encode()).digest()
-    number = int.from_bytes(digest[:8], "big")
-    pairs = []  # two base-91 digits at a time, least significant first
-    while number:
-        number, pair = divmod(number, _PAIR)
-        pairs.append(_BASE91_PAIRS[pair])
-    text = "".join(reversed(pairs))
-    # genanki writes no leading zero digit ("a"), which the top pair may have.
-    return text[1:] if text.startswith("a") else text
+    # Base 91, two digits at a time: five pairs hold any 64-bit number (91**10 > 2**64).
+    high, low0 = divmod(int.from_bytes(digest[:8], "big"), _PAIR)
+    high, low1 = divmod(high, _PAIR)
+    high, low2 = divmod(high, _PAIR)
+    top, low3 = divmod(high, _PAIR)
+    pairs = _BASE91_PAIRS
+    # genanki writes no leading zero digits ("a").
+    return (pairs[top] + pairs[low3] + pairs[low2] + pairs[low1] + pairs[low0]).lstrip("a")
 
 
 # genanki's alphabet for GUIDs (Anki's own base 91), and every two-digit string of it.

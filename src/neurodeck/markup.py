@@ -72,15 +72,24 @@ def _parser() -> MarkdownIt:
 
 def render(text: str) -> Rendered:
     """Render one field; a single paragraph loses its <p> so cards stay compact."""
-    if _PLAIN_RE.fullmatch(text):
-        return Rendered(text.replace('"', "&quot;"))
-    if _EMPHASISED_RE.fullmatch(text):
-        return Rendered(_inline_html(text))
+    sentence = sentence_html(text)
+    if sentence is not None:
+        return Rendered(sentence)
     if "\n" in text:
         blocks = _simple_blocks_html(text)
         if blocks is not None:
             return Rendered(blocks)
     return _render_markdown(text)
+
+
+def sentence_html(text: str) -> str | None:
+    """The HTML of a field that is one plain sentence, perhaps with emphasised words (most
+    fields), as render() gives it; None for anything else. It refers to no image."""
+    if _PLAIN_RE.fullmatch(text):
+        return text.replace('"', "&quot;")
+    if _EMPHASISED_RE.fullmatch(text):
+        return _inline_html(text)
+    return None
 
 
 def _inline_html(line: str) -> str:
