@@ -218,6 +218,7 @@ class PackageParts:
         self.models = {
             kind: _make_model(deck, nt, notetype_mods[nt.key]) for kind, nt in NOTE_TYPES.items()
         }
+        self._model_ids = {kind: model.model_id for kind, model in self.models.items()}
         self.decks: dict[str, rows.DeckRecord] = {}
         self.deck_for("").description = deck_description(deck)
 
@@ -244,18 +245,12 @@ class PackageParts:
         if compiled.images:
             fields = tuple(replace_image_sources(f, media_names) for f in fields)
         note_id = ids.note_row_id(self.first_build, due)
-        card_ids = [ids.card_row_id(note_id, o) for o in compiled.ordinals]
-        model = self.models[note.kind]
+        deck = self.decks.get(note.subdeck) or self.deck_for(note.subdeck)
         return (
-            rows.note_row(note_id, compiled.guid, model.model_id, mod, compiled.tags, fields),
-            rows.card_rows(
-                note_id,
-                card_ids,
-                compiled.ordinals,
-                deck_id=self.deck_for(note.subdeck).deck_id,
-                mod=mod,
-                due=due,
+            rows.note_row(
+                note_id, compiled.guid, self._model_ids[note.kind], mod, compiled.tags, fields
             ),
+            rows.card_rows(note_id, compiled.ordinals, deck.deck_id, mod, due),
         )
 
     def unique_decks(self) -> list[rows.DeckRecord]:

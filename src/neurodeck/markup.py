@@ -246,7 +246,9 @@ def _put_back_mathjax(html_text: str, formulas: list[str]) -> str:
 MATHJAX_RE = re.compile(r"\\\((.+?)\\\)|\\\[(.+?)\\\]", re.DOTALL)
 _MATH_MARK = "\ue000"
 _VERBATIM_RE = re.compile(r"(`+).*?\1|" + MATHJAX_RE.pattern, re.DOTALL)
-_INTRAWORD_STAR_RE = re.compile(r"(?<=[^\W_])\*+(?=[^\W_])")
+# Stars between letters or digits. (A star first, then a look back at the letter before it:
+# a pattern that starts with a star lets the regex engine skip to the stars of a field.)
+_INTRAWORD_STAR_RE = re.compile(r"\*(?<=[^\W_]\*)\**(?=[^\W_])")
 _HEADING_RE = re.compile(r"^ {0,3}#{1,6}(?:[ \t]|$)", re.MULTILINE)
 _MATH_PLACEHOLDER_RE = re.compile(f"{_MATH_MARK}([0-9]+){_MATH_MARK}")
 
@@ -303,10 +305,12 @@ def html_to_text(fragment: str) -> str:
 def plain_text(text: str) -> str:
     """The visible words of a field, lower-cased, for comparing a prompt with its answer."""
     if text.isascii():  # most fields; the same words as below, found three times faster
-        words = text.encode("ascii").lower().translate(_ASCII_NON_WORDS).split()
+        words = text.encode("ascii").translate(_ASCII_LOWER_WORDS).split()
         return b" ".join(words).decode("ascii")
     return " ".join(_WORD_RE.findall(text.lower()))
 
 
-# Every byte that is not a word character in ASCII text becomes a space.
-_ASCII_NON_WORDS = bytes(c if re.fullmatch(rb"\w", bytes([c])) else 0x20 for c in range(256))
+# In ASCII text, a word character's lower case, and a space for every other byte.
+_ASCII_LOWER_WORDS = bytes(
+    bytes([c]).lower()[0] if re.fullmatch(rb"\w", bytes([c])) else 0x20 for c in range(256)
+)

@@ -194,34 +194,39 @@ def _compile_file(job: _Job, index: int, path: Path) -> _FileResult:
     part collection."""
     problems: list[Problem] = []
     fact_set = read_fact_set(path, problems)
-    compiler = NoteCompiler(job.deck, job.old.occlusions)
-    compiled = []
-    for note in fact_set.notes if fact_set is not None else ():
-        problems += check_note(job.deck, note)
-        compiled.append(compiler.compile(note))
-        if note.diagram is not None:
-            problems += _check_diagram_image(job.deck, note)
-            problems += check_numbers(note, compiled[-1].numbers)
-    problems = _once_per_file(path, problems)
+    deck, old, clock, package = job.deck, job.old, job.clock, job.package
+    compiler = NoteCompiler(deck, old.occlusions)
+    compiled: list[CompiledNote] = []
     records: list[_RecordFields] = []
-    mods = []
-    for each in compiled:
-        note = each.note
-        before = job.old.notes.get(note.id)
-        cards = ",".join(map(str, each.ordinals))
-        if before is not None and (before.kind, before.subdeck, before.cards) != (
-            note.kind,
-            note.subdeck,
-            cards,
+    history: list[Problem] = []  # reported after the file's other problems
+    note_rows = []  # made even for a file that fails: few do
+    card_texts: dict[tuple[int, ...], str] = {}  # card ordinals as the lock writes them
+    card_count = 0
+    # One turn per note: the hot loop of a worker process.
+    for due, note in enumerate(fact_set.notes if fact_set is not None else (), start=1):
+        problems += check_note(deck, note)
+        each = compiler.compile(note)
+        compiled.append(each)
+        if note.diagram is not None:
+            problems += _check_diagram_image(deck, note)
+            problems += check_numbers(note, each.numbers)
+        ordinals = each.ordinals
+        card_count += len(ordinals)
+        cards = card_texts.get(ordinals)
+        if cards is None:
+            cards = card_texts[ordinals] = ",".join(map(str, ordinals))
+        before = old.notes.get(note.id)
+        if before is not None and (
+            before.kind != note.kind or before.subdeck != note.subdeck or before.cards != cards
         ):
-            problems += _history_warnings(each, before, job.old.occlusions.get(note.id, {}))
-        mod = lockfile.modified_time(before, each.hash, job.clock)
-        mods.append(mod)
+            history += _history_warnings(each, before, old.occlusions.get(note.id, {}))
+        mod = lockfile.modified_time(before, each.hash, clock)
+        loc = note.loc
         records.append(
             (
                 note.id,
-                note.loc.line,
-                note.loc.column,
+                loc.line,
+                loc.column,
                 each.hash,
                 mod,
                 None if before is None else before.mod,
@@ -232,15 +237,18 @@ def _compile_file(job: _Job, index: int, path: Path) -> _FileResult:
                 each.numbers,
             )
         )
+        if job.scratch is not None:
+            names = _packaged_names(job.media_root, each.images) if each.images else {}
+            note_rows.append(package.note_rows(each, mod=mod, due=due, media_names=names))
+    problems = _once_per_file(path, problems) + history
     # A note that failed a check never reaches the package, and the build will fail anyway.
     failed = any(p.severity == "error" or job.strict for p in problems)
     part = None
     if job.scratch is not None and not failed:
         part = job.scratch / f"part-{index:06d}.anki2"
         writer = CollectionWriter(part, part=True)
-        for due, (each, mod) in enumerate(zip(compiled, mods, strict=True), start=1):
-            names = _packaged_names(job.media_root, each.images)
-            writer.add(*job.package.note_rows(each, mod=mod, due=due, media_names=names))
+        for note_row, card_rows in note_rows:
+            writer.add(note_row, card_rows)
         writer.close()
     contents: list[_Contents] = []
     if job.keep == "package":
@@ -252,7 +260,7 @@ def _compile_file(job: _Job, index: int, path: Path) -> _FileResult:
         contents,
         problems,
         part,
-        sum(len(each.ordinals) for each in compiled),
+        card_count,
     )
 
 

@@ -17,6 +17,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import ids
+
 # genanki's schema and first col row (a schema-11 collection), as it writes them.
 SCHEMA = r"""
 CREATE TABLE col (
@@ -225,18 +227,31 @@ def note_row(
 
 
 def card_rows(
-    note_id: int,
-    row_ids: Sequence[int],
-    ordinals: Sequence[int],
-    *,
-    deck_id: int,
-    mod: int,
-    due: int,
+    note_id: int, ordinals: Sequence[int], deck_id: int, mod: int, due: int
 ) -> list[CardRow]:
     """A note's new cards (type and queue 0), all at the note's place `due` in the new queue."""
     return [
-        (row_id, note_id, deck_id, ordinal, mod, -1, 0, 0, due, 0, 0, 0, 0, 0, 0, 0, 0, "")
-        for row_id, ordinal in zip(row_ids, ordinals, strict=True)
+        (
+            ids.card_row_id(note_id, o),
+            note_id,
+            deck_id,
+            o,
+            mod,
+            -1,
+            0,
+            0,
+            due,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            "",
+        )
+        for o in ordinals
     ]
 
 

@@ -205,7 +205,8 @@ def _check_source_citation(source: Source) -> list[Problem]:
 
 def check_note(deck: Deck, note: Note) -> list[Problem]:
     """The rules one note must follow on its own."""
-    problems = check_id(note.id, note.loc)
+    # Run for every note of a deck: the common case of each rule is tested first, inline.
+    problems = [] if SLUG_RE.fullmatch(note.id) else check_id(note.id, note.loc)
     problems += check_fields(note)
     if note.source is not None and note.source not in deck.sources:
         close = difflib.get_close_matches(note.source, list(deck.sources), n=1)
@@ -238,7 +239,8 @@ def check_note(deck: Deck, note: Note) -> list[Problem]:
             )
         )
     for tag in note.tags:
-        problems += _check_tag(tag.name, tag.loc)
+        if (wrong := _tag_mistake(tag.name)) is not None:
+            problems.append(Problem(tag.loc, wrong[0], hint=wrong[1]))
     if note.subdeck and _has_empty_part(note.subdeck):
         problems.append(
             Problem(
@@ -249,8 +251,9 @@ def check_note(deck: Deck, note: Note) -> list[Problem]:
         )
     if note.diagram is not None:
         problems += check_diagram(note)
-    if note.kind != "cloze" and "front" in note.fields and "back" in note.fields:
-        prompt, answer = plain_text(note.fields["front"]), plain_text(note.fields["back"])
+    fields = note.fields
+    if note.kind != "cloze" and "front" in fields and "back" in fields:
+        prompt, answer = plain_text(fields["front"]), plain_text(fields["back"])
         if answer and answer in prompt:
             problems.append(
                 Problem(
@@ -289,7 +292,8 @@ def check_fields(note: Note) -> list[Problem]:
     problems = []
     for key, text in note.fields.items():
         where = note.field_locs[key]
-        if not text.strip():
+        shown = text[:1].isalpha()  # most fields: a leading letter is never empty or blank
+        if not shown and not text.strip():
             problems.append(
                 Problem(
                     where,
@@ -297,7 +301,7 @@ def check_fields(note: Note) -> list[Problem]:
                     hint="write the text, or remove the key if it is optional",
                 )
             )
-        elif (blank := _blank_rendering(text)) is not None:
+        elif not shown and (blank := _blank_rendering(text)) is not None:
             problems.append(
                 Problem(
                     where,
@@ -349,7 +353,8 @@ def _check_cloze(note: Note, text: str, where: Location) -> list[Problem]:
                     hint="cloze numbers start at c1",
                 )
             )
-        if not body.split("::")[0].strip() or _blank_rendering(body.split("::")[0]) is not None:
+        answer = body.split("::", 1)[0]
+        if not answer.strip() or _blank_rendering(answer) is not None:
             problems.append(
                 Problem(
                     where,
@@ -405,11 +410,6 @@ def _blank_rendering(text: str) -> str | None:
         return None
     rendered = render(text).html
     return rendered if shows_nothing(rendered) else None
-
-
-def _check_tag(tag: str, where: Location) -> list[Problem]:
-    wrong = _tag_mistake(tag)
-    return [] if wrong is None else [Problem(where, wrong[0], hint=wrong[1])]
 
 
 @functools.lru_cache(maxsize=4096)
