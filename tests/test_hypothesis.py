@@ -27,7 +27,7 @@ from neurodeck.compile import compile_notes
 from neurodeck.errors import NeurodeckError, Problem
 from neurodeck.load import NOTE_KEYS, load_deck
 from neurodeck.model import FactSet
-from neurodeck.validate import validate
+from neurodeck.validate import answer_repeats_prompt, validate
 
 # Modest and repeatable by default, so the file runs in seconds; for a longer random search:
 #   NEURODECK_HYPOTHESIS_EXAMPLES=20000 pytest tests/test_hypothesis.py
@@ -519,6 +519,16 @@ def test_emphasis_fast_path_is_taken_for_key_terms():
 @given(st.one_of(st.text(st.characters(max_codepoint=127)), st.text()))
 def test_plain_text_finds_the_same_words_on_its_ascii_path(text):
     assert markup.plain_text(text) == " ".join(markup._WORD_RE.findall(text.lower()))
+
+
+@SETTINGS
+@given(st.text(st.sampled_from("aAb .İé\u0130ß_")), st.text(st.sampled_from("aAb .İé\u0130ß_")))
+def test_an_answer_repeats_its_prompt_when_its_words_are_among_the_prompts(prompt, answer):
+    """The first-word shortcut of answer_repeats_prompt never changes its verdict."""
+    words = markup.plain_text(answer)
+    expected = bool(words) and words in markup.plain_text(prompt)
+    assert answer_repeats_prompt(prompt, answer) == expected
+    assert answer_repeats_prompt(prompt + " " + answer, answer) == bool(words)
 
 
 @SETTINGS

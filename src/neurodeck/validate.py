@@ -252,19 +252,35 @@ def check_note(deck: Deck, note: Note) -> list[Problem]:
     if note.diagram is not None:
         problems += check_diagram(note)
     fields = note.fields
-    if note.kind != "cloze" and "front" in fields and "back" in fields:
-        prompt, answer = plain_text(fields["front"]), plain_text(fields["back"])
-        if answer and answer in prompt:
-            problems.append(
-                Problem(
-                    note.field_locs["back"],
-                    f"the answer of note {note.id!r} repeats its prompt",
-                    severity="warning",
-                    hint="reword the prompt so it does not give the answer away",
-                )
+    if (
+        note.kind != "cloze"
+        and "front" in fields
+        and "back" in fields
+        and answer_repeats_prompt(fields["front"], fields["back"])
+    ):
+        problems.append(
+            Problem(
+                note.field_locs["back"],
+                f"the answer of note {note.id!r} repeats its prompt",
+                severity="warning",
+                hint="reword the prompt so it does not give the answer away",
             )
+        )
     return problems
 
+
+def answer_repeats_prompt(prompt: str, answer: str) -> bool:
+    """Whether the answer's words appear, in order and together, among the prompt's."""
+    # The answer's first word would then be part of the prompt's text: most answers stop
+    # at this test, without the word lists.
+    first = _WORD_RE.search(answer.lower())
+    if first is None or first.group() not in prompt.lower():
+        return False
+    words = plain_text(answer)
+    return bool(words) and words in plain_text(prompt)
+
+
+_WORD_RE = re.compile(r"\w+")
 
 # Where an unknown source came from when no note names one itself.
 FILE_SOURCE = "in the fact set's `source:`"
