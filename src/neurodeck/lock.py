@@ -16,7 +16,7 @@ import bisect
 import itertools
 import re
 from array import array
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -53,6 +53,7 @@ class Entry(NamedTuple):
 
 # A note's content hash is 16 hex digits; the table keeps it as one 64-bit number.
 _HASH_RE = re.compile("[0-9a-f]{16}")
+_HASHES_RE = re.compile("(?:[0-9a-f]{16})*")
 _HASH_MASK = (1 << 64) - 1  # hash() as an unsigned 64-bit number
 
 
@@ -124,16 +125,24 @@ class NoteTable(Mapping[str, Entry]):
 
     def extend(
         self,
-        ids: list[str],
-        hashes: list[str],
-        mods: list[str],
-        kinds: list[str],
-        subdecks: list[str],
-        cards: list[str],
+        ids: Sequence[str],
+        hashes: Sequence[str],
+        mods: Iterable[int | str],
+        kinds: Iterable[str],
+        subdecks: Iterable[str],
+        cards: Iterable[str],
     ) -> None:
-        """Add many entries at once: ids in increasing order (and above any already here),
-        hashes known to be 16 lowercase hex digits, times as digits."""
+        """Add many entries at once, as `add` would one by one (times may be digits)."""
+        if not _HASHES_RE.fullmatch("".join(hashes)):
+            raise ValueError(_bad_hash(next(h for h in hashes if not _HASH_RE.fullmatch(h))))
         encoded = [note_id.encode() for note_id in ids]
+        if not encoded:
+            return
+        before = [self._last, *encoded[:-1]]
+        if not all(map(bytes.__lt__, before, encoded)):
+            self._increasing = False
+            self._sorted = self._sorted and all(map(bytes.__le__, before, encoded))
+        self._last = encoded[-1]
         base = len(self._ids)
         self._ids += b"".join(encoded)
         self._ends.extend(itertools.accumulate(map(len, encoded), initial=base))
@@ -147,8 +156,6 @@ class NoteTable(Mapping[str, Entry]):
                 index = shape_index[shape] = len(shape_list)
                 shape_list.append(shape)
             self._shapes.append(index)
-        if encoded:
-            self._last = encoded[-1]
         self._keys = None
 
     def __getitem__(self, note_id: str) -> Entry:
@@ -349,7 +356,9 @@ def parse_lock_lines(path: str, lines: Iterable[str]) -> Lock:
                 if note_id <= last_id:
                     raise ValueError(f"note {note_id!r} is out of order or repeated")
                 last_id = note_id
-                if len(mod) > _TIME_DIGITS:
+                if len(mod) >= len(_MAX_TIME_TEXT) and (
+                    len(mod) > len(_MAX_TIME_TEXT) or mod > _MAX_TIME_TEXT
+                ):
                     _time(mod)  # says why
                 columns.add(note_id, content_hash, mod, kind, subdeck, cards)
                 continue
@@ -414,7 +423,7 @@ def parse_lock_lines(path: str, lines: Iterable[str]) -> Lock:
     return Lock(notes, notetypes, deck_name, occlusions, deck_id, version)
 
 
-_TIME_DIGITS = len(str(MAX_TIME)) - 1  # a time this long is surely in range
+_MAX_TIME_TEXT = str(MAX_TIME)  # digits compare as numbers when there are as many
 
 
 class _Columns:
@@ -565,6 +574,24 @@ class LockUpdater:
         self.notes.add(note_id, content_hash, mod, kind, subdeck, cards)
         self._old_mods.append(-1 if old_mod is None else old_mod)
         self._where.append(where)
+
+    def notes_seen(
+        self,
+        ids: Sequence[str],
+        hashes: Sequence[str],
+        mods: Iterable[int],
+        kinds: Iterable[str],
+        subdecks: Iterable[str],
+        cards: Iterable[str],
+        old_mods: Iterable[int | None],
+        wheres: Iterable[int],
+    ) -> None:
+        """As `note_seen`, for many notes at once, by column."""
+        if self._repeats is not None:
+            raise RuntimeError("a note recorded after the lock was finished")
+        self.notes.extend(ids, hashes, mods, kinds, subdecks, cards)
+        self._old_mods.extend([-1 if old_mod is None else old_mod for old_mod in old_mods])
+        self._where.extend(wheres)
 
     def occlusion_numbers(self, note_id: str, numbers: Iterable[tuple[str, int]]) -> None:
         """Record a diagram's cloze number for each occlusion or group id (the first note

@@ -379,7 +379,7 @@ class _Pass:
         subdecks: dict[str, None] = {}
         kinds: dict[NoteKind, None] = dict.fromkeys(NOTE_KINDS)
         note_count = card_count = 0
-        media, updater, pack = self.media, self.updater, self._locations.pack
+        media, updater, pack_all = self.media, self.updater, self._locations.pack_all
         work = functools.partial(_compile_file, job)
         with no_gc(), contextlib.closing(self._results(work)) as results:
             for result in results:
@@ -391,25 +391,31 @@ class _Pass:
                     where = Location(path, first.line, first.column)
                     self.problems += _at_deck_line(self._subdecks.check(first.subdeck, where))
                     self._file_deck(path, first.subdeck, first.id)
-                for record in map(NoteRecord._make, result.records):
+                records = result.records
+                if records:  # by column, file by file: a large deck has many notes
+                    ids, lines, columns, hashes, mods, old_mods, kinds_, subdecks_, cards = list(
+                        zip(*records, strict=True)
+                    )[:9]
                     # Every note, a repeated id too: the updater finds repeats at the end.
-                    updater.note_seen(
-                        record.id,
-                        record.hash,
-                        record.mod,
-                        record.kind,
-                        record.subdeck,
-                        record.cards,
-                        record.old_mod,
-                        pack(path, record.line, record.column),
+                    updater.notes_seen(
+                        ids,
+                        hashes,
+                        mods,
+                        kinds_,
+                        subdecks_,
+                        cards,
+                        old_mods,
+                        pack_all(path, lines, columns),
                     )
+                    kinds.update(dict.fromkeys(kinds_))
+                    subdecks.update(dict.fromkeys(subdecks_))
+                rare = keep == "package" or any(r[9] or r[10] for r in records)
+                for record in map(NoteRecord._make, records if rare else ()):
                     if record.numbers:
                         updater.occlusion_numbers(record.id, record.numbers)
-                    kinds[record.kind] = None  # type: ignore[index]  # a NoteKind, as text
                     if record.images:
                         loc = Location(path, record.line, record.column)
                         self.problems += media.add(record.images, record.id, loc)
-                    subdecks[record.subdeck] = None
                     if keep == "package":
                         package_notes.append(
                             PackageNote(

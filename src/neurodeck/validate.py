@@ -6,6 +6,7 @@ import difflib
 import functools
 import re
 import unicodedata
+from collections.abc import Iterable
 
 from .ankitext import deck_name_component, deck_name_key, shows_nothing
 from .errors import Location, Problem
@@ -99,6 +100,14 @@ class PackedLocations:
     def pack(self, path: str, line: int, column: int) -> int:
         path_index = self._paths.setdefault(path, len(self._paths))
         return (path_index << 48) | (min(line, _MASK) << 24) | min(column, _MASK)
+
+    def pack_all(self, path: str, lines: Iterable[int], columns: Iterable[int]) -> list[int]:
+        """`pack` for many places in one file."""
+        base = self.pack(path, 0, 0)
+        return [
+            base | (min(line, _MASK) << 24) | min(column, _MASK)
+            for line, column in zip(lines, columns, strict=True)
+        ]
 
     def unpack(self, packed: int) -> Location:
         paths = list(self._paths)
