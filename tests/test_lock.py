@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from neurodeck import lock
 from neurodeck.errors import NeurodeckError
@@ -251,3 +253,53 @@ def test_removed_ids_are_those_of_the_old_lock_that_the_build_did_not_record():
         updater.note(note_id, f"{9:016x}", "basic", "", "0")
     assert updater.removed() == ["a", "c"]
     assert updater.changes() == ["2 notes changed", "2 notes removed"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            # Any text a lock line can hold (no control or line-breaking characters).
+            st.text(
+                st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1, max_size=6
+            ),
+            st.integers(0, 2**64 - 1),
+        ),
+        max_size=40,
+    ),
+    st.integers(1, 39),
+)
+def test_the_table_behaves_as_a_dict_of_first_entries(entries, batch):
+    # Added one by one and by batches of `batch`, in any order, with repeats.
+    expected: dict[str, lock.Entry] = {}
+    one_by_one = lock.LockUpdater(lock.EMPTY, 0, "D", "d")
+    batched = lock.LockUpdater(lock.EMPTY, 0, "D", "d")
+    for where, (note_id, number) in enumerate(entries):
+        expected.setdefault(note_id, lock.Entry(f"{number:016x}", where, "basic", "s", "0"))
+        one_by_one.note_seen(note_id, f"{number:016x}", where, "basic", "s", "0", None, where)
+    for start in range(0, len(entries), batch):
+        part = entries[start : start + batch]
+        batched.notes_seen(
+            [note_id for note_id, _ in part],
+            [f"{number:016x}" for _, number in part],
+            range(start, start + len(part)),
+            ["basic"] * len(part),
+            ["s"] * len(part),
+            ["0"] * len(part),
+            [None] * len(part),
+            range(start, start + len(part)),
+        )
+    firsts = {}
+    repeats = []
+    for where, (note_id, _) in enumerate(entries):
+        if note_id in firsts:
+            repeats.append((note_id, firsts[note_id], where))
+        firsts.setdefault(note_id, where)
+    for updater in (one_by_one, batched):
+        assert updater.finish() == repeats
+        table = updater.lock().notes
+        assert list(table) == sorted(expected)
+        assert dict(table.items()) == expected
+        assert all(note_id + "\0" not in table for note_id in expected)
+        assert updater.added == len(expected)
+        assert lock.parse_lock("l", lock.format_lock(updater.lock())).notes == table
