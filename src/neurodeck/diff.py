@@ -7,15 +7,28 @@ and the text of their first field.
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+import struct
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
 
+from .anki_rules import static_media
 from .errors import printable
 from .markup import html_to_text
 from .notetypes import CLOZE_RE
-from .snapshot import PackagedNote, Snapshot
+from .snapshot import (
+    NoteType,
+    PackagedNote,
+    Snapshot,
+    open_package,
+    read_side,
+    stream_deck,
+)
 from .source_links import without_origin
+from .unpack import read_media
 
 # Parts of a note a change can touch, in the order they are reported.
 PARTS = ("front", "back", "text", "extra", "source", "mine", "tags", "deck", "type")
@@ -47,13 +60,24 @@ class NoteChange:
 
 @dataclass(frozen=True)
 class DeckDiff:
-    """Every note-level difference between an old and a new release, in curriculum order."""
+    """Every note-level difference between an old and a new release, in curriculum order.
+
+    `old` and `new` describe the sides (their notes are not kept when a side was streamed);
+    the notes themselves are kept only where something differs.
+    """
 
     old: Snapshot
     new: Snapshot
     added: tuple[NoteRef, ...]
     changed: tuple[NoteChange, ...]
     removed: tuple[NoteRef, ...]
+    old_count: int  # notes on each side
+    new_count: int
+    added_notes: tuple[PackagedNote, ...]  # the notes `added` and `removed` name, in order
+    removed_notes: tuple[PackagedNote, ...]
+    # Notes whose content is the same on both sides but whose modification time moved
+    # forward (Anki updates them anyway), in the new side's order.
+    touched: tuple[PackagedNote, ...]
 
     @property
     def empty(self) -> bool:
@@ -63,16 +87,179 @@ class DeckDiff:
 
 def diff_snapshots(old: Snapshot, new: Snapshot) -> DeckDiff:
     """Compare two sides note by note, matching GUIDs as Anki's importer does."""
-    ids = {n.guid: n.note_id for side in (old, new) for n in side.notes if n.note_id}
-    added, changed = [], []
-    for note in new.notes:
-        before = old.by_guid.get(note.guid)
-        if before is None:
-            added.append(note_ref(new, note, ids))
-        elif parts := changed_parts(old, before, new, note):
-            changed.append(NoteChange(note_ref(new, note, ids), parts, before, note))
-    removed = [note_ref(old, n, ids) for n in old.notes if n.guid not in new.by_guid]
-    return DeckDiff(old, new, tuple(added), tuple(changed), tuple(removed))
+    comparison = _Comparison(NoteIndex.of_snapshot(old))
+    comparison.take(new, list(new.notes))
+    return comparison.finish(new, len(new.notes))
+
+
+def diff_paths(old: Path, new: Path, *, clock: int) -> DeckDiff:
+    """diff_snapshots of the two sides as read_side reads them, without holding every note
+    of either: the old side becomes a digest per GUID (a package's notes stay in its
+    collection until a change asks for one), and a deck directory's notes are compared as
+    its pass compiles them."""
+    with index_side(old, clock=clock) as index:
+        comparison = _Comparison(index)
+        if new.is_dir():
+            header, count = stream_deck(
+                new, clock=clock, on_notes=comparison.take, media=static_media
+            )
+            return comparison.finish(header, count)
+        side = read_side(new, clock=clock)
+        comparison.take(side, list(side.notes))
+        return comparison.finish(replace(side, notes=()), len(side.notes))
+
+
+@contextmanager
+def index_side(path: Path, *, clock: int) -> Iterator[NoteIndex]:
+    """The side at `path` as a NoteIndex (a package stays open while it is used)."""
+    if not path.is_file():  # a deck directory, or read_side's error
+        yield NoteIndex.of_snapshot(read_side(path, clock=clock))
+        return
+    with open_package(path) as reader:
+        index = NoteIndex(reader.fetch)
+        for row, position, note in reader.scan():
+            index.add(row, position, reader.notetypes, note)
+        # Of the package's media, only what Anki's import rules look at (anki_rules.py).
+        index.header = replace(reader.header(), media=read_media(path, static_media))
+        yield index
+
+
+# A note's record in a NoteIndex: its digest, modification time, row and place in order.
+_RECORD = struct.Struct("<16sqII")
+_SEEN = b"\x01"  # appended to a record once the other side had its GUID
+_ODD_MOD = -(2**63)  # stands for a time outside 64 bits (a crafted package's)
+
+
+class NoteIndex:
+    """One side of a diff as a small record per note (about 100 bytes instead of the
+    note): what changed_parts compares, as a digest, and the modification time. The notes
+    that turn out to differ are fetched again by row."""
+
+    def __init__(self, fetch: Callable[[Collection[int]], dict[int, PackagedNote]]) -> None:
+        self.header = Snapshot("", "", None, {}, ())
+        self.count = 0
+        self.fetch = fetch
+        self._records: dict[str, bytes] = {}
+        self._hidden: list[tuple[int, int, str]] = []  # (position, row, GUID) of duplicates
+        self._odd_mods: dict[int, int] = {}
+
+    @classmethod
+    def of_snapshot(cls, side: Snapshot) -> NoteIndex:
+        """A side read whole (a deck directory, compiled in memory)."""
+        notes = side.notes
+        index = cls(lambda rows: {row: notes[row] for row in rows})
+        for row, note in enumerate(notes):
+            index.add(row, row, side.notetypes, note)
+        index.header = side
+        return index
+
+    def add(
+        self, row: int, position: int, notetypes: Mapping[int, NoteType], note: PackagedNote
+    ) -> None:
+        """Record a note; a later note of the same GUID hides it from lookups, as
+        Snapshot.by_guid does."""
+        mod = note.mod
+        if not -(2**63) < mod < 2**63:
+            self._odd_mods[row], mod = note.mod, _ODD_MOD
+        record = _RECORD.pack(digest(notetypes, note), mod, row, position)
+        hidden = self._records.get(note.guid)
+        if hidden is not None:
+            _, _, hidden_row, hidden_position = _RECORD.unpack_from(hidden)
+            self._hidden.append((hidden_position, hidden_row, note.guid))
+        self._records[note.guid] = record
+        self.count += 1
+
+    def match(self, guid: str) -> tuple[bytes, int, int] | None:
+        """The digest, modification time and row of the note with this GUID (None if there
+        is none); it is no longer among the unmatched."""
+        record = self._records.get(guid)
+        if record is None:
+            return None
+        if len(record) == _RECORD.size:
+            self._records[guid] = record + _SEEN
+        note_digest, mod, row, _ = _RECORD.unpack_from(record)
+        return note_digest, self._odd_mods.get(row, mod), row
+
+    def unmatched(self) -> list[int]:
+        """The rows of notes whose GUID the other side never asked for, in this side's order."""
+        rows = [
+            _RECORD.unpack_from(record)[3:1:-1]
+            for record in self._records.values()
+            if len(record) == _RECORD.size
+        ]
+        rows += [(p, r) for p, r, guid in self._hidden if len(self._records[guid]) == _RECORD.size]
+        return [row for _, row in sorted(rows)]
+
+
+def digest(notetypes: Mapping[int, NoteType], note: PackagedNote) -> bytes:
+    """Everything changed_parts compares, hashed: two notes with the same digest differ in
+    no part (fields without their origin link, the set of tags, subdeck, note type id)."""
+    notetype = notetypes[note.notetype_id]
+    fields = {f.key: value for f, value in zip(notetype.fields, note.fields, strict=True)}
+    subdeck = note.deck.partition("::")[2] if "::" in note.deck else ""
+    tags = sorted(set(note.tags))
+    items = [str(note.notetype_id), subdeck, str(len(tags)), *tags]
+    for key in sorted(fields):
+        value = without_origin(fields[key])
+        if value:  # a field one side lacks compares as empty
+            items += (key, value)
+    # Each item with its length, so that no two different notes give the same text.
+    text = "".join(f"{len(item)}:{item}" for item in items)
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+class _Comparison:
+    """The new side's notes, compared one by one with the old side's index as they come;
+    only the notes that differ are kept."""
+
+    def __init__(self, old: NoteIndex) -> None:
+        self.old = old
+        # (note, old row or -1 for an added note, whether its digest differs)
+        self._differ: list[tuple[PackagedNote, int, bool]] = []
+
+    def take(self, side: Snapshot, notes: list[PackagedNote]) -> None:
+        """Compare some of the new side's notes, in its order (`side`: its note types)."""
+        match, differ = self.old.match, self._differ
+        for note in notes:
+            found = match(note.guid)
+            if found is None:
+                differ.append((note, -1, True))
+            elif digest(side.notetypes, note) != found[0]:
+                differ.append((note, found[2], True))
+            elif note.mod > found[1]:
+                differ.append((note, found[2], False))
+
+    def finish(self, new: Snapshot, new_count: int) -> DeckDiff:
+        """The diff, once every note of the new side went by (`new`: its header)."""
+        old = self.old.header
+        removed_rows = self.old.unmatched()
+        before = self.old.fetch({row for _, row, _ in self._differ if row >= 0} | set(removed_rows))
+        added, added_notes, changed, same = [], [], [], []
+        for note, row, differs in self._differ:
+            if row < 0:
+                added.append(note_ref(new, note, {}))
+                added_notes.append(note)
+            elif differs and (parts := changed_parts(old, before[row], new, note)):
+                # A side that is a package borrows the note's id from a deck directory.
+                old_id = before[row].note_id
+                ids = {note.guid: old_id} if old_id else {}
+                changed.append(NoteChange(note_ref(new, note, ids), parts, before[row], note))
+            elif note.mod > before[row].mod:
+                same.append(note)
+        changed_guids = {c.new.guid for c in changed}
+        removed_notes = [before[row] for row in removed_rows]
+        return DeckDiff(
+            old,
+            new,
+            tuple(added),
+            tuple(changed),
+            tuple(note_ref(old, note, {}) for note in removed_notes),
+            self.old.count,
+            new_count,
+            tuple(added_notes),
+            tuple(removed_notes),
+            tuple(note for note in same if note.guid not in changed_guids),
+        )
 
 
 def note_ref(side: Snapshot, note: PackagedNote, ids: Mapping[str, str]) -> NoteRef:
@@ -244,17 +431,17 @@ def diff_to_json(diff: DeckDiff) -> dict[str, object]:
     def ref(r: NoteRef) -> dict[str, object]:
         return {"id": r.note_id, "guid": r.guid, "deck": r.subdeck, "text": r.text}
 
-    def side(s: Snapshot) -> dict[str, object]:
+    def side(s: Snapshot, count: int) -> dict[str, object]:
         return {
             "source": s.source,
             "deck": s.deck_name,
             "version": s.version,
-            "notes": len(s.notes),
+            "notes": count,
         }
 
     return {
-        "old": side(diff.old),
-        "new": side(diff.new),
+        "old": side(diff.old, diff.old_count),
+        "new": side(diff.new, diff.new_count),
         "added": [ref(r) for r in diff.added],
         "changed": [{**ref(c.ref), "changed": list(c.parts)} for c in diff.changed],
         "removed": [ref(r) for r in diff.removed],
