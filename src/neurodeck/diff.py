@@ -8,6 +8,7 @@ and the text of their first field.
 from __future__ import annotations
 
 import hashlib
+import marshal
 import re
 import struct
 from collections.abc import Callable, Collection, Iterator, Mapping
@@ -19,6 +20,7 @@ from .anki_rules import static_media
 from .errors import printable
 from .markup import html_to_text
 from .notetypes import CLOZE_RE
+from .pipeline import no_gc
 from .snapshot import (
     NoteType,
     PackagedNote,
@@ -117,15 +119,16 @@ def index_side(path: Path, *, clock: int) -> Iterator[NoteIndex]:
         return
     with open_package(path) as reader:
         index = NoteIndex(reader.fetch)
-        for row, position, note in reader.scan():
-            index.add(row, position, reader.notetypes, note)
+        with no_gc():  # many small objects that make no cycles
+            for row, position, note in reader.scan():
+                index.add(row, position, reader.notetypes, note)
         # Of the package's media, only what Anki's import rules look at (anki_rules.py).
         index.header = replace(reader.header(), media=read_media(path, static_media))
         yield index
 
 
 # A note's record in a NoteIndex: its digest, modification time, row and place in order.
-_RECORD = struct.Struct("<16sqII")
+_RECORD = struct.Struct("<16sqIq")
 _SEEN = b"\x01"  # appended to a record once the other side had its GUID
 _ODD_MOD = -(2**63)  # stands for a time outside 64 bits (a crafted package's)
 
@@ -195,17 +198,25 @@ def digest(notetypes: Mapping[int, NoteType], note: PackagedNote) -> bytes:
     """Everything changed_parts compares, hashed: two notes with the same digest differ in
     no part (fields without their origin link, the set of tags, subdeck, note type id)."""
     notetype = notetypes[note.notetype_id]
-    fields = {f.key: value for f, value in zip(notetype.fields, note.fields, strict=True)}
-    subdeck = note.deck.partition("::")[2] if "::" in note.deck else ""
-    tags = sorted(set(note.tags))
-    items = [str(note.notetype_id), subdeck, str(len(tags)), *tags]
-    for key in sorted(fields):
-        value = without_origin(fields[key])
-        if value:  # a field one side lacks compares as empty
-            items += (key, value)
-    # Each item with its length, so that no two different notes give the same text.
-    text = "".join(f"{len(item)}:{item}" for item in items)
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    plan = _PLANS.get(id(notetype))
+    if plan is None or plan[0] is not notetype:
+        # A field's value by key, the last field of a key winning (as Snapshot.fields_of).
+        positions = {f.key: i for i, f in enumerate(notetype.fields)}
+        plan = _PLANS[id(notetype)] = (notetype, sorted(positions.items()))
+    fields = note.fields
+    values = [(key, fields[position]) for key, position in plan[1] if fields[position]]
+    if any("nd-origin" in value for _, value in values):
+        # A field one side lacks compares as empty.
+        values = [(key, cut) for key, value in values if (cut := without_origin(value))]
+    subdeck = note.deck.partition("::")[2]
+    # marshal writes each value with its type and length, so no two different notes give
+    # the same bytes; version 2 writes equal values alike, however Python shares them.
+    data = marshal.dumps((note.notetype_id, subdeck, sorted(set(note.tags)), values), 2)
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+# Per note type: the note type and its field positions by key, sorted by key.
+_PLANS: dict[int, tuple[NoteType, list[tuple[str, int]]]] = {}
 
 
 class _Comparison:

@@ -356,22 +356,8 @@ class PackageReader:
             note_rows = self._conn.execute(
                 "select guid, mid, mod, tags, flds from notes order by id"
             )
-            card_rows = self._conn.execute(
-                "select n.guid, c.did, c.ord from cards c join notes n "
-                "on n.id = c.nid order by c.due, c.ord, c.id"
-            )
-            # guid -> [first card's place in the new-card queue, min (ordinal, deck id),
-            # ordinals]: a few small objects per note, not every card.
-            cards: dict[str, list[Any]] = {}
-            for guid, did, ordinal in card_rows:
-                card = (int(ordinal), int(did))
-                own = cards.get(str(guid))
-                if own is None:
-                    cards[str(guid)] = [len(cards), card, {card[0]}]
-                else:
-                    own[1] = min(own[1], card)
-                    own[2].add(card[0])
-            last = len(cards)
+            cards = self._cards()
+            last = len(cards)  # notes without cards come after every other
             for row, (guid, mid, mod, tags, flds) in enumerate(note_rows):
                 if wanted is not None and row not in wanted:
                     continue
@@ -382,17 +368,40 @@ class PackageReader:
                 # not refused.
                 width = len(notetype.fields)
                 fields = (*str(flds).split("\x1f")[:width], *[""] * width)[:width]
-                own = cards.get(str(guid))
+                place, first, ordinals = cards.get(str(guid), (last, None, ()))
                 note = PackagedNote(
                     guid=str(guid),
                     notetype_id=int(mid),
                     fields=fields,
                     tags=tuple(str(tags).split()),
                     mod=int(mod),
-                    deck=self._deck_names.get(own[1][1], "") if own else "",
-                    ordinals=tuple(sorted(own[2])) if own else (),
+                    deck=self._deck_names.get(first[1], "") if first else "",
+                    ordinals=ordinals,
                 )
-                yield row, own[0] if own else last, note
+                yield row, place, note
+
+    def _cards(self) -> dict[str, tuple[int, tuple[int, int], tuple[int, ...]]]:
+        """The cards of each GUID, as Anki's importer pools them: the place of its first
+        card in the new-card queue, its smallest (ordinal, deck id) (the note's deck), and
+        its ordinals. A few shared objects per note, not some per card."""
+        cards: dict[str, tuple[int, tuple[int, int], tuple[int, ...]]] = {}
+        shared: dict[object, Any] = {}  # equal small tuples, stored once
+        rows = self._conn.execute(
+            "select n.guid, c.did, c.ord from cards c join notes n "
+            "on n.id = c.nid order by c.due, c.ord, c.id"
+        )
+        for guid, did, ordinal in rows:
+            card = (int(ordinal), int(did))
+            card = shared.setdefault(card, card)
+            key = str(guid)
+            own = cards.get(key)
+            if own is None:
+                ordinals: tuple[int, ...] = (card[0],)
+                cards[key] = (len(cards), card, shared.setdefault(ordinals, ordinals))
+            elif card[0] not in own[2] or card < own[1]:
+                ordinals = tuple(sorted({*own[2], card[0]}))
+                cards[key] = (own[0], min(own[1], card), shared.setdefault(ordinals, ordinals))
+        return cards
 
     @contextmanager
     def _reading(self) -> Iterator[None]:
