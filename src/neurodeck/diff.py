@@ -103,10 +103,13 @@ def diff_paths(old: Path, new: Path, *, clock: int) -> DeckDiff:
     with index_side(old, clock=clock) as index:
         comparison = _Comparison(index)
         if new.is_dir():
+            # A package's notes are read once the pass has its workers going (at its first
+            # notes), so that reading them overlaps compiling the deck.
             header, count = stream_deck(
                 new, clock=clock, on_notes=comparison.take, media=static_media
             )
             return comparison.finish(header, count)
+        index.ready()
         side = read_side(new, clock=clock)
         comparison.take(side, list(side.notes))
         return comparison.finish(replace(side, notes=()), len(side.notes))
@@ -114,19 +117,25 @@ def diff_paths(old: Path, new: Path, *, clock: int) -> DeckDiff:
 
 @contextmanager
 def index_side(path: Path, *, clock: int) -> Iterator[NoteIndex]:
-    """The side at `path` as a NoteIndex (a package stays open while it is used)."""
+    """The side at `path` as a NoteIndex (a package stays open while it is used, and its
+    notes are read when the index is first used: NoteIndex.ready)."""
     if not path.is_file():  # a deck directory, or read_side's error
         yield NoteIndex.of_snapshot(read_side(path, clock=clock))
         return
     with open_package(path) as reader:
-        index = NoteIndex(reader.fetch)
-        with no_gc():  # many small objects that make no cycles
-            for row, position, note in reader.scan():
-                index.add(row, position, reader.notetypes, note)
-            index.freeze()
-        _return_free_memory()
         # Of the package's media, only what Anki's import rules look at (anki_rules.py).
-        index.header = replace(reader.header(), media=read_media(path, static_media))
+        media = read_media(path, static_media)
+        index = NoteIndex(reader.fetch)
+
+        def read_notes() -> None:
+            with no_gc():  # many small objects that make no cycles
+                for row, position, note in reader.scan():
+                    index.add(row, position, reader.notetypes, note)
+                index.freeze()
+            index.header = replace(reader.header(), media=media)
+            _return_free_memory()
+
+        index.unread = read_notes
         yield index
 
 
@@ -145,14 +154,21 @@ class NoteIndex:
         self.count = 0
         self.fetch = fetch
         # Filled by add in row order, then sorted by GUID hash (and row) by freeze.
-        self._keys = bytearray()  # 16 bytes a note
-        self._digests = bytearray()  # 16 bytes a note
+        self._keys: bytes | bytearray = bytearray()  # 16 bytes a note
+        self._digests: bytes | bytearray = bytearray()  # 16 bytes a note
         self._mods = array("q")
         self._rows = array("q")
         self._places = array("q")
         self._prefixes = array("Q")  # each key's first 8 bytes, for bisect
         self._seen = bytearray()
         self._odd_mods: dict[int, int] = {}
+        self.unread: Callable[[], None] | None = None  # reads the notes, when still to do
+
+    def ready(self) -> None:
+        """Read the side's notes, if that is still to do."""
+        if self.unread is not None:
+            read, self.unread = self.unread, None
+            read()
 
     @classmethod
     def of_snapshot(cls, side: Snapshot) -> NoteIndex:
@@ -184,8 +200,8 @@ class NoteIndex:
         """Sort the records by GUID hash, then row, once every note was added."""
         keys = self._keys
         order = sorted(range(self.count), key=lambda i: keys[16 * i : 16 * i + 16])
-        self._keys = bytearray().join(keys[16 * i : 16 * i + 16] for i in order)
-        self._digests = bytearray().join(self._digests[16 * i : 16 * i + 16] for i in order)
+        self._keys = b"".join([keys[16 * i : 16 * i + 16] for i in order])
+        self._digests = b"".join([self._digests[16 * i : 16 * i + 16] for i in order])
         for name in ("_mods", "_rows", "_places"):
             values = getattr(self, name)
             setattr(self, name, array("q", [values[i] for i in order]))
@@ -195,24 +211,34 @@ class NoteIndex:
         )
         self._seen = bytearray(self.count)
 
-    def match(self, guid: str) -> tuple[bytes, int, int] | None:
-        """The digest, modification time and row of the last note with this GUID (None if
-        there is none); every note of the GUID is no longer among the unmatched."""
+    def match(self, guid: str) -> int:
+        """Where the last note with this GUID is (-1 if there is none); every note of the
+        GUID is no longer among the unmatched."""
         key = _key(guid)
         keys, prefixes = self._keys, self._prefixes
         prefix = int.from_bytes(key[:8], "big")
         i = bisect_right(prefixes, prefix) - 1
-        while i >= 0 and prefixes[i] == prefix and keys[16 * i : 16 * i + 16] != key:
+        while i >= 0 and prefixes[i] == prefix and not keys.startswith(key, 16 * i):
             i -= 1
         if i < 0 or prefixes[i] != prefix:
-            return None
+            return -1
         found = i
-        while i >= 0 and keys[16 * i : 16 * i + 16] == key:
+        while i >= 0 and keys.startswith(key, 16 * i):
             self._seen[i] = 1
             i -= 1
-        row = self._rows[found]
-        mod = self._odd_mods.get(row, self._mods[found])
-        return bytes(self._digests[16 * found : 16 * found + 16]), mod, row
+        return found
+
+    def same(self, found: int, note_digest: bytes) -> bool:
+        """Whether the note found has this digest."""
+        return self._digests.startswith(note_digest, 16 * found)
+
+    def mod(self, found: int) -> int:
+        """The modification time of the note found."""
+        return self._odd_mods.get(self._rows[found], self._mods[found])
+
+    def row(self, found: int) -> int:
+        """The row of the note found."""
+        return self._rows[found]
 
     def unmatched(self) -> list[int]:
         """The rows of notes whose GUID the other side never asked for, in this side's order."""
@@ -248,10 +274,10 @@ def digest(notetypes: Mapping[int, NoteType], note: PackagedNote) -> bytes:
         positions = {f.key: i for i, f in enumerate(notetype.fields)}
         plan = _PLANS[id(notetype)] = (notetype, sorted(positions.items()))
     fields = note.fields
+    if "nd-origin" in "".join(fields):
+        fields = tuple([without_origin(value) for value in fields])
+    # A field one side lacks compares as empty.
     values = [(key, fields[position]) for key, position in plan[1] if fields[position]]
-    if any("nd-origin" in value for _, value in values):
-        # A field one side lacks compares as empty.
-        values = [(key, cut) for key, value in values if (cut := without_origin(value))]
     subdeck = note.deck.partition("::")[2]
     # marshal writes each value with its type and length, so no two different notes give
     # the same bytes; version 2 writes equal values alike, however Python shares them.
@@ -274,18 +300,20 @@ class _Comparison:
 
     def take(self, side: Snapshot, notes: list[PackagedNote]) -> None:
         """Compare some of the new side's notes, in its order (`side`: its note types)."""
-        match, differ = self.old.match, self._differ
+        old, differ = self.old, self._differ
+        old.ready()
         for note in notes:
-            found = match(note.guid)
-            if found is None:
+            found = old.match(note.guid)
+            if found < 0:
                 differ.append((note, -1, True))
-            elif digest(side.notetypes, note) != found[0]:
-                differ.append((note, found[2], True))
-            elif note.mod > found[1]:
-                differ.append((note, found[2], False))
+            elif not old.same(found, digest(side.notetypes, note)):
+                differ.append((note, old.row(found), True))
+            elif note.mod > old.mod(found):
+                differ.append((note, old.row(found), False))
 
     def finish(self, new: Snapshot, new_count: int) -> DeckDiff:
         """The diff, once every note of the new side went by (`new`: its header)."""
+        self.old.ready()
         old = self.old.header
         removed_rows = self.old.unmatched()
         before = self.old.fetch({row for _, row, _ in self._differ if row >= 0} | set(removed_rows))
