@@ -8,6 +8,7 @@ and the text of their first field.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import marshal
 import re
 from array import array
@@ -126,16 +127,24 @@ def index_side(path: Path, *, clock: int) -> Iterator[NoteIndex]:
         # Of the package's media, only what Anki's import rules look at (anki_rules.py).
         media = read_media(path, static_media)
         index = NoteIndex(reader.fetch)
+        scan = reader.scan()
 
-        def read_notes() -> None:
+        def read_notes(count: int | None) -> bool:
+            reader.rearm()
+            read = 0
             with no_gc():  # many small objects that make no cycles
-                for row, position, note in reader.scan():
+                for row, position, note in itertools.islice(scan, count):
                     index.add(row, position, reader.notetypes, note)
+                    read += 1
+                if read == count:
+                    return False  # perhaps more to read
                 index.freeze()
             index.header = replace(reader.header(), media=media)
             _return_free_memory()
+            return True
 
         index.unread = read_notes
+        index.to_read = reader.note_count()
         yield index
 
 
@@ -162,13 +171,16 @@ class NoteIndex:
         self._prefixes = array("Q")  # each key's first 8 bytes, for bisect
         self._seen = bytearray()
         self._odd_mods: dict[int, int] = {}
-        self.unread: Callable[[], None] | None = None  # reads the notes, when still to do
+        # Reads up to so many more notes (all: None); True once all are in.
+        self.unread: Callable[[int | None], bool] | None = None
+        self.to_read = 0  # how many notes unread reads in all
 
-    def ready(self) -> None:
-        """Read the side's notes, if that is still to do."""
-        if self.unread is not None:
-            read, self.unread = self.unread, None
-            read()
+    def ready(self, notes: int | None = None) -> bool:
+        """Read up to `notes` more of the side's notes (all: None), if any are still to read;
+        True once every note is in the index."""
+        if self.unread is not None and self.unread(notes):
+            self.unread = None
+        return self.unread is None
 
     @classmethod
     def of_snapshot(cls, side: Snapshot) -> NoteIndex:
@@ -289,6 +301,11 @@ def digest(notetypes: Mapping[int, NoteType], note: PackagedNote) -> bytes:
 _PLANS: dict[int, tuple[NoteType, list[tuple[str, int]]]] = {}
 
 
+# A package on the old side is read in this many parts, one at each of the pass's first
+# fact sets.
+READ_IN_PARTS = 8
+
+
 class _Comparison:
     """The new side's notes, compared one by one with the old side's index as they come;
     only the notes that differ are kept."""
@@ -297,12 +314,22 @@ class _Comparison:
         self.old = old
         # (note, old row or -1 for an added note, whether its digest differs)
         self._differ: list[tuple[PackagedNote, int, bool]] = []
+        self._waiting: list[PackagedNote] = []  # until the old side is read
+        self._side: Snapshot | None = None
 
     def take(self, side: Snapshot, notes: list[PackagedNote]) -> None:
-        """Compare some of the new side's notes, in its order (`side`: its note types)."""
+        """Compare some of the new side's notes, in its order (`side`: its note types).
+
+        A package on the old side is read a part at each call, so that reading it overlaps
+        the pass's workers compiling the deck (reading it all at the first call would leave
+        them waiting); the new notes wait meanwhile, at most READ_IN_PARTS calls' worth.
+        """
+        self._waiting += notes
+        self._side = side
+        if not self.old.ready(max(1, -(-self.old.to_read // READ_IN_PARTS))):
+            return
         old, differ = self.old, self._differ
-        old.ready()
-        for note in notes:
+        for note in self._waiting:
             found = old.match(note.guid)
             if found < 0:
                 differ.append((note, -1, True))
@@ -310,10 +337,13 @@ class _Comparison:
                 differ.append((note, old.row(found), True))
             elif note.mod > old.mod(found):
                 differ.append((note, old.row(found), False))
+        self._waiting = []
 
     def finish(self, new: Snapshot, new_count: int) -> DeckDiff:
         """The diff, once every note of the new side went by (`new`: its header)."""
         self.old.ready()
+        if self._waiting:
+            self.take(self._side or new, [])
         old = self.old.header
         removed_rows = self.old.unmatched()
         before = self.old.fetch({row for _, row, _ in self._differ if row >= 0} | set(removed_rows))
