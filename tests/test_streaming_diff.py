@@ -140,6 +140,7 @@ def test_the_streamed_diff_equals_the_whole_snapshot_diff(
 ) -> None:
     """However many parts a package is read in while the new notes wait."""
     monkeypatch.setattr(diff_module, "READ_IN_PARTS", parts)
+    monkeypatch.setattr(diff_module, "READ_AHEAD", 0)  # the new notes wait for every part
     old_path, new_path = releases[old], releases[new]
     expected = reference_diff(read_side(old_path, clock=T2), read_side(new_path, clock=T2))
     assert streamed(diff_paths(old_path, new_path, clock=T2)) == expected

@@ -301,9 +301,11 @@ def digest(notetypes: Mapping[int, NoteType], note: PackagedNote) -> bytes:
 _PLANS: dict[int, tuple[NoteType, list[tuple[str, int]]]] = {}
 
 
-# A package on the old side is read in this many parts, one at each of the pass's first
-# fact sets.
+# A package on the old side is read in at most this many parts, one at each of the pass's
+# first fact sets; a part is also at least READ_AHEAD times the new notes, so that few of
+# them wait.
 READ_IN_PARTS = 8
+READ_AHEAD = 4
 
 
 class _Comparison:
@@ -322,11 +324,12 @@ class _Comparison:
 
         A package on the old side is read a part at each call, so that reading it overlaps
         the pass's workers compiling the deck (reading it all at the first call would leave
-        them waiting); the new notes wait meanwhile, at most READ_IN_PARTS calls' worth.
+        them waiting); the new notes wait meanwhile, a few calls' worth at most.
         """
         self._waiting += notes
         self._side = side
-        if not self.old.ready(max(1, -(-self.old.to_read // READ_IN_PARTS))):
+        part = max(1, -(-self.old.to_read // READ_IN_PARTS), READ_AHEAD * len(notes))
+        if not self.old.ready(part):
             return
         old, differ = self.old, self._differ
         for note in self._waiting:
