@@ -43,7 +43,10 @@ WARMUP_NOTES = 50
 
 # The project's targets, shown beside the results; the harness reports, it does not fail.
 SPEEDUP_TARGETS = {10_000: 8.0, 100_000: 12.0}
-RSS_TARGETS_MIB = {100_000: 80.0}
+# The whole process tree's peak PSS; 300,000 notes may take at most 1.5x the 100,000 target
+# (the main process keeps a little per note; run it with --only neurodeck: the naive
+# script takes minutes there).
+RSS_TARGETS_MIB = {100_000: 80.0, 300_000: 120.0}
 SHIPPED_TARGET_S = 0.25
 # Other commands on the same deck, as a multiple of `build`'s time (issue "one pass"), and their
 # memory (the process tree's peak PSS) at most this multiple of build's.
@@ -289,13 +292,20 @@ def find_neurodeck() -> str | None:
     return shutil.which("neurodeck")
 
 
+# Both builders run as installed code runs: with Python's cached bytecode. An installed
+# package has it (pip compiles on install); an editable install gets it from the untimed
+# warm-up run, unless PYTHONDONTWRITEBYTECODE forbids writing it, and compiling every module
+# on every run would then be timed as start-up (0.25 s here for the shipped deck).
+CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def run_child(command: Sequence[str]) -> Measurement:
     """Run COMMAND to completion; return its wall time and its own peak RSS."""
     # stderr goes to a file, not a pipe, so a chatty child can never block on a full pipe.
     with tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         proc = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, env=CHILD_ENV
         )
         with TreeMemory(proc.pid) as tree:
             # wait4 gives this child's rusage; RUSAGE_CHILDREN would mix every child so far.

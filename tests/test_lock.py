@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from neurodeck import lock
 from neurodeck.errors import NeurodeckError
@@ -200,3 +202,104 @@ def test_no_message_advises_deleting_the_lock():
         and not re.search(r"\bnever\b", line, re.IGNORECASE)
     ]
     assert offending == []
+
+
+# --- The table as a build fills it (issue 16: compact, repeats found at the end) -----------
+
+
+def test_a_repeated_id_keeps_its_first_entry_and_is_named_with_both_places():
+    old = lock.Lock({"b": lock.Entry("00000000000000b0", 50, "basic", "B", "0")}, {})
+    updater = lock.LockUpdater(old, 100, "Deck")
+    for note_id, content, old_mod, where in [
+        ("m", "a1", None, 1),
+        ("b", "b1", 50, 2),
+        ("m", "a2", None, 3),
+        ("a", "c3", None, 4),
+        ("m", "ff", None, 5),
+    ]:
+        updater.note_seen(note_id, f"{content:0>16}", 100, "basic", "S", "0", old_mod, where)
+    assert updater.finish() == [("m", 1, 3), ("m", 1, 5)]
+    table = updater.lock().notes
+    assert list(table) == ["a", "b", "m"]
+    assert table["m"].hash == f"{'a1':0>16}"  # the first one
+    assert (updater.added, updater.changed) == (2, 1)  # repeats are not counted
+    assert updater.removed() == []
+
+
+def test_occlusion_numbers_of_a_repeated_id_are_the_first_notes():
+    updater = lock.LockUpdater(lock.EMPTY, 100, "Deck")
+    updater.occlusion_numbers("fig", [("amygdala", 1)])
+    updater.occlusion_numbers("fig", [("insula", 1)])
+    assert updater.lock().occlusions == {"fig": {"amygdala": 1}}
+
+
+def test_lookups_find_every_id_and_nothing_else():
+    ids = [f"note-{n}" for n in range(3000)] + ["é-accent", "z"]
+    table = lock.NoteTable()
+    for n, note_id in enumerate(sorted(ids, reverse=True)):
+        table.add(note_id, f"{n:016x}", n, "basic", "", "0")
+    assert all(table.get(note_id) is not None for note_id in ids)
+    assert sorted(ids) == list(table)
+    assert not any(f"{note_id}x" in table for note_id in ids)
+    assert table.get("note-") is None and "" not in table and 7 not in table
+
+
+def test_removed_ids_are_those_of_the_old_lock_that_the_build_did_not_record():
+    old = lock.Lock(
+        {k: lock.Entry(f"{n:016x}", n, "basic", "", "0") for n, k in enumerate("abcd")}, {}
+    )
+    updater = lock.LockUpdater(old, 100, "Deck")
+    for note_id in "db":
+        updater.note(note_id, f"{9:016x}", "basic", "", "0")
+    assert updater.removed() == ["a", "c"]
+    assert updater.changes() == ["2 notes changed", "2 notes removed"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            # Any text a lock line can hold (no control or line-breaking characters).
+            st.text(
+                st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1, max_size=6
+            ),
+            st.integers(0, 2**64 - 1),
+        ),
+        max_size=40,
+    ),
+    st.integers(1, 39),
+)
+def test_the_table_behaves_as_a_dict_of_first_entries(entries, batch):
+    # Added one by one and by batches of `batch`, in any order, with repeats.
+    expected: dict[str, lock.Entry] = {}
+    one_by_one = lock.LockUpdater(lock.EMPTY, 0, "D", "d")
+    batched = lock.LockUpdater(lock.EMPTY, 0, "D", "d")
+    for where, (note_id, number) in enumerate(entries):
+        expected.setdefault(note_id, lock.Entry(f"{number:016x}", where, "basic", "s", "0"))
+        one_by_one.note_seen(note_id, f"{number:016x}", where, "basic", "s", "0", None, where)
+    for start in range(0, len(entries), batch):
+        part = entries[start : start + batch]
+        batched.notes_seen(
+            [note_id for note_id, _ in part],
+            [f"{number:016x}" for _, number in part],
+            range(start, start + len(part)),
+            ["basic"] * len(part),
+            ["s"] * len(part),
+            ["0"] * len(part),
+            [None] * len(part),
+            range(start, start + len(part)),
+        )
+    firsts = {}
+    repeats = []
+    for where, (note_id, _) in enumerate(entries):
+        if note_id in firsts:
+            repeats.append((note_id, firsts[note_id], where))
+        firsts.setdefault(note_id, where)
+    for updater in (one_by_one, batched):
+        assert updater.finish() == repeats
+        table = updater.lock().notes
+        assert list(table) == sorted(expected)
+        assert dict(table.items()) == expected
+        assert all(note_id + "\0" not in table for note_id in expected)
+        assert updater.added == len(expected)
+        assert lock.parse_lock("l", lock.format_lock(updater.lock())).notes == table

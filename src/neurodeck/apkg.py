@@ -22,7 +22,9 @@ from typing import IO
 
 from . import rows
 
-_COMPRESS_LEVEL = 3
+# zlib level 1: the package is 3% larger than at level 3, and deflating it, the last step of
+# a build with nothing beside it, takes a third less time.
+_COMPRESS_LEVEL = 1
 # Zip cannot store dates before 1980.
 _EARLIEST_ZIP_TIME = 315532800
 
@@ -48,6 +50,8 @@ class CollectionWriter:
             for sql in _part_tables():
                 self._cursor.execute(sql)
         else:
+            # With its indexes: keeping them up to date as parts are appended (mostly at their
+            # ends) costs less than building them at `finish`, where nothing runs beside it.
             rows.create_collection(self._cursor)
         self._notes: list[rows.NoteRow] = []
         self._cards: list[rows.CardRow] = []

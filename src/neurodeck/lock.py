@@ -13,9 +13,10 @@ exactly which notes changed.
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 from array import array
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -52,46 +53,110 @@ class Entry(NamedTuple):
 
 # A note's content hash is 16 hex digits; the table keeps it as one 64-bit number.
 _HASH_RE = re.compile("[0-9a-f]{16}")
+_HASHES_RE = re.compile("(?:[0-9a-f]{16})*")
+_HASH_MASK = (1 << 64) - 1  # hash() as an unsigned 64-bit number
+
+
+def _bad_hash(content_hash: str) -> str:
+    return f"a note's hash must be 16 lowercase hex digits, not {content_hash!r}"
 
 
 class NoteTable(Mapping[str, Entry]):
-    """The lock's note entries by id, kept in columns rather than as objects.
+    """The lock's note entries by id, kept in flat arrays rather than as objects.
 
-    A large deck has a hundred thousand notes, and a build holds the old lock and the new
-    one: as dicts of Entry objects they were the largest part of a build's memory. Here each
-    note costs its id, three array items and a reference to a shared (type, subdeck, cards).
-    Entries come back as Entry objects on lookup. Lookups need the ids sorted, as a lock file
-    writes them; `add` may come in any order, and the first lookup sorts.
+    A build holds the old lock and the new one, and its forked worker processes read the
+    old one. As a dict of objects they were a build's largest memory, and every lookup in a
+    worker wrote to them (reference counts), copying those pages into each worker. Here the
+    ids are one byte string and the rest arrays of numbers, found through a sorted array of
+    the ids' hashes; entries come back as Entry objects on lookup. `add` may come in any
+    order; lookups, iteration and `lines` give the ids in order, as a lock file writes them.
     """
 
     def __init__(self, entries: Mapping[str, Entry] | None = None) -> None:
-        self._ids: list[str] = []
+        self._ids = bytearray()  # every id, UTF-8, one after another
+        self._ends = array("Q")  # where each id ends in _ids
         self._hashes = array("Q")
         self._mods = array("q")
         self._shapes = array("L")  # index into _shape_list
         self._shape_list: list[tuple[str, str, str]] = []
         self._shape_index: dict[tuple[str, str, str], int] = {}
         self._sorted = True
+        self._increasing = True  # each id greater than the one before
+        self._in_added_order = True
+        self._last = b""
+        # hash() of each id, sorted, and the entry each belongs to; made on the first lookup.
+        # (str hashes differ between Python processes, but forked workers share the parent's.)
+        self._keys: array[int] | None = None
+        self._slots = array("Q")
+        self._buckets = array("Q")
+        self._shift = 64
         for note_id, entry in (entries or {}).items():
             self.add(note_id, entry.hash, entry.mod, entry.kind, entry.subdeck, entry.cards)
 
     def add(
         self, note_id: str, content_hash: str, mod: int, kind: str, subdeck: str, cards: str
     ) -> None:
-        """Record a note (the caller has made sure each id comes once)."""
+        """Record a note (see `drop_repeats` for an id that comes twice)."""
         if not _HASH_RE.fullmatch(content_hash):
-            raise ValueError(f"a note's hash must be 16 lowercase hex digits, not {content_hash!r}")
+            raise ValueError(_bad_hash(content_hash))
+        self.append_checked(note_id, content_hash, mod, kind, subdeck, cards)
+
+    def append_checked(
+        self, note_id: str, content_hash: str, mod: int, kind: str, subdeck: str, cards: str
+    ) -> None:
+        """As `add`, for a hash known to be 16 lowercase hex digits."""
         shape = (kind, subdeck, cards)
         index = self._shape_index.get(shape)
         if index is None:
             index = self._shape_index[shape] = len(self._shape_list)
             self._shape_list.append(shape)
-        if self._ids and self._sorted and note_id < self._ids[-1]:
-            self._sorted = False
-        self._ids.append(note_id)
+        encoded = note_id.encode()
+        if encoded <= self._last:  # UTF-8 bytes sort as the text's code points do
+            self._increasing = False  # so an id may come twice
+            if encoded < self._last:
+                self._sorted = False
+        self._last = encoded
+        self._ids += encoded
+        self._ends.append(len(self._ids))
         self._hashes.append(int(content_hash, 16))
         self._mods.append(mod)
         self._shapes.append(index)
+        self._keys = None
+
+    def extend(
+        self,
+        ids: Sequence[str],
+        hashes: Sequence[str],
+        mods: Iterable[int | str],
+        kinds: Iterable[str],
+        subdecks: Iterable[str],
+        cards: Iterable[str],
+    ) -> None:
+        """Add many entries at once, as `add` would one by one (times may be digits)."""
+        if not _HASHES_RE.fullmatch("".join(hashes)):
+            raise ValueError(_bad_hash(next(h for h in hashes if not _HASH_RE.fullmatch(h))))
+        encoded = [note_id.encode() for note_id in ids]
+        if not encoded:
+            return
+        before = [self._last, *encoded[:-1]]
+        if not all(map(bytes.__lt__, before, encoded)):
+            self._increasing = False
+            self._sorted = self._sorted and all(map(bytes.__le__, before, encoded))
+        self._last = encoded[-1]
+        base = len(self._ids)
+        self._ids += b"".join(encoded)
+        self._ends.extend(itertools.accumulate(map(len, encoded), initial=base))
+        self._ends.pop(len(self._ends) - len(encoded) - 1)  # the `initial`
+        self._hashes.extend([int(content_hash, 16) for content_hash in hashes])
+        self._mods.extend(map(int, mods))
+        shape_index, shape_list = self._shape_index, self._shape_list
+        for shape in zip(kinds, subdecks, cards, strict=True):
+            index = shape_index.get(shape)
+            if index is None:
+                index = shape_index[shape] = len(shape_list)
+                shape_list.append(shape)
+            self._shapes.append(index)
+        self._keys = None
 
     def __getitem__(self, note_id: str) -> Entry:
         entry = self.get(note_id)
@@ -100,51 +165,125 @@ class NoteTable(Mapping[str, Entry]):
         return entry
 
     def get(self, note_id: str, default: Entry | None = None) -> Entry | None:  # type: ignore[override]
-        """The note's entry, or `default` (one bisection of the sorted ids)."""
-        self._sort()
-        ids = self._ids
-        at = bisect.bisect_left(ids, note_id)
-        if at == len(ids) or ids[at] != note_id:
+        """The note's entry, or `default`."""
+        at = self._find(note_id)
+        if at < 0:
             return default
         kind, subdeck, cards = self._shape_list[self._shapes[at]]
         return Entry(f"{self._hashes[at]:016x}", self._mods[at], kind, subdeck, cards)
 
     def __contains__(self, note_id: object) -> bool:
-        if not isinstance(note_id, str):
-            return False
-        self._sort()
-        at = bisect.bisect_left(self._ids, note_id)
-        return at < len(self._ids) and self._ids[at] == note_id
+        return isinstance(note_id, str) and self._find(note_id) >= 0
 
     def lines(self) -> Iterator[str]:
         """Each note's line of the lock file, in id order."""
         self._sort()
         tails = [f"{kind}\t{cards}\t{subdeck}\n" for kind, subdeck, cards in self._shape_list]
         for note_id, number, mod, shape in zip(
-            self._ids, self._hashes, self._mods, self._shapes, strict=True
+            self._all_encoded(), self._hashes, self._mods, self._shapes, strict=True
         ):
-            yield f"note\t{note_id}\t{number:016x}\t{mod}\t{tails[shape]}"
+            yield f"note\t{note_id.decode()}\t{number:016x}\t{mod}\t{tails[shape]}"
 
     def __iter__(self) -> Iterator[str]:
         self._sort()
-        return iter(self._ids)
+        return (note_id.decode() for note_id in self._all_encoded())
 
     def __len__(self) -> int:
-        return len(self._ids)
+        return len(self._ends)
 
     def mods(self) -> array[int]:
         """Every note's modification time."""
         return self._mods
 
+    def index(self) -> None:
+        """Get ready for lookups now (before forking workers, which then share the work)."""
+        self._find("")
+
+    def drop_repeats(self) -> list[tuple[str, int, int]]:
+        """Keep only the first entry of each id; return (id, position of the first, position
+        of the repeat) for each repeat, positions counting entries in the order added.
+        Called before any lookup, which would put the entries in id order."""
+        if not self._in_added_order:
+            raise RuntimeError("drop_repeats after the entries were reordered")
+        if self._sorted and self._increasing:
+            return []
+        ids = self._all_encoded()
+        order = sorted(range(len(ids)), key=ids.__getitem__)  # stable: the first comes first
+        repeats, keep = [], array("Q")
+        previous, first = None, 0
+        for at in order:
+            if ids[at] == previous:
+                repeats.append((ids[at].decode(), first, at))
+            else:
+                previous, first = ids[at], at
+                keep.append(at)
+        repeats.sort(key=lambda repeat: repeat[2])
+        self._take(keep, ids)
+        return repeats
+
+    def ids_not_in(self, other: NoteTable) -> list[str]:
+        """This table's ids that `other` lacks, in id order."""
+        self._sort()
+        theirs = set(other._all_encoded())
+        return [note_id.decode() for note_id in self._all_encoded() if note_id not in theirs]
+
+    def _id(self, at: int) -> str:
+        ends = self._ends
+        return self._ids[ends[at - 1] if at else 0 : ends[at]].decode()
+
+    def _all_encoded(self) -> list[bytes]:
+        """Every id, UTF-8 encoded, in the table's order."""
+        ids, ends = bytes(self._ids), self._ends
+        starts = itertools.chain((0,), ends)
+        return [ids[start:end] for start, end in zip(starts, ends, strict=False)]
+
+    def _find(self, note_id: str) -> int:
+        """The position of the note's entry, or -1."""
+        if self._keys is None:
+            self._make_index()
+        assert self._keys is not None
+        encoded = note_id.encode()
+        key = hash(encoded) & _HASH_MASK
+        bucket = key >> self._shift
+        keys, ends = self._keys, self._ends
+        found = bisect.bisect_left(keys, key, self._buckets[bucket], self._buckets[bucket + 1])
+        while found < len(keys) and keys[found] == key:  # rarely more than one turn
+            at = self._slots[found]
+            if self._ids[ends[at - 1] if at else 0 : ends[at]] == encoded:
+                return at
+            found += 1
+        return -1
+
+    def _make_index(self) -> None:
+        # Each id's hash, sorted, with the entry it belongs to; and where each bucket of
+        # hashes (by their top bits) starts, so a lookup bisects a handful of keys.
+        self._sort()
+        hashes = array("Q", [hash(note_id) & _HASH_MASK for note_id in self._all_encoded()])
+        slots = sorted(range(len(hashes)), key=hashes.__getitem__)
+        self._slots = array("Q", slots)
+        keys = self._keys = array("Q", [hashes[at] for at in slots])
+        bits = max(len(keys).bit_length() - 2, 0)  # about four keys a bucket
+        self._shift = 64 - bits
+        self._buckets = array(
+            "Q", [bisect.bisect_left(keys, bucket << self._shift) for bucket in range(1 << bits)]
+        )
+        self._buckets.append(len(keys))
+
     def _sort(self) -> None:
-        if self._sorted:
-            return
-        order = sorted(range(len(self._ids)), key=self._ids.__getitem__)
-        self._ids = [self._ids[i] for i in order]
-        self._hashes = array("Q", (self._hashes[i] for i in order))
-        self._mods = array("q", (self._mods[i] for i in order))
-        self._shapes = array("L", (self._shapes[i] for i in order))
-        self._sorted = True
+        if not self._sorted:
+            ids = self._all_encoded()
+            self._take(array("Q", sorted(range(len(ids)), key=ids.__getitem__)), ids)
+
+    def _take(self, positions: array[int], ids: list[bytes]) -> None:
+        """Keep the entries at `positions`, in that order (which must be id order); `ids`
+        holds every entry's id, encoded."""
+        self._in_added_order = False
+        self._ids = bytearray(b"".join([ids[at] for at in positions]))
+        self._ends = array("Q", itertools.accumulate(len(ids[at]) for at in positions))
+        self._hashes = array("Q", [self._hashes[at] for at in positions])
+        self._mods = array("q", [self._mods[at] for at in positions])
+        self._shapes = array("L", [self._shapes[at] for at in positions])
+        self._sorted, self._increasing, self._keys = True, True, None
 
 
 @dataclass(frozen=True)
@@ -190,12 +329,19 @@ def parse_lock(path: str, text: str) -> Lock:
 _COLUMNS = {"lock": 3, "deck": 2, "notetype": 4, "note": 7, "occlusion": 4}
 _CARDS_RE = re.compile(r"(?:\d+(?:,\d+)*)?")
 _KIND_RE = re.compile(r"[a-z][a-z0-9-]*")
+# A note line as neurodeck writes it; any other line takes the slow path, which says what
+# is wrong with it.
+_NOTE_LINE = re.compile(
+    rf"note\t([^\t]+)\t({_HASH_RE.pattern})\t([0-9]+)\t({_KIND_RE.pattern})"
+    rf"\t({_CARDS_RE.pattern})\t([^\t]*)"
+)
 
 
 def parse_lock_lines(path: str, lines: Iterable[str]) -> Lock:
     """As parse_lock, line by line (a file object will do), so a large lock is never held
     twice."""
     notes = NoteTable()
+    columns = _Columns(notes)  # note lines, added to `notes` in batches
     notetypes: dict[str, Entry] = {}
     deck_name = deck_id = None
     version = 1  # a lock without a `lock` line is version 1
@@ -205,6 +351,17 @@ def parse_lock_lines(path: str, lines: Iterable[str]) -> Lock:
     try:
         for number, line in enumerate(lines, start=1):  # noqa: B007 - named on error
             line = line.rstrip("\r\n")
+            if (well_formed := _NOTE_LINE.fullmatch(line)) is not None:  # most lines
+                note_id, content_hash, mod, kind, cards, subdeck = well_formed.groups()
+                if note_id <= last_id:
+                    raise ValueError(f"note {note_id!r} is out of order or repeated")
+                last_id = note_id
+                if len(mod) >= len(_MAX_TIME_TEXT) and (
+                    len(mod) > len(_MAX_TIME_TEXT) or mod > _MAX_TIME_TEXT
+                ):
+                    _time(mod)  # says why
+                columns.add(note_id, content_hash, mod, kind, subdeck, cards)
+                continue
             if not line or line.startswith("#"):
                 continue
             parts = line.split("\t")
@@ -225,7 +382,9 @@ def parse_lock_lines(path: str, lines: Iterable[str]) -> Lock:
                 last_id = parts[1]
                 if not _KIND_RE.fullmatch(parts[4]) or not _CARDS_RE.fullmatch(parts[5]):
                     raise ValueError(f"note {parts[1]!r} has a damaged type or card list")
-                notes.add(parts[1], parts[2], _time(parts[3]), parts[4], parts[6], parts[5])
+                if not _HASH_RE.fullmatch(parts[2]):
+                    raise ValueError(_bad_hash(parts[2]))
+                columns.add(parts[1], parts[2], str(_time(parts[3])), parts[4], parts[6], parts[5])
             elif kind == "notetype":
                 if parts[1] in notetypes:
                     raise ValueError(f"note type {parts[1]!r} is repeated")
@@ -242,12 +401,14 @@ def parse_lock_lines(path: str, lines: Iterable[str]) -> Lock:
                     or deck_name is not None
                     or notetypes
                     or notes
+                    or columns.ids
                     or (occlusions)
                 ):
                     raise ValueError("the `lock` line must come once, before every other record")
                 version, deck_id = _format(parts[1]), parts[2]
                 if not deck_id:
                     raise ValueError("the `lock` line names no deck id")
+        columns.flush()
     except ValueError as err:
         newer = isinstance(err, _NewerFormat)
         raise NeurodeckError(
@@ -260,6 +421,43 @@ def parse_lock_lines(path: str, lines: Iterable[str]) -> Lock:
             ]
         ) from None
     return Lock(notes, notetypes, deck_name, occlusions, deck_id, version)
+
+
+_MAX_TIME_TEXT = str(MAX_TIME)  # digits compare as numbers when there are as many
+
+
+class _Columns:
+    """Note lines as read, by column, added to a NoteTable a few thousand at a time (faster
+    than one by one, and a large lock is mostly note lines; a few at a time, so that the
+    build's heap is not left full of holes that its forked workers would copy)."""
+
+    BATCH = 4096
+
+    def __init__(self, table: NoteTable) -> None:
+        self.table = table
+        self.ids: list[str] = []
+        self.hashes: list[str] = []
+        self.mods: list[str] = []  # digits, a time in range
+        self.kinds: list[str] = []
+        self.subdecks: list[str] = []
+        self.cards: list[str] = []
+
+    def add(
+        self, note_id: str, content_hash: str, mod: str, kind: str, subdeck: str, cards: str
+    ) -> None:
+        self.ids.append(note_id)
+        self.hashes.append(content_hash)
+        self.mods.append(mod)
+        self.kinds.append(kind)
+        self.subdecks.append(subdeck)
+        self.cards.append(cards)
+        if len(self.ids) >= self.BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        self.table.extend(self.ids, self.hashes, self.mods, self.kinds, self.subdecks, self.cards)
+        for column in (self.ids, self.hashes, self.mods, self.kinds, self.subdecks, self.cards):
+            column.clear()
 
 
 class _NewerFormat(ValueError):
@@ -330,7 +528,8 @@ class LockUpdater:
     """Builds this build's lock entry by entry: unchanged entries keep their time.
 
     A changed entry gets `clock`, or one second past its old time if the clock is behind,
-    so that Anki always sees the edit as newer.
+    so that Anki always sees the edit as newer. Every note is recorded as it comes, a
+    repeated id too: `finish` keeps the first of each and names the repeats.
     """
 
     def __init__(self, old: Lock, clock: int, deck_name: str, deck_id: str | None = None) -> None:
@@ -342,6 +541,10 @@ class LockUpdater:
         self.notetypes: dict[str, Entry] = {}
         self.occlusions: dict[str, dict[str, int]] = {}
         self.added = self.changed = 0
+        self._old_mods = array("q")  # per note as recorded; -1 for a new note
+        self._where = array("Q")  # per note as recorded: the caller's packed location
+        self._repeats: list[tuple[str, int, int]] | None = None
+        self._removed: list[str] | None = None
 
     def note(self, note_id: str, content_hash: str, kind: str, subdeck: str, cards: str) -> int:
         """Record a note's current content; returns its modification time."""
@@ -361,18 +564,65 @@ class LockUpdater:
         subdeck: str,
         cards: str,
         old_mod: int | None,
+        where: int = 0,
     ) -> None:
         """Record a note whose time was already worked out (by `modified_time`, in a worker
-        process) from its old entry, which had `old_mod` (None for a new note)."""
-        if old_mod is None:
-            self.added += 1
-        elif mod != old_mod:
-            self.changed += 1
+        process) from its old entry, which had `old_mod` (None for a new note). `where` is
+        whatever the caller wants back for a repeated id (a packed location)."""
+        if self._repeats is not None:
+            raise RuntimeError("a note recorded after the lock was finished")
         self.notes.add(note_id, content_hash, mod, kind, subdeck, cards)
+        self._old_mods.append(-1 if old_mod is None else old_mod)
+        self._where.append(where)
+
+    def notes_seen(
+        self,
+        ids: Sequence[str],
+        hashes: Sequence[str],
+        mods: Iterable[int],
+        kinds: Iterable[str],
+        subdecks: Iterable[str],
+        cards: Iterable[str],
+        old_mods: Iterable[int | None],
+        wheres: Iterable[int],
+    ) -> None:
+        """As `note_seen`, for many notes at once, by column."""
+        if self._repeats is not None:
+            raise RuntimeError("a note recorded after the lock was finished")
+        self.notes.extend(ids, hashes, mods, kinds, subdecks, cards)
+        self._old_mods.extend([-1 if old_mod is None else old_mod for old_mod in old_mods])
+        self._where.extend(wheres)
 
     def occlusion_numbers(self, note_id: str, numbers: Iterable[tuple[str, int]]) -> None:
-        """Record a diagram's cloze number for each occlusion or group id."""
-        self.occlusions[note_id] = dict(numbers)
+        """Record a diagram's cloze number for each occlusion or group id (the first note
+        with an id keeps it, as the lock does)."""
+        self.occlusions.setdefault(note_id, dict(numbers))
+
+    def finish(self) -> list[tuple[str, int, int]]:
+        """Stop recording notes: keep the first note of each id, and return (id, where the
+        first was, where the repeat is) for every repeat, in the order they came."""
+        if self._repeats is None:
+            mods = self.notes.mods()  # in the order recorded: drop_repeats sorts the table
+            repeats = self.notes.drop_repeats()
+            repeated = {at for _, _, at in repeats}
+            for at, (old, mod) in enumerate(zip(self._old_mods, mods, strict=True)):
+                if at in repeated:
+                    continue
+                if old == -1:
+                    self.added += 1
+                elif mod != old:
+                    self.changed += 1
+            self._repeats = [
+                (note_id, self._where[first], self._where[at]) for note_id, first, at in repeats
+            ]
+        return self._repeats
+
+    def removed(self) -> list[str]:
+        """The old lock's notes that this build did not record, in id order."""
+        if self._removed is None:
+            self.finish()
+            self._removed = self.old.notes.ids_not_in(self.notes)
+        return self._removed
 
     def notetype(self, key: str, content_hash: str) -> int:
         """Record a note type's current fingerprint; returns its modification time."""
@@ -384,12 +634,13 @@ class LockUpdater:
         return modified_time(before, content_hash, self.clock)
 
     def lock(self) -> Lock:
-        """The lock as recorded so far."""
+        """The lock as recorded (which finishes it)."""
+        self.finish()
         return Lock(self.notes, self.notetypes, self.deck_name, self.occlusions, self.deck_id)
 
     def changes(self) -> list[str]:
         """Short phrases for what differs from the old lock (empty when nothing does)."""
-        removed = len(self.old.notes.keys() - self.notes.keys())
+        removed = len(self.removed())
         # A first build records the note types; only a later one can change them.
         types = {
             k

@@ -47,7 +47,14 @@ from .load import find_fact_sets, load_header, read_fact_set, top_level_key_loca
 from .model import NOTE_KINDS, Deck, Note, NoteKind
 from .occlusion import check_image, check_numbers
 from .order import FileDeck, study_order_problems
-from .validate import FILE_SOURCE, SubdeckNames, UniqueIds, check_header, check_note
+from .validate import (
+    FILE_SOURCE,
+    PackedLocations,
+    SubdeckNames,
+    check_header,
+    check_note,
+    duplicate_id,
+)
 
 # Below this much YAML, starting worker processes costs more than it saves.
 PARALLEL_MIN_BYTES = 2 * 1024 * 1024
@@ -330,8 +337,9 @@ class _Pass:
                     ),
                 ]
             )
+        self.lock.notes.index()  # before workers fork: they share it
         self.media = _Media(deck_dir)
-        self._ids = UniqueIds()
+        self._locations = PackedLocations()
         self._subdecks = SubdeckNames()
         self._file_decks: list[FileDeck] = []  # each fact set's subdeck, for the study order
         self._scanned, self._failed = 0, False
@@ -378,7 +386,7 @@ class _Pass:
         subdecks: dict[str, None] = {}
         kinds: dict[NoteKind, None] = dict.fromkeys(NOTE_KINDS)
         note_count = card_count = 0
-        check_at, media, updater = self._ids.check_at, self.media, self.updater
+        media, updater, pack_all = self.media, self.updater, self._locations.pack_all
         work = functools.partial(_compile_file, job)
         with no_gc(), contextlib.closing(self._results(work)) as results:
             for result in results:
@@ -390,26 +398,31 @@ class _Pass:
                     where = Location(path, first.line, first.column)
                     self.problems += _at_deck_line(self._subdecks.check(first.subdeck, where))
                     self._file_deck(path, first.subdeck, first.id)
-                for record in map(NoteRecord._make, result.records):
-                    if twice := check_at(record.id, path, record.line, record.column):
-                        self.problems += twice  # the lock records the first
-                    else:
-                        updater.note_seen(
-                            record.id,
-                            record.hash,
-                            record.mod,
-                            record.kind,
-                            record.subdeck,
-                            record.cards,
-                            record.old_mod,
-                        )
-                        if record.numbers:
-                            updater.occlusion_numbers(record.id, record.numbers)
-                    kinds[record.kind] = None  # type: ignore[index]  # a NoteKind, as text
+                records = result.records
+                if records:  # by column, file by file: a large deck has many notes
+                    ids, lines, columns, hashes, mods, old_mods, kinds_, subdecks_, cards = list(
+                        zip(*records, strict=True)
+                    )[:9]
+                    # Every note, a repeated id too: the updater finds repeats at the end.
+                    updater.notes_seen(
+                        ids,
+                        hashes,
+                        mods,
+                        kinds_,
+                        subdecks_,
+                        cards,
+                        old_mods,
+                        pack_all(path, lines, columns),
+                    )
+                    kinds.update(dict.fromkeys(kinds_))
+                    subdecks.update(dict.fromkeys(subdecks_))
+                rare = keep == "package" or any(r[9] or r[10] for r in records)
+                for record in map(NoteRecord._make, records if rare else ()):
+                    if record.numbers:
+                        updater.occlusion_numbers(record.id, record.numbers)
                     if record.images:
                         loc = Location(path, record.line, record.column)
                         self.problems += media.add(record.images, record.id, loc)
-                    subdecks[record.subdeck] = None
                     if keep == "package":
                         package_notes.append(
                             PackageNote(
@@ -460,8 +473,11 @@ class _Pass:
         self._file_decks.append(FileDeck(path, subdeck, released))
 
     def _finish(self) -> None:
+        unpack = self._locations.unpack
+        for note_id, first, repeat in self.updater.finish():  # the lock records the first
+            self.problems.append(duplicate_id(note_id, unpack(repeat), unpack(first)))
         self.problems += study_order_problems(self._file_decks)
-        removed = sorted(self.lock.notes.keys() - self._ids.seen())
+        removed = self.updater.removed()
         if removed:
             shown = ", ".join(repr(r) for r in removed[:5]) + (", ..." if len(removed) > 5 else "")
             count = len(removed)

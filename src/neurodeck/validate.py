@@ -6,7 +6,7 @@ import difflib
 import functools
 import re
 import unicodedata
-from collections.abc import KeysView
+from collections.abc import Iterable
 
 from .ankitext import deck_name_component, deck_name_key, shows_nothing
 from .errors import Location, Problem
@@ -91,42 +91,56 @@ class SubdeckNames:
 _MASK = (1 << 24) - 1  # a line or column number in a packed location
 
 
+class PackedLocations:
+    """Locations packed into one integer each, for the many notes of a large deck."""
+
+    def __init__(self) -> None:
+        self._paths: dict[str, int] = {}
+
+    def pack(self, path: str, line: int, column: int) -> int:
+        path_index = self._paths.setdefault(path, len(self._paths))
+        return (path_index << 48) | (min(line, _MASK) << 24) | min(column, _MASK)
+
+    def pack_all(self, path: str, lines: Iterable[int], columns: Iterable[int]) -> list[int]:
+        """`pack` for many places in one file."""
+        base = self.pack(path, 0, 0)
+        return [
+            base | (min(line, _MASK) << 24) | min(column, _MASK)
+            for line, column in zip(lines, columns, strict=True)
+        ]
+
+    def unpack(self, packed: int) -> Location:
+        paths = list(self._paths)
+        return Location(paths[packed >> 48], (packed >> 24) & _MASK, packed & _MASK)
+
+
+def duplicate_id(note_id: str, where: Location, first: Location) -> Problem:
+    """The problem of a note id defined again at `where`."""
+    return Problem(
+        where,
+        f"duplicate note id {note_id!r}",
+        hint=f"first defined at {first}; every note needs its own id",
+    )
+
+
 class UniqueIds:
     """Remembers note ids as notes go by, so that duplicates across files are found.
 
-    A large deck has a hundred thousand ids; each is kept with its location packed into one
-    integer rather than a Location object.
+    (A build finds them with its lock instead: LockUpdater.finish.)
     """
 
     def __init__(self) -> None:
         self._first_seen: dict[str, int] = {}
-        self._paths: dict[str, int] = {}
-
-    def seen(self) -> KeysView[str]:
-        """Every note id checked so far."""
-        return self._first_seen.keys()
+        self._locations = PackedLocations()
 
     def check(self, note: Note) -> list[Problem]:
         """A duplicate-id problem naming where the id was first defined, or nothing."""
         loc = note.loc
-        return self.check_at(note.id, loc.path, loc.line, loc.column)
-
-    def check_at(self, note_id: str, path: str, line: int, column: int) -> list[Problem]:
-        """As `check`, for a note known by its id and where it starts."""
-        path_index = self._paths.setdefault(path, len(self._paths))
-        packed = (path_index << 48) | (line << 24) | min(column, _MASK)
-        first = self._first_seen.setdefault(note_id, packed)
+        packed = self._locations.pack(loc.path, loc.line, loc.column)
+        first = self._first_seen.setdefault(note.id, packed)
         if first == packed:
             return []
-        paths = list(self._paths)
-        where = Location(paths[first >> 48], (first >> 24) & _MASK, first & _MASK)
-        return [
-            Problem(
-                Location(path, line, column),
-                f"duplicate note id {note_id!r}",
-                hint=f"first defined at {where}; every note needs its own id",
-            )
-        ]
+        return [duplicate_id(note.id, loc, self._locations.unpack(first))]
 
 
 def check_header(deck: Deck) -> list[Problem]:
