@@ -14,7 +14,6 @@ from conftest import DECK_YAML, MakeDeck
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from neurodeck import diff as diff_module
 from neurodeck.cli import cli
 from neurodeck.diff import changed_parts, diff_paths, diff_snapshots, digest, note_ref
 from neurodeck.export import render_json
@@ -133,14 +132,10 @@ SIDES = [
 ]
 
 
-@pytest.mark.parametrize("parts", [1, 2, 8, 1000])
 @pytest.mark.parametrize(("old", "new"), SIDES)
 def test_the_streamed_diff_equals_the_whole_snapshot_diff(
-    releases: dict[str, Path], old: str, new: str, parts: int, monkeypatch: pytest.MonkeyPatch
+    releases: dict[str, Path], old: str, new: str
 ) -> None:
-    """However many parts a package is read in while the new notes wait."""
-    monkeypatch.setattr(diff_module, "READ_IN_PARTS", parts)
-    monkeypatch.setattr(diff_module, "READ_AHEAD", 0)  # the new notes wait for every part
     old_path, new_path = releases[old], releases[new]
     expected = reference_diff(read_side(old_path, clock=T2), read_side(new_path, clock=T2))
     assert streamed(diff_paths(old_path, new_path, clock=T2)) == expected

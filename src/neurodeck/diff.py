@@ -8,7 +8,6 @@ and the text of their first field.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import marshal
 import re
 from array import array
@@ -104,13 +103,10 @@ def diff_paths(old: Path, new: Path, *, clock: int) -> DeckDiff:
     with index_side(old, clock=clock) as index:
         comparison = _Comparison(index)
         if new.is_dir():
-            # A package's notes are read once the pass has its workers going (at its first
-            # notes), so that reading them overlaps compiling the deck.
             header, count = stream_deck(
                 new, clock=clock, on_notes=comparison.take, media=static_media
             )
             return comparison.finish(header, count)
-        index.ready()
         side = read_side(new, clock=clock)
         comparison.take(side, list(side.notes))
         return comparison.finish(replace(side, notes=()), len(side.notes))
@@ -118,33 +114,23 @@ def diff_paths(old: Path, new: Path, *, clock: int) -> DeckDiff:
 
 @contextmanager
 def index_side(path: Path, *, clock: int) -> Iterator[NoteIndex]:
-    """The side at `path` as a NoteIndex (a package stays open while it is used, and its
-    notes are read when the index is first used: NoteIndex.ready)."""
+    """The side at `path` as a NoteIndex (a package stays open while it is used).
+
+    A package is read before the deck's pass starts: its transient objects are gone, and
+    their memory given back, before the pass forks its workers and builds its own state.
+    """
     if not path.is_file():  # a deck directory, or read_side's error
         yield NoteIndex.of_snapshot(read_side(path, clock=clock))
         return
     with open_package(path) as reader:
-        # Of the package's media, only what Anki's import rules look at (anki_rules.py).
-        media = read_media(path, static_media)
         index = NoteIndex(reader.fetch)
-        scan = reader.scan()
-
-        def read_notes(count: int | None) -> bool:
-            reader.rearm()
-            read = 0
-            with no_gc():  # many small objects that make no cycles
-                for row, position, note in itertools.islice(scan, count):
-                    index.add(row, position, reader.notetypes, note)
-                    read += 1
-                if read == count:
-                    return False  # perhaps more to read
-                index.freeze()
-            index.header = replace(reader.header(), media=media)
-            _return_free_memory()
-            return True
-
-        index.unread = read_notes
-        index.to_read = reader.note_count()
+        with no_gc():  # many small objects that make no cycles
+            for row, position, note in reader.scan():
+                index.add(row, position, reader.notetypes, note)
+            index.freeze()
+        # Of the package's media, only what Anki's import rules look at (anki_rules.py).
+        index.header = replace(reader.header(), media=read_media(path, static_media))
+        _return_free_memory()
         yield index
 
 
@@ -171,16 +157,6 @@ class NoteIndex:
         self._prefixes = array("Q")  # each key's first 8 bytes, for bisect
         self._seen = bytearray()
         self._odd_mods: dict[int, int] = {}
-        # Reads up to so many more notes (all: None); True once all are in.
-        self.unread: Callable[[int | None], bool] | None = None
-        self.to_read = 0  # how many notes unread reads in all
-
-    def ready(self, notes: int | None = None) -> bool:
-        """Read up to `notes` more of the side's notes (all: None), if any are still to read;
-        True once every note is in the index."""
-        if self.unread is not None and self.unread(notes):
-            self.unread = None
-        return self.unread is None
 
     @classmethod
     def of_snapshot(cls, side: Snapshot) -> NoteIndex:
@@ -301,13 +277,6 @@ def digest(notetypes: Mapping[int, NoteType], note: PackagedNote) -> bytes:
 _PLANS: dict[int, tuple[NoteType, list[tuple[str, int]]]] = {}
 
 
-# A package on the old side is read in at most this many parts, one at each of the pass's
-# first fact sets; a part is also at least READ_AHEAD times the new notes, so that few of
-# them wait.
-READ_IN_PARTS = 8
-READ_AHEAD = 4
-
-
 class _Comparison:
     """The new side's notes, compared one by one with the old side's index as they come;
     only the notes that differ are kept."""
@@ -316,23 +285,11 @@ class _Comparison:
         self.old = old
         # (note, old row or -1 for an added note, whether its digest differs)
         self._differ: list[tuple[PackagedNote, int, bool]] = []
-        self._waiting: list[PackagedNote] = []  # until the old side is read
-        self._side: Snapshot | None = None
 
     def take(self, side: Snapshot, notes: list[PackagedNote]) -> None:
-        """Compare some of the new side's notes, in its order (`side`: its note types).
-
-        A package on the old side is read a part at each call, so that reading it overlaps
-        the pass's workers compiling the deck (reading it all at the first call would leave
-        them waiting); the new notes wait meanwhile, a few calls' worth at most.
-        """
-        self._waiting += notes
-        self._side = side
-        part = max(1, -(-self.old.to_read // READ_IN_PARTS), READ_AHEAD * len(notes))
-        if not self.old.ready(part):
-            return
+        """Compare some of the new side's notes, in its order (`side`: its note types)."""
         old, differ = self.old, self._differ
-        for note in self._waiting:
+        for note in notes:
             found = old.match(note.guid)
             if found < 0:
                 differ.append((note, -1, True))
@@ -340,13 +297,9 @@ class _Comparison:
                 differ.append((note, old.row(found), True))
             elif note.mod > old.mod(found):
                 differ.append((note, old.row(found), False))
-        self._waiting = []
 
     def finish(self, new: Snapshot, new_count: int) -> DeckDiff:
         """The diff, once every note of the new side went by (`new`: its header)."""
-        self.old.ready()
-        if self._waiting:
-            self.take(self._side or new, [])
         old = self.old.header
         removed_rows = self.old.unmatched()
         before = self.old.fetch({row for _, row, _ in self._differ if row >= 0} | set(removed_rows))

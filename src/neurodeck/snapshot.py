@@ -345,16 +345,6 @@ class PackageReader:
             yield item
         self._first_deck = first[2].deck if first else ""
 
-    def note_count(self) -> int:
-        """How many notes the package holds."""
-        with self._reading():
-            return int(self._conn.execute("select count(*) from notes").fetchone()[0])
-
-    def rearm(self) -> None:
-        """Give the reading under way a fresh MAX_READ_SECONDS: a caller that reads a scan a
-        part at a time, between other work, is not cut off for that work's time."""
-        self._deadline = time.monotonic() + MAX_READ_SECONDS
-
     def fetch(self, rows: Collection[int]) -> dict[int, PackagedNote]:
         """The notes of these rows (as `scan` numbered them)."""
         return {row: note for row, _, note in self._rows(rows)} if rows else {}
