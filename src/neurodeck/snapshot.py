@@ -282,6 +282,14 @@ class PackageReader:
         self._deadline = time.monotonic() + MAX_READ_SECONDS
         with self._reading():
             self._conn = _connect_read_only(db)
+        try:
+            self._read_header()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _read_header(self) -> None:
+        with self._reading():
             # A query of a crafted file could run for ever or spill into temporary files:
             # keep SQLite's scratch in memory and stop it at the deadline.
             self._conn.execute("pragma temp_store = memory")
