@@ -385,12 +385,10 @@ def diff(ctx: click.Context, old: Path, new: Path, fmt: str) -> None:
     Example:
       neurodeck diff ../v1.0.0/cards cards --format md >> CHANGELOG.md
     """
-    from .diff import diff_snapshots, diff_to_json, format_markdown, format_text
-    from .snapshot import read_side
+    from .diff import diff_paths, diff_to_json, format_markdown, format_text
 
     ctx.meta[_JSON_KEY] = fmt == "json"
-    clock = build_clock()
-    changes = diff_snapshots(read_side(old, clock=clock), read_side(new, clock=clock))
+    changes = diff_paths(old, new, clock=build_clock())
     if fmt == "json":
         click.echo(json.dumps(diff_to_json(changes), indent=2, ensure_ascii=False))
     else:
@@ -417,12 +415,11 @@ def release_check(ctx: click.Context, old: Path, new: Path, fmt: str) -> None:
     Example:
       neurodeck release-check build/previous.apkg cards/
     """
-    from .release_check import check_release, format_verdict, verdict_to_json
-    from .snapshot import read_side
+    from .diff import diff_paths
+    from .release_check import format_verdict, judge, verdict_to_json
 
     ctx.meta[_JSON_KEY] = fmt == "json"
-    clock = build_clock()
-    verdict = check_release(read_side(old, clock=clock), read_side(new, clock=clock))
+    verdict = judge(diff_paths(old, new, clock=build_clock()))
     if fmt == "json":
         click.echo(json.dumps(verdict_to_json(verdict), indent=2, ensure_ascii=False))
     else:
@@ -467,6 +464,9 @@ def export_command(ctx: click.Context, deck_dir: Path, fmt: str, output: str | N
     from .snapshot import compile_snapshot
 
     out = None if output is None else _output_path(ctx, deck_dir, output, f".{fmt}")
+    if fmt == "json":  # written as the notes are compiled: a large deck is never held
+        _export_json(deck_dir, out)
+        return
     snapshot = compile_snapshot(deck_dir, clock=build_clock())
     path = out or default_path(snapshot, fmt)
     with _progress(snapshot.notes, length=len(snapshot.notes), label=f"Exporting {fmt}") as notes:
@@ -480,6 +480,20 @@ def export_command(ctx: click.Context, deck_dir: Path, fmt: str, output: str | N
         f"Wrote {printable(str(path))}: {plural(len(snapshot.notes), 'note')}, "
         f"{plural(cards, 'card')}"
     )
+
+
+def _export_json(deck_dir: Path, out: Path | None) -> None:
+    from .export import stream_json_export
+    from .load import load_header
+
+    path = out or Path("build") / f"{load_header(deck_dir, []).id or 'deck'}.json"
+    try:
+        notes, cards = stream_json_export(deck_dir, path, clock=build_clock())
+    except OSError as err:  # read-only, full, too large: the previous file is intact
+        raise NeurodeckError(
+            [Problem(Location(display_path(path)), f"cannot write the export: {err.strerror}")]
+        ) from None
+    click.echo(f"Wrote {printable(str(path))}: {plural(notes, 'note')}, {plural(cards, 'card')}")
 
 
 # --- Authoring: schema, new, preview (issue #15) ----------------------------------------

@@ -7,15 +7,31 @@ and the text of their first field.
 
 from __future__ import annotations
 
+import hashlib
+import marshal
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from array import array
+from bisect import bisect_right
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
 
+from .anki_rules import static_media
 from .errors import printable
 from .markup import html_to_text
 from .notetypes import CLOZE_RE
-from .snapshot import PackagedNote, Snapshot
+from .pipeline import no_gc
+from .snapshot import (
+    NoteType,
+    PackagedNote,
+    Snapshot,
+    open_package,
+    read_side,
+    stream_deck,
+)
 from .source_links import without_origin
+from .unpack import read_media
 
 # Parts of a note a change can touch, in the order they are reported.
 PARTS = ("front", "back", "text", "extra", "source", "mine", "tags", "deck", "type")
@@ -47,13 +63,24 @@ class NoteChange:
 
 @dataclass(frozen=True)
 class DeckDiff:
-    """Every note-level difference between an old and a new release, in curriculum order."""
+    """Every note-level difference between an old and a new release, in curriculum order.
+
+    `old` and `new` describe the sides (their notes are not kept when a side was streamed);
+    the notes themselves are kept only where something differs.
+    """
 
     old: Snapshot
     new: Snapshot
     added: tuple[NoteRef, ...]
     changed: tuple[NoteChange, ...]
     removed: tuple[NoteRef, ...]
+    old_count: int  # notes on each side
+    new_count: int
+    added_notes: tuple[PackagedNote, ...]  # the notes `added` and `removed` name, in order
+    removed_notes: tuple[PackagedNote, ...]
+    # Notes whose content is the same on both sides but whose modification time moved
+    # forward (Anki updates them anyway), in the new side's order.
+    touched: tuple[PackagedNote, ...]
 
     @property
     def empty(self) -> bool:
@@ -63,16 +90,245 @@ class DeckDiff:
 
 def diff_snapshots(old: Snapshot, new: Snapshot) -> DeckDiff:
     """Compare two sides note by note, matching GUIDs as Anki's importer does."""
-    ids = {n.guid: n.note_id for side in (old, new) for n in side.notes if n.note_id}
-    added, changed = [], []
-    for note in new.notes:
-        before = old.by_guid.get(note.guid)
-        if before is None:
-            added.append(note_ref(new, note, ids))
-        elif parts := changed_parts(old, before, new, note):
-            changed.append(NoteChange(note_ref(new, note, ids), parts, before, note))
-    removed = [note_ref(old, n, ids) for n in old.notes if n.guid not in new.by_guid]
-    return DeckDiff(old, new, tuple(added), tuple(changed), tuple(removed))
+    comparison = _Comparison(NoteIndex.of_snapshot(old))
+    comparison.take(new, list(new.notes))
+    return comparison.finish(new, len(new.notes))
+
+
+def diff_paths(old: Path, new: Path, *, clock: int) -> DeckDiff:
+    """diff_snapshots of the two sides as read_side reads them, without holding every note
+    of either: the old side becomes a digest per GUID (a package's notes stay in its
+    collection until a change asks for one), and a deck directory's notes are compared as
+    its pass compiles them."""
+    with index_side(old, clock=clock) as index:
+        comparison = _Comparison(index)
+        if new.is_dir():
+            header, count = stream_deck(
+                new, clock=clock, on_notes=comparison.take, media=static_media
+            )
+            return comparison.finish(header, count)
+        side = read_side(new, clock=clock)
+        comparison.take(side, list(side.notes))
+        return comparison.finish(replace(side, notes=()), len(side.notes))
+
+
+@contextmanager
+def index_side(path: Path, *, clock: int) -> Iterator[NoteIndex]:
+    """The side at `path` as a NoteIndex (a package stays open while it is used).
+
+    A package is read before the deck's pass starts: its transient objects are gone, and
+    their memory given back, before the pass forks its workers and builds its own state.
+    """
+    if not path.is_file():  # a deck directory, or read_side's error
+        yield NoteIndex.of_snapshot(read_side(path, clock=clock))
+        return
+    with open_package(path) as reader:
+        index = NoteIndex(reader.fetch)
+        with no_gc():  # many small objects that make no cycles
+            for row, position, note in reader.scan():
+                index.add(row, position, reader.notetypes, note)
+            index.freeze()
+        # Of the package's media, only what Anki's import rules look at (anki_rules.py).
+        index.header = replace(reader.header(), media=read_media(path, static_media))
+        _return_free_memory()
+        yield index
+
+
+_ODD_MOD = -(2**63)  # stands for a time outside 64 bits (a crafted package's)
+
+
+class NoteIndex:
+    """One side of a diff as about 60 bytes per note, in a few flat arrays rather than an
+    object per note: a hash of its GUID, a digest of what changed_parts compares, its
+    modification time, row and place. The notes that turn out to differ are fetched again
+    by row. Flat arrays also stay shared with the pass's forked workers: reading them
+    touches no per-note object, so no page is copied."""
+
+    def __init__(self, fetch: Callable[[Collection[int]], dict[int, PackagedNote]]) -> None:
+        self.header = Snapshot("", "", None, {}, ())
+        self.count = 0
+        self.fetch = fetch
+        # Filled by add in row order, then sorted by GUID hash (and row) by freeze.
+        self._keys: bytes | bytearray = bytearray()  # 16 bytes a note
+        self._digests: bytes | bytearray = bytearray()  # 16 bytes a note
+        self._mods = array("q")
+        self._rows = array("q")
+        self._places = array("q")
+        self._prefixes = array("Q")  # each key's first 8 bytes, for bisect
+        self._seen = bytearray()
+        self._odd_mods: dict[int, int] = {}
+
+    @classmethod
+    def of_snapshot(cls, side: Snapshot) -> NoteIndex:
+        """A side read whole (a deck directory, compiled in memory)."""
+        notes = side.notes
+        index = cls(lambda rows: {row: notes[row] for row in rows})
+        for row, note in enumerate(notes):
+            index.add(row, row, side.notetypes, note)
+        index.freeze()
+        index.header = side
+        return index
+
+    def add(
+        self, row: int, position: int, notetypes: Mapping[int, NoteType], note: PackagedNote
+    ) -> None:
+        """Record a note (rows in increasing order); a later note of the same GUID hides it
+        from lookups, as Snapshot.by_guid does."""
+        mod = note.mod
+        if not -(2**63) < mod < 2**63:
+            self._odd_mods[row], mod = note.mod, _ODD_MOD
+        self._keys += _key(note.guid)
+        self._digests += digest(notetypes, note)
+        self._mods.append(mod)
+        self._rows.append(row)
+        self._places.append(position)
+        self.count += 1
+
+    def freeze(self) -> None:
+        """Sort the records by GUID hash, then row, once every note was added."""
+        keys = self._keys
+        order = sorted(range(self.count), key=lambda i: keys[16 * i : 16 * i + 16])
+        self._keys = b"".join([keys[16 * i : 16 * i + 16] for i in order])
+        self._digests = b"".join([self._digests[16 * i : 16 * i + 16] for i in order])
+        for name in ("_mods", "_rows", "_places"):
+            values = getattr(self, name)
+            setattr(self, name, array("q", [values[i] for i in order]))
+        self._prefixes = array(
+            "Q",
+            [int.from_bytes(self._keys[16 * i : 16 * i + 8], "big") for i in range(self.count)],
+        )
+        self._seen = bytearray(self.count)
+
+    def match(self, guid: str) -> int:
+        """Where the last note with this GUID is (-1 if there is none); every note of the
+        GUID is no longer among the unmatched."""
+        key = _key(guid)
+        keys, prefixes = self._keys, self._prefixes
+        prefix = int.from_bytes(key[:8], "big")
+        i = bisect_right(prefixes, prefix) - 1
+        while i >= 0 and prefixes[i] == prefix and not keys.startswith(key, 16 * i):
+            i -= 1
+        if i < 0 or prefixes[i] != prefix:
+            return -1
+        found = i
+        while i >= 0 and keys.startswith(key, 16 * i):
+            self._seen[i] = 1
+            i -= 1
+        return found
+
+    def same(self, found: int, note_digest: bytes) -> bool:
+        """Whether the note found has this digest."""
+        return self._digests.startswith(note_digest, 16 * found)
+
+    def mod(self, found: int) -> int:
+        """The modification time of the note found."""
+        return self._odd_mods.get(self._rows[found], self._mods[found])
+
+    def row(self, found: int) -> int:
+        """The row of the note found."""
+        return self._rows[found]
+
+    def unmatched(self) -> list[int]:
+        """The rows of notes whose GUID the other side never asked for, in this side's order."""
+        places, rows = self._places, self._rows
+        left = sorted((places[i], rows[i]) for i, seen in enumerate(self._seen) if not seen)
+        return [row for _, row in left]
+
+
+def _return_free_memory() -> None:
+    """Give the memory that reading a large package used and freed back to the system
+    before the pass forks its workers (glibc keeps it otherwise, and the workers would
+    inherit it)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        pass
+
+
+def _key(guid: str) -> bytes:
+    """A GUID as 16 bytes (two different GUIDs never meet the same key by chance)."""
+    return hashlib.blake2b(guid.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+def digest(notetypes: Mapping[int, NoteType], note: PackagedNote) -> bytes:
+    """Everything changed_parts compares, hashed: two notes with the same digest differ in
+    no part (fields without their origin link, the set of tags, subdeck, note type id)."""
+    notetype = notetypes[note.notetype_id]
+    plan = _PLANS.get(id(notetype))
+    if plan is None or plan[0] is not notetype:
+        # A field's value by key, the last field of a key winning (as Snapshot.fields_of).
+        positions = {f.key: i for i, f in enumerate(notetype.fields)}
+        plan = _PLANS[id(notetype)] = (notetype, sorted(positions.items()))
+    fields = note.fields
+    if "nd-origin" in "".join(fields):
+        fields = tuple([without_origin(value) for value in fields])
+    # A field one side lacks compares as empty.
+    values = [(key, fields[position]) for key, position in plan[1] if fields[position]]
+    subdeck = note.deck.partition("::")[2]
+    # marshal writes each value with its type and length, so no two different notes give
+    # the same bytes; version 2 writes equal values alike, however Python shares them.
+    data = marshal.dumps((note.notetype_id, subdeck, sorted(set(note.tags)), values), 2)
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+# Per note type: the note type and its field positions by key, sorted by key.
+_PLANS: dict[int, tuple[NoteType, list[tuple[str, int]]]] = {}
+
+
+class _Comparison:
+    """The new side's notes, compared one by one with the old side's index as they come;
+    only the notes that differ are kept."""
+
+    def __init__(self, old: NoteIndex) -> None:
+        self.old = old
+        # (note, old row or -1 for an added note, whether its digest differs)
+        self._differ: list[tuple[PackagedNote, int, bool]] = []
+
+    def take(self, side: Snapshot, notes: list[PackagedNote]) -> None:
+        """Compare some of the new side's notes, in its order (`side`: its note types)."""
+        old, differ = self.old, self._differ
+        for note in notes:
+            found = old.match(note.guid)
+            if found < 0:
+                differ.append((note, -1, True))
+            elif not old.same(found, digest(side.notetypes, note)):
+                differ.append((note, old.row(found), True))
+            elif note.mod > old.mod(found):
+                differ.append((note, old.row(found), False))
+
+    def finish(self, new: Snapshot, new_count: int) -> DeckDiff:
+        """The diff, once every note of the new side went by (`new`: its header)."""
+        old = self.old.header
+        removed_rows = self.old.unmatched()
+        before = self.old.fetch({row for _, row, _ in self._differ if row >= 0} | set(removed_rows))
+        added, added_notes, changed, same = [], [], [], []
+        for note, row, differs in self._differ:
+            if row < 0:
+                added.append(note_ref(new, note, {}))
+                added_notes.append(note)
+            elif differs and (parts := changed_parts(old, before[row], new, note)):
+                # A side that is a package borrows the note's id from a deck directory.
+                old_id = before[row].note_id
+                ids = {note.guid: old_id} if old_id else {}
+                changed.append(NoteChange(note_ref(new, note, ids), parts, before[row], note))
+            elif note.mod > before[row].mod:
+                same.append(note)
+        changed_guids = {c.new.guid for c in changed}
+        removed_notes = [before[row] for row in removed_rows]
+        return DeckDiff(
+            old,
+            new,
+            tuple(added),
+            tuple(changed),
+            tuple(note_ref(old, note, {}) for note in removed_notes),
+            self.old.count,
+            new_count,
+            tuple(added_notes),
+            tuple(removed_notes),
+            tuple(note for note in same if note.guid not in changed_guids),
+        )
 
 
 def note_ref(side: Snapshot, note: PackagedNote, ids: Mapping[str, str]) -> NoteRef:
@@ -244,17 +500,17 @@ def diff_to_json(diff: DeckDiff) -> dict[str, object]:
     def ref(r: NoteRef) -> dict[str, object]:
         return {"id": r.note_id, "guid": r.guid, "deck": r.subdeck, "text": r.text}
 
-    def side(s: Snapshot) -> dict[str, object]:
+    def side(s: Snapshot, count: int) -> dict[str, object]:
         return {
             "source": s.source,
             "deck": s.deck_name,
             "version": s.version,
-            "notes": len(s.notes),
+            "notes": count,
         }
 
     return {
-        "old": side(diff.old),
-        "new": side(diff.new),
+        "old": side(diff.old, diff.old_count),
+        "new": side(diff.new, diff.new_count),
         "added": [ref(r) for r in diff.added],
         "changed": [{**ref(c.ref), "changed": list(c.parts)} for c in diff.changed],
         "removed": [ref(r) for r in diff.removed],

@@ -105,6 +105,11 @@ class PackageNote(NamedTuple):
     mod: int
 
 
+# Takes a fact set's notes as the package holds them, in curriculum order, with the
+# package's note types and decks and the media names so far (export, diff and release-check
+# stream a deck this way rather than hold every note).
+NoteSink = Callable[[list[PackageNote], PackageParts, Mapping[str, str]], None]
+
 # What a pass keeps of each note: nothing but counts (check, build), the compiled notes
 # (Python callers, stats), or the notes as the package holds them (export, diff,
 # release-check). A worker sends compiled notes only slowly: a Note pickles 100 times
@@ -368,10 +373,12 @@ class _Pass:
         keep: Keep = "counts",
         scratch: Path | None = None,
         on_part: Callable[[Path, int], None] | None = None,
+        on_notes: NoteSink | None = None,
     ) -> CompiledDeck:
         """Compile every fact set; with `scratch`, workers write each one's rows to a part
         there, and `on_part(part, notes before it)` takes them in curriculum order while no
-        problem fails the run."""
+        problem fails the run. With keep="package", `on_notes` takes each fact set's notes as
+        they come instead of the result keeping them all."""
         job = _Job(
             self.deck,
             self.lock,
@@ -437,6 +444,9 @@ class _Pass:
                             )
                         )
                 notes += result.notes
+                if on_notes is not None and package_notes:
+                    on_notes(package_notes, self.package, media.names)
+                    package_notes = []
                 if result.part is not None:
                     if on_part is not None and not self._has_failed():
                         on_part(result.part, note_count)
@@ -532,11 +542,15 @@ def compile_deck(
     strict: bool = False,
     keep: Keep = "notes",
     old_lock: lockfile.Lock | None = None,
+    on_notes: NoteSink | None = None,
 ) -> CompiledDeck:
     """Load, validate and compile a deck directory in memory, with the lock a build at
     `clock` would write; nothing is written. Problems are in the result, not raised.
-    `old_lock` stands in for the lock file (to rebuild a lost one)."""
-    return _Pass(deck_dir, clock=clock, strict=strict, lock=old_lock).run(keep=keep)
+    `old_lock` stands in for the lock file (to rebuild a lost one); `on_notes` takes the
+    notes as they come (keep="package")."""
+    return _Pass(deck_dir, clock=clock, strict=strict, lock=old_lock).run(
+        keep=keep, on_notes=on_notes
+    )
 
 
 def _size(path: Path) -> int:
@@ -644,10 +658,11 @@ def check(
     clock: int = 0,
     keep: Keep = "notes",
     old_lock: lockfile.Lock | None = None,
+    on_notes: NoteSink | None = None,
 ) -> CompiledDeck:
     """Load, validate and compile in memory; raise with the problems that fail the run."""
     return compile_deck(
-        deck_dir, clock=clock, strict=strict, keep=keep, old_lock=old_lock
+        deck_dir, clock=clock, strict=strict, keep=keep, old_lock=old_lock, on_notes=on_notes
     ).raise_if_failed()
 
 

@@ -92,7 +92,12 @@ def major(version: str | None) -> int | None:
 
 def check_release(old: Snapshot, new: Snapshot) -> Verdict:
     """Every finding for releasing `new` to learners who have `old`."""
-    diff = diff_snapshots(old, new)
+    return judge(diff_snapshots(old, new))
+
+
+def judge(diff: DeckDiff) -> Verdict:
+    """Every finding for releasing the diff's new side to learners who have its old side."""
+    old, new = diff.old, diff.new
     findings = [
         *_version(diff),
         *_deck_renamed(diff),
@@ -110,11 +115,7 @@ def check_release(old: Snapshot, new: Snapshot) -> Verdict:
 def _touched(diff: DeckDiff) -> Iterator[Finding]:
     """Notes whose content is unchanged but whose modification time moved forward: Anki
     updates them anyway, and learners lose their own edits on them ("My notes")."""
-    changed = {c.new.guid for c in diff.changed}
-    for note in diff.new.notes:
-        before = diff.old.by_guid.get(note.guid)
-        if before is None or note.guid in changed or note.mod <= before.mod:
-            continue
+    for note in diff.touched:
         ref = note_ref(diff.new, note, {})
         yield _finding(
             anki_rules.TOUCHED,
@@ -157,16 +158,19 @@ def _removed(diff: DeckDiff) -> Iterator[Finding]:
     def identity(side: Snapshot, note: PackagedNote) -> tuple[str, str]:
         return html_to_text(note.fields[0] if note.fields else ""), side.notetype_of(note).key
 
-    added = {identity(diff.new, diff.new.by_guid[r.guid]): r for r in diff.added}
+    # A GUID's last note, as Snapshot.by_guid gives it (a crafted package may repeat GUIDs).
+    added_notes = {note.guid: note for note in diff.added_notes}
+    removed_notes = {note.guid: note for note in diff.removed_notes}
+    added = {identity(diff.new, added_notes[r.guid]): r for r in diff.added}
     for ref in diff.removed:
-        note = diff.old.by_guid[ref.guid]
+        note = removed_notes[ref.guid]
         if RETIRED_TAG in note.tags:
             continue  # announced in the release that retired it
         twin = added.get(identity(diff.old, note))
         if twin is not None:
             yield _finding(
                 anki_rules.RENAMED,
-                _where(diff.new, diff.new.by_guid[twin.guid]),
+                _where(diff.new, added_notes[twin.guid]),
                 f"note {ref} seems to be renamed to {twin}",
                 _quoted(ref),
             )
@@ -177,9 +181,9 @@ def _removed(diff: DeckDiff) -> Iterator[Finding]:
 
 
 def _retired(diff: DeckDiff) -> Iterator[Finding]:
-    for note in diff.new.notes:
-        before = diff.old.by_guid.get(note.guid)
-        if RETIRED_TAG in note.tags and before is not None and RETIRED_TAG not in before.tags:
+    for change in diff.changed:  # a tag that came makes the note a changed one
+        note, before = change.new, change.old
+        if RETIRED_TAG in note.tags and RETIRED_TAG not in before.tags:
             ref = note_ref(diff.new, note, {})
             yield _finding(
                 anki_rules.RETIRED,

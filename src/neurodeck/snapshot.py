@@ -13,7 +13,8 @@ import re
 import sqlite3
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -21,8 +22,10 @@ from typing import Any
 
 from . import ids, pipeline, schema18
 from .anki_rules import static_media
+from .compile import PackageParts
 from .errors import Location, NeurodeckError, Problem, display_path
 from .markup import replace_image_sources
+from .model import NoteKind
 from .notetypes import NOTE_TYPES
 from .unpack import extract_collection, read_media
 
@@ -145,18 +148,83 @@ def compile_snapshot(deck_dir: Path, *, clock: int) -> Snapshot:
 def from_compiled(compiled: pipeline.CompiledDeck, source: str) -> Snapshot:
     """What a package built from `compiled` would hold, read from the compiled deck itself
     (kept: "package")."""
-    package, names = compiled.package, compiled.media_names
-    notetypes, notetype_ids = {}, {}
-    for kind in compiled.kinds:
-        model = package.models[kind]
-        notetypes[model.model_id] = _notetype(model.model_id, model.to_json(0))
-        notetype_ids[str(kind)] = model.model_id
-    notes = []
-    for note in compiled.package_notes:
+    notes = _packaged(compiled.package_notes, compiled.package, compiled.media_names)
+    return replace(_compiled_header(compiled, source, len(notes)), notes=tuple(notes))
+
+
+# Takes a side (everything but its notes) and some of its notes, in curriculum order.
+NotesSink = Callable[[Snapshot, list[PackagedNote]], None]
+
+
+def stream_deck(
+    deck_dir: Path,
+    *,
+    clock: int,
+    on_notes: NotesSink,
+    media: Callable[[str], bool] | None = None,
+) -> tuple[Snapshot, int]:
+    """compile_snapshot, handing the notes to `on_notes` a fact set at a time instead of
+    keeping them, so that memory does not grow with the deck. Raises when the deck has
+    errors (after the notes went by); returns the snapshot without notes, with only the media
+    `media` accepts, and how many notes there were."""
+    source = display_path(deck_dir)
+    side: Snapshot | None = None
+    count = 0
+
+    def take(
+        notes: list[pipeline.PackageNote], package: PackageParts, names: Mapping[str, str]
+    ) -> None:
+        nonlocal side, count
+        if side is None:  # every note type the deck may use, before the pass knows which
+            deck = package.deck
+            notetypes = _notetypes(package, package.models)
+            side = Snapshot(source, deck.name, deck.version or None, notetypes, (), deck.id)
+        count += len(notes)
+        on_notes(side, _packaged(notes, package, names))
+
+    compiled = pipeline.check(deck_dir, clock=clock, keep="package", on_notes=take)
+    return _compiled_header(compiled, source, count, media), count
+
+
+def _compiled_header(
+    compiled: pipeline.CompiledDeck,
+    source: str,
+    count: int,
+    media: Callable[[str], bool] | None = None,
+) -> Snapshot:
+    deck = compiled.deck
+    return Snapshot(
+        source,
+        deck.name if count else "",
+        deck.version or None,
+        _notetypes(compiled.package, compiled.kinds),
+        (),
+        deck_slug=deck.id,
+        media={
+            name: path.read_bytes()
+            for name, path in sorted(compiled.media.items())
+            if media is None or media(name)
+        },
+    )
+
+
+def _notetypes(package: PackageParts, kinds: Iterable[NoteKind]) -> dict[int, NoteType]:
+    models = [package.models[kind] for kind in kinds]
+    return {model.model_id: _notetype(model.model_id, model.to_json(0)) for model in models}
+
+
+def _packaged(
+    notes: Iterable[pipeline.PackageNote], package: PackageParts, names: Mapping[str, str]
+) -> list[PackagedNote]:
+    """Notes as the package holds them: images under their names in the package, cards in
+    their full deck names."""
+    notetype_ids = {str(kind): model.model_id for kind, model in package.models.items()}
+    packaged = []
+    for note in notes:
         fields = note.fields
         if note.images:
             fields = tuple(replace_image_sources(value, names) for value in fields)
-        notes.append(
+        packaged.append(
             PackagedNote(
                 guid=note.guid,
                 notetype_id=notetype_ids[note.kind],
@@ -169,17 +237,7 @@ def from_compiled(compiled: pipeline.CompiledDeck, source: str) -> Snapshot:
                 loc=note.loc,
             )
         )
-    deck = compiled.deck
-    media = {name: path.read_bytes() for name, path in sorted(compiled.media.items())}
-    return Snapshot(
-        source,
-        deck.name if notes else "",
-        deck.version or None,
-        notetypes,
-        tuple(notes),
-        deck_slug=deck.id,
-        media=media,
-    )
+    return packaged
 
 
 def read_apkg(path: Path, *, source: str | None = None) -> Snapshot:
@@ -199,55 +257,194 @@ _SCHEMA18_TABLES = (*_LEGACY_TABLES, "notetypes", "fields", "templates", "decks"
 
 def read_collection(db: Path, source: str) -> Snapshot:
     """Read a collection database (opened read-only, its work bounded) into a Snapshot."""
-    deadline = time.monotonic() + MAX_READ_SECONDS
-    try:
-        conn = _connect_read_only(db)
+    with PackageReader(db, source) as reader:
+        header, notes = reader.header(), reader.notes()
+        return replace(header, notes=tuple(notes))
+
+
+@contextmanager
+def open_package(path: Path, *, source: str | None = None) -> Iterator[PackageReader]:
+    """A built package, open to read its notes one at a time (treated as untrusted input)."""
+    with tempfile.TemporaryDirectory(prefix="neurodeck-") as tmp:
+        db = extract_collection(path, Path(tmp))
+        with PackageReader(db, source or display_path(path)) as reader:
+            yield reader
+
+
+class PackageReader:
+    """A collection database opened read-only, its notes read on demand rather than held
+    (what diff and release-check compare a large release with). Its work is bounded and its
+    failures are one located problem: a crafted file never ends in a traceback or runs for
+    ever."""
+
+    def __init__(self, db: Path, source: str) -> None:
+        self.source = source
+        self._deadline = time.monotonic() + MAX_READ_SECONDS
+        with self._reading():
+            self._conn = _connect_read_only(db)
         try:
+            self._read_header()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _read_header(self) -> None:
+        with self._reading():
             # A query of a crafted file could run for ever or spill into temporary files:
             # keep SQLite's scratch in memory and stop it at the deadline.
-            conn.execute("pragma temp_store = memory")
-            conn.set_progress_handler(lambda: time.monotonic() > deadline, 10_000)
-            tables = _checked_tables(conn)
+            self._conn.execute("pragma temp_store = memory")
+            self._conn.set_progress_handler(lambda: time.monotonic() > self._deadline, 10_000)
+            tables = _checked_tables(self._conn)
             if "notetypes" in tables:
-                models, decks = schema18.read_models_and_decks(conn)
+                models, decks = schema18.read_models_and_decks(self._conn)
             else:
-                header = conn.execute("select models, decks from col").fetchone()
+                header = self._conn.execute("select models, decks from col").fetchone()
                 if header is None:
                     raise _Damaged("its col table is empty")
                 models, decks = (
                     _json_object(text, what)
                     for text, what in zip(header, ("note types", "decks"), strict=True)
                 )
-            note_rows = conn.execute(
-                "select guid, mid, mod, tags, flds from notes " "order by id"
-            ).fetchall()
-            card_rows = conn.execute(
-                "select n.guid, c.did, c.ord from cards c join notes n "
-                "on n.id = c.nid order by c.due, c.ord, c.id"
-            ).fetchall()
-        finally:
-            conn.close()
-        return _snapshot(source, models, decks, note_rows, card_rows)
-    except sqlite3.Error as err:
-        reason = str(err)
-        if time.monotonic() > deadline:
-            reason = (
-                f"reading it took more than {MAX_READ_SECONDS} seconds, far longer than "
-                "any real collection takes"
+            self.notetypes = {int(mid): _notetype(int(mid), m) for mid, m in models.items()}
+            self._decks = decks
+            self._deck_names = {int(did): str(d["name"]) for did, d in decks.items()}
+            self._first_deck: str | None = None
+
+    def __enter__(self) -> PackageReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._conn.close()
+
+    def header(self) -> Snapshot:
+        """Everything but the notes; the root deck is known once the notes were read."""
+        if self._first_deck is None:  # the first note's deck names the root deck
+            for _ in self.scan():
+                pass
+        assert self._first_deck is not None
+        root = self._first_deck.split("::")[0]
+        with self._reading():
+            description = next(
+                (str(d.get("desc", "")) for d in self._decks.values() if d["name"] == root), ""
             )
-    except (_Damaged, schema18.SchemaError) as err:
-        reason = str(err)
-    except (KeyError, TypeError, ValueError, AttributeError, OverflowError, RecursionError) as err:
-        reason = f"damaged note type, deck or note data ({type(err).__name__}: {err})"
-    raise NeurodeckError(
-        [
-            Problem(
-                Location(source),
-                f"is not a readable Anki collection: {reason}",
-                hint="pass a .apkg exported by Anki or built by " "`neurodeck build`",
+        version = _VERSION_RE.search(description)
+        return Snapshot(
+            self.source,
+            root,
+            html.unescape(version.group(1)) if version else None,
+            self.notetypes,
+            (),
+        )
+
+    def notes(self) -> list[PackagedNote]:
+        """Every note, in curriculum order: the order of their first cards in the new-card
+        queue."""
+        notes = sorted(self.scan(), key=lambda item: (item[1], item[0]))
+        self._first_deck = notes[0][2].deck if notes else ""
+        return [note for _, _, note in notes]
+
+    def scan(self) -> Iterator[tuple[int, int, PackagedNote]]:
+        """Every note as (row, curriculum position, note), rows numbered from 0 in the
+        package's own order; notes without cards come last."""
+        first = None
+        for item in self._rows(None):
+            if first is None or item[1] < first[1]:
+                first = item
+            yield item
+        self._first_deck = first[2].deck if first else ""
+
+    def fetch(self, rows: Collection[int]) -> dict[int, PackagedNote]:
+        """The notes of these rows (as `scan` numbered them)."""
+        return {row: note for row, _, note in self._rows(rows)} if rows else {}
+
+    def _rows(self, wanted: Collection[int] | None) -> Iterator[tuple[int, int, PackagedNote]]:
+        with self._reading():
+            # The notes query first: a crafted file's broken notes table is reported before
+            # its cards are read.
+            note_rows = self._conn.execute(
+                "select guid, mid, mod, tags, flds from notes order by id"
             )
-        ]
-    )
+            cards = self._cards()
+            last = len(cards)  # notes without cards come after every other
+            for row, (guid, mid, mod, tags, flds) in enumerate(note_rows):
+                if wanted is not None and row not in wanted:
+                    continue
+                notetype = self.notetypes.get(int(mid))
+                if notetype is None:
+                    raise _Damaged(f"note {guid} has an unknown note type {mid}")
+                # Fit each note to its note type's field count: a sloppy package is compared,
+                # not refused.
+                width = len(notetype.fields)
+                fields = (*str(flds).split("\x1f")[:width], *[""] * width)[:width]
+                place, first, ordinals = cards.get(str(guid), (last, None, ()))
+                note = PackagedNote(
+                    guid=str(guid),
+                    notetype_id=int(mid),
+                    fields=fields,
+                    tags=tuple(str(tags).split()),
+                    mod=int(mod),
+                    deck=self._deck_names.get(first[1], "") if first else "",
+                    ordinals=ordinals,
+                )
+                yield row, place, note
+
+    def _cards(self) -> dict[str, tuple[int, tuple[int, int], tuple[int, ...]]]:
+        """The cards of each GUID, as Anki's importer pools them: the place of its first
+        card in the new-card queue, its smallest (ordinal, deck id) (the note's deck), and
+        its ordinals. A few shared objects per note, not some per card."""
+        cards: dict[str, tuple[int, tuple[int, int], tuple[int, ...]]] = {}
+        shared: dict[object, Any] = {}  # equal small tuples, stored once
+        rows = self._conn.execute(
+            "select n.guid, c.did, c.ord from cards c join notes n "
+            "on n.id = c.nid order by c.due, c.ord, c.id"
+        )
+        for guid, did, ordinal in rows:
+            card = (int(ordinal), int(did))
+            card = shared.setdefault(card, card)
+            key = str(guid)
+            own = cards.get(key)
+            if own is None:
+                ordinals: tuple[int, ...] = (card[0],)
+                cards[key] = (len(cards), card, shared.setdefault(ordinals, ordinals))
+            elif card[0] not in own[2] or card < own[1]:
+                ordinals = tuple(sorted({*own[2], card[0]}))
+                cards[key] = (own[0], min(own[1], card), shared.setdefault(ordinals, ordinals))
+        return cards
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Each read gets MAX_READ_SECONDS; whatever goes wrong is one located problem."""
+        self._deadline = time.monotonic() + MAX_READ_SECONDS
+        try:
+            yield
+            return
+        except sqlite3.Error as err:
+            reason = str(err)
+            if time.monotonic() > self._deadline:
+                reason = (
+                    f"reading it took more than {MAX_READ_SECONDS} seconds, far longer than "
+                    "any real collection takes"
+                )
+        except (_Damaged, schema18.SchemaError) as err:
+            reason = str(err)
+        except (
+            KeyError,
+            TypeError,
+            ValueError,
+            AttributeError,
+            OverflowError,
+            RecursionError,
+        ) as err:
+            reason = f"damaged note type, deck or note data ({type(err).__name__}: {err})"
+        raise NeurodeckError(
+            [
+                Problem(
+                    Location(self.source),
+                    f"is not a readable Anki collection: {reason}",
+                    hint="pass a .apkg exported by Anki or built by `neurodeck build`",
+                )
+            ]
+        )
 
 
 def refuse_active_sql(db: Path, source: str) -> None:
@@ -328,49 +525,6 @@ def _json_object(text: object, what: str) -> dict[str, Any]:
 def _refuse_constant(name: str) -> object:
     # Python's json reads NaN and Infinity, which JSON does not have and Anki never writes.
     raise ValueError(f"{name} is not a JSON number")
-
-
-def _snapshot(
-    source: str,
-    models: dict[str, Any],
-    decks: dict[str, Any],
-    note_rows: list[tuple[Any, ...]],
-    card_rows: list[tuple[Any, ...]],
-) -> Snapshot:
-    notetypes = {int(mid): _notetype(int(mid), m) for mid, m in models.items()}
-    deck_names = {int(did): str(d["name"]) for did, d in decks.items()}
-    cards: dict[str, list[tuple[int, int]]] = {}  # guid -> [(ordinal, deck id)] by due
-    for guid, did, ordinal in card_rows:
-        cards.setdefault(str(guid), []).append((int(ordinal), int(did)))
-    notes = []
-    for guid, mid, mod, tags, flds in note_rows:
-        if int(mid) not in notetypes:
-            raise _Damaged(f"note {guid} has an unknown note type {mid}")
-        # Fit each note to its note type's field count: a sloppy package is compared, not refused.
-        width = len(notetypes[int(mid)].fields)
-        fields = (*str(flds).split("\x1f")[:width], *[""] * width)[:width]
-        own = cards.get(str(guid), [])
-        deck = deck_names.get(min(own)[1], "") if own else ""
-        notes.append(
-            PackagedNote(
-                guid=str(guid),
-                notetype_id=int(mid),
-                fields=fields,
-                tags=tuple(str(tags).split()),
-                mod=int(mod),
-                deck=deck,
-                ordinals=tuple(sorted({o for o, _ in own})),
-            )
-        )
-    # Curriculum order: the order of the notes' first cards in the new-card queue.
-    position = {guid: i for i, guid in enumerate(dict.fromkeys(cards))}
-    notes.sort(key=lambda n: position.get(n.guid, len(position)))
-    root = notes[0].deck.split("::")[0] if notes else ""
-    description = next((str(d.get("desc", "")) for d in decks.values() if d["name"] == root), "")
-    version = _VERSION_RE.search(description)
-    return Snapshot(
-        source, root, html.unescape(version.group(1)) if version else None, notetypes, tuple(notes)
-    )
 
 
 def _notetype(mid: int, model: dict[str, Any]) -> NoteType:

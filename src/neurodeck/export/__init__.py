@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import IO
 
-from ..apkg import write_atomically, write_lines_atomically
-from ..snapshot import PackagedNote, Snapshot
+from ..apkg import replace_together, stage, write_atomically, write_lines_atomically
+from ..snapshot import PackagedNote, Snapshot, stream_deck
 from .csv_export import render_csv
 from .html_export import render_html
-from .json_export import json_chunks, render_json
+from .json_export import JsonWriter, json_chunks, render_json
 from .md_export import render_markdown
 
 Renderer = Callable[[Snapshot, Iterable[PackagedNote]], str]
@@ -33,6 +34,7 @@ __all__ = [
     "render_html",
     "render_json",
     "render_markdown",
+    "stream_json_export",
     "write_export",
 ]
 
@@ -64,3 +66,29 @@ def write_export(
         text = FORMATS[fmt](snapshot, notes)
     write_atomically(path, text.encode("utf-8"))
     return sum(len(note.ordinals) for note in snapshot.notes)
+
+
+def stream_json_export(deck_dir: Path, path: Path, *, clock: int) -> tuple[int, int]:
+    """Compile a deck directory and write its JSON export as its notes come, never holding
+    them all; `path` is replaced only once the export is complete and the deck has no
+    errors. Returns the notes and cards written."""
+    counts = [0, 0]
+
+    def write(out: IO[bytes]) -> None:
+        writer = JsonWriter()
+
+        def take(side: Snapshot, notes: list[PackagedNote]) -> None:
+            out.write("".join([writer.note(side, note) for note in notes]).encode("utf-8"))
+            counts[0] += len(notes)
+            counts[1] += sum(len(note.ordinals) for note in notes)
+
+        header, _ = stream_deck(deck_dir, clock=clock, on_notes=take, media=_no_media)
+        out.write(writer.end(header).encode("utf-8"))
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    replace_together([stage(path, write)])
+    return counts[0], counts[1]
+
+
+def _no_media(name: str) -> bool:
+    return False  # the JSON names images as the package does; it holds none

@@ -1,0 +1,280 @@
+"""diff and release-check stream the sides (diff_paths): the old side as a digest per GUID,
+the new deck's notes compared as its pass compiles them. They must say exactly what comparing
+two whole snapshots by GUID says (the straightforward reading below, kept as the oracle)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import DECK_YAML, MakeDeck
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from neurodeck.cli import cli
+from neurodeck.diff import changed_parts, diff_paths, diff_snapshots, digest, note_ref
+from neurodeck.export import render_json
+from neurodeck.release_check import check_release, format_verdict, judge, verdict_to_json
+from neurodeck.snapshot import PackagedNote, Snapshot, compile_snapshot, read_side
+
+T1, T2 = 1_700_000_000, 1_700_100_000
+LINKED_DECK = DECK_YAML + "source_link:\n  repository: https://github.com/owner/deck\n"
+
+V1 = {
+    "a.yaml": """\
+        deck: Part A
+        source: intimacy
+        notes:
+          - {id: a1, front: Question one?, back: Answer one}
+          - {id: a2, front: Question two?, back: Answer two}
+          - {id: a3, front: Question three?, back: Answer three}
+          - {id: a4, type: cloze, text: 'The {{c1::amygdala}} and the {{c2::insula}}.'}
+          - {id: a5, front: Question five?, back: Answer five}
+          - {id: a6, front: Question six?, back: Answer six}
+          - {id: a7, front: Question seven?, back: Answer seven, tags: [kept]}
+        """,
+    "b.yaml": """\
+        deck: Part B
+        source: intimacy
+        notes:
+          - {id: b1, front: Question b?, back: Answer b}
+        """,
+}
+# One release later: a1 edited, a2 moved to Part B, a3 retyped, a4's clozes renumbered, a5
+# removed, a6 retired, a7 untouched (its line moved, so its origin link did), a8 added.
+V2 = {
+    "a.yaml": """\
+        deck: Part A
+        source: intimacy
+        notes:
+          - {id: a8, front: Question eight?, back: Answer eight}
+          - {id: a1, front: Question one?, back: Answer one (edited)}
+          - {id: a3, type: reversed, front: Question three?, back: Answer three}
+          - {id: a4, type: cloze, text: 'The {{c2::amygdala}} and the {{c1::insula}}.'}
+          - {id: a6, front: Question six?, back: Answer six, retired: true}
+          - {id: a7, front: Question seven?, back: Answer seven, tags: [kept]}
+        """,
+    "b.yaml": """\
+        deck: Part B
+        source: intimacy
+        notes:
+          - {id: b1, front: Question b?, back: Answer b}
+          - {id: a2, front: Question two?, back: Answer two}
+        """,
+}
+
+
+def reference_diff(old: Snapshot, new: Snapshot) -> dict[str, object]:
+    """The whole-snapshot diff, as neurodeck computed it before it streamed."""
+    ids = {n.guid: n.note_id for side in (old, new) for n in side.notes if n.note_id}
+    added, changed = [], []
+    for note in new.notes:
+        before = old.by_guid.get(note.guid)
+        if before is None:
+            added.append(note_ref(new, note, ids))
+        elif parts := changed_parts(old, before, new, note):
+            changed.append((note_ref(new, note, ids), parts, before, note))
+    removed = [note_ref(old, n, ids) for n in old.notes if n.guid not in new.by_guid]
+    changed_guids = {c[3].guid for c in changed}
+    touched = [
+        n
+        for n in new.notes
+        if n.guid in old.by_guid and n.guid not in changed_guids and n.mod > old.by_guid[n.guid].mod
+    ]
+    return {
+        "added": added,
+        "changed": changed,
+        "removed": removed,
+        "touched": touched,
+        "counts": (len(old.notes), len(new.notes)),
+    }
+
+
+def streamed(diff: object) -> dict[str, object]:
+    return {
+        "added": list(diff.added),  # type: ignore[attr-defined]
+        "changed": [(c.ref, c.parts, c.old, c.new) for c in diff.changed],  # type: ignore[attr-defined]
+        "removed": list(diff.removed),  # type: ignore[attr-defined]
+        "touched": list(diff.touched),  # type: ignore[attr-defined]
+        "counts": (diff.old_count, diff.new_count),  # type: ignore[attr-defined]
+    }
+
+
+@pytest.fixture
+def releases(make_deck: MakeDeck, runner: CliRunner, tmp_path: Path) -> dict[str, Path]:
+    """Both releases as deck directories and as packages; v2 built with the v1 lock."""
+    v1 = make_deck({"deck.yaml": LINKED_DECK, **V1}, name="v1")
+    out1 = tmp_path / "v1.apkg"
+    assert runner.invoke(cli, ["build", str(v1), "-o", str(out1)]).exit_code == 0
+    v2 = make_deck({"deck.yaml": LINKED_DECK, **V2}, name="v2")
+    (v2 / "neurodeck.lock").write_bytes((v1 / "neurodeck.lock").read_bytes())
+    out2 = tmp_path / "v2.apkg"
+    result = runner.invoke(
+        cli, ["build", str(v2), "-o", str(out2)], env={"SOURCE_DATE_EPOCH": str(T2)}
+    )
+    assert result.exit_code == 0, result.output
+    # A third side: v2 without a lock, so that every unchanged note's time moves forward.
+    fresh = make_deck({"deck.yaml": LINKED_DECK, **V2}, name="fresh")
+    return {"v1": v1, "v1.apkg": out1, "v2": v2, "v2.apkg": out2, "fresh": fresh}
+
+
+SIDES = [
+    ("v1.apkg", "v2"),
+    ("v1", "v2"),
+    ("v1.apkg", "v2.apkg"),
+    ("v1", "v2.apkg"),
+    ("v2", "v1.apkg"),
+    ("v1.apkg", "fresh"),
+    ("v2.apkg", "v2"),
+]
+
+
+@pytest.mark.parametrize(("old", "new"), SIDES)
+def test_the_streamed_diff_equals_the_whole_snapshot_diff(
+    releases: dict[str, Path], old: str, new: str
+) -> None:
+    old_path, new_path = releases[old], releases[new]
+    expected = reference_diff(read_side(old_path, clock=T2), read_side(new_path, clock=T2))
+    assert streamed(diff_paths(old_path, new_path, clock=T2)) == expected
+
+
+def test_the_test_decks_hold_every_kind_of_change(releases: dict[str, Path]) -> None:
+    """The comparison above covers added, removed, edited, moved, retyped, renumbered,
+    retired and touched notes, and notes unchanged but for their origin link."""
+    diff = diff_paths(releases["v1.apkg"], releases["v2"], clock=T2)
+    assert [r.note_id for r in diff.added] == ["a8"]
+    assert [r.guid for r in diff.removed] == [n.guid for n in diff.removed_notes]
+    assert len(diff.removed) == 1
+    assert {c.ref.note_id: c.parts for c in diff.changed} == {
+        "a1": ("back",),
+        "a3": ("type",),
+        "a4": ("text",),
+        "a6": ("tags",),
+        "a2": ("tags", "deck"),  # its subdeck is also a tag
+    }
+    a7 = next(n for n in read_side(releases["v2"], clock=T2).notes if n.note_id == "a7")
+    old_a7 = next(n for n in read_side(releases["v1"], clock=T2).notes if n.note_id == "a7")
+    assert a7.fields != old_a7.fields  # the link names another line; not a change
+    fresh = diff_paths(releases["v1.apkg"], releases["fresh"], clock=T2)
+    assert [n.note_id for n in fresh.touched] == ["a7", "b1"]
+
+
+@pytest.mark.parametrize(("old", "new"), SIDES)
+def test_release_check_on_streamed_sides_says_what_whole_snapshots_say(
+    releases: dict[str, Path], old: str, new: str
+) -> None:
+    old_path, new_path = releases[old], releases[new]
+    whole = check_release(read_side(old_path, clock=T2), read_side(new_path, clock=T2))
+    streamed_verdict = judge(diff_paths(old_path, new_path, clock=T2))
+    assert format_verdict(streamed_verdict) == format_verdict(whole)
+    assert verdict_to_json(streamed_verdict) == verdict_to_json(whole)
+
+
+_TEXT = st.sampled_from(["", "x", "y", 'see <a class="nd-origin" href="u">a.yaml:3</a>'])
+
+
+@pytest.fixture(scope="module")
+def side(tmp_path_factory: pytest.TempPathFactory) -> Snapshot:
+    """A side with the basic and reversed note types."""
+    deck = tmp_path_factory.mktemp("props") / "deck"
+    deck.mkdir()
+    (deck / "deck.yaml").write_text(DECK_YAML)
+    (deck / "a.yaml").write_text(
+        "deck: D\nsource: intimacy\nnotes:\n"
+        "  - {id: a, front: Q?, back: A}\n  - {id: b, type: reversed, front: Q2?, back: A2}\n"
+    )
+    return compile_snapshot(deck, clock=T1)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    old_fields=st.lists(_TEXT, min_size=5, max_size=5),
+    new_fields=st.lists(_TEXT, min_size=5, max_size=5),
+    old_tags=st.lists(st.sampled_from(["a", "b", "a b"]), max_size=3),
+    new_tags=st.lists(st.sampled_from(["a", "b", "a b"]), max_size=3),
+    old_deck=st.sampled_from(["D", "D::S", "D::T"]),
+    new_deck=st.sampled_from(["D", "D::S", "E::S"]),
+    retype=st.booleans(),
+)
+def test_two_notes_have_the_same_digest_exactly_when_no_part_changed(
+    side: Snapshot,
+    old_fields: list[str],
+    new_fields: list[str],
+    old_tags: list[str],
+    new_tags: list[str],
+    old_deck: str,
+    new_deck: str,
+    retype: bool,
+) -> None:
+    by_key = {nt.key: nt for nt in side.notetypes.values()}
+    basic, reversed_ = by_key["basic"], by_key["reversed"]
+    width = len(basic.fields)
+    before = PackagedNote(
+        "g", basic.id, tuple(old_fields[:width]), tuple(old_tags), 1, old_deck, (0,)
+    )
+    after = dataclasses.replace(
+        before,
+        notetype_id=(reversed_ if retype else basic).id,
+        fields=tuple(new_fields[: len((reversed_ if retype else basic).fields)]),
+        tags=tuple(new_tags),
+        deck=new_deck,
+    )
+    same = digest(side.notetypes, before) == digest(side.notetypes, after)
+    assert same == (not changed_parts(side, before, side, after))
+
+
+def test_the_streamed_json_export_equals_the_whole_snapshot_rendering(
+    releases: dict[str, Path], runner: CliRunner, tmp_path: Path
+) -> None:
+    for name in ("v1", "v2"):
+        out = tmp_path / f"{name}.json"
+        result = runner.invoke(
+            cli, ["export", str(releases[name]), "--format", "json", "-o", str(out)]
+        )
+        assert result.exit_code == 0, result.output
+        snapshot = compile_snapshot(releases[name], clock=1_700_000_000)
+        assert out.read_text(encoding="utf-8") == render_json(snapshot, snapshot.notes)
+        cards = sum(len(n.ordinals) for n in snapshot.notes)
+        assert result.stdout == f"Wrote {out}: {len(snapshot.notes)} notes, {cards} cards\n"
+        json.loads(out.read_text(encoding="utf-8"))
+
+
+def test_an_empty_deck_exports_the_same_json_as_before(
+    make_deck: MakeDeck, runner: CliRunner, tmp_path: Path
+) -> None:
+    deck = make_deck({})
+    out = tmp_path / "empty.json"
+    assert (
+        runner.invoke(cli, ["export", str(deck), "--format", "json", "-o", str(out)]).exit_code == 0
+    )
+    snapshot = compile_snapshot(deck, clock=0)
+    assert out.read_text(encoding="utf-8") == render_json(snapshot, ())
+    assert json.loads(out.read_text())["deck"]["name"] == ""
+
+
+def test_a_failed_streamed_json_export_keeps_the_previous_file(
+    make_deck: MakeDeck, runner: CliRunner, tmp_path: Path
+) -> None:
+    """The notes before the mistake were already written, to a temp file that is dropped."""
+    deck = make_deck(
+        {
+            "a.yaml": "deck: A\nnotes:\n"
+            + "".join(f"  - {{id: n{i}, front: Q{i}?, back: A{i}}}\n" for i in range(50)),
+            "b.yaml": "notes:\n  - id: x\n    frnt: Q\n    back: A\n",
+        }
+    )
+    out = tmp_path / "deck.json"
+    out.write_text("previous good export")
+    result = runner.invoke(cli, ["export", str(deck), "--format", "json", "-o", str(out)])
+    assert result.exit_code == 1
+    assert "unknown key 'frnt'" in result.stderr
+    assert out.read_text() == "previous good export"
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_diff_snapshots_still_compares_whole_snapshots(releases: dict[str, Path]) -> None:
+    old, new = read_side(releases["v1.apkg"], clock=T2), read_side(releases["v2"], clock=T2)
+    assert streamed(diff_snapshots(old, new)) == reference_diff(old, new)
