@@ -3,7 +3,9 @@
 
 For each size N: generate a synthetic deck (deterministic from --seed, not timed), then
 alternate the naive reference (benchmarks/naive_build.py) and `neurodeck build` for --runs
-runs each, measuring wall time and the child's peak RSS. `--shipped` times the project's own
+runs each, measuring wall time and the child's peak RSS; then one more, untimed run of
+neurodeck and each of its other commands samples the whole process tree's PSS (sampling
+takes CPU, so it never runs beside a timed run). `--shipped` times the project's own
 cards/ deck instead (or as well, with --sizes).
 
     python benchmarks/bench_build.py [--sizes 1000,10000,100000] [--runs 5] [--seed 1]
@@ -239,12 +241,12 @@ def _pss_kib(pid: int) -> int:
 class TreeMemory:
     """Samples the summed PSS of a process and all its descendants, keeping the peak."""
 
-    INTERVAL_S = 0.005
+    INTERVAL_S = 0.01
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, *, enabled: bool = True) -> None:
         self.pid = pid
         self.peak_kib = 0
-        self.available = os.path.exists(f"/proc/{os.getpid()}/smaps_rollup")
+        self.available = enabled and os.path.exists(f"/proc/{os.getpid()}/smaps_rollup")
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -299,15 +301,17 @@ def find_neurodeck() -> str | None:
 CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
-def run_child(command: Sequence[str]) -> Measurement:
-    """Run COMMAND to completion; return its wall time and its own peak RSS."""
+def run_child(command: Sequence[str], *, tree: bool = False) -> Measurement:
+    """Run COMMAND to completion; return its wall time and its own peak RSS, and with
+    `tree`, its process tree's peak PSS (then the time is not one to quote: reading
+    smaps_rollup every few milliseconds takes CPU from the run it measures)."""
     # stderr goes to a file, not a pipe, so a chatty child can never block on a full pipe.
     with tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         proc = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, env=CHILD_ENV
         )
-        with TreeMemory(proc.pid) as tree:
+        with TreeMemory(proc.pid, enabled=tree) as sampler:
             # wait4 gives this child's rusage; RUSAGE_CHILDREN would mix every child so far.
             _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
@@ -316,7 +320,7 @@ def run_child(command: Sequence[str]) -> Measurement:
         stderr = err.read().decode(errors="replace")
     # ru_maxrss is KiB on Linux and bytes on macOS.
     kib = usage.ru_maxrss / 1024 if sys.platform == "darwin" else usage.ru_maxrss
-    return Measurement(seconds, kib / 1024, proc.returncode, stderr, tree.peak_mib)
+    return Measurement(seconds, kib / 1024, proc.returncode, stderr, sampler.peak_mib)
 
 
 def count_notes(apkg: Path) -> int | None:
@@ -342,12 +346,12 @@ def _fail(message: str) -> None:
 
 
 def build_once(
-    builder: Builder, deck_dir: Path, out: Path, expect_notes: int | None
+    builder: Builder, deck_dir: Path, out: Path, expect_notes: int | None, *, tree: bool = False
 ) -> Measurement:
     """Build DECK_DIR with BUILDER into OUT; exit 1 with its stderr if it fails."""
     out.unlink(missing_ok=True)  # so a stale file can never pass the check below
     command = builder.command(deck_dir, out)
-    result = run_child(command)
+    result = run_child(command, tree=tree)
     if result.exit_code != 0:
         _fail(
             f"{builder.name} build failed (exit {result.exit_code}): {' '.join(command)}\n"
@@ -372,7 +376,8 @@ def build_once(
 class Series:
     """Every run of one builder on one deck."""
 
-    runs: list[Measurement] = field(default_factory=list)
+    runs: list[Measurement] = field(default_factory=list)  # timed
+    memory_run: Measurement | None = None  # untimed, with the process tree sampled
 
     @property
     def seconds(self) -> list[float]:
@@ -384,12 +389,12 @@ class Series:
 
     @property
     def peak_rss_mib(self) -> float:
-        return max(m.peak_rss_mib for m in self.runs)
+        every = [*self.runs, *([self.memory_run] if self.memory_run else [])]
+        return max(m.peak_rss_mib for m in every)
 
     @property
     def peak_tree_mib(self) -> float | None:
-        trees = [m.tree_pss_mib for m in self.runs if m.tree_pss_mib is not None]
-        return max(trees) if trees else None
+        return None if self.memory_run is None else self.memory_run.tree_pss_mib
 
     def as_json(self, notes: int | None) -> dict[str, Any]:
         return {
@@ -525,9 +530,9 @@ def _progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def command_once(name: str, command: list[str]) -> Measurement:
+def command_once(name: str, command: list[str], *, tree: bool = False) -> Measurement:
     """Run one of neurodeck's other commands; exit 1 with its stderr if it fails."""
-    result = run_child(command)
+    result = run_child(command, tree=tree)
     if result.exit_code != 0:
         _fail(
             f"{name} failed (exit {result.exit_code}): {' '.join(command)}\n"
@@ -590,8 +595,20 @@ def bench_size(
             command_series[name].runs.append(result)
             _progress(
                 f"  {notes:,} notes, run {run + 1}/{args.runs}, {name}: "
-                f"{result.seconds:.3f} s, tree {result.tree_pss_mib or 0:.1f} MiB"
+                f"{result.seconds:.3f} s, {result.peak_rss_mib:.1f} MiB"
             )
+    # Memory in runs of their own: sampling the process tree every few milliseconds takes
+    # CPU from the run it samples, which on a small machine would slow the parallel build
+    # more than the one-process naive script.
+    for builder in builders:
+        if builder.name == "neurodeck":
+            out = work / f"{builder.name}.apkg"
+            series[builder.name].memory_run = build_once(builder, deck_dir, out, None, tree=True)
+    for name, command in commands.items():
+        command_series[name].memory_run = command_once(name, command, tree=True)
+    for name, each in [*series.items(), *command_series.items()]:
+        if (tree := each.peak_tree_mib) is not None:
+            _progress(f"  {notes:,} notes, {name}: tree {tree:.1f} MiB (memory run)")
     return SizeResult(notes, summary, series, command_series)
 
 
