@@ -410,13 +410,22 @@ def test_export_writes_to_build_by_default_and_leaves_the_deck_alone(
     assert sorted(p.name for p in sample_deck.iterdir()) == before
 
 
+@pytest.mark.parametrize("fmt", ["html", "json"])
 def test_a_failed_export_keeps_the_previous_file(
-    runner: CliRunner, make_deck: MakeDeck, tmp_path: Path
+    runner: CliRunner, make_deck: MakeDeck, tmp_path: Path, fmt: str
 ) -> None:
-    deck_dir = make_deck({"bad.yaml": "notes:\n  - id: x\n    frnt: Q\n    back: A\n"})
-    out = tmp_path / "deck.html"
+    # JSON is written as the notes come: the fifty before the mistake went to a temp file,
+    # which is dropped.
+    deck_dir = make_deck(
+        {
+            "a.yaml": "deck: A\nnotes:\n"
+            + "".join(f"  - {{id: n{i}, front: Q{i}?, back: A{i}}}\n" for i in range(50)),
+            "bad.yaml": "notes:\n  - id: x\n    frnt: Q\n    back: A\n",
+        }
+    )
+    out = tmp_path / f"deck.{fmt}"
     out.write_text("previous good export")
-    result = runner.invoke(cli, ["export", str(deck_dir), "--format", "html", "-o", str(out)])
+    result = runner.invoke(cli, ["export", str(deck_dir), "--format", fmt, "-o", str(out)])
     assert result.exit_code == 1
     assert "unknown key 'frnt'" in result.stderr
     assert out.read_text() == "previous good export"

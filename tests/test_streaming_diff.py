@@ -255,26 +255,6 @@ def test_an_empty_deck_exports_the_same_json_as_before(
     assert json.loads(out.read_text())["deck"]["name"] == ""
 
 
-def test_a_failed_streamed_json_export_keeps_the_previous_file(
-    make_deck: MakeDeck, runner: CliRunner, tmp_path: Path
-) -> None:
-    """The notes before the mistake were already written, to a temp file that is dropped."""
-    deck = make_deck(
-        {
-            "a.yaml": "deck: A\nnotes:\n"
-            + "".join(f"  - {{id: n{i}, front: Q{i}?, back: A{i}}}\n" for i in range(50)),
-            "b.yaml": "notes:\n  - id: x\n    frnt: Q\n    back: A\n",
-        }
-    )
-    out = tmp_path / "deck.json"
-    out.write_text("previous good export")
-    result = runner.invoke(cli, ["export", str(deck), "--format", "json", "-o", str(out)])
-    assert result.exit_code == 1
-    assert "unknown key 'frnt'" in result.stderr
-    assert out.read_text() == "previous good export"
-    assert not list(tmp_path.glob(".*.tmp"))
-
-
 def test_diff_snapshots_still_compares_whole_snapshots(releases: dict[str, Path]) -> None:
     old, new = read_side(releases["v1.apkg"], clock=T2), read_side(releases["v2"], clock=T2)
     assert streamed(diff_snapshots(old, new)) == reference_diff(old, new)
