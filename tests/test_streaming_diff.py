@@ -14,11 +14,14 @@ from conftest import DECK_YAML, MakeDeck
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from neurodeck import pipeline
 from neurodeck.cli import cli
 from neurodeck.diff import changed_parts, diff_paths, diff_snapshots, digest, note_ref
 from neurodeck.export import render_json
 from neurodeck.release_check import check_release, format_verdict, judge, verdict_to_json
 from neurodeck.snapshot import PackagedNote, Snapshot, compile_snapshot, read_side
+
+parallel = pipeline._parallel
 
 T1, T2 = 1_700_000_000, 1_700_100_000
 LINKED_DECK = DECK_YAML + "source_link:\n  repository: https://github.com/owner/deck\n"
@@ -240,6 +243,25 @@ def test_the_streamed_json_export_equals_the_whole_snapshot_rendering(
         cards = sum(len(n.ordinals) for n in snapshot.notes)
         assert result.stdout == f"Wrote {out}: {len(snapshot.notes)} notes, {cards} cards\n"
         json.loads(out.read_text(encoding="utf-8"))
+
+
+def test_json_made_in_worker_processes_equals_the_whole_snapshot_rendering(
+    monkeypatch: pytest.MonkeyPatch, runner: CliRunner, tmp_path: Path
+) -> None:
+    """Each note's JSON is made in the worker that compiled it: the shipped deck, images and
+    diagrams included, read in parallel, gives render_json's text."""
+    if pipeline.usable_cpus() < 2:
+        pytest.skip("one CPU: the pass never forks workers here")
+    cards = Path(__file__).resolve().parent.parent / "cards"
+    snapshot = compile_snapshot(cards, clock=1_700_000_000)
+    monkeypatch.setattr(pipeline, "PARALLEL_MIN_BYTES", 0)
+    forks = []
+    monkeypatch.setattr(pipeline, "_parallel", lambda *a: forks.append(1) or parallel(*a))
+    out = tmp_path / "deck.json"
+    result = runner.invoke(cli, ["export", str(cards), "--format", "json", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert forks  # the workers made the JSON
+    assert out.read_text(encoding="utf-8") == render_json(snapshot, snapshot.notes)
 
 
 def test_an_empty_deck_exports_the_same_json_as_before(

@@ -109,6 +109,10 @@ class PackageNote(NamedTuple):
 # package's note types and decks and the media names so far (export, diff and release-check
 # stream a deck this way rather than hold every note).
 NoteSink = Callable[[list[PackageNote], PackageParts, Mapping[str, str]], None]
+# Work a command does with each fact set's notes inside the worker that compiled them (so
+# that it runs on every core): it gets the notes as a NoteSink does, with their images'
+# names in the package, and returns what the main process then hands to `on_prepared`.
+NotePreparer = Callable[[list[PackageNote], PackageParts, Mapping[str, str]], object]
 
 # What a pass keeps of each note: nothing but counts (check, build), the compiled notes
 # (Python callers, stats), or the notes as the package holds them (export, diff,
@@ -185,6 +189,7 @@ class _FileResult:
     problems: list[Problem]
     part: Path | None  # its rows; None when not building, or a problem stopped the writing
     card_count: int
+    prepared: object = None  # what the job's `prepare` made of the notes
 
 
 @dataclass(frozen=True)
@@ -199,6 +204,7 @@ class _Job:
     keep: Keep
     scratch: Path | None  # where to write part collections; None when not building
     media_root: Path
+    prepare: NotePreparer | None = None
 
 
 def _compile_file(job: _Job, index: int, path: Path) -> _FileResult:
@@ -265,6 +271,32 @@ def _compile_file(job: _Job, index: int, path: Path) -> _FileResult:
     contents: list[_Contents] = []
     if job.keep == "package":
         contents = [(each.guid, each.fields, each.tags, each.ordinals) for each in compiled]
+    prepared = None
+    if job.prepare is not None:
+        here = display_path(path)
+        packaged: dict[str, str] = {}  # the file's images' names in the package
+        for each in compiled:
+            if each.images:
+                packaged.update(_packaged_names(job.media_root, each.images))
+        prepared = job.prepare(
+            [
+                PackageNote(
+                    each.note.id,
+                    Location(here, each.note.loc.line, each.note.loc.column),
+                    each.note.kind,
+                    each.note.subdeck,
+                    each.guid,
+                    each.fields,
+                    each.tags,
+                    each.ordinals,
+                    each.images,
+                    record[4],  # its modification time
+                )
+                for each, record in zip(compiled, records, strict=True)
+            ],
+            job.package,
+            packaged,
+        )
     return _FileResult(
         display_path(path),
         records,
@@ -273,6 +305,7 @@ def _compile_file(job: _Job, index: int, path: Path) -> _FileResult:
         problems,
         part,
         card_count,
+        prepared,
     )
 
 
@@ -374,11 +407,15 @@ class _Pass:
         scratch: Path | None = None,
         on_part: Callable[[Path, int], None] | None = None,
         on_notes: NoteSink | None = None,
+        prepare: NotePreparer | None = None,
+        on_prepared: Callable[[object], None] | None = None,
     ) -> CompiledDeck:
         """Compile every fact set; with `scratch`, workers write each one's rows to a part
         there, and `on_part(part, notes before it)` takes them in curriculum order while no
         problem fails the run. With keep="package", `on_notes` takes each fact set's notes as
-        they come instead of the result keeping them all."""
+        they come instead of the result keeping them all. With `prepare`, the worker that
+        compiled a fact set runs it on the notes, and `on_prepared` takes its result, in
+        curriculum order."""
         job = _Job(
             self.deck,
             self.lock,
@@ -388,6 +425,7 @@ class _Pass:
             keep,
             scratch,
             self.media.root,
+            prepare,
         )
         notes: list[CompiledNote] = []
         package_notes: list[PackageNote] = []
@@ -444,6 +482,8 @@ class _Pass:
                             )
                         )
                 notes += result.notes
+                if prepare is not None and on_prepared is not None:
+                    on_prepared(result.prepared)
                 if on_notes is not None and package_notes:
                     on_notes(package_notes, self.package, media.names)
                     package_notes = []
@@ -543,13 +583,15 @@ def compile_deck(
     keep: Keep = "notes",
     old_lock: lockfile.Lock | None = None,
     on_notes: NoteSink | None = None,
+    prepare: NotePreparer | None = None,
+    on_prepared: Callable[[object], None] | None = None,
 ) -> CompiledDeck:
     """Load, validate and compile a deck directory in memory, with the lock a build at
     `clock` would write; nothing is written. Problems are in the result, not raised.
     `old_lock` stands in for the lock file (to rebuild a lost one); `on_notes` takes the
-    notes as they come (keep="package")."""
+    notes as they come (keep="package"); `prepare` and `on_prepared` as _Pass.run."""
     return _Pass(deck_dir, clock=clock, strict=strict, lock=old_lock).run(
-        keep=keep, on_notes=on_notes
+        keep=keep, on_notes=on_notes, prepare=prepare, on_prepared=on_prepared
     )
 
 
@@ -659,10 +701,19 @@ def check(
     keep: Keep = "notes",
     old_lock: lockfile.Lock | None = None,
     on_notes: NoteSink | None = None,
+    prepare: NotePreparer | None = None,
+    on_prepared: Callable[[object], None] | None = None,
 ) -> CompiledDeck:
     """Load, validate and compile in memory; raise with the problems that fail the run."""
     return compile_deck(
-        deck_dir, clock=clock, strict=strict, keep=keep, old_lock=old_lock, on_notes=on_notes
+        deck_dir,
+        clock=clock,
+        strict=strict,
+        keep=keep,
+        old_lock=old_lock,
+        on_notes=on_notes,
+        prepare=prepare,
+        on_prepared=on_prepared,
     ).raise_if_failed()
 
 

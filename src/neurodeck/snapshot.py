@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from . import ids, pipeline, schema18
 from .anki_rules import static_media
@@ -38,6 +38,8 @@ _NOTETYPE_KEYS = {
 }
 # compile.deck_description ends the root deck's description with the release version.
 _VERSION_RE = re.compile(r"<p><small>Version (.*?)</small></p>\s*\Z", re.DOTALL)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -176,14 +178,52 @@ def stream_deck(
     ) -> None:
         nonlocal side, count
         if side is None:  # every note type the deck may use, before the pass knows which
-            deck = package.deck
-            notetypes = _notetypes(package, package.models)
-            side = Snapshot(source, deck.name, deck.version or None, notetypes, (), deck.id)
+            side = _streamed_header(source, package)
         count += len(notes)
         on_notes(side, _packaged(notes, package, names))
 
     compiled = pipeline.check(deck_dir, clock=clock, keep="package", on_notes=take)
     return _compiled_header(compiled, source, count, media), count
+
+
+def stream_prepared(
+    deck_dir: Path,
+    *,
+    clock: int,
+    prepare: Callable[[Snapshot, list[PackagedNote]], T],
+    on_prepared: Callable[[T], None],
+    media: Callable[[str], bool] | None = None,
+) -> tuple[Snapshot, int]:
+    """As stream_deck, but `prepare` runs in the worker process that compiled each fact set,
+    on its notes (so a command's work per note runs on every core), and `on_prepared` takes
+    each result in curriculum order."""
+    source = display_path(deck_dir)
+    count = 0
+
+    def in_worker(
+        notes: list[pipeline.PackageNote], package: PackageParts, names: Mapping[str, str]
+    ) -> tuple[int, T]:
+        return len(notes), prepare(
+            _streamed_header(source, package), _packaged(notes, package, names)
+        )
+
+    def take(result: object) -> None:
+        nonlocal count
+        notes, prepared = cast("tuple[int, T]", result)
+        count += notes
+        on_prepared(prepared)
+
+    compiled = pipeline.check(
+        deck_dir, clock=clock, keep="counts", prepare=in_worker, on_prepared=take
+    )
+    return _compiled_header(compiled, source, count, media), count
+
+
+def _streamed_header(source: str, package: PackageParts) -> Snapshot:
+    """The side's header while its notes stream: every note type the deck may use."""
+    deck = package.deck
+    notetypes = _notetypes(package, package.models)
+    return Snapshot(source, deck.name, deck.version or None, notetypes, (), deck.id)
 
 
 def _compiled_header(

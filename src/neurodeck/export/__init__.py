@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import IO
 
 from ..apkg import replace_together, stage, write_atomically, write_lines_atomically
-from ..snapshot import PackagedNote, Snapshot, stream_deck
+from ..snapshot import PackagedNote, Snapshot, stream_prepared
 from .csv_export import render_csv
 from .html_export import render_html
-from .json_export import JsonWriter, json_chunks, render_json
+from .json_export import NotesJson, json_chunks, json_end, notes_json, render_json
 from .md_export import render_markdown
 
 Renderer = Callable[[Snapshot, Iterable[PackagedNote]], str]
@@ -71,19 +71,28 @@ def write_export(
 def stream_json_export(deck_dir: Path, path: Path, *, clock: int) -> tuple[int, int]:
     """Compile a deck directory and write its JSON export as its notes come, never holding
     them all; `path` is replaced only once the export is complete and the deck has no
-    errors. Returns the notes and cards written."""
+    errors. Returns the notes and cards written. Each note's JSON is made in the worker
+    process that compiled it: the main process only writes."""
     counts = [0, 0]
 
     def write(out: IO[bytes]) -> None:
-        writer = JsonWriter()
+        started = False
 
-        def take(side: Snapshot, notes: list[PackagedNote]) -> None:
-            out.write("".join([writer.note(side, note) for note in notes]).encode("utf-8"))
-            counts[0] += len(notes)
-            counts[1] += sum(len(note.ordinals) for note in notes)
+        def take(prepared: NotesJson) -> None:
+            nonlocal started
+            head, texts, cards = prepared
+            if texts:
+                out.write(
+                    ((",\n    " if started else head) + ",\n    ".join(texts)).encode("utf-8")
+                )
+                started = True
+                counts[0] += len(texts)
+                counts[1] += cards
 
-        header, _ = stream_deck(deck_dir, clock=clock, on_notes=take, media=_no_media)
-        out.write(writer.end(header).encode("utf-8"))
+        header, _ = stream_prepared(
+            deck_dir, clock=clock, prepare=notes_json, on_prepared=take, media=_no_media
+        )
+        out.write(json_end(header, started=started).encode("utf-8"))
 
     path.parent.mkdir(parents=True, exist_ok=True)
     replace_together([stage(path, write)])

@@ -25,23 +25,21 @@ def json_chunks(snapshot: Snapshot, notes: Iterable[PackagedNote]) -> Iterator[s
     yield "[]\n}\n" if separator.startswith("[") else "\n  ]\n}\n"
 
 
-class JsonWriter:
-    """render_json's text in pieces, for notes that come a few at a time (the deck's header
-    goes before the first note, or at the end when there is none)."""
+# A few notes' text for render_json, made apart from the rest: the text that starts the
+# export (the deck, then the notes' opening bracket), each note's JSON, and its cards.
+NotesJson = tuple[str, list[str], int]
 
-    def __init__(self) -> None:
-        self._started = False
 
-    def note(self, snapshot: Snapshot, note: PackagedNote) -> str:
-        """The text up to and including this note."""
-        if self._started:
-            return ",\n    " + note_json(snapshot, note)
-        self._started = True
-        return _head(snapshot) + "[\n    " + note_json(snapshot, note)
+def notes_json(snapshot: Snapshot, notes: list[PackagedNote]) -> NotesJson:
+    """render_json's pieces for some notes; joined by ",\n    " after the head (for the
+    first notes) and ended by json_end, they are render_json's text."""
+    texts = [note_json(snapshot, note) for note in notes]
+    return _head(snapshot) + "[\n    ", texts, sum(len(note.ordinals) for note in notes)
 
-    def end(self, snapshot: Snapshot) -> str:
-        """The rest of the text, after the last note."""
-        return "\n  ]\n}\n" if self._started else _head(snapshot) + "[]\n}\n"
+
+def json_end(snapshot: Snapshot, *, started: bool) -> str:
+    """The rest of render_json's text, after the last note (all of it when none came)."""
+    return "\n  ]\n}\n" if started else _head(snapshot) + "[]\n}\n"
 
 
 def _head(snapshot: Snapshot) -> str:
