@@ -227,10 +227,6 @@ class NoteTable(Mapping[str, Entry]):
         theirs = set(other._all_encoded())
         return [note_id.decode() for note_id in self._all_encoded() if note_id not in theirs]
 
-    def _id(self, at: int) -> str:
-        ends = self._ends
-        return self._ids[ends[at - 1] if at else 0 : ends[at]].decode()
-
     def _all_encoded(self) -> list[bytes]:
         """Every id, UTF-8 encoded, in the table's order."""
         ids, ends = bytes(self._ids), self._ends
