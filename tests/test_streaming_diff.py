@@ -144,6 +144,24 @@ def test_the_streamed_diff_equals_the_whole_snapshot_diff(
     assert streamed(diff_paths(old_path, new_path, clock=T2)) == expected
 
 
+@pytest.mark.parametrize("old", ["v1", "v1.apkg"])
+def test_notes_compared_in_worker_processes_give_the_same_diff(
+    monkeypatch: pytest.MonkeyPatch, releases: dict[str, Path], old: str
+) -> None:
+    """The new deck's notes are compared in the workers that compile them (each file in
+    its own worker); the main process only records what they found."""
+    if pipeline.usable_cpus() < 2:
+        pytest.skip("one CPU: the pass never forks workers here")
+    expected = reference_diff(
+        read_side(releases[old], clock=T2), read_side(releases["v2"], clock=T2)
+    )
+    monkeypatch.setattr(pipeline, "PARALLEL_MIN_BYTES", 0)
+    forks = []
+    monkeypatch.setattr(pipeline, "_parallel", lambda *a: forks.append(1) or parallel(*a))
+    assert streamed(diff_paths(releases[old], releases["v2"], clock=T2)) == expected
+    assert forks
+
+
 def test_the_test_decks_hold_every_kind_of_change(releases: dict[str, Path]) -> None:
     """The comparison above covers added, removed, edited, moved, retyped, renumbered,
     retired and touched notes, and notes unchanged but for their origin link."""

@@ -28,7 +28,7 @@ from .snapshot import (
     Snapshot,
     open_package,
     read_side,
-    stream_deck,
+    stream_prepared,
 )
 from .source_links import without_origin
 from .unpack import read_media
@@ -103,8 +103,14 @@ def diff_paths(old: Path, new: Path, *, clock: int) -> DeckDiff:
     with index_side(old, clock=clock) as index:
         comparison = _Comparison(index)
         if new.is_dir():
-            header, count = stream_deck(
-                new, clock=clock, on_notes=comparison.take, media=static_media
+            # Compared in the workers that compile the notes (they inherit the old side's
+            # index): the main process only records what they found.
+            header, count = stream_prepared(
+                new,
+                clock=clock,
+                prepare=comparison.compare,
+                on_prepared=comparison.took,
+                media=static_media,
             )
             return comparison.finish(header, count)
         side = read_side(new, clock=clock)
@@ -202,6 +208,14 @@ class NoteIndex:
     def match(self, guid: str) -> int:
         """Where the last note with this GUID is (-1 if there is none); every note of the
         GUID is no longer among the unmatched."""
+        found = self.find(guid)
+        if found >= 0:
+            self.mark(found)
+        return found
+
+    def find(self, guid: str) -> int:
+        """Where the last note with this GUID is (-1 if there is none); marks nothing, so
+        a forked worker may ask (the main process then marks what it found)."""
         key = _key(guid)
         keys, prefixes = self._keys, self._prefixes
         prefix = int.from_bytes(key[:8], "big")
@@ -210,11 +224,16 @@ class NoteIndex:
             i -= 1
         if i < 0 or prefixes[i] != prefix:
             return -1
-        found = i
+        return i
+
+    def mark(self, found: int) -> None:
+        """Every note with the GUID of the note found is no longer among the unmatched."""
+        keys = self._keys
+        key = keys[16 * found : 16 * found + 16]
+        i = found
         while i >= 0 and keys.startswith(key, 16 * i):
             self._seen[i] = 1
             i -= 1
-        return found
 
     def same(self, found: int, note_digest: bytes) -> bool:
         """Whether the note found has this digest."""
@@ -277,6 +296,11 @@ def digest(notetypes: Mapping[int, NoteType], note: PackagedNote) -> bytes:
 _PLANS: dict[int, tuple[NoteType, list[tuple[str, int]]]] = {}
 
 
+# The old side's positions a few notes matched, and those of them that differ: (note, old
+# row or -1 for an added note, whether its digest differs).
+_Compared = tuple["array[int]", list[tuple[PackagedNote, int, bool]]]
+
+
 class _Comparison:
     """The new side's notes, compared one by one with the old side's index as they come;
     only the notes that differ are kept."""
@@ -288,15 +312,30 @@ class _Comparison:
 
     def take(self, side: Snapshot, notes: list[PackagedNote]) -> None:
         """Compare some of the new side's notes, in its order (`side`: its note types)."""
-        old, differ = self.old, self._differ
+        self.took(self.compare(side, notes))
+
+    def compare(self, side: Snapshot, notes: list[PackagedNote]) -> _Compared:
+        """What `take` learns from some notes, without changing anything: the positions
+        found in the old side, and the notes that differ (run in the pass's workers)."""
+        old, found_at, differ = self.old, array("q"), []
         for note in notes:
-            found = old.match(note.guid)
+            found = old.find(note.guid)
             if found < 0:
                 differ.append((note, -1, True))
-            elif not old.same(found, digest(side.notetypes, note)):
+                continue
+            found_at.append(found)
+            if not old.same(found, digest(side.notetypes, note)):
                 differ.append((note, old.row(found), True))
             elif note.mod > old.mod(found):
                 differ.append((note, old.row(found), False))
+        return found_at, differ
+
+    def took(self, compared: _Compared) -> None:
+        """Record what `compare` learnt, in the new side's order."""
+        found_at, differ = compared
+        for found in found_at:
+            self.old.mark(found)
+        self._differ += differ
 
     def finish(self, new: Snapshot, new_count: int) -> DeckDiff:
         """The diff, once every note of the new side went by (`new`: its header)."""

@@ -108,10 +108,10 @@ class PackageNote(NamedTuple):
 # Takes a fact set's notes as the package holds them, in curriculum order, with the
 # package's note types and decks and the media names so far (export, diff and release-check
 # stream a deck this way rather than hold every note).
-NoteSink = Callable[[list[PackageNote], PackageParts, Mapping[str, str]], None]
 # Work a command does with each fact set's notes inside the worker that compiled them (so
-# that it runs on every core): it gets the notes as a NoteSink does, with their images'
-# names in the package, and returns what the main process then hands to `on_prepared`.
+# that it runs on every core): it gets the notes as the package holds them (their images
+# still as written), the package's parts, and the images' names in the package, and
+# returns what the main process then hands to `on_prepared`.
 NotePreparer = Callable[[list[PackageNote], PackageParts, Mapping[str, str]], object]
 
 # What a pass keeps of each note: nothing but counts (check, build), the compiled notes
@@ -406,14 +406,12 @@ class _Pass:
         keep: Keep = "counts",
         scratch: Path | None = None,
         on_part: Callable[[Path, int], None] | None = None,
-        on_notes: NoteSink | None = None,
         prepare: NotePreparer | None = None,
         on_prepared: Callable[[object], None] | None = None,
     ) -> CompiledDeck:
         """Compile every fact set; with `scratch`, workers write each one's rows to a part
         there, and `on_part(part, notes before it)` takes them in curriculum order while no
-        problem fails the run. With keep="package", `on_notes` takes each fact set's notes as
-        they come instead of the result keeping them all. With `prepare`, the worker that
+        problem fails the run. With `prepare`, the worker that
         compiled a fact set runs it on the notes, and `on_prepared` takes its result, in
         curriculum order."""
         job = _Job(
@@ -484,9 +482,6 @@ class _Pass:
                 notes += result.notes
                 if prepare is not None and on_prepared is not None:
                     on_prepared(result.prepared)
-                if on_notes is not None and package_notes:
-                    on_notes(package_notes, self.package, media.names)
-                    package_notes = []
                 if result.part is not None:
                     if on_part is not None and not self._has_failed():
                         on_part(result.part, note_count)
@@ -582,16 +577,15 @@ def compile_deck(
     strict: bool = False,
     keep: Keep = "notes",
     old_lock: lockfile.Lock | None = None,
-    on_notes: NoteSink | None = None,
     prepare: NotePreparer | None = None,
     on_prepared: Callable[[object], None] | None = None,
 ) -> CompiledDeck:
     """Load, validate and compile a deck directory in memory, with the lock a build at
     `clock` would write; nothing is written. Problems are in the result, not raised.
-    `old_lock` stands in for the lock file (to rebuild a lost one); `on_notes` takes the
-    notes as they come (keep="package"); `prepare` and `on_prepared` as _Pass.run."""
+    `old_lock` stands in for the lock file (to rebuild a lost one); `prepare` and
+    `on_prepared` as _Pass.run."""
     return _Pass(deck_dir, clock=clock, strict=strict, lock=old_lock).run(
-        keep=keep, on_notes=on_notes, prepare=prepare, on_prepared=on_prepared
+        keep=keep, prepare=prepare, on_prepared=on_prepared
     )
 
 
@@ -700,7 +694,6 @@ def check(
     clock: int = 0,
     keep: Keep = "notes",
     old_lock: lockfile.Lock | None = None,
-    on_notes: NoteSink | None = None,
     prepare: NotePreparer | None = None,
     on_prepared: Callable[[object], None] | None = None,
 ) -> CompiledDeck:
@@ -711,7 +704,6 @@ def check(
         strict=strict,
         keep=keep,
         old_lock=old_lock,
-        on_notes=on_notes,
         prepare=prepare,
         on_prepared=on_prepared,
     ).raise_if_failed()

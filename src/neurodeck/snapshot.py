@@ -154,38 +154,6 @@ def from_compiled(compiled: pipeline.CompiledDeck, source: str) -> Snapshot:
     return replace(_compiled_header(compiled, source, len(notes)), notes=tuple(notes))
 
 
-# Takes a side (everything but its notes) and some of its notes, in curriculum order.
-NotesSink = Callable[[Snapshot, list[PackagedNote]], None]
-
-
-def stream_deck(
-    deck_dir: Path,
-    *,
-    clock: int,
-    on_notes: NotesSink,
-    media: Callable[[str], bool] | None = None,
-) -> tuple[Snapshot, int]:
-    """compile_snapshot, handing the notes to `on_notes` a fact set at a time instead of
-    keeping them, so that memory does not grow with the deck. Raises when the deck has
-    errors (after the notes went by); returns the snapshot without notes, with only the media
-    `media` accepts, and how many notes there were."""
-    source = display_path(deck_dir)
-    side: Snapshot | None = None
-    count = 0
-
-    def take(
-        notes: list[pipeline.PackageNote], package: PackageParts, names: Mapping[str, str]
-    ) -> None:
-        nonlocal side, count
-        if side is None:  # every note type the deck may use, before the pass knows which
-            side = _streamed_header(source, package)
-        count += len(notes)
-        on_notes(side, _packaged(notes, package, names))
-
-    compiled = pipeline.check(deck_dir, clock=clock, keep="package", on_notes=take)
-    return _compiled_header(compiled, source, count, media), count
-
-
 def stream_prepared(
     deck_dir: Path,
     *,
@@ -194,9 +162,11 @@ def stream_prepared(
     on_prepared: Callable[[T], None],
     media: Callable[[str], bool] | None = None,
 ) -> tuple[Snapshot, int]:
-    """As stream_deck, but `prepare` runs in the worker process that compiled each fact set,
-    on its notes (so a command's work per note runs on every core), and `on_prepared` takes
-    each result in curriculum order."""
+    """compile_snapshot without keeping the notes: `prepare` runs on each fact set's notes
+    (as the package holds them) in the worker process that compiled them, so a command's
+    work per note runs on every core, and `on_prepared` takes each result in curriculum
+    order. Raises when the deck has errors (after the notes went by); returns the snapshot
+    without notes, with only the media `media` accepts, and how many notes there were."""
     source = display_path(deck_dir)
     count = 0
 
