@@ -105,9 +105,6 @@ class PackageNote(NamedTuple):
     mod: int
 
 
-# Takes a fact set's notes as the package holds them, in curriculum order, with the
-# package's note types and decks and the media names so far (export, diff and release-check
-# stream a deck this way rather than hold every note).
 # Work a command does with each fact set's notes inside the worker that compiled them (so
 # that it runs on every core): it gets the notes as the package holds them (their images
 # still as written), the package's parts, and the images' names in the package, and
@@ -270,7 +267,7 @@ def _compile_file(job: _Job, index: int, path: Path) -> _FileResult:
         writer.close()
     contents: list[_Contents] = []
     if job.keep == "package":
-        contents = [(each.guid, each.fields, each.tags, each.ordinals) for each in compiled]
+        contents = [_contents(each) for each in compiled]
     prepared = None
     if job.prepare is not None:
         here = display_path(path)
@@ -280,18 +277,7 @@ def _compile_file(job: _Job, index: int, path: Path) -> _FileResult:
                 packaged.update(_packaged_names(job.media_root, each.images))
         prepared = job.prepare(
             [
-                PackageNote(
-                    each.note.id,
-                    Location(here, each.note.loc.line, each.note.loc.column),
-                    each.note.kind,
-                    each.note.subdeck,
-                    each.guid,
-                    each.fields,
-                    each.tags,
-                    each.ordinals,
-                    each.images,
-                    record[4],  # its modification time
-                )
+                _package_note(here, NoteRecord._make(record), _contents(each))
                 for each, record in zip(compiled, records, strict=True)
             ],
             job.package,
@@ -306,6 +292,23 @@ def _compile_file(job: _Job, index: int, path: Path) -> _FileResult:
         part,
         card_count,
         prepared,
+    )
+
+
+def _contents(each: CompiledNote) -> _Contents:
+    return each.guid, each.fields, each.tags, each.ordinals
+
+
+def _package_note(path: str, record: NoteRecord, contents: _Contents) -> PackageNote:
+    """A note as the package holds it, from what the pass keeps of it."""
+    return PackageNote(
+        record.id,
+        Location(path, record.line, record.column),
+        record.kind,
+        record.subdeck,
+        *contents,
+        record.images,
+        record.mod,
     )
 
 
@@ -411,9 +414,8 @@ class _Pass:
     ) -> CompiledDeck:
         """Compile every fact set; with `scratch`, workers write each one's rows to a part
         there, and `on_part(part, notes before it)` takes them in curriculum order while no
-        problem fails the run. With `prepare`, the worker that
-        compiled a fact set runs it on the notes, and `on_prepared` takes its result, in
-        curriculum order."""
+        problem fails the run. With `prepare`, the worker that compiled a fact set runs it on
+        the notes, and `on_prepared` takes its result, in curriculum order."""
         job = _Job(
             self.deck,
             self.lock,
@@ -468,17 +470,7 @@ class _Pass:
                         loc = Location(path, record.line, record.column)
                         self.problems += media.add(record.images, record.id, loc)
                     if keep == "package":
-                        package_notes.append(
-                            PackageNote(
-                                record.id,
-                                Location(path, record.line, record.column),
-                                record.kind,
-                                record.subdeck,
-                                *next(contents),
-                                record.images,
-                                record.mod,
-                            )
-                        )
+                        package_notes.append(_package_note(path, record, next(contents)))
                 notes += result.notes
                 if prepare is not None and on_prepared is not None:
                     on_prepared(result.prepared)

@@ -169,13 +169,15 @@ def stream_prepared(
     without notes, with only the media `media` accepts, and how many notes there were."""
     source = display_path(deck_dir)
     count = 0
+    headers: dict[int, Snapshot] = {}  # made once in each process, not once per fact set
 
     def in_worker(
         notes: list[pipeline.PackageNote], package: PackageParts, names: Mapping[str, str]
     ) -> tuple[int, T]:
-        return len(notes), prepare(
-            _streamed_header(source, package), _packaged(notes, package, names)
-        )
+        header = headers.get(id(package))
+        if header is None:
+            header = headers[id(package)] = _streamed_header(source, package)
+        return len(notes), prepare(header, _packaged(notes, package, names))
 
     def take(result: object) -> None:
         nonlocal count
