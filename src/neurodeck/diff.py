@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import marshal
+import os
 import re
+import signal
+import threading
 from array import array
 from bisect import bisect_right
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -23,10 +26,11 @@ from .anki_rules import static_media
 from .errors import printable
 from .markup import html_to_text
 from .notetypes import CLOZE_RE
-from .pipeline import no_gc
+from .pipeline import no_gc, usable_cpus
 from .snapshot import (
     NoteType,
     PackagedNote,
+    PackageReader,
     Snapshot,
     open_package,
     read_side,
@@ -133,13 +137,67 @@ def index_side(path: Path, *, clock: int) -> Iterator[NoteIndex]:
     with open_package(path) as reader:
         index = NoteIndex(reader.fetch)
         with no_gc():  # many small objects that make no cycles
-            for _, place, guid, notetype, fields, tags, mod, deck, _ in reader.records():
-                index.add(place, guid, mod, note_digest(notetype, fields, tags, deck))
+            first_deck = _index_package(reader, index)
             index.freeze()
         # Of the package's media, only what Anki's import rules look at (anki_rules.py).
-        index.header = replace(reader.header(), media=read_media(path, static_media))
+        index.header = replace(reader.header(first_deck), media=read_media(path, static_media))
         _return_free_memory()
         yield index
+
+
+# From this many notes on, a second process digests half of a package's notes: reading a
+# package is the part of diff and release-check that runs before the pass uses every CPU.
+SPLIT_MIN_NOTES = 20_000
+
+
+def _index_package(reader: PackageReader, index: NoteIndex) -> str:
+    """Add every note of the package to `index`; returns the deck of its first note. A
+    large package's second half is digested by a forked process meanwhile; should that
+    fail, this process digests it too (and reports what is wrong with it)."""
+    count = reader.count()
+    half = count // 2
+    if count < SPLIT_MIN_NOTES or usable_cpus() < 2 or threading.active_count() > 1:
+        return _add_rows(reader, index, None)[1]
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its half, as bytes down the pipe, then gone without a trace
+        status = 1
+        try:
+            os.close(read_end)
+            part = NoteIndex(reader.fetch)
+            with PackageReader(reader.db, reader.source) as own:  # never share a connection
+                first = _add_rows(own, part, range(half, count))
+            with open(write_end, "wb") as pipe:
+                pipe.write(marshal.dumps((*part.added(), first)))
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    with open(read_end, "rb") as pipe:
+        try:
+            mine = _add_rows(reader, index, range(half))
+            data = pipe.read()
+        except BaseException:
+            os.kill(pid, signal.SIGKILL)
+            raise
+        finally:
+            status = os.waitpid(pid, 0)[1]
+    if status == 0:
+        *added, theirs = marshal.loads(data)
+        index.extend(*added)
+    else:
+        theirs = _add_rows(reader, index, range(half, count))
+    return str((mine if mine[0] <= theirs[0] else theirs)[1])  # on a tie, the earlier row
+
+
+def _add_rows(reader: PackageReader, index: NoteIndex, rows: range | None) -> tuple[int, str]:
+    """Add these rows' notes to `index`; returns the place and deck of the first one."""
+    first = (2**63, "")
+    for row, place, guid, notetype, fields, tags, mod, deck, _ in reader.records(rows):
+        index.add(row, place, guid, mod, note_digest(notetype, fields, tags, deck))
+        if place < first[0]:
+            first = (place, deck)
+    return first
 
 
 _ODD_MOD = -(2**63)  # stands for a time outside 64 bits (a crafted package's)
@@ -173,20 +231,36 @@ class NoteIndex:
         notes = side.notes
         index = cls(lambda rows: {row: notes[row] for row in rows})
         for row, note in enumerate(notes):
-            index.add(row, note.guid, note.mod, digest(side.notetypes, note))
+            index.add(row, row, note.guid, note.mod, digest(side.notetypes, note))
         index.freeze()
         index.header = side
         return index
 
-    def add(self, place: int, guid: str, mod: int, note_digest: bytes) -> None:
-        """Record the next row's note; a later note of the same GUID hides it from
-        lookups, as Snapshot.by_guid does."""
+    def add(self, row: int, place: int, guid: str, mod: int, note_digest: bytes) -> None:
+        """Record a note (rows in increasing order, from 0); a later note of the same GUID
+        hides it from lookups, as Snapshot.by_guid does."""
         if not -(2**63) < mod < 2**63:
-            self._odd_mods[len(self._mods)], mod = mod, _ODD_MOD
+            self._odd_mods[row], mod = mod, _ODD_MOD
         self._added[0].append(_key(guid))
         self._added[1].append(note_digest)
         self._mods.append(mod)
         self._places.append(place)
+
+    def added(self) -> tuple[bytes, bytes, bytes, bytes, dict[int, int]]:
+        """What add recorded, as bytes (for extend)."""
+        keys, digests = self._added
+        mods, places = self._mods.tobytes(), self._places.tobytes()
+        return b"".join(keys), b"".join(digests), mods, places, self._odd_mods
+
+    def extend(
+        self, keys: bytes, digests: bytes, mods: bytes, places: bytes, odd_mods: dict[int, int]
+    ) -> None:
+        """Record the notes of the next rows, as another index's `added` gave them."""
+        self._added[0].extend([keys[i : i + 16] for i in range(0, len(keys), 16)])
+        self._added[1].extend([digests[i : i + 16] for i in range(0, len(digests), 16)])
+        self._mods.frombytes(mods)
+        self._places.frombytes(places)
+        self._odd_mods.update(odd_mods)
 
     def freeze(self) -> None:
         """Sort the records by GUID hash, then row, once every note was added."""

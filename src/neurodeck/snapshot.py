@@ -300,7 +300,7 @@ class PackageReader:
     ever."""
 
     def __init__(self, db: Path, source: str) -> None:
-        self.source = source
+        self.db, self.source = db, source
         self._deadline = time.monotonic() + MAX_READ_SECONDS
         with self._reading():
             self._conn = _connect_read_only(db)
@@ -338,13 +338,16 @@ class PackageReader:
     def __exit__(self, *exc: object) -> None:
         self._conn.close()
 
-    def header(self) -> Snapshot:
-        """Everything but the notes; the root deck is known once the notes were read."""
-        if self._first_deck is None:  # the first note's deck names the root deck
-            for _ in self.records():
-                pass
-        assert self._first_deck is not None
-        root = self._first_deck.split("::")[0]
+    def header(self, first_deck: str | None = None) -> Snapshot:
+        """Everything but the notes. The first note's deck names the root deck: given, or
+        known once `records` read every note (else read here)."""
+        if first_deck is None:
+            if self._first_deck is None:
+                for _ in self.records():
+                    pass
+            first_deck = self._first_deck
+        assert first_deck is not None
+        root = first_deck.split("::")[0]
         with self._reading():
             description = next(
                 (str(d.get("desc", "")) for d in self._decks.values() if d["name"] == root), ""
@@ -367,21 +370,27 @@ class PackageReader:
         """The notes of these rows (as `records` numbered them)."""
         return {record[0]: _note(record) for record in self.records(rows)} if rows else {}
 
+    def count(self) -> int:
+        """How many notes the package holds."""
+        with self._reading():
+            return int(self._conn.execute("select count(*) from notes").fetchone()[0])
+
     def records(self, wanted: Collection[int] | None = None) -> Iterator[NoteRecord]:
         """Every note (or the `wanted` rows) as the parts a PackagedNote is made of, rows
         numbered from 0 in the package's own order; notes without cards come last. Plain
         tuples: a large package's notes are digested without an object per note."""
         first: NoteRecord | None = None
+        query, skip = "select guid, mid, mod, tags, flds from notes order by id", 0
+        if isinstance(wanted, range) and wanted.step == 1:  # SQLite skips the rows before
+            query, skip = f"{query} limit {len(wanted)} offset {wanted.start}", wanted.start
         with self._reading():
             # The notes query first: a crafted file's broken notes table is reported before
             # its cards are read.
-            note_rows = self._conn.execute(
-                "select guid, mid, mod, tags, flds from notes order by id"
-            )
+            note_rows = self._conn.execute(query)
             cards = self._cards()
             last = len(cards)  # notes without cards come after every other
             notetypes, deck_names = self.notetypes, self._deck_names
-            for row, (guid, mid, mod, tags, flds) in enumerate(note_rows):
+            for row, (guid, mid, mod, tags, flds) in enumerate(note_rows, skip):
                 if wanted is not None and row not in wanted:
                     continue
                 notetype = notetypes.get(int(mid))
@@ -445,6 +454,9 @@ class PackageReader:
             return
         except sqlite3.Error as err:
             reason = str(err)
+            if reason == "interrupted" and time.monotonic() <= self._deadline:
+                # Ctrl-C while SQLite ran the progress handler, which swallowed it.
+                raise KeyboardInterrupt from None
             if time.monotonic() > self._deadline:
                 reason = (
                     f"reading it took more than {MAX_READ_SECONDS} seconds, far longer than "
