@@ -147,7 +147,7 @@ def index_side(path: Path, *, clock: int) -> Iterator[NoteIndex]:
 
 # From this many notes on, a second process digests half of a package's notes: reading a
 # package is the part of diff and release-check that runs before the pass uses every CPU.
-SPLIT_MIN_NOTES = 20_000
+SPLIT_MIN_NOTES = 5_000
 
 
 def _index_package(reader: PackageReader, index: NoteIndex) -> str:
