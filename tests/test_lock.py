@@ -54,7 +54,7 @@ def test_format_and_parse_round_trip():
     text = lock.format_lock(OLD)
     assert lock.parse_lock("cards/neurodeck.lock", text) == OLD
     assert [line for line in text.splitlines() if not line.startswith("#")] == [
-        "lock\t2\ttest",
+        "lock\t3\ttest",
         "deck\tTest Deck",
         "notetype\tbasic\tt1\t50",
         "note\ta\t00000000000000a1\t100\tbasic\t0\t",
@@ -149,7 +149,7 @@ def test_a_time_that_is_not_a_sane_epoch_second_is_a_located_error(bad):
 
 
 def test_a_newer_format_asks_for_a_newer_neurodeck():
-    text = lock.format_lock(OLD).replace("lock\t2\ttest", "lock\t3\ttest")
+    text = lock.format_lock(OLD).replace("lock\t3\ttest", "lock\t4\ttest")
     message = _damaged(text)
     assert "written by a newer neurodeck" in message
     assert "upgrade neurodeck" in message
@@ -157,9 +157,9 @@ def test_a_newer_format_asks_for_a_newer_neurodeck():
 
 def test_the_lock_line_is_required_once_and_first():
     text = lock.format_lock(OLD)
-    assert "names no deck id" in _damaged(text.replace("lock\t2\ttest", "lock\t2\t"))
-    assert "must come once" in _damaged(text + "lock\t2\ttest\n")
-    assert "not a version number" in _damaged(text.replace("lock\t2\t", "lock\ttwo\t"))
+    assert "names no deck id" in _damaged(text.replace("lock\t3\ttest", "lock\t3\t"))
+    assert "must come once" in _damaged(text + "lock\t3\ttest\n")
+    assert "not a version number" in _damaged(text.replace("lock\t3\t", "lock\ttwo\t"))
 
 
 def test_a_version_1_lock_is_still_read_and_rewritten_in_the_new_format():
@@ -175,7 +175,7 @@ def test_a_version_1_lock_is_still_read_and_rewritten_in_the_new_format():
     updater.note("a", "00000000000000a1", "basic", "", "0")
     updater.note("b", "00000000000000a2", "cloze", "X::Y", "0,1")
     assert updater.changes() == []  # --frozen still builds an old release from its lock
-    assert updater.migration() == "lock format 1 rewritten as format 2"
+    assert updater.migration() == "lock format 1 rewritten as format 3"
     assert updater.lock() == OLD
 
 
