@@ -11,13 +11,19 @@ changed digest moves the time of the notes that use it.
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
+import pytest
 from anki_helpers import LearnerCollection
+from click.testing import CliRunner
 from conftest import MakeDeck, png
 
+from neurodeck import lock, pipeline
+from neurodeck.cli import cli
 from neurodeck.ids import note_guid
+from neurodeck.lock import LOCK_FILE
 from neurodeck.pipeline import build
 
 T1 = 1_700_000_000  # release 1
@@ -117,3 +123,174 @@ def test_a_redrawn_image_under_the_same_name_reaches_learners_with_their_history
     }
     assert logs_after == logs
     assert built.lock_changes == ["3 notes changed", "images changed: brain.png, slice.png"]
+
+
+def note_mods(deck_dir: Path) -> dict[str, int]:
+    lines = (deck_dir / LOCK_FILE).read_text(encoding="utf-8").splitlines()
+    return {p[1]: int(p[3]) for p in (line.split("\t") for line in lines) if p[0] == "note"}
+
+
+@pytest.mark.parametrize("workers", [False, True])
+def test_a_redrawn_image_moves_exactly_the_notes_that_show_it(
+    make_deck: MakeDeck, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: bool
+) -> None:
+    if workers:  # every fact set in a forked worker, each hashing the images it meets
+        monkeypatch.setattr(pipeline, "PARALLEL_MIN_BYTES", 0)
+        monkeypatch.setattr(pipeline, "usable_cpus", lambda: 2)
+    deck_dir = deck_with_images(make_deck)
+    build(deck_dir, tmp_path / "r1.apkg", clock=T1)
+    assert set(note_mods(deck_dir).values()) == {T1}
+    (deck_dir / "media/brain.png").write_bytes(NEW)
+    built = build(deck_dir, tmp_path / "r2.apkg", clock=T2)
+    assert built.lock_changes == ["2 notes changed", "images changed: brain.png"]
+    assert note_mods(deck_dir) == {
+        "figure": T2,
+        "figure-again": T2,
+        "midline": T1,
+        "other-figure": T1,
+        "plain": T1,
+    }
+    digests = {name: digest for _, name, digest in media_records(deck_dir)}
+    assert digests == {
+        "brain.png": lock.image_digest(io.BytesIO(NEW)),
+        "other.png": lock.image_digest(io.BytesIO(png(20, 20))),
+        "slice.png": lock.image_digest(io.BytesIO(OLD)),
+    }
+    # Built again, nothing moves: the lock now knows the new image.
+    lock_text = (deck_dir / LOCK_FILE).read_bytes()
+    again = build(deck_dir, tmp_path / "r3.apkg", clock=T2 + 100)
+    assert again.lock_changes == []
+    assert (deck_dir / LOCK_FILE).read_bytes() == lock_text
+    assert (tmp_path / "r3.apkg").read_bytes() == (tmp_path / "r2.apkg").read_bytes()
+
+
+def media_records(deck_dir: Path) -> list[tuple[str, ...]]:
+    lines = (deck_dir / LOCK_FILE).read_text(encoding="utf-8").splitlines()
+    return [tuple(line.split("\t")) for line in lines if line.startswith("media\t")]
+
+
+def test_an_unchanged_rebuild_changes_nothing(make_deck: MakeDeck, tmp_path: Path) -> None:
+    deck_dir = deck_with_images(make_deck)
+    build(deck_dir, tmp_path / "r1.apkg", clock=T1)
+    lock_text = (deck_dir / LOCK_FILE).read_bytes()
+    assert [name for _, name, _ in media_records(deck_dir)] == [
+        "brain.png",
+        "other.png",
+        "slice.png",
+    ]
+    assert build(deck_dir, tmp_path / "r2.apkg", clock=T2).lock_changes == []
+    assert (deck_dir / LOCK_FILE).read_bytes() == lock_text
+    assert (tmp_path / "r2.apkg").read_bytes() == (tmp_path / "r1.apkg").read_bytes()
+
+
+def as_format_2(deck_dir: Path) -> str:
+    """The lock as neurodeck wrote it before format 3: no media records."""
+    text = (deck_dir / LOCK_FILE).read_text(encoding="utf-8")
+    lines = [line for line in text.splitlines(keepends=True) if not line.startswith("media\t")]
+    return "".join(lines).replace("lock\t3\ttest\n", "lock\t2\ttest\n")
+
+
+def test_a_lock_without_media_records_builds_frozen_and_migrates_keeping_every_time(
+    make_deck: MakeDeck, tmp_path: Path, runner: CliRunner
+) -> None:
+    """The committed lock of every deck built before format 3 must not churn: no note with an
+    image may move, or every learner would get every such note again."""
+    deck_dir = deck_with_images(make_deck)
+    out = tmp_path / "out.apkg"
+    build(deck_dir, out, clock=T1)
+    package, v3 = out.read_bytes(), (deck_dir / LOCK_FILE).read_text(encoding="utf-8")
+    v2 = as_format_2(deck_dir)
+    (deck_dir / LOCK_FILE).write_text(v2, encoding="utf-8")
+    later = {"SOURCE_DATE_EPOCH": str(T2)}
+    frozen = runner.invoke(cli, ["build", str(deck_dir), "-o", str(out), "--frozen"], env=later)
+    assert frozen.exit_code == 0, frozen.output
+    assert (out.read_bytes(), (deck_dir / LOCK_FILE).read_text(encoding="utf-8")) == (package, v2)
+    result = runner.invoke(cli, ["build", str(deck_dir), "-o", str(out)], env=later)
+    assert result.exit_code == 0, result.output
+    assert (
+        "Updated neurodeck.lock: lock format 2 rewritten as format 3 (recorded each image's "
+        "digest; no note's time moved)"
+    ) in result.stdout
+    assert (out.read_bytes(), (deck_dir / LOCK_FILE).read_text(encoding="utf-8")) == (package, v3)
+
+
+def test_frozen_refuses_a_lock_that_does_not_know_a_redrawn_image(
+    make_deck: MakeDeck, tmp_path: Path, runner: CliRunner
+) -> None:
+    deck_dir = deck_with_images(make_deck)
+    out = tmp_path / "out.apkg"
+    build(deck_dir, out, clock=T1)
+    before = out.read_bytes(), (deck_dir / LOCK_FILE).read_bytes()
+    (deck_dir / "media/slice.png").write_bytes(NEW)
+    later = {"SOURCE_DATE_EPOCH": str(T2)}
+    frozen = runner.invoke(cli, ["build", str(deck_dir), "-o", str(out), "--frozen"], env=later)
+    assert frozen.exit_code == 1
+    assert (
+        f"{deck_dir / LOCK_FILE}: error: neurodeck.lock is out of date (1 note changed; images "
+        "changed: slice.png)"
+    ) in frozen.stderr
+    assert "run `neurodeck build` and commit the updated lock file" in frozen.stderr
+    assert (out.read_bytes(), (deck_dir / LOCK_FILE).read_bytes()) == before
+    # The hint, applied: build, then the frozen build passes.
+    assert runner.invoke(cli, ["build", str(deck_dir), "-o", str(out)], env=later).exit_code == 0
+    assert note_mods(deck_dir)["midline"] == T2
+    again = runner.invoke(cli, ["build", str(deck_dir), "-o", str(out), "--frozen"], env=later)
+    assert again.exit_code == 0, again.output
+
+
+def test_lock_from_a_release_counts_a_note_whose_image_was_redrawn_since_as_edited(
+    make_deck: MakeDeck, tmp_path: Path, runner: CliRunner
+) -> None:
+    deck_dir = deck_with_images(make_deck)
+    release = build(deck_dir, tmp_path / "r1.apkg", clock=T1).path
+    (deck_dir / "media/brain.png").write_bytes(NEW)
+    (deck_dir / LOCK_FILE).unlink()  # lost
+    later = {"SOURCE_DATE_EPOCH": str(T2)}
+    result = runner.invoke(cli, ["lock", str(deck_dir), "--from", str(release)], env=later)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.endswith("3 notes as released, 2 edited since, 0 new\n")
+    assert note_mods(deck_dir) == {
+        "figure": T2,
+        "figure-again": T2,
+        "midline": T1,
+        "other-figure": T1,
+        "plain": T1,
+    }
+    # The rebuilt lock is what a build would write: the next release builds frozen.
+    out = tmp_path / "r2.apkg"
+    frozen = runner.invoke(cli, ["build", str(deck_dir), "-o", str(out), "--frozen"], env=later)
+    assert frozen.exit_code == 0, frozen.output
+
+
+def test_an_image_whose_name_has_a_tab_is_refused(make_deck: MakeDeck, runner: CliRunner) -> None:
+    """Markdown escapes such a name, but a diagram's `image:` is taken as written."""
+    diagram = DIAGRAM_YAML.replace("image: media/slice.png", 'image: "media/a\\tb.png"')
+    deck_dir = make_deck({"a.yaml": diagram, "media/a\tb.png": OLD})
+    result = runner.invoke(cli, ["check", str(deck_dir)])
+    assert result.exit_code == 1
+    assert "has a tab or a line break in its name" in result.stderr
+    assert "rename the file" in result.stderr
+
+
+def test_release_check_and_diff_call_a_redrawn_image_an_update(
+    make_deck: MakeDeck, tmp_path: Path, runner: CliRunner
+) -> None:
+    """Its notes' fields are unchanged and their time moved: without the image's bytes they
+    looked like a lost lock ("did not change but its modification time moved forward")."""
+    deck_dir = deck_with_images(make_deck)
+    release_1 = build(deck_dir, tmp_path / "r1.apkg", clock=T1).path
+    (deck_dir / "media/brain.png").write_bytes(NEW)
+    deck_yaml = deck_dir / "deck.yaml"
+    deck_yaml.write_text(deck_yaml.read_text().replace("1.0.0", "1.1.0"))
+    later = {"SOURCE_DATE_EPOCH": str(T2)}
+    diff = runner.invoke(cli, ["diff", str(release_1), str(deck_dir)], env=later)
+    assert diff.exit_code == 0, diff.output
+    assert "0 added, 2 changed, 0 removed" in diff.stdout
+    assert "  figure: image\n  figure-again: image\n" in diff.stdout
+    release_2 = build(deck_dir, tmp_path / "r2.apkg", clock=T2).path
+    for new in (deck_dir, release_2):
+        checked = runner.invoke(cli, ["release-check", str(release_1), str(new)], env=later)
+        assert checked.exit_code == 0, checked.output
+        assert "did not change" not in checked.output
+        assert "were updated" in checked.stdout
+        assert "“Which region is marked?”, “Name the lobe.”" in checked.stdout
