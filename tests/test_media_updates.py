@@ -294,3 +294,28 @@ def test_release_check_and_diff_call_a_redrawn_image_an_update(
         assert "did not change" not in checked.output
         assert "were updated" in checked.stdout
         assert "“Which region is marked?”, “Name the lobe.”" in checked.stdout
+
+
+@pytest.mark.parametrize("name", ["_shared.png", "latex-formula.png"])
+def test_an_image_anki_treats_as_static_is_never_replaced_and_release_check_says_so(
+    make_deck: MakeDeck, tmp_path: Path, runner: CliRunner, name: str
+) -> None:
+    """Anki copies a file whose name starts with `_` or `latex-` only when the learner has
+    none of that name, and never renames it (rslib media.rs is_static): the note is updated
+    (its time moved with the image), but it still shows the old file."""
+    fact_set = f"notes:\n  - {{id: eq, front: 'Solve ![x](media/{name})', back: Done}}\n"
+    deck_dir = make_deck({"eq.yaml": fact_set, f"media/{name}": OLD})
+    release_1 = build(deck_dir, tmp_path / "r1.apkg", clock=T1).path
+    (deck_dir / f"media/{name}").write_bytes(NEW)
+    deck_yaml = deck_dir / "deck.yaml"
+    deck_yaml.write_text(deck_yaml.read_text().replace("1.0.0", "1.1.0"))
+    release_2 = build(deck_dir, tmp_path / "r2.apkg", clock=T2).path
+    with LearnerCollection(tmp_path / "learner") as learner:
+        learner.import_apkg(release_1)
+        assert learner.import_apkg(release_2).counts()["updated"] == 1
+        (card,) = learner.view().cards
+        assert shown_images(card.question, Path(learner.col.media.dir())) == [OLD]
+    later = {"SOURCE_DATE_EPOCH": str(T2)}
+    checked = runner.invoke(cli, ["release-check", str(release_1), str(release_2)], env=later)
+    assert checked.exit_code == 1
+    assert f"error: media file '{name}' changed: Anki copies a file whose name" in checked.output
