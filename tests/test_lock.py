@@ -399,3 +399,19 @@ def test_a_lock_without_media_records_migrates_without_moving_a_time():
         "lock format 2 rewritten as format 3 (recorded each image's digest; no note's time moved)"
     )
     assert updater.lock() == WITH_MEDIA
+
+
+@given(
+    st.dictionaries(
+        # Any name pipeline._Media accepts: no tab, no line break of any kind.
+        st.text(min_size=1, max_size=8).filter(lambda n: "\t" not in n and n.splitlines() == [n]),
+        st.integers(0, 2**64 - 1).map(lambda number: f"{number:016x}"),
+        max_size=12,
+    )
+)
+def test_any_media_record_neurodeck_writes_reads_back(media):
+    written = lock.Lock(OLD.notes, OLD.notetypes, OLD.deck_name, deck_id="test", media=media)
+    text = lock.format_lock(written)
+    assert lock.parse_lock("cards/neurodeck.lock", text).media == media
+    with_lines = lock.parse_lock_lines("cards/neurodeck.lock", text.splitlines(keepends=True))
+    assert with_lines.media == media
