@@ -134,9 +134,17 @@ def note_mods(deck_dir: Path) -> dict[str, int]:
 def test_a_redrawn_image_moves_exactly_the_notes_that_show_it(
     make_deck: MakeDeck, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: bool
 ) -> None:
+    forked = []
     if workers:  # every fact set in a forked worker, each hashing the images it meets
         monkeypatch.setattr(pipeline, "PARALLEL_MIN_BYTES", 0)
         monkeypatch.setattr(pipeline, "usable_cpus", lambda: 2)
+        parallel = pipeline._parallel
+
+        def counted(work, paths):
+            forked.append(len(paths))
+            return parallel(work, paths)
+
+        monkeypatch.setattr(pipeline, "_parallel", counted)
     deck_dir = deck_with_images(make_deck)
     build(deck_dir, tmp_path / "r1.apkg", clock=T1)
     assert set(note_mods(deck_dir).values()) == {T1}
@@ -162,6 +170,7 @@ def test_a_redrawn_image_moves_exactly_the_notes_that_show_it(
     assert again.lock_changes == []
     assert (deck_dir / LOCK_FILE).read_bytes() == lock_text
     assert (tmp_path / "r3.apkg").read_bytes() == (tmp_path / "r2.apkg").read_bytes()
+    assert forked == ([2, 2, 2] if workers else [])
 
 
 def media_records(deck_dir: Path) -> list[tuple[str, ...]]:
