@@ -360,8 +360,11 @@ class _Comparison:
                 changed.append(NoteChange(note_ref(new, note, ids), parts, before[row], note))
             elif note.mod > before[row].mod:
                 if _image_redrawn(old, new, note):
-                    ref = note_ref(new, note, {note.guid: before[row].note_id or ""})
-                    changed.append(NoteChange(ref, ("image",), before[row], note))
+                    old_id = before[row].note_id
+                    ids = {note.guid: old_id} if old_id else {}
+                    changed.append(
+                        NoteChange(note_ref(new, note, ids), ("image",), before[row], note)
+                    )
                 else:
                     same.append(note)
         changed_guids = {c.new.guid for c in changed}
