@@ -560,7 +560,10 @@ def modified_time(
 def image_digest(file: io.BufferedIOBase) -> str:
     """What the lock records of an image's bytes (read from `file` in chunks): 16 hex
     digits, like a note's hash."""
-    return hashlib.file_digest(file, "sha256").hexdigest()[:16]
+    digest = hashlib.sha256()  # hashlib.file_digest is Python 3.11+; 3.10 is supported
+    for chunk in iter(lambda: file.read(1 << 20), b""):
+        digest.update(chunk)
+    return digest.hexdigest()[:16]
 
 
 def image_changed(old: Lock, name: str, digest: str) -> bool:

@@ -317,9 +317,10 @@ def _digest(job: _Job, image: Path) -> str | None:
         job.digests[image] = None
         if image.is_relative_to(job.media_root):  # never read a file outside the deck
             # Non-blocking, so that a FIFO cannot hang the build; only a regular file is read.
-            with contextlib.suppress(OSError), os.fdopen(
-                os.open(image, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb"
-            ) as file:
+            with (
+                contextlib.suppress(OSError),
+                os.fdopen(os.open(image, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as file,
+            ):
                 status = os.fstat(file.fileno())
                 if stat.S_ISREG(status.st_mode) and status.st_size <= MAX_MEDIA_BYTES:
                     job.digests[image] = lockfile.image_digest(file)
