@@ -162,7 +162,13 @@ def _index_package(reader: PackageReader, index: NoteIndex) -> str:
     fail, this process digests it too (and reports what is wrong with it)."""
     count = reader.count()
     half = count // 2
-    if count < SPLIT_MIN_NOTES or usable_cpus() < 2 or threading.active_count() > 1:
+    # fork() in a process with threads can deadlock (and some systems have no fork).
+    if (
+        count < SPLIT_MIN_NOTES
+        or usable_cpus() < 2
+        or threading.active_count() > 1
+        or not hasattr(os, "fork")
+    ):
         return _add_rows(reader, index, None)[1]
     read_end, write_end = os.pipe()
     pid = os.fork()
