@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sqlite3
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,7 @@ from conftest import DECK_YAML, MakeDeck
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from neurodeck import pipeline
+from neurodeck import diff, pipeline
 from neurodeck.cli import cli
 from neurodeck.diff import changed_parts, diff_paths, diff_snapshots, digest, note_ref
 from neurodeck.export import render_json
@@ -160,6 +162,58 @@ def test_notes_compared_in_worker_processes_give_the_same_diff(
     monkeypatch.setattr(pipeline, "_parallel", lambda *a: forks.append(1) or parallel(*a))
     assert streamed(diff_paths(releases[old], releases["v2"], clock=T2)) == expected
     assert forks
+
+
+@pytest.mark.parametrize("new", ["v2", "v2.apkg"])
+def test_a_package_digested_by_two_processes_gives_the_same_diff(
+    monkeypatch: pytest.MonkeyPatch, releases: dict[str, Path], new: str
+) -> None:
+    """A large package's second half is digested in a forked process (forced here for a
+    small one): the diff is the same, and this process digested only the first half."""
+    if pipeline.usable_cpus() < 2:
+        pytest.skip("one CPU: the package is read by one process")
+    old_path, new_path = releases["v1.apkg"], releases[new]
+    expected = reference_diff(read_side(old_path, clock=T2), read_side(new_path, clock=T2))
+    monkeypatch.setattr(diff, "SPLIT_MIN_NOTES", 2)
+    asked: list[range | None] = []
+    add_rows = diff._add_rows
+    monkeypatch.setattr(
+        diff, "_add_rows", lambda r, i, rows: asked.append(rows) or add_rows(r, i, rows)
+    )
+    assert streamed(diff_paths(old_path, new_path, clock=T2)) == expected
+    assert len(asked) == 1 and asked[0] is not None and asked[0].start == 0
+    assert 0 < len(asked[0]) < len(read_side(old_path, clock=T2).notes)
+
+
+@pytest.mark.parametrize("damaged", ["first", "last"])
+def test_a_damaged_note_is_reported_alike_by_one_or_two_processes(
+    monkeypatch: pytest.MonkeyPatch,
+    releases: dict[str, Path],
+    runner: CliRunner,
+    tmp_path: Path,
+    damaged: str,
+) -> None:
+    """Whichever half holds it, a note of an unknown note type is the one clear line that
+    reading the package in one process gives."""
+    package = tmp_path / "damaged.apkg"
+    with zipfile.ZipFile(releases["v1.apkg"]) as archive:
+        db = tmp_path / "collection.anki2"
+        db.write_bytes(archive.read("collection.anki2"))
+    conn = sqlite3.connect(db)
+    which = "min" if damaged == "first" else "max"
+    conn.execute(f"update notes set mid = 7 where id = (select {which}(id) from notes)")
+    conn.commit()
+    conn.close()
+    with zipfile.ZipFile(package, "w") as archive:
+        archive.write(db, "collection.anki2")
+        archive.writestr("media", "{}")
+    args = ["diff", str(package), str(releases["v2"])]
+    alone = runner.invoke(cli, args)
+    monkeypatch.setattr(diff, "SPLIT_MIN_NOTES", 2)
+    split = runner.invoke(cli, args)
+    assert "unknown note type 7" in alone.output
+    assert (split.exit_code, split.output) == (alone.exit_code, alone.output)
+    assert split.exception is None or isinstance(split.exception, SystemExit)
 
 
 def test_the_test_decks_hold_every_kind_of_change(releases: dict[str, Path]) -> None:

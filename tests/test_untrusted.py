@@ -4,9 +4,11 @@ from the real collection, and hostile ones are refused with one line, quickly, l
 from __future__ import annotations
 
 import sqlite3
+import sys
 import time
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import zstandard
@@ -231,6 +233,39 @@ def test_reading_a_collection_is_cut_off_at_the_deadline(
         f"{many}: error: is not a readable Anki collection: reading it took more than 0 "
         "seconds, far longer than any real collection takes"
     )
+
+
+def test_ctrl_c_while_sqlite_reads_is_an_interrupt_not_a_damaged_file(
+    runner: CliRunner, built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite swallows a Ctrl-C that arrives in its progress handler and says "interrupted":
+    that is the user stopping the command, not a fault of the package."""
+    many = package(
+        tmp_path / "many.apkg",
+        {
+            "collection.anki2": sqlite_bytes(
+                tmp_path,
+                (
+                    f"{TABLES} insert into col values ('{MODELS}', '{DECKS}');"
+                    "insert into notes with recursive r(x) as "
+                    "(select 1 union all select x + 1 from r where x < 50000) "
+                    "select x, 'g' || x, 1, 0, '', 'f' from r;"
+                ),
+            )
+        },
+    )
+    fired = []
+
+    def monotonic() -> float:
+        if not fired and sys._getframe(1).f_code.co_name == "<lambda>":  # the handler
+            fired.append(True)
+            raise KeyboardInterrupt
+        return time.monotonic()
+
+    monkeypatch.setattr(snapshot, "time", SimpleNamespace(monotonic=monotonic))
+    result = runner.invoke(cli, ["diff", str(many), str(built)])
+    assert fired
+    assert (result.exit_code, result.output) == (130, "neurodeck: interrupted by SIGINT; stopped\n")
 
 
 # ------------------------------------------------------------------- schema surprises

@@ -9,23 +9,29 @@ from __future__ import annotations
 
 import hashlib
 import marshal
+import os
 import re
+import signal
+import threading
 from array import array
 from bisect import bisect_right
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from operator import itemgetter
 from pathlib import Path
+from typing import Any
 
 from .anki_rules import static_media
 from .ankitext import media_names
 from .errors import printable
 from .markup import html_to_text
 from .notetypes import CLOZE_RE
-from .pipeline import no_gc
+from .pipeline import no_gc, usable_cpus
 from .snapshot import (
     NoteType,
     PackagedNote,
+    PackageReader,
     Snapshot,
     open_package,
     read_side,
@@ -133,17 +139,77 @@ def index_side(path: Path, *, clock: int) -> Iterator[NoteIndex]:
     with open_package(path) as reader:
         index = NoteIndex(reader.fetch)
         with no_gc():  # many small objects that make no cycles
-            for row, position, note in reader.scan():
-                index.add(row, position, reader.notetypes, note)
+            first_deck = _index_package(reader, index)
             index.freeze()
         # Of the package's media, only what Anki's import rules look at (anki_rules.py).
         index.header = replace(
-            reader.header(),
+            reader.header(first_deck),
             media=read_media(path, static_media),
             media_digests=media_digests(path),
         )
         _return_free_memory()
         yield index
+
+
+# From this many notes on, a second process digests half of a package's notes: reading a
+# package is the part of diff and release-check that runs before the pass uses every CPU.
+SPLIT_MIN_NOTES = 5_000
+
+
+def _index_package(reader: PackageReader, index: NoteIndex) -> str:
+    """Add every note of the package to `index`; returns the deck of its first note. A
+    large package's second half is digested by a forked process meanwhile; should that
+    fail, this process digests it too (and reports what is wrong with it)."""
+    count = reader.count()
+    half = count // 2
+    # fork() in a process with threads can deadlock (and some systems have no fork).
+    if (
+        count < SPLIT_MIN_NOTES
+        or usable_cpus() < 2
+        or threading.active_count() > 1
+        or not hasattr(os, "fork")
+    ):
+        return _add_rows(reader, index, None)[1]
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its half, as bytes down the pipe, then gone without a trace
+        status = 1
+        try:
+            os.close(read_end)
+            part = NoteIndex(reader.fetch)
+            with PackageReader(reader.db, reader.source) as own:  # never share a connection
+                first = _add_rows(own, part, range(half, count))
+            with open(write_end, "wb") as pipe:
+                pipe.write(marshal.dumps((*part.added(), first)))
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    with open(read_end, "rb") as pipe:
+        try:
+            mine = _add_rows(reader, index, range(half))
+            data = pipe.read()
+        except BaseException:
+            os.kill(pid, signal.SIGKILL)
+            raise
+        finally:
+            status = os.waitpid(pid, 0)[1]
+    if status == 0:
+        *added, theirs = marshal.loads(data)
+        index.extend(*added)
+    else:
+        theirs = _add_rows(reader, index, range(half, count))
+    return str((mine if mine[0] <= theirs[0] else theirs)[1])  # on a tie, the earlier row
+
+
+def _add_rows(reader: PackageReader, index: NoteIndex, rows: range | None) -> tuple[int, str]:
+    """Add these rows' notes to `index`; returns the place and deck of the first one."""
+    first = (2**63, "")
+    for row, place, guid, notetype, fields, tags, mod, deck, _ in reader.records(rows):
+        index.add(row, place, guid, mod, note_digest(notetype, fields, tags, deck))
+        if place < first[0]:
+            first = (place, deck)
+    return first
 
 
 _ODD_MOD = -(2**63)  # stands for a time outside 64 bits (a crafted package's)
@@ -161,8 +227,9 @@ class NoteIndex:
         self.count = 0
         self.fetch = fetch
         # Filled by add in row order, then sorted by GUID hash (and row) by freeze.
-        self._keys: bytes | bytearray = bytearray()  # 16 bytes a note
-        self._digests: bytes | bytearray = bytearray()  # 16 bytes a note
+        self._keys = b""  # 16 bytes a note
+        self._digests = b""  # 16 bytes a note
+        self._added: tuple[list[bytes], list[bytes]] = ([], [])  # keys, digests until freeze
         self._mods = array("q")
         self._rows = array("q")
         self._places = array("q")
@@ -176,39 +243,49 @@ class NoteIndex:
         notes = side.notes
         index = cls(lambda rows: {row: notes[row] for row in rows})
         for row, note in enumerate(notes):
-            index.add(row, row, side.notetypes, note)
+            index.add(row, row, note.guid, note.mod, digest(side.notetypes, note))
         index.freeze()
         index.header = side
         return index
 
-    def add(
-        self, row: int, position: int, notetypes: Mapping[int, NoteType], note: PackagedNote
-    ) -> None:
-        """Record a note (rows in increasing order); a later note of the same GUID hides it
-        from lookups, as Snapshot.by_guid does."""
-        mod = note.mod
+    def add(self, row: int, place: int, guid: str, mod: int, note_digest: bytes) -> None:
+        """Record a note (rows in increasing order, from 0); a later note of the same GUID
+        hides it from lookups, as Snapshot.by_guid does."""
         if not -(2**63) < mod < 2**63:
-            self._odd_mods[row], mod = note.mod, _ODD_MOD
-        self._keys += _key(note.guid)
-        self._digests += digest(notetypes, note)
+            self._odd_mods[row], mod = mod, _ODD_MOD
+        self._added[0].append(_key(guid))
+        self._added[1].append(note_digest)
         self._mods.append(mod)
-        self._rows.append(row)
-        self._places.append(position)
-        self.count += 1
+        self._places.append(place)
+
+    def added(self) -> tuple[bytes, bytes, bytes, bytes, dict[int, int]]:
+        """What add recorded, as bytes (for extend)."""
+        keys, digests = self._added
+        mods, places = self._mods.tobytes(), self._places.tobytes()
+        return b"".join(keys), b"".join(digests), mods, places, self._odd_mods
+
+    def extend(
+        self, keys: bytes, digests: bytes, mods: bytes, places: bytes, odd_mods: dict[int, int]
+    ) -> None:
+        """Record the notes of the next rows, as another index's `added` gave them."""
+        self._added[0].extend([keys[i : i + 16] for i in range(0, len(keys), 16)])
+        self._added[1].extend([digests[i : i + 16] for i in range(0, len(digests), 16)])
+        self._mods.frombytes(mods)
+        self._places.frombytes(places)
+        self._odd_mods.update(odd_mods)
 
     def freeze(self) -> None:
         """Sort the records by GUID hash, then row, once every note was added."""
-        keys = self._keys
-        order = sorted(range(self.count), key=lambda i: keys[16 * i : 16 * i + 16])
-        self._keys = b"".join([keys[16 * i : 16 * i + 16] for i in order])
-        self._digests = b"".join([self._digests[16 * i : 16 * i + 16] for i in order])
-        for name in ("_mods", "_rows", "_places"):
-            values = getattr(self, name)
-            setattr(self, name, array("q", [values[i] for i in order]))
-        self._prefixes = array(
-            "Q",
-            [int.from_bytes(self._keys[16 * i : 16 * i + 8], "big") for i in range(self.count)],
-        )
+        (keys, digests), mods, places = self._added, self._mods, self._places
+        self._added = ([], [])
+        self.count = len(keys)
+        order = sorted(range(self.count), key=keys.__getitem__)
+        self._keys = b"".join([keys[i] for i in order])
+        self._digests = b"".join([digests[i] for i in order])
+        self._mods = array("q", [mods[i] for i in order])
+        self._places = array("q", [places[i] for i in order])
+        self._rows = array("q", order)
+        self._prefixes = array("Q", [int.from_bytes(keys[i][:8], "big") for i in order])
         self._seen = bytearray(self.count)
 
     def match(self, guid: str) -> int:
@@ -278,28 +355,33 @@ def _key(guid: str) -> bytes:
 
 
 def digest(notetypes: Mapping[int, NoteType], note: PackagedNote) -> bytes:
+    """note_digest of a note."""
+    return note_digest(notetypes[note.notetype_id], note.fields, note.tags, note.deck)
+
+
+def note_digest(notetype: NoteType, fields: Sequence[str], tags: Iterable[str], deck: str) -> bytes:
     """Everything changed_parts compares, hashed: two notes with the same digest differ in
     no part (fields without their origin link, the set of tags, subdeck, note type id)."""
-    notetype = notetypes[note.notetype_id]
     plan = _PLANS.get(id(notetype))
     if plan is None or plan[0] is not notetype:
         # A field's value by key, the last field of a key winning (as Snapshot.fields_of).
         positions = {f.key: i for i, f in enumerate(notetype.fields)}
-        plan = _PLANS[id(notetype)] = (notetype, sorted(positions.items()))
-    fields = note.fields
+        keys = sorted(positions)
+        values_of = itemgetter(*[positions[key] for key in keys]) if keys else lambda _: ()
+        plan = _PLANS[id(notetype)] = (notetype, tuple(keys), values_of)
     if "nd-origin" in "".join(fields):
-        fields = tuple([without_origin(value) for value in fields])
-    # A field one side lacks compares as empty.
-    values = [(key, fields[position]) for key, position in plan[1] if fields[position]]
-    subdeck = note.deck.partition("::")[2]
-    # marshal writes each value with its type and length, so no two different notes give
-    # the same bytes; version 2 writes equal values alike, however Python shares them.
-    data = marshal.dumps((note.notetype_id, subdeck, sorted(set(note.tags)), values), 2)
-    return hashlib.blake2b(data, digest_size=16).digest()
+        fields = [without_origin(value) for value in fields]
+    # The values in the order of their keys: two note types with the same field keys give
+    # the same digest exactly when changed_parts finds no change. (Note types that differ in
+    # their keys give different digests, and changed_parts then decides.) marshal writes
+    # each value with its type and length, so no two different notes give the same bytes;
+    # version 2 writes equal values alike, however Python shares them.
+    data = (notetype.id, deck.partition("::")[2], sorted(set(tags)), plan[1], plan[2](fields))
+    return hashlib.blake2b(marshal.dumps(data, 2), digest_size=16).digest()
 
 
-# Per note type: the note type and its field positions by key, sorted by key.
-_PLANS: dict[int, tuple[NoteType, list[tuple[str, int]]]] = {}
+# Per note type: the note type, its field keys sorted, and what picks their values.
+_PLANS: dict[int, tuple[NoteType, tuple[str, ...], Callable[[Sequence[str]], Any]]] = {}
 
 
 # The old side's positions a few notes matched, and those of them that differ: (note, old

@@ -289,6 +289,16 @@ def open_package(path: Path, *, source: str | None = None) -> Iterator[PackageRe
             yield reader
 
 
+# A note's parts, as PackageReader.records reads them: row, curriculum place, GUID, note
+# type, fields, tags, modification time, deck, card ordinals.
+NoteRecord = tuple[int, int, str, "NoteType", list[str], list[str], int, str, tuple[int, ...]]
+
+
+def _note(record: NoteRecord) -> PackagedNote:
+    _, _, guid, notetype, fields, tags, mod, deck, ordinals = record
+    return PackagedNote(guid, notetype.id, tuple(fields), tuple(tags), mod, deck, ordinals)
+
+
 class PackageReader:
     """A collection database opened read-only, its notes read on demand rather than held
     (what diff and release-check compare a large release with). Its work is bounded and its
@@ -296,7 +306,7 @@ class PackageReader:
     ever."""
 
     def __init__(self, db: Path, source: str) -> None:
-        self.source = source
+        self.db, self.source = db, source
         self._deadline = time.monotonic() + MAX_READ_SECONDS
         with self._reading():
             self._conn = _connect_read_only(db)
@@ -334,13 +344,16 @@ class PackageReader:
     def __exit__(self, *exc: object) -> None:
         self._conn.close()
 
-    def header(self) -> Snapshot:
-        """Everything but the notes; the root deck is known once the notes were read."""
-        if self._first_deck is None:  # the first note's deck names the root deck
-            for _ in self.scan():
-                pass
-        assert self._first_deck is not None
-        root = self._first_deck.split("::")[0]
+    def header(self, first_deck: str | None = None) -> Snapshot:
+        """Everything but the notes. The first note's deck names the root deck: given, or
+        known once `records` read every note (else read here)."""
+        if first_deck is None:
+            if self._first_deck is None:
+                for _ in self.records():
+                    pass
+            first_deck = self._first_deck
+        assert first_deck is not None
+        root = first_deck.split("::")[0]
         with self._reading():
             description = next(
                 (str(d.get("desc", "")) for d in self._decks.values() if d["name"] == root), ""
@@ -357,54 +370,63 @@ class PackageReader:
     def notes(self) -> list[PackagedNote]:
         """Every note, in curriculum order: the order of their first cards in the new-card
         queue."""
-        notes = sorted(self.scan(), key=lambda item: (item[1], item[0]))
-        self._first_deck = notes[0][2].deck if notes else ""
-        return [note for _, _, note in notes]
-
-    def scan(self) -> Iterator[tuple[int, int, PackagedNote]]:
-        """Every note as (row, curriculum position, note), rows numbered from 0 in the
-        package's own order; notes without cards come last."""
-        first = None
-        for item in self._rows(None):
-            if first is None or item[1] < first[1]:
-                first = item
-            yield item
-        self._first_deck = first[2].deck if first else ""
+        return [_note(record) for record in sorted(self.records(), key=lambda r: (r[1], r[0]))]
 
     def fetch(self, rows: Collection[int]) -> dict[int, PackagedNote]:
-        """The notes of these rows (as `scan` numbered them)."""
-        return {row: note for row, _, note in self._rows(rows)} if rows else {}
+        """The notes of these rows (as `records` numbered them)."""
+        return {record[0]: _note(record) for record in self.records(rows)} if rows else {}
 
-    def _rows(self, wanted: Collection[int] | None) -> Iterator[tuple[int, int, PackagedNote]]:
+    def count(self) -> int:
+        """How many notes the package holds."""
+        with self._reading():
+            return int(self._conn.execute("select count(*) from notes").fetchone()[0])
+
+    def records(self, wanted: Collection[int] | None = None) -> Iterator[NoteRecord]:
+        """Every note (or the `wanted` rows) as the parts a PackagedNote is made of, rows
+        numbered from 0 in the package's own order; notes without cards come last. Plain
+        tuples: a large package's notes are digested without an object per note."""
+        first: NoteRecord | None = None
+        query, skip = "select guid, mid, mod, tags, flds from notes order by id", 0
+        if isinstance(wanted, range) and wanted.step == 1:  # SQLite skips the rows before
+            query, skip = f"{query} limit {len(wanted)} offset {wanted.start}", wanted.start
         with self._reading():
             # The notes query first: a crafted file's broken notes table is reported before
             # its cards are read.
-            note_rows = self._conn.execute(
-                "select guid, mid, mod, tags, flds from notes order by id"
-            )
+            note_rows = self._conn.execute(query)
             cards = self._cards()
             last = len(cards)  # notes without cards come after every other
-            for row, (guid, mid, mod, tags, flds) in enumerate(note_rows):
+            notetypes, deck_names = self.notetypes, self._deck_names
+            for row, (guid, mid, mod, tags, flds) in enumerate(note_rows, skip):
                 if wanted is not None and row not in wanted:
                     continue
-                notetype = self.notetypes.get(int(mid))
+                notetype = notetypes.get(int(mid))
                 if notetype is None:
                     raise _Damaged(f"note {guid} has an unknown note type {mid}")
                 # Fit each note to its note type's field count: a sloppy package is compared,
                 # not refused.
                 width = len(notetype.fields)
-                fields = (*str(flds).split("\x1f")[:width], *[""] * width)[:width]
-                place, first, ordinals = cards.get(str(guid), (last, None, ()))
-                note = PackagedNote(
-                    guid=str(guid),
-                    notetype_id=int(mid),
-                    fields=fields,
-                    tags=tuple(str(tags).split()),
-                    mod=int(mod),
-                    deck=self._deck_names.get(first[1], "") if first else "",
-                    ordinals=ordinals,
+                fields = str(flds).split("\x1f")
+                if len(fields) != width:
+                    fields = (fields + [""] * width)[:width]
+                guid = str(guid)
+                place, card, ordinals = cards.get(guid, (last, None, ()))
+                deck = deck_names.get(card[1], "") if card else ""
+                record = (
+                    row,
+                    place,
+                    guid,
+                    notetype,
+                    fields,
+                    str(tags).split(),
+                    int(mod),
+                    deck,
+                    ordinals,
                 )
-                yield row, place, note
+                if first is None or place < first[1]:
+                    first = record
+                yield record
+        if wanted is None:
+            self._first_deck = first[7] if first else ""
 
     def _cards(self) -> dict[str, tuple[int, tuple[int, int], tuple[int, ...]]]:
         """The cards of each GUID, as Anki's importer pools them: the place of its first
@@ -438,6 +460,9 @@ class PackageReader:
             return
         except sqlite3.Error as err:
             reason = str(err)
+            if reason == "interrupted" and time.monotonic() <= self._deadline:
+                # Ctrl-C while SQLite ran the progress handler, which swallowed it.
+                raise KeyboardInterrupt from None
             if time.monotonic() > self._deadline:
                 reason = (
                     f"reading it took more than {MAX_READ_SECONDS} seconds, far longer than "
