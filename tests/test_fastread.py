@@ -6,6 +6,7 @@ import dataclasses
 import gc
 
 import pytest
+import yaml
 
 from neurodeck import fastread
 from neurodeck.errors import Location
@@ -13,11 +14,11 @@ from neurodeck.model import Note, Tag
 
 
 def test_locations_and_tags_made_directly_equal_those_made_by_init():
-    """_location and _tag skip the dataclass __init__; they must still make frozen equals."""
+    """_location and _tag_at skip the dataclass __init__; they must still make frozen equals."""
     loc, made = fastread._location("a.yaml", 3, 5), Location("a.yaml", 3, 5)
     assert (loc, hash(loc), str(loc), repr(loc)) == (made, hash(made), str(made), repr(made))
-    tag = fastread._tag("x", loc)
-    assert tag == Tag("x", loc) and tag.loc == loc
+    tag = fastread._tag_at("x", "a.yaml", yaml.Mark("a.yaml", 0, 2, 4, None, None))
+    assert tag == Tag("x", loc) and tag.loc == loc and hash(tag.loc) == hash(loc)
     with pytest.raises(dataclasses.FrozenInstanceError):
         loc.line = 4  # type: ignore[misc]
     with pytest.raises(dataclasses.FrozenInstanceError):

@@ -1,4 +1,6 @@
-"""Deck-wide content rules. Returns every problem; never raises."""
+"""Content rules: deck.yaml's, each note's, and the deck-wide ones the pipeline applies as
+notes go by (subdeck names; duplicate ids, with locations packed small). Every check returns
+its problems; none raises."""
 
 from __future__ import annotations
 
@@ -27,19 +29,6 @@ _CLOZE_TOO_HIGH_RE = re.compile(r"\{\{c0*[1-9][0-9]{3,}::")
 _LINK_MARKS = ("](", "<", "]:")
 _TAG_RE = re.compile(r"<[^>]*>")
 _TAG_PART_RE = re.compile(r"[^\s\"]+")
-
-
-def validate(deck: Deck) -> list[Problem]:
-    """Every rule broken anywhere in the deck, errors and warnings alike."""
-    problems = check_header(deck)
-    unique = UniqueIds()
-    subdecks = SubdeckNames()
-    for fact_set in deck.fact_sets:
-        if fact_set.notes:
-            problems += subdecks.check(fact_set.notes[0].subdeck, fact_set.notes[0].loc)
-        for note in fact_set.notes:
-            problems += check_note(deck, note) + unique.check(note)
-    return problems
 
 
 class SubdeckNames:
@@ -97,13 +86,9 @@ class PackedLocations:
     def __init__(self) -> None:
         self._paths: dict[str, int] = {}
 
-    def pack(self, path: str, line: int, column: int) -> int:
-        path_index = self._paths.setdefault(path, len(self._paths))
-        return (path_index << 48) | (min(line, _MASK) << 24) | min(column, _MASK)
-
     def pack_all(self, path: str, lines: Iterable[int], columns: Iterable[int]) -> list[int]:
-        """`pack` for many places in one file."""
-        base = self.pack(path, 0, 0)
+        """Many places in one file, packed."""
+        base = self._paths.setdefault(path, len(self._paths)) << 48
         return [
             base | (min(line, _MASK) << 24) | min(column, _MASK)
             for line, column in zip(lines, columns, strict=True)
@@ -121,26 +106,6 @@ def duplicate_id(note_id: str, where: Location, first: Location) -> Problem:
         f"duplicate note id {note_id!r}",
         hint=f"first defined at {first}; every note needs its own id",
     )
-
-
-class UniqueIds:
-    """Remembers note ids as notes go by, so that duplicates across files are found.
-
-    (A build finds them with its lock instead: LockUpdater.finish.)
-    """
-
-    def __init__(self) -> None:
-        self._first_seen: dict[str, int] = {}
-        self._locations = PackedLocations()
-
-    def check(self, note: Note) -> list[Problem]:
-        """A duplicate-id problem naming where the id was first defined, or nothing."""
-        loc = note.loc
-        packed = self._locations.pack(loc.path, loc.line, loc.column)
-        first = self._first_seen.setdefault(note.id, packed)
-        if first == packed:
-            return []
-        return [duplicate_id(note.id, loc, self._locations.unpack(first))]
 
 
 def check_header(deck: Deck) -> list[Problem]:
