@@ -48,6 +48,8 @@ def test_notes_made_directly_equal_those_the_general_path_makes():
         'notes:\n  - {id: a, front: "\\x07", back: B}\n',  # a control character
         "notes: [{id: a, front: F, back: B}]\n---\nnotes: []\n",  # a second document
         "notes: [{id: a, front: F, back: [B]}]\n",  # a list where text belongs
+        "notes: [{id: a, front: F, back: B, tags: [&t x]}]\n",  # an anchor on a tag
+        "notes: [{id: a, front: F, back: B, tags: [[x]]}]\n",  # a list where a tag belongs
         "notes: [{id: a, front: F, back: B\n",  # a syntax error
         "",
     ],
