@@ -171,7 +171,8 @@ def test_broken_deck_yaml_is_located(make_deck, runner, tmp_path, monkeypatch):
             b"name: Caf\xe9\nid: test\n",
             [
                 "deck.yaml:1:10: error: file is not valid UTF-8 (byte 0xe9)",
-                "  hint: save the file with the UTF-8 encoding (in most editors: Save As → Encoding)",
+                "  hint: save the file with the UTF-8 encoding "
+                "(in most editors: Save As → Encoding)",
             ],
         ),
     ],
