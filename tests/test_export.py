@@ -390,6 +390,17 @@ def test_nested_subdecks_get_nested_headings(
     ]
 
 
+def test_markdown_keeps_numbered_and_nested_lists(
+    make_deck: MakeDeck, tmp_path: Path, runner: CliRunner
+) -> None:
+    back = "Steps:\n\n1. Touch\n2. Oxytocin\n   - bonding\n   - trust\n\nEnd"
+    deck_dir = make_deck(
+        {"a.yaml": f"notes:\n  - id: a\n    front: How?\n    back: {json.dumps(back)}\n"}
+    )
+    text = export(runner, deck_dir, "md", tmp_path / "deck.md")
+    assert "**A:** Steps:\n\n1. Touch\n2. Oxytocin\n\n   - bonding\n   - trust\n\nEnd\n" in text
+
+
 # ------------------------------------------------------------------------- the command
 
 
