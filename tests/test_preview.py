@@ -412,3 +412,28 @@ def test_the_preview_shows_the_html_exports_cards_with_the_decks_css(
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_deck_with_errors_from_the_start_shows_them_and_the_note_types_css(
+    make_deck: MakeDeck,
+) -> None:
+    """No good build yet: the page lists the problems over no cards, styled as cards will be."""
+    deck_dir = make_deck({"x.yaml": "notes:\n  - {id: a, front: Q}\n"})
+    preview = Preview(deck_dir, clock=1_700_000_000)
+    state = preview.rebuild()
+    assert state.snapshot is None and not state.stale
+    content = preview.content()
+    assert (content["meta"], content["cards"], content["errors"]) == ("No cards yet", "", 1)
+    assert str(content["problems"]).startswith(
+        '<div class="nd-report nd-failing"><strong>neurodeck check: 1 error, 0 warnings</strong>'
+    )
+    server = make_server(preview)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/deck.css"
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            assert answer.read().decode() == CSS
+    finally:
+        server.shutdown()
+        server.server_close()

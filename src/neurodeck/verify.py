@@ -66,14 +66,12 @@ class Verification:
 def verify_apkg(path: Path) -> Verification:
     """Import `path` into a fresh temporary collection with Anki's default options.
 
-    Raises NeurodeckError when Anki's library is missing or the file is not a package Anki
-    can read; other import problems (conflicts, missing notes, cards that do not render)
-    are returned in `problems`.
+    Anki's library must be installed (cli.py asks anki_is_installed() first). Raises
+    NeurodeckError when the file is not a package Anki can read; other import problems
+    (conflicts, missing notes, cards that do not render) are returned in `problems`.
     """
-    anki = _import_anki(path)
-    if not path.is_file():
-        raise _error(path, "no such file", hint="build it first with `neurodeck build`")
-    if not zipfile.is_zipfile(path):
+    anki = _Anki()
+    if not zipfile.is_zipfile(path):  # a missing file, too (`verify` asks click for one)
         raise _error(
             path,
             "not an Anki package: the file is not a zip archive",
@@ -118,18 +116,6 @@ def anki_is_installed() -> bool:
     except ImportError:
         return False
     return True
-
-
-def _import_anki(path: Path) -> _Anki:
-    try:
-        return _Anki()
-    except ImportError:
-        raise _error(
-            path,
-            "`neurodeck verify` needs Anki's own library (the `anki` "
-            "package), which is not installed",
-            hint=f"install it with: {INSTALL_COMMAND}",
-        ) from None
 
 
 def _import_and_inspect(anki: _Anki, col: Any, path: Path) -> Verification:
