@@ -721,6 +721,32 @@ def test_libyaml_decides_and_pyyaml_only_words_a_problem_on_the_same_line():
     assert note is not None  # the tab libyaml reads is no problem at all
 
 
+@pytest.mark.parametrize(
+    ("text", "where", "message"),
+    [
+        (  # too big to parse again with PyYAML: libyaml's own words, still located
+            "notes:\n"
+            + "".join(f"  - {{id: n{i}, front: Q, back: A}}\n" for i in range(9000))
+            + "  - {id: x, front: 'unclosed\n",
+            (9002, 20),
+            "invalid YAML: a quoted value is never closed",
+        ),
+        (  # PyYAML stops at the control character libyaml never reached: libyaml's words
+            "a: b: c\n#" + "x" * 40_000 + "\n\x07",
+            (1, 5),
+            "invalid YAML: a value contains ': ' but is not in quotes",
+        ),
+    ],
+    ids=["over-the-reread-limit", "pyyaml-refuses-sooner"],
+)
+def test_when_pyyaml_cannot_word_it_libyamls_syntax_error_stands(text, where, message):
+    with pytest.raises(NeurodeckError) as caught:
+        yamlsrc.compose("x.yaml", text)
+    (problem,) = caught.value.problems
+    assert (problem.location.line, problem.location.column) == where
+    assert problem.message == message
+
+
 def test_every_command_refuses_to_run_without_libyaml(runner, monkeypatch, tmp_path):
     """The pure-Python parser reads some files differently: one line names the fix, exit 2."""
     monkeypatch.setattr(yaml, "__with_libyaml__", False)
