@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from .ankitext import deck_name_component, deck_name_key, shows_nothing
 from .errors import Location, Problem
-from .markup import literal_text_mistakes, plain_text, render
+from .markup import HTML_TAG_RE, WORD_RE, literal_text_mistakes, plain_text, render
 from .model import SLUG_RE, SOURCE_KINDS, Deck, Note, Source
 from .notetypes import CLOZE_RE
 from .occlusion import check_diagram
@@ -27,7 +27,6 @@ _CLOZE_TOO_HIGH_RE = re.compile(r"\{\{c0*[1-9][0-9]{3,}::")
 # Markdown that can hide a deletion from Anki: a link's address or title, an image's
 # description (each ends up inside an HTML attribute), a reference definition.
 _LINK_MARKS = ("](", "<", "]:")
-_TAG_RE = re.compile(r"<[^>]*>")
 _TAG_PART_RE = re.compile(r"[^\s\"]+")
 
 
@@ -252,14 +251,12 @@ def answer_repeats_prompt(prompt: str, answer: str) -> bool:
     """Whether the answer's words appear, in order and together, among the prompt's."""
     # The answer's first word would then be part of the prompt's text: most answers stop
     # at this test, without the word lists.
-    first = _WORD_RE.search(answer.lower())
+    first = WORD_RE.search(answer.lower())
     if first is None or first.group() not in prompt.lower():
         return False
     words = plain_text(answer)
     return bool(words) and words in plain_text(prompt)
 
-
-_WORD_RE = re.compile(r"\w+")
 
 # Where an unknown source came from when no note names one itself.
 FILE_SOURCE = "in the fact set's `source:`"
@@ -359,7 +356,7 @@ def _check_cloze(note: Note, text: str, where: Location) -> list[Problem]:
             )
         numbers.append(number)
     if numbers and any(mark in text for mark in _LINK_MARKS):
-        shown = CLOZE_RE.findall(_TAG_RE.sub("", render(text).html))
+        shown = CLOZE_RE.findall(HTML_TAG_RE.sub("", render(text).html))
         if len(shown) < len(numbers):
             problems.append(
                 Problem(
