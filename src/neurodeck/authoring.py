@@ -61,7 +61,7 @@ def new_deck(deck_dir: Path, name: str | None = None) -> list[Path]:
             [
                 Problem(
                     Location(display_path(taken[0])),
-                    "already exists; `neurodeck new` overwrites " "nothing, so nothing was written",
+                    "already exists; `neurodeck new` overwrites nothing, so nothing was written",
                     hint="choose a directory that does not hold a deck yet",
                 )
             ]

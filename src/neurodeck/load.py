@@ -233,7 +233,7 @@ def load_header(deck_dir: Path, problems: list[Problem]) -> Deck:
             [
                 Problem(
                     Location(display_path(deck_path)),
-                    f"{DECK_FILE} is not a regular file " f"({_file_kind(deck_path)})",
+                    f"{DECK_FILE} is not a regular file ({_file_kind(deck_path)})",
                     hint=f"make {DECK_FILE} a plain text file",
                 )
             ]
@@ -664,7 +664,7 @@ def _read_note(
                 reader.error(
                     entries["retired"][1],
                     f"`retired` of {what} must be true or false",
-                    hint="write `retired: true` to ship the note once more, " "tagged retired",
+                    hint="write `retired: true` to ship the note once more, tagged retired",
                 )
             ok = False
         retired = written == "true"

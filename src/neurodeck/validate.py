@@ -270,7 +270,7 @@ def check_id(note_id: str, loc: Location) -> list[Problem]:
         Problem(
             loc,
             f"note id {note_id!r} is not a lowercase slug",
-            hint="use lowercase letters, digits and single hyphens, e.g. " "`acc-social-cues`",
+            hint="use lowercase letters, digits and single hyphens, e.g. `acc-social-cues`",
         )
     ]
 
