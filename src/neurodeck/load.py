@@ -249,7 +249,8 @@ def load_header(deck_dir: Path, problems: list[Problem]) -> Deck:
                 )
             ]
         )
-    header = _load_file(deck_path, _read_deck_header, problems)
+    source = _read_text(deck_path, problems)
+    header = None if source is None else _read_nodes(*source, _read_deck_header, problems)
     if header is None:
         raise NeurodeckError(problems)
     return dataclasses.replace(header, root=str(deck_dir))
@@ -271,15 +272,6 @@ def read_fact_set(path: Path, problems: list[Problem]) -> FactSet | None:
     if fact_set is not None:
         return fact_set
     return _read_nodes(shown, text, _read_fact_set, problems)
-
-
-def _load_file(
-    path: Path, read: Callable[[_Reader, Node], T | None], problems: list[Problem]
-) -> T | None:
-    source = _read_text(path, problems)
-    if source is None:
-        return None
-    return _read_nodes(*source, read, problems)
 
 
 def _read_text(path: Path, problems: list[Problem]) -> tuple[str, str] | None:
