@@ -518,7 +518,7 @@ def test_emphasis_fast_path_is_taken_for_key_terms():
 @SETTINGS
 @given(st.one_of(st.text(st.characters(max_codepoint=127)), st.text()))
 def test_plain_text_finds_the_same_words_on_its_ascii_path(text):
-    assert markup.plain_text(text) == " ".join(markup._WORD_RE.findall(text.lower()))
+    assert markup.plain_text(text) == " ".join(markup.WORD_RE.findall(text.lower()))
 
 
 @SETTINGS
