@@ -174,7 +174,7 @@ def test_lock_file_is_written_beside_the_cards(sample_deck, tmp_path):
     build(sample_deck, tmp_path / "out.apkg")
     lines = (sample_deck / LOCK_FILE).read_text().splitlines()
     assert lines[0].startswith("# neurodeck lock:")
-    assert "lock\t2\ttest" in lines
+    assert "lock\t3\ttest" in lines
     note_lines = [line.split("\t") for line in lines if line.startswith("note\t")]
     assert [(f[1], f[3], f[4], f[5], f[6]) for f in note_lines] == [
         ("mirror-neurons-fire", str(T0), "cloze", "0,1", "Neuropeptides"),

@@ -54,7 +54,7 @@ def test_format_and_parse_round_trip():
     text = lock.format_lock(OLD)
     assert lock.parse_lock("cards/neurodeck.lock", text) == OLD
     assert [line for line in text.splitlines() if not line.startswith("#")] == [
-        "lock\t2\ttest",
+        "lock\t3\ttest",
         "deck\tTest Deck",
         "notetype\tbasic\tt1\t50",
         "note\ta\t00000000000000a1\t100\tbasic\t0\t",
@@ -149,7 +149,7 @@ def test_a_time_that_is_not_a_sane_epoch_second_is_a_located_error(bad):
 
 
 def test_a_newer_format_asks_for_a_newer_neurodeck():
-    text = lock.format_lock(OLD).replace("lock\t2\ttest", "lock\t3\ttest")
+    text = lock.format_lock(OLD).replace("lock\t3\ttest", "lock\t4\ttest")
     message = _damaged(text)
     assert "written by a newer neurodeck" in message
     assert "upgrade neurodeck" in message
@@ -157,9 +157,9 @@ def test_a_newer_format_asks_for_a_newer_neurodeck():
 
 def test_the_lock_line_is_required_once_and_first():
     text = lock.format_lock(OLD)
-    assert "names no deck id" in _damaged(text.replace("lock\t2\ttest", "lock\t2\t"))
-    assert "must come once" in _damaged(text + "lock\t2\ttest\n")
-    assert "not a version number" in _damaged(text.replace("lock\t2\t", "lock\ttwo\t"))
+    assert "names no deck id" in _damaged(text.replace("lock\t3\ttest", "lock\t3\t"))
+    assert "must come once" in _damaged(text + "lock\t3\ttest\n")
+    assert "not a version number" in _damaged(text.replace("lock\t3\t", "lock\ttwo\t"))
 
 
 def test_a_version_1_lock_is_still_read_and_rewritten_in_the_new_format():
@@ -175,7 +175,7 @@ def test_a_version_1_lock_is_still_read_and_rewritten_in_the_new_format():
     updater.note("a", "00000000000000a1", "basic", "", "0")
     updater.note("b", "00000000000000a2", "cloze", "X::Y", "0,1")
     assert updater.changes() == []  # --frozen still builds an old release from its lock
-    assert updater.migration() == "lock format 1 rewritten as format 2"
+    assert updater.migration() == "lock format 1 rewritten as format 3"
     assert updater.lock() == OLD
 
 
@@ -303,3 +303,115 @@ def test_the_table_behaves_as_a_dict_of_first_entries(entries, batch):
         assert all(note_id + "\0" not in table for note_id in expected)
         assert updater.added == len(expected)
         assert lock.parse_lock("l", lock.format_lock(updater.lock())).notes == table
+
+
+# --- Image digests (format 3) ----------------------------------------------------------------
+
+WITH_MEDIA = lock.Lock(
+    OLD.notes,
+    OLD.notetypes,
+    OLD.deck_name,
+    deck_id="test",
+    media={"brain.png": "00000000000000b1", "z b.svg": "00000000000000b2"},
+)
+
+
+def test_media_records_round_trip_sorted_by_name_after_the_note_types():
+    text = lock.format_lock(WITH_MEDIA)
+    assert lock.parse_lock("cards/neurodeck.lock", text) == WITH_MEDIA
+    assert [line for line in text.splitlines() if not line.startswith("#")][:5] == [
+        "lock\t3\ttest",
+        "deck\tTest Deck",
+        "notetype\tbasic\tt1\t50",
+        "media\tbrain.png\t00000000000000b1",
+        "media\tz b.svg\t00000000000000b2",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (  # a merge conflict kept both sides' record of one image
+            lambda t: t.replace(
+                "media\tz b.svg", "media\tbrain.png\t00000000000000c1\nmedia\tz b.svg"
+            ),
+            "cards/neurodeck.lock:8: error: cannot read the lock file: media file 'brain.png' "
+            "is out of order or repeated",
+        ),
+        (
+            lambda t: t.replace("00000000000000b2", "<<<<<<< HEAD"),
+            "cards/neurodeck.lock:8: error: cannot read the lock file: media file 'z b.svg' has "
+            "a damaged digest '<<<<<<< HEAD'",
+        ),
+        (
+            lambda t: t.replace("media\tbrain.png\t", "media\tbrain.png\t\t"),
+            "cards/neurodeck.lock:7: error: cannot read the lock file: a `media` line has 3 "
+            "tab-separated columns, this one has 4",
+        ),
+        (
+            lambda t: t.replace("lock\t3\ttest", "lock\t2\ttest"),
+            "cards/neurodeck.lock:7: error: cannot read the lock file: a `media` record in a "
+            "lock of format 2, which has none",
+        ),
+        (
+            lambda t: "media\ta.png\t00000000000000b1\n" + t,
+            "cards/neurodeck.lock:1: error: cannot read the lock file: a `media` record in a lock "
+            "of format 1, which has none",
+        ),
+    ],
+)
+def test_a_damaged_media_record_is_one_located_error(edit, message):
+    assert message in _damaged(edit(lock.format_lock(WITH_MEDIA)))
+
+
+def test_a_changed_image_moves_only_the_time_of_notes_that_show_it():
+    old = WITH_MEDIA
+    assert not lock.image_changed(old, "brain.png", "00000000000000b1")
+    assert lock.image_changed(old, "brain.png", "00000000000000ff")
+    assert not lock.image_changed(old, "new.png", "00000000000000ff")  # no record: no change
+    entry = old.notes["a"]
+    assert lock.modified_time(entry, entry.hash, 200, images_changed=False) == 100
+    assert lock.modified_time(entry, entry.hash, 200, images_changed=True) == 200
+    assert lock.modified_time(entry, entry.hash, 10, images_changed=True) == 101
+    updater = lock.LockUpdater(old, clock=200, deck_name="Test Deck")
+    updater.notetype("basic", "t1")
+    updater.note("a", "00000000000000a1", "basic", "", "0")
+    updater.note("b", "00000000000000a2", "cloze", "X::Y", "0,1")
+    updater.media = {"brain.png": "00000000000000ff", "new.png": "00000000000000b3"}
+    assert updater.changes() == [
+        "images changed: brain.png",
+        "images added: new.png",
+        "images removed: z b.svg",
+    ]
+
+
+def test_a_lock_without_media_records_migrates_without_moving_a_time():
+    v2 = lock.format_lock(OLD).replace("lock\t3\ttest", "lock\t2\ttest")
+    old = lock.parse_lock("cards/neurodeck.lock", v2)
+    assert (old.format, old.media) == (2, {})
+    updater = lock.LockUpdater(old, clock=200, deck_name="Test Deck", deck_id="test")
+    updater.notetype("basic", "t1")
+    assert updater.note("a", "00000000000000a1", "basic", "", "0") == 100
+    assert updater.note("b", "00000000000000a2", "cloze", "X::Y", "0,1") == 100
+    updater.media = dict(WITH_MEDIA.media)
+    assert updater.changes() == []  # --frozen still builds the old release from its lock
+    assert updater.migration() == (
+        "lock format 2 rewritten as format 3 (recorded each image's digest; no note's time moved)"
+    )
+    assert updater.lock() == WITH_MEDIA
+
+
+@given(
+    st.dictionaries(
+        # Any name pipeline._Media accepts: no tab, no line break of any kind.
+        st.text(min_size=1, max_size=8).filter(lambda n: "\t" not in n and n.splitlines() == [n]),
+        st.integers(0, 2**64 - 1).map(lambda number: f"{number:016x}"),
+        max_size=12,
+    )
+)
+def test_any_media_record_neurodeck_writes_reads_back(media):
+    written = lock.Lock(OLD.notes, OLD.notetypes, OLD.deck_name, deck_id="test", media=media)
+    text = lock.format_lock(written)
+    assert lock.parse_lock("cards/neurodeck.lock", text).media == media
+    with_lines = lock.parse_lock_lines("cards/neurodeck.lock", text.splitlines(keepends=True))
+    assert with_lines.media == media

@@ -70,7 +70,7 @@ def test_a_huge_time_in_the_lock_is_a_located_error(runner, sample_deck, tmp_pat
 def test_a_lock_from_a_newer_neurodeck_is_refused(runner, sample_deck, tmp_path):
     built(runner, sample_deck, tmp_path / "out.apkg")
     lock_path = sample_deck / LOCK_FILE
-    lock_path.write_text(lock_path.read_text().replace("lock\t2\ttest", "lock\t9\ttest"))
+    lock_path.write_text(lock_path.read_text().replace("lock\t3\ttest", "lock\t9\ttest"))
     result = runner.invoke(cli, ["check", str(sample_deck)])
     assert result.exit_code == 1
     assert "written by a newer neurodeck" in result.stderr
@@ -113,7 +113,7 @@ def test_a_version_1_lock_still_builds_frozen_and_is_migrated_by_build(
     assert (out.read_bytes(), lock_path.read_text()) == (package, v1)
     result = runner.invoke(cli, ["build", str(sample_deck), "-o", str(out)])
     assert result.exit_code == 0
-    assert "Updated neurodeck.lock: lock format 1 rewritten as format 2" in result.stdout
+    assert "Updated neurodeck.lock: lock format 1 rewritten as format 3" in result.stdout
     assert lock_path.read_text() == v2  # no time moved
 
 

@@ -5,6 +5,8 @@ Anki's own order is pinned in tests/test_learner.py; these tests cover the shape
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from neurodeck.order import FileDeck, anki_sort_key, study_order_problems
 
 
@@ -69,3 +71,53 @@ def test_file_renames_keep_a_number_inside_the_name_and_the_yaml_suffix():
     assert renames == {"set-0002.yaml": "01-set-0002.yaml", "set-0001.yaml": "02-set-0001.yaml"}
     by_new_name = sorted(decks, key=lambda f: renames[f.path])
     assert [f.subdeck for f in by_new_name] == ["", "Attention"]
+
+
+# --- Decks of many fact sets: the hint lists one edit a line, and applying it works ------------
+
+
+def _many_sets(make_deck, subdecks: list[str]):
+    return make_deck(
+        {
+            f"set-{i:02d}.yaml": f"deck: {subdeck}\nnotes:\n  - id: n{i}\n    front: q{i}\n"
+            f"    back: a{i}\n"
+            for i, subdeck in enumerate(subdecks, start=1)
+        }
+    )
+
+
+def _order_warning(deck_dir):
+    from neurodeck.pipeline import check
+
+    return [w for w in check(deck_dir).warnings if "name order" in w.message]
+
+
+def _edit_lines(hint: str) -> list[str]:
+    head, *lines = hint.split("\n")
+    assert head.endswith(":") and lines, hint
+    assert all(line.startswith("    ") for line in lines), hint
+    return [line[4:] for line in lines]
+
+
+def test_many_file_renames_come_one_a_line_and_applying_them_clears_the_warning(make_deck):
+    # Root notes last: only moving files can fix it, so the hint lists file renames.
+    deck_dir = _many_sets(make_deck, [f"Topic {chr(ord('a') + i)}" for i in range(9)] + [""])
+    (warning,) = _order_warning(deck_dir)
+    assert warning.message.endswith("... (10 in all)), not in the order of the fact sets")
+    assert len(str(warning).splitlines()) == 2 + 10  # message, hint, one line per rename
+    for edit in _edit_lines(warning.hint):
+        old, new = edit.split(" → ")
+        Path(old).rename(new)
+    assert _order_warning(deck_dir) == []
+
+
+def test_many_subdeck_renames_come_one_a_line_and_applying_them_clears_the_warning(make_deck):
+    deck_dir = _many_sets(make_deck, [f"Topic {chr(ord('z') - i)}" for i in range(8)])
+    (warning,) = _order_warning(deck_dir)
+    edits = _edit_lines(warning.hint)
+    assert len(edits) == 8
+    for edit in edits:
+        path, new_line = edit.split(": ", 1)
+        file = Path(path)
+        file.write_text(new_line.strip("`") + "\n" + file.read_text().split("\n", 1)[1])
+    assert _order_warning(deck_dir) == []

@@ -368,8 +368,8 @@ def test_a_changed_file_named_with_an_underscore_is_breaking(runner: CliRunner, 
     assert code == 1
     assert (
         "cards: error: media file '_touch.png' changed: Anki copies a file whose name "
-        "starts with `_` only when the learner has no file of that name, so learners who "
-        "have the previous release keep the old one\n"
+        "starts with `_` (or `latex-`) only when the learner has no file of that name, so "
+        "learners who have the previous release keep the old one\n"
         "  hint: give the changed file a new name (such as _diagram-2.png) and refer to "
         "that name\n"
     ) in out

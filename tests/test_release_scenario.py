@@ -407,7 +407,7 @@ def test_a_lost_lock_rebuilt_from_the_release_keeps_learners_notes(
     assert result.exit_code == 0, result.output
     assert result.stdout.endswith("6 notes as released, 0 edited since, 0 new\n")
     lock_text = (learner.deck_dir / LOCK_FILE).read_text(encoding="utf-8")
-    assert "lock\t2\ttest\n" in lock_text
+    assert "lock\t3\ttest\n" in lock_text
 
     learner.edit("01-peptides.yaml", "    back: Oxytocin\n", "    back: Oxytocin (OXT)\n")
     after, counts = learner.import_release_2()

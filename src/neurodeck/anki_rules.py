@@ -3,10 +3,11 @@
 Anki's importer matches notes by GUID and never deletes one; it updates a note only when the
 package's modification time is newer, and not at all when the note changed its note type;
 it leaves existing cards in their deck, matches decks by name, and keeps review history
-with the card number. A media file whose name starts with `_` is copied only when the
-learner has no file of that name, so a changed `_` file never arrives; any other changed
-file arrives under a new name. (tests/test_release_scenario.py and test_anki_helpers.py
-show each of these in Anki itself.)
+with the card number. A media file whose name starts with `_` or `latex-` is copied only
+when the learner has no file of that name, so such a changed file never arrives; any other
+changed file arrives under a new name, but only for the notes the import updates (so the
+lock moves the time of every note that shows a changed image). (tests/test_release_scenario.py,
+test_media_updates.py and test_anki_helpers.py show each of these in Anki itself.)
 
 Each rule is written here once, in the words a deck author reads: `build` warns with them,
 and `release-check` judges a release by them.
@@ -122,8 +123,8 @@ TOUCHED = Rule(
 )
 STATIC_MEDIA_CHANGED = Rule(
     "static-media-changed",
-    "Anki copies a file whose name starts with `_` only when the learner has no file of "
-    "that name, so learners who have the previous release keep the old one",
+    "Anki copies a file whose name starts with `_` (or `latex-`) only when the learner has no "
+    "file of that name, so learners who have the previous release keep the old one",
     "give the changed file a new name (such as _diagram-2.png) and refer to that name",
     "Some files changed that Anki does not replace ({notes}). To get them, delete your "
     "copies from the collection's media folder and import the deck again.",
@@ -203,5 +204,6 @@ def deck_renamed(before: str, after: str) -> str:
 
 
 def static_media(name: str) -> bool:
-    """Whether Anki copies this media file only when the learner has none of its name."""
-    return name.startswith("_")
+    """Whether Anki copies this media file only when the learner has none of its name, and
+    never under another name (rslib import media.rs `is_static`)."""
+    return name.startswith(("_", "latex-"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
+from collections.abc import Iterable
 
 # rslib text.rs HTML: comments, style and script elements, then any tag.
 _HTML_RE = re.compile(
@@ -32,6 +33,16 @@ def strip_html_preserving_media_filenames(field_html: str) -> str:
     text = _MEDIA_TAG_RE.sub(lambda m: f" {m.group(1) or m.group(2) or m.group(3)} ", field_html)
     text = _HTML_RE.sub("", text)
     return html.unescape(text).replace("\u00a0", " ") if "&" in text else text
+
+
+def media_names(fields: Iterable[str]) -> set[str]:
+    """The media files the fields show (rslib's HTML_MEDIA_TAGS, entities decoded), by name."""
+    return {
+        html.unescape(m.group(1) or m.group(2) or m.group(3))
+        for field_html in fields
+        if "src" in field_html or "data" in field_html
+        for m in _MEDIA_TAG_RE.finditer(field_html)
+    }
 
 
 def shows_nothing(field_html: str) -> bool:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .anki_rules import static_media
+from .ankitext import media_names
 from .errors import printable
 from .markup import html_to_text
 from .notetypes import CLOZE_RE
@@ -31,10 +32,11 @@ from .snapshot import (
     stream_prepared,
 )
 from .source_links import without_origin
-from .unpack import read_media
+from .unpack import media_digests, read_media
 
 # Parts of a note a change can touch, in the order they are reported.
-PARTS = ("front", "back", "text", "extra", "source", "mine", "tags", "deck", "type")
+# "image": an image it shows has other bytes under the same name (the fields are equal).
+PARTS = ("front", "back", "text", "extra", "source", "mine", "tags", "deck", "type", "image")
 _MD_SPECIAL_RE = re.compile(r"([\\`*_\[\]<>#|])")
 
 
@@ -135,7 +137,11 @@ def index_side(path: Path, *, clock: int) -> Iterator[NoteIndex]:
                 index.add(row, position, reader.notetypes, note)
             index.freeze()
         # Of the package's media, only what Anki's import rules look at (anki_rules.py).
-        index.header = replace(reader.header(), media=read_media(path, static_media))
+        index.header = replace(
+            reader.header(),
+            media=read_media(path, static_media),
+            media_digests=media_digests(path),
+        )
         _return_free_memory()
         yield index
 
@@ -353,7 +359,14 @@ class _Comparison:
                 ids = {note.guid: old_id} if old_id else {}
                 changed.append(NoteChange(note_ref(new, note, ids), parts, before[row], note))
             elif note.mod > before[row].mod:
-                same.append(note)
+                if _image_redrawn(old, new, note):
+                    old_id = before[row].note_id
+                    ids = {note.guid: old_id} if old_id else {}
+                    changed.append(
+                        NoteChange(note_ref(new, note, ids), ("image",), before[row], note)
+                    )
+                else:
+                    same.append(note)
         changed_guids = {c.new.guid for c in changed}
         removed_notes = [before[row] for row in removed_rows]
         return DeckDiff(
@@ -368,6 +381,16 @@ class _Comparison:
             tuple(removed_notes),
             tuple(note for note in same if note.guid not in changed_guids),
         )
+
+
+def _image_redrawn(old: Snapshot, new: Snapshot, note: PackagedNote) -> bool:
+    """Whether an image the note shows has other bytes on the new side under the same name
+    (a side that does not list a file's digest tells nothing)."""
+    for name in media_names(note.fields):
+        before, after = old.media_digests.get(name), new.media_digests.get(name)
+        if before is not None and after is not None and before != after:
+            return True
+    return False
 
 
 def note_ref(side: Snapshot, note: PackagedNote, ids: Mapping[str, str]) -> NoteRef:

@@ -6,6 +6,12 @@ release and make two builds differ; using a constant would hide real edits. So t
 committed beside the cards, records a content hash and a modification time per note (and
 per note type). A build moves a time forward only where the hash changed.
 
+A note's hash covers its text, not the bytes of the images it shows, which the package
+holds under their file names. Anki copies a changed image under a new name, but points only
+the notes it updates at it: a note left alone keeps showing the old image. So the lock also
+records a digest of each packaged image, and a changed digest moves the time of every note
+that uses the image (see `image_changed`).
+
 The format is one tab-separated line per entry, sorted, so that a release's diff shows
 exactly which notes changed.
 """
@@ -13,6 +19,8 @@ exactly which notes changed.
 from __future__ import annotations
 
 import bisect
+import hashlib
+import io
 import itertools
 import re
 from array import array
@@ -23,7 +31,10 @@ from typing import NamedTuple
 from .errors import Location, NeurodeckError, Problem
 
 LOCK_FILE = "neurodeck.lock"
-LOCK_VERSION = 2  # the format written; version 1 (no `lock` line) is still read
+# The format written. Version 3 added `media` records; versions 1 (no `lock` line) and 2 are
+# still read (see LockUpdater.migration).
+LOCK_VERSION = 3
+MEDIA_VERSION = 3  # the first format with `media` records
 # The latest time a lock may hold: a zip file cannot date anything after 2107, and every
 # time in the lock ends up as the package's zip date. 0 is the earliest.
 MAX_TIME = 4354819199  # 2107-12-31 23:59:59 UTC
@@ -35,7 +46,7 @@ _HEADER = (
     "# neurodeck lock: when each note last changed. Commit it with the cards; "
     "`neurodeck build` updates it.\n"
     "# Lost or damaged? Never delete it: `neurodeck lock --from LAST-RELEASE.apkg` rebuilds it.\n"
-    "# lock\tformat\tdeck id | deck\tname | notetype\tkey\thash\tmod"
+    "# lock\tformat\tdeck id | deck\tname | notetype\tkey\thash\tmod | media\tfile\tdigest"
     " | note\tid\thash\tmod\ttype\tcards\tsubdeck | occlusion\tnote\tshape id\tcard number\n"
 )
 
@@ -294,6 +305,9 @@ class Lock:
     occlusions: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     deck_id: str | None = None  # deck.yaml's `id` (None in a version 1 lock)
     format: int = LOCK_VERSION  # the format it was read in; 0 for no lock file at all
+    # Each packaged image's digest (image_digest) by its name in the package; a lock in a
+    # format before MEDIA_VERSION has none.
+    media: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.notes, NoteTable):  # a plain mapping, as tests write one
@@ -322,7 +336,7 @@ def parse_lock(path: str, text: str) -> Lock:
 
 # Columns of each record kind, the kind included. A line with more or fewer is damaged:
 # reading it anyway would shift every value after the gap.
-_COLUMNS = {"lock": 3, "deck": 2, "notetype": 4, "note": 7, "occlusion": 4}
+_COLUMNS = {"lock": 3, "deck": 2, "notetype": 4, "media": 3, "note": 7, "occlusion": 4}
 _CARDS_RE = re.compile(r"(?:\d+(?:,\d+)*)?")
 _KIND_RE = re.compile(r"[a-z][a-z0-9-]*")
 # A note line as neurodeck writes it; any other line takes the slow path, which says what
@@ -343,6 +357,8 @@ def parse_lock_lines(path: str, lines: Iterable[str]) -> Lock:
     version = 1  # a lock without a `lock` line is version 1
     last_id = ""
     occlusions: dict[str, dict[str, int]] = {}
+    media: dict[str, str] = {}
+    last_media = ""
     number = 0
     try:
         for number, line in enumerate(lines, start=1):  # noqa: B007 - named on error
@@ -365,7 +381,7 @@ def parse_lock_lines(path: str, lines: Iterable[str]) -> Lock:
             if kind not in _COLUMNS:
                 raise ValueError(
                     f"unknown record {kind!r}; expected `lock`, `deck`, "
-                    "`notetype`, `note` or `occlusion` and tab-separated values"
+                    "`notetype`, `media`, `note` or `occlusion` and tab-separated values"
                 )
             if len(parts) != _COLUMNS[kind]:
                 raise ValueError(
@@ -385,6 +401,21 @@ def parse_lock_lines(path: str, lines: Iterable[str]) -> Lock:
                 if parts[1] in notetypes:
                     raise ValueError(f"note type {parts[1]!r} is repeated")
                 notetypes[parts[1]] = Entry(parts[2], _time(parts[3]))
+            elif kind == "media":
+                name, digest = parts[1], parts[2]
+                if version < MEDIA_VERSION:
+                    raise ValueError(
+                        f"a `media` record in a lock of format {version}, which has none"
+                    )
+                if not name or name <= last_media:  # neurodeck writes each once, by name
+                    raise ValueError(f"media file {name!r} is out of order or repeated")
+                if not _HASH_RE.fullmatch(digest):
+                    raise ValueError(
+                        f"media file {name!r} has a damaged digest {digest[:30]!r}; it must "
+                        "be 16 lowercase hex digits"
+                    )
+                last_media = name
+                media[name] = digest
             elif kind == "occlusion":
                 _read_occlusion_record(occlusions.setdefault(parts[1], {}), parts[2], parts[3])
             elif kind == "deck":
@@ -398,7 +429,8 @@ def parse_lock_lines(path: str, lines: Iterable[str]) -> Lock:
                     or notetypes
                     or notes
                     or columns.ids
-                    or (occlusions)
+                    or occlusions
+                    or media
                 ):
                     raise ValueError("the `lock` line must come once, before every other record")
                 version, deck_id = _format(parts[1]), parts[2]
@@ -416,7 +448,7 @@ def parse_lock_lines(path: str, lines: Iterable[str]) -> Lock:
                 )
             ]
         ) from None
-    return Lock(notes, notetypes, deck_name, occlusions, deck_id, version)
+    return Lock(notes, notetypes, deck_name, occlusions, deck_id, version, media)
 
 
 _MAX_TIME_TEXT = str(MAX_TIME)  # digits compare as numbers when there are as many
@@ -505,19 +537,45 @@ def lock_lines(lock: Lock) -> Iterator[str]:
         yield f"deck\t{lock.deck_name}\n"
     for k, e in sorted(lock.notetypes.items()):
         yield f"notetype\t{k}\t{e.hash}\t{e.mod}\n"
+    for name, digest in sorted(lock.media.items()):
+        yield f"media\t{name}\t{digest}\n"
     yield from lock.notes.lines()
     for note_id in sorted(lock.occlusions):
         for key, number in sorted(lock.occlusions[note_id].items(), key=lambda kv: kv[1]):
             yield f"occlusion\t{note_id}\t{key}\t{number}\n"
 
 
-def modified_time(before: Entry | None, content_hash: str, clock: int) -> int:
-    """An entry's modification time: kept while its hash is, else moved forward."""
+def modified_time(
+    before: Entry | None, content_hash: str, clock: int, images_changed: bool = False
+) -> int:
+    """An entry's modification time: kept while its hash is (and the images it shows are,
+    see image_changed), else moved forward."""
     if before is None:
         return clock
-    if before.hash == content_hash:
+    if before.hash == content_hash and not images_changed:
         return before.mod
     return max(clock, before.mod + 1)
+
+
+def image_digest(file: io.BufferedIOBase) -> str:
+    """What the lock records of an image's bytes (read from `file` in chunks): 16 hex
+    digits, like a note's hash."""
+    digest = hashlib.sha256()  # hashlib.file_digest is Python 3.11+; 3.10 is supported
+    for chunk in iter(lambda: file.read(1 << 20), b""):
+        digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+def image_changed(old: Lock, name: str, digest: str) -> bool:
+    """Whether the image packaged as `name` has other bytes than the old lock recorded. An
+    image the old lock has no record of is not a change: a note that starts to show it
+    changed its text, and a lock in a format before MEDIA_VERSION records no image."""
+    return old.media.get(name, digest) != digest
+
+
+def _names(names: Iterable[str]) -> str:
+    listed = sorted(names)
+    return ", ".join(listed[:5]) + (", ..." if len(listed) > 5 else "")
 
 
 class LockUpdater:
@@ -536,6 +594,7 @@ class LockUpdater:
         self.notes = NoteTable()
         self.notetypes: dict[str, Entry] = {}
         self.occlusions: dict[str, dict[str, int]] = {}
+        self.media: dict[str, str] = {}  # each packaged image's digest, by name
         self.added = self.changed = 0
         self._old_mods = array("q")  # per note as recorded; -1 for a new note
         self._where = array("Q")  # per note as recorded: the caller's packed location
@@ -632,7 +691,14 @@ class LockUpdater:
     def lock(self) -> Lock:
         """The lock as recorded (which finishes it)."""
         self.finish()
-        return Lock(self.notes, self.notetypes, self.deck_name, self.occlusions, self.deck_id)
+        return Lock(
+            self.notes,
+            self.notetypes,
+            self.deck_name,
+            self.occlusions,
+            self.deck_id,
+            media=dict(sorted(self.media.items())),
+        )
 
     def changes(self) -> list[str]:
         """Short phrases for what differs from the old lock (empty when nothing does)."""
@@ -661,11 +727,25 @@ class LockUpdater:
             if k in self.old.notes
         ):
             parts.append("occlusion card numbers changed")
+        if self.old.format >= MEDIA_VERSION:  # older locks record no image: see migration
+            old, new = self.old.media, self.media
+            for what, names in (
+                ("changed", [n for n in new.keys() & old.keys() if new[n] != old[n]]),
+                ("added", new.keys() - old.keys()),
+                ("removed", old.keys() - new.keys()),
+            ):
+                if names:
+                    parts.append(f"images {what}: {_names(names)}")
         return parts
 
     def migration(self) -> str | None:
         """How the lock's format changes (None when it does not). Not a change for --frozen:
         an old release's lock must still build it."""
         if 0 < self.old.format < LOCK_VERSION:
-            return f"lock format {self.old.format} rewritten as format {LOCK_VERSION}"
+            told = f"lock format {self.old.format} rewritten as format {LOCK_VERSION}"
+            if self.old.format < MEDIA_VERSION and self.media:
+                # Nothing says what learners have of each image: from now on a changed one
+                # moves its notes' times; this build moves none.
+                told += " (recorded each image's digest; no note's time moved)"
+            return told
         return None

@@ -39,7 +39,10 @@ def study_order_problems(files: list[FileDeck]) -> list[Problem]:
     if [f.subdeck for f in in_anki_order] == [f.subdeck for f in files]:
         return []
     first = next(f for f, g in zip(files, in_anki_order, strict=True) if f != g)
-    shown = ", ".join(repr(s or "(root)") for s in dict.fromkeys(f.subdeck for f in in_anki_order))
+    names = list(dict.fromkeys(f.subdeck for f in in_anki_order))
+    shown = ", ".join(repr(s or "(root)") for s in names[:_SHOWN])
+    if len(names) > _SHOWN:
+        shown += f", ... ({len(names)} in all)"
     message = (
         f"Anki shows new cards subdeck by subdeck in name order ({shown}), not in the "
         "order of the fact sets"
@@ -49,8 +52,7 @@ def study_order_problems(files: list[FileDeck]) -> list[Problem]:
     )
     file_renames = _file_renames(files, in_anki_order)
     reorder_files = (
-        "rename the files so that they sort in the order Anki shows the "
-        f"subdecks: {file_renames}"
+        "rename the files so that they sort in the order Anki shows the " f"subdecks:{file_renames}"
         if file_renames
         else "move the files so that they sort in the order Anki shows the subdecks"
     )
@@ -78,12 +80,14 @@ def study_order_problems(files: list[FileDeck]) -> list[Problem]:
                 f"one; {reorder_files}"
             )
         ]
-    edits = "; ".join(
-        f"{f.path}: `deck: {renames[f.subdeck]}`" for f in files if renames[f.subdeck] != f.subdeck
+    edits = _edit_list(
+        [
+            f"{f.path}: `deck: {renames[f.subdeck]}`"
+            for f in files
+            if renames[f.subdeck] != f.subdeck
+        ]
     )
-    return [
-        warning(hint=f"to show them in the order of the files, rename the subdecks: " f"{edits}")
-    ]
+    return [warning(hint=f"to show them in the order of the files, rename the subdecks:{edits}")]
 
 
 def _file_renames(files: list[FileDeck], in_anki_order: list[FileDeck]) -> str:
@@ -101,11 +105,24 @@ def _file_renames(files: list[FileDeck], in_anki_order: list[FileDeck]) -> str:
         if not any(new in paths and new != old for old, new in zip(paths, new_paths, strict=True)):
             break
         width += 1
-    return "; ".join(
-        f"{old.as_posix()} → {new.as_posix()}"
-        for old, new in zip(paths, new_paths, strict=True)
-        if new != old
+    return _edit_list(
+        [
+            f"{old.as_posix()} → {new.as_posix()}"
+            for old, new in zip(paths, new_paths, strict=True)
+            if new != old
+        ]
     )
+
+
+_SHOWN = 6  # subdecks named in the message; the hint's edits are always complete
+
+
+def _edit_list(edits: list[str]) -> str:
+    """The edits, to follow a colon: a few on the hint's line; more, one a line (a deck of a
+    hundred fact sets would otherwise get a line of many kilobytes)."""
+    if len(edits) <= _SHOWN:
+        return " " + "; ".join(edits)
+    return "".join(f"\n    {edit}" for edit in edits)
 
 
 def _renames(curriculum: list[str]) -> dict[str, str]:

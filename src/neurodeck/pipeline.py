@@ -187,6 +187,7 @@ class _FileResult:
     part: Path | None  # its rows; None when not building, or a problem stopped the writing
     card_count: int
     prepared: object = None  # what the job's `prepare` made of the notes
+    media: dict[str, str] = field(default_factory=dict)  # its images' digests, by name
 
 
 @dataclass(frozen=True)
@@ -202,6 +203,9 @@ class _Job:
     scratch: Path | None  # where to write part collections; None when not building
     media_root: Path
     prepare: NotePreparer | None = None
+    # Image file -> digest, filled as notes use them: each process (a worker, or the main
+    # one) reads an image once per pass, however many notes show it.
+    digests: dict[Path, str | None] = field(default_factory=dict)
 
 
 def _compile_file(job: _Job, index: int, path: Path) -> _FileResult:
@@ -217,6 +221,7 @@ def _compile_file(job: _Job, index: int, path: Path) -> _FileResult:
     note_rows = []  # made even for a file that fails: few do
     card_texts: dict[tuple[int, ...], str] = {}  # card ordinals as the lock writes them
     card_count = 0
+    media: dict[str, str] = {}  # the file's images' digests, by name in the package
     # One turn per note: the hot loop of a worker process.
     for due, note in enumerate(fact_set.notes if fact_set is not None else (), start=1):
         problems += check_note(deck, note)
@@ -235,7 +240,17 @@ def _compile_file(job: _Job, index: int, path: Path) -> _FileResult:
             before.kind != note.kind or before.subdeck != note.subdeck or before.cards != cards
         ):
             history += _history_warnings(each, before, old.occlusions.get(note.id, {}))
-        mod = lockfile.modified_time(before, each.hash, clock)
+        names: dict[str, str] = {}
+        images_changed = False
+        if each.images:  # rare: most notes show no image
+            targets = _image_targets(job.media_root, each.images)
+            names = {written: target.name for written, target in targets.items()}
+            for target in targets.values():
+                digest = _digest(job, target)
+                if digest is not None:
+                    media[target.name] = digest
+                    images_changed |= lockfile.image_changed(old, target.name, digest)
+        mod = lockfile.modified_time(before, each.hash, clock, images_changed)
         loc = note.loc
         records.append(
             (
@@ -253,7 +268,6 @@ def _compile_file(job: _Job, index: int, path: Path) -> _FileResult:
             )
         )
         if job.scratch is not None:
-            names = _packaged_names(job.media_root, each.images) if each.images else {}
             note_rows.append(package.note_rows(each, mod=mod, due=due, media_names=names))
     problems = _once_per_file(path, problems) + history
     # A note that failed a check never reaches the package, and the build will fail anyway.
@@ -292,7 +306,25 @@ def _compile_file(job: _Job, index: int, path: Path) -> _FileResult:
         part,
         card_count,
         prepared,
+        media,
     )
+
+
+def _digest(job: _Job, image: Path) -> str | None:
+    """The image file's digest for the lock, read once per pass and process; None when it
+    cannot be read or is too large, which the main process reports (_Media)."""
+    if image not in job.digests:
+        job.digests[image] = None
+        if image.is_relative_to(job.media_root):  # never read a file outside the deck
+            # Non-blocking, so that a FIFO cannot hang the build; only a regular file is read.
+            with (
+                contextlib.suppress(OSError),
+                os.fdopen(os.open(image, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as file,
+            ):
+                status = os.fstat(file.fileno())
+                if stat.S_ISREG(status.st_mode) and status.st_size <= MAX_MEDIA_BYTES:
+                    job.digests[image] = lockfile.image_digest(file)
+    return job.digests[image]
 
 
 def _contents(each: CompiledNote) -> _Contents:
@@ -433,10 +465,12 @@ class _Pass:
         kinds: dict[NoteKind, None] = dict.fromkeys(NOTE_KINDS)
         note_count = card_count = 0
         media, updater, pack_all = self.media, self.updater, self._locations.pack_all
+        digests: dict[str, str] = {}  # each image's digest, by name in the package
         work = functools.partial(_compile_file, job)
         with no_gc(), contextlib.closing(self._results(work)) as results:
             for result in results:
                 self.problems += result.problems
+                digests.update(result.media)
                 path = result.path
                 contents = iter(result.contents)
                 if result.records:  # a fact set's notes share its subdeck
@@ -485,6 +519,7 @@ class _Pass:
             self.package.deck_for(subdeck)  # every subdeck gets its deck (workers made their own)
         for kind in kinds:
             updater.notetype(kind, self._fingerprints[kind])
+        updater.media = {name: digests[name] for name in media.files if name in digests}
         return CompiledDeck(
             self.deck,
             notes,
@@ -964,6 +999,12 @@ class _Media:
                 hint="make the image smaller: Anki does not sync larger media files, "
                 "and a card image rarely needs more than 1 MB",
             )
+        if "\t" in target.name or target.name.splitlines() != [target.name]:
+            return Problem(
+                loc,
+                f"image {written!r} in note {note_id!r} has a tab or a line break in its name",
+                hint="rename the file: the lock records each image by its name, one per line",
+            )
         if self._owner.setdefault(target.name, target) != target:
             return Problem(
                 loc,
@@ -1036,12 +1077,17 @@ def _image_file(root: Path, written: str) -> Path | None:
 def _packaged_names(root: Path, images: tuple[str, ...]) -> dict[str, str]:
     """The name each image gets in the package: its file's name (the main process checks
     that the file is inside the deck and that no two files share a name)."""
-    names = {}
+    return {written: target.name for written, target in _image_targets(root, images).items()}
+
+
+def _image_targets(root: Path, images: tuple[str, ...]) -> dict[str, Path]:
+    """The file each image path as written refers to, where there is one."""
+    targets = {}
     for written in images:
         try:
             target = _image_file(root, written)
         except (OSError, RuntimeError):
             continue  # the main process reports it, and the build fails
         if target is not None:
-            names[written] = target.name
-    return names
+            targets[written] = target
+    return targets

@@ -3,11 +3,13 @@
 Learners have the released package: for them, a note's modification time is the one in it.
 A note whose content is still what the package holds keeps that time, so the next release
 does not overwrite learners' own edits on it; a note that changed since gets the clock (and
-is newer than the package), so learners receive the edit.
+is newer than the package), so learners receive the edit. The same goes for a note whose
+text is as released but which shows an image whose bytes differ from the package's copy.
 """
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from .apkg import write_lines_atomically
 from .diff import changed_parts
 from .errors import Location, NeurodeckError, Problem, display_path
 from .snapshot import NoteType, from_compiled, read_apkg
+from .unpack import read_media
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,7 @@ def relock(deck_dir: Path, package: Path, *, clock: int, force: bool = False) ->
                 )
             ]
         )
+    redrawn = _redrawn_notes(package, compiled)
     notes = lockfile.NoteTable()
     kept = changed = added = 0
     for note in current.notes:
@@ -61,7 +65,7 @@ def relock(deck_dir: Path, package: Path, *, clock: int, force: bool = False) ->
         before = released.by_guid.get(note.guid)
         if before is None:
             mod, added = entry.mod, added + 1
-        elif changed_parts(released, before, current, note):
+        elif note_id in redrawn or changed_parts(released, before, current, note):
             mod, changed = max(clock, before.mod + 1), changed + 1
         else:
             mod, kept = before.mod, kept + 1
@@ -84,6 +88,7 @@ def relock(deck_dir: Path, package: Path, *, clock: int, force: bool = False) ->
         released.deck_name or fresh.deck_name,
         fresh.occlusions,
         deck_id=fresh.deck_id,
+        media=fresh.media,  # as the next build will find them: the notes above say the rest
     )
     try:
         write_lines_atomically(lock_path, lockfile.lock_lines(rebuilt))
@@ -96,6 +101,23 @@ def relock(deck_dir: Path, package: Path, *, clock: int, force: bool = False) ->
             ]
         ) from None
     return Relocked(lock_path, kept, changed, added, compiled.warnings)
+
+
+def _redrawn_notes(package: Path, compiled: pipeline.CompiledDeck) -> set[str]:
+    """The notes that show an image whose file now has other bytes than the package holds
+    under its name (a package that lists no media gives nothing to compare)."""
+    current = compiled.lock.media
+    released = {
+        name: lockfile.image_digest(io.BytesIO(data))
+        for name, data in read_media(package, current.__contains__).items()
+    }
+    changed = {name for name, digest in released.items() if current[name] != digest}
+    names = compiled.media_names
+    return {
+        note.id
+        for note in compiled.package_notes
+        if any(names.get(written) in changed for written in note.images)
+    }
 
 
 def _refuse_a_good_lock(lock_path: Path) -> None:

@@ -27,7 +27,7 @@ from .errors import Location, NeurodeckError, Problem, display_path
 from .markup import replace_image_sources
 from .model import NoteKind
 from .notetypes import NOTE_TYPES
-from .unpack import extract_collection, read_media
+from .unpack import extract_collection, media_digests, read_media
 
 # Field and template ids are the same in every neurodeck deck (ids.py), so they name the
 # neurodeck key of a field or note type even in a package whose deck id we do not know.
@@ -101,6 +101,9 @@ class Snapshot:
     notes: tuple[PackagedNote, ...]  # curriculum order
     deck_slug: str | None = None  # deck.yaml `id`, known for deck directories only
     media: Mapping[str, bytes] = field(default_factory=dict)
+    # Every media file's digest (lock.image_digest) by name: a note that shows an image
+    # whose bytes changed under the same name is an updated note.
+    media_digests: Mapping[str, str] = field(default_factory=dict)
 
     @cached_property
     def by_guid(self) -> dict[str, PackagedNote]:
@@ -127,7 +130,9 @@ def read_side(path: Path, *, clock: int) -> Snapshot:
         return compile_snapshot(path, clock=clock)
     if path.is_file():
         # Of the package's media, only what Anki's import rules look at (anki_rules.py).
-        return replace(read_apkg(path), media=read_media(path, static_media))
+        return replace(
+            read_apkg(path), media=read_media(path, static_media), media_digests=media_digests(path)
+        )
     raise NeurodeckError(
         [
             Problem(
@@ -217,6 +222,7 @@ def _compiled_header(
             for name, path in sorted(compiled.media.items())
             if media is None or media(name)
         },
+        media_digests=compiled.lock.media,
     )
 
 

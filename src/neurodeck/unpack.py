@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 from .errors import Location, NeurodeckError, Problem, display_path
+from .lock import image_digest
 
 # What we unpack (the collection, or media of a deck we built): generous for flashcards (a
 # 10,000-note collection is ~10 MiB), small enough that a crafted archive cannot fill the disk.
@@ -98,26 +99,49 @@ def read_media(apkg: Path, wanted: Callable[[str], bool] | None = None) -> dict[
     """
     with _checked_archive(apkg) as (where, archive):
         entries = {i.filename: i for i in archive.infolist()}
-        if "media" not in entries or _MODERN_COLLECTION in entries:
-            return {}
-        listing = io.BytesIO()
-        _copy_capped(where, archive, entries["media"], listing, _CHUNK)
-        try:
-            names = json.loads(listing.getvalue())
-        except ValueError as err:
-            raise _error(where, f"has a damaged media list: {err}") from None
-        if not isinstance(names, dict):
-            raise _error(where, "has a damaged media list: not a JSON object")
         media, budget = {}, MAX_UNPACKED_BYTES
-        for number, name in names.items():
-            if str(number) not in entries or not isinstance(name, str) or "/" in name:
-                raise _error(where, f"has a damaged media list entry {number!r}: {name!r}")
+        for name, entry in _media_entries(where, archive, entries).items():
             if wanted is not None and not wanted(name):
                 continue
             data = io.BytesIO()
-            budget -= _copy_capped(where, archive, entries[str(number)], data, budget)
+            budget -= _copy_capped(where, archive, entry, data, budget)
             media[name] = data.getvalue()
         return media
+
+
+def media_digests(apkg: Path) -> dict[str, str]:
+    """Each media file's digest as a lock records it (lock.image_digest), by name: read in
+    chunks, never held whole (the archive's checks bound what it unpacks)."""
+    with _checked_archive(apkg) as (where, archive):
+        entries = {i.filename: i for i in archive.infolist()}
+        digests = {}
+        for name, entry in _media_entries(where, archive, entries).items():
+            with archive.open(entry) as file:
+                digests[name] = image_digest(file)  # type: ignore[arg-type]
+        return digests
+
+
+def _media_entries(
+    where: Location, archive: zipfile.ZipFile, entries: dict[str, zipfile.ZipInfo]
+) -> dict[str, zipfile.ZipInfo]:
+    """The media files' entries by name, from the package's media list (none in a modern
+    export: see read_media)."""
+    if "media" not in entries or _MODERN_COLLECTION in entries:
+        return {}
+    listing = io.BytesIO()
+    _copy_capped(where, archive, entries["media"], listing, _CHUNK)
+    try:
+        names = json.loads(listing.getvalue())
+    except ValueError as err:
+        raise _error(where, f"has a damaged media list: {err}") from None
+    if not isinstance(names, dict):
+        raise _error(where, "has a damaged media list: not a JSON object")
+    found = {}
+    for number, name in names.items():
+        if str(number) not in entries or not isinstance(name, str) or "/" in name:
+            raise _error(where, f"has a damaged media list entry {number!r}: {name!r}")
+        found[name] = entries[str(number)]
+    return found
 
 
 @contextmanager
