@@ -393,7 +393,8 @@ def test_nested_subdecks_get_nested_headings(
 def test_markdown_keeps_numbered_and_nested_lists(
     make_deck: MakeDeck, tmp_path: Path, runner: CliRunner
 ) -> None:
-    back = "Steps:\n\n1. Touch\n2. Oxytocin\n   - bonding\n   - trust\n\nEnd"
+    # A rule line in a field is only a paragraph break: `---` separates the sheet's cards.
+    back = "Steps:\n\n1. Touch\n2. Oxytocin\n   - bonding\n   - trust\n\n***\n\nEnd"
     deck_dir = make_deck(
         {"a.yaml": f"notes:\n  - id: a\n    front: How?\n    back: {json.dumps(back)}\n"}
     )

@@ -49,6 +49,7 @@ def test_notes_made_directly_equal_those_the_general_path_makes():
         "notes: [{id: a, front: F, back: B}]\n---\nnotes: []\n",  # a second document
         "notes: [{id: a, front: F, back: [B]}]\n",  # a list where text belongs
         "notes: [{id: a, front: F, back: B, tags: [&t x]}]\n",  # an anchor on a tag
+        'notes: [{id: a, front: F, back: B, tags: ["\\x07"]}]\n',  # a control character
         "notes: [{id: a, front: F, back: B, tags: [[x]]}]\n",  # a list where a tag belongs
         "notes: [{id: a, front: F, back: B\n",  # a syntax error
         "",

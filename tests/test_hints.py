@@ -152,6 +152,13 @@ FIXES: dict[str, Fix] = {
     "occlusion-label-without-text": Fix(
         (A_FIGURE, sub('text: " "', "text: Anterior")), files=FIGURE
     ),
+    "occlusion-items-not-mappings": Fix(  # "expected keys: ..."
+        (
+            sub("- acc", "- {id: acc, rect: [0.5, 0.3, 0.1, 0.1]}"),
+            sub("- Anterior", "- {text: Anterior, at: [0.05, 0.05]}"),
+        ),
+        files=FIGURE,
+    ),
     "occlusion-labels": Fix(
         (
             A_FIGURE,
