@@ -177,8 +177,8 @@ class PreviewProcess:
                 break
         assert self.url, "".join(self.lines) + self.proc.stderr.read()  # type: ignore[union-attr]
 
-    def stop(self) -> tuple[int, str, str]:
-        self.proc.send_signal(signal.SIGINT)
+    def stop(self, how: signal.Signals = signal.SIGINT) -> tuple[int, str, str]:
+        self.proc.send_signal(how)
         out, err = self.proc.communicate(timeout=20)
         return self.proc.returncode, "".join(self.lines) + out, err
 
@@ -295,11 +295,13 @@ def test_the_page_shows_cards_follows_saves_and_shows_mistakes(
     assert "1 error, 0 warnings" in out  # the terminal heard of the mistake too
 
 
-def test_ctrl_c_ends_the_preview_cleanly(sample_deck: Path) -> None:
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
+def test_ctrl_c_ends_the_preview_cleanly(sample_deck: Path, how: signal.Signals) -> None:
+    """`kill` and service managers stop it as Ctrl-C does."""
     server = PreviewProcess(sample_deck)
     with urllib.request.urlopen(server.url + "version", timeout=10) as answer:
         assert answer.read() == b"1"
-    code, out, err = server.stop()
+    code, out, err = server.stop(how)
     assert code == 0
     assert err == ""
     assert out.splitlines()[-1] == "Preview stopped"
