@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html.parser
 import json
+import os
 import sqlite3
 import sys
 import tempfile
@@ -130,6 +131,81 @@ def test_broken_deck_yaml_is_located(make_deck, runner, tmp_path, monkeypatch):
     ]
 
 
+@pytest.mark.parametrize(
+    ("deck_yaml", "expected"),
+    [
+        (
+            "- name: Test\n- id: test\n",
+            [
+                "deck.yaml:1:1: error: deck.yaml must be a mapping of keys to values, not a list",
+                "  hint: expected keys: name, id, version, description, sources, source_link",
+            ],
+        ),
+        (
+            "name: Test\nid: test\nsources: [a, b]\n",
+            [
+                "deck.yaml:3:10: error: `sources` must be a mapping of source ids, not a list",
+                "  hint: write sources:",
+                '    my-source: {title: "Title"}',
+            ],
+        ),
+        (
+            "name: Test\nid: test\nsources:\n  a: {title: One}\n  a: {title: Two}\n",
+            ["deck.yaml:5:3: error: duplicate source id 'a' (first at line 4)"],
+        ),
+        (
+            "name: Test\nid: test\nsources:\n  ? [a]\n  : {title: One}\n",
+            [
+                "deck.yaml:4:5: error: a source id must be text, not a list",
+                "  hint: quote the whole value, or use a YAML block scalar (|) for several lines",
+            ],
+        ),
+        (
+            "name: Test\nid: test\nsources:\n  a: {title: [One]}\n",
+            [
+                "deck.yaml:4:14: error: `title` of source 'a' must be text, not a list",
+                "  hint: quote the whole value, or use a YAML block scalar (|) for several lines",
+            ],
+        ),
+        (
+            b"name: Caf\xe9\nid: test\n",
+            [
+                "deck.yaml:1:10: error: file is not valid UTF-8 (byte 0xe9)",
+                "  hint: save the file with the UTF-8 encoding "
+                "(in most editors: Save As → Encoding)",
+            ],
+        ),
+    ],
+    ids=[
+        "not-a-mapping",
+        "sources-a-list",
+        "source-twice",
+        "source-id-a-list",
+        "title-a-list",
+        "not-utf8",
+    ],
+)
+def test_a_broken_deck_yaml_is_reported_exactly(
+    deck_yaml, expected, make_deck, runner, tmp_path, monkeypatch
+):
+    deck_dir = make_deck(
+        {"deck.yaml": deck_yaml, "a.yaml": "notes:\n  - {id: a, front: Q, back: A}\n"}
+    )
+    result, out = run_build(runner, deck_dir, tmp_path, monkeypatch)
+    assert assert_failed_without_damage(result, out, deck_dir) == expected
+
+
+def test_a_deck_yaml_that_is_a_directory_is_reported(make_deck, runner, tmp_path, monkeypatch):
+    deck_dir = make_deck({"peptides.yaml": PEPTIDES_YAML})
+    (deck_dir / "deck.yaml").unlink()
+    (deck_dir / "deck.yaml").mkdir()
+    result, out = run_build(runner, deck_dir, tmp_path, monkeypatch)
+    assert assert_failed_without_damage(result, out, deck_dir) == [
+        "deck.yaml: error: deck.yaml is not a regular file (a directory)",
+        "  hint: make deck.yaml a plain text file",
+    ]
+
+
 def test_duplicate_id_across_files_names_both_places(make_deck, runner, tmp_path, monkeypatch):
     deck_dir = make_deck({"a.yaml": PEPTIDES_YAML, "b.yaml": PEPTIDES_YAML})
     result, out = run_build(runner, deck_dir, tmp_path, monkeypatch)
@@ -220,6 +296,26 @@ def test_file_over_the_size_limit_is_refused_before_it_is_read(
         f"({yamlsrc.MAX_FILE_BYTES:,} bytes)",
         "  hint: split it into several smaller fact-set files",
     ]
+
+
+def test_a_fact_set_that_grows_after_its_size_is_taken_is_read_whole(tmp_path, monkeypatch):
+    """The reader asks for the size stat gave; bytes written since are read too, not cut off."""
+    from neurodeck.load import read_fact_set
+
+    path = tmp_path / "a.yaml"
+    path.write_text("notes:\n  - {id: a, front: Q, back: A}\n  - {id: b, front: Q, back: A}\n")
+    real_fstat = os.fstat
+
+    def stale_fstat(fd: int) -> os.stat_result:
+        values = list(real_fstat(fd))
+        values[6] = 10  # st_size: as it was when only the first line was written
+        return os.stat_result(values)
+
+    monkeypatch.setattr(os, "fstat", stale_fstat)
+    problems: list = []
+    fact_set = read_fact_set(path, problems)
+    assert problems == [] and fact_set is not None
+    assert [note.id for note in fact_set.notes] == ["a", "b"]
 
 
 def test_decode_refuses_too_many_bytes_with_the_same_message():
@@ -623,6 +719,32 @@ def test_libyaml_decides_and_pyyaml_only_words_a_problem_on_the_same_line():
     assert "tab" not in problem.message
     note = yamlsrc.compose("x.yaml", "notes:\n  - id: a\n    front: a\tb\n")
     assert note is not None  # the tab libyaml reads is no problem at all
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "message"),
+    [
+        (  # too big to parse again with PyYAML: libyaml's own words, still located
+            "notes:\n"
+            + "".join(f"  - {{id: n{i}, front: Q, back: A}}\n" for i in range(9000))
+            + "  - {id: x, front: 'unclosed\n",
+            (9002, 20),
+            "invalid YAML: a quoted value is never closed",
+        ),
+        (  # PyYAML stops at the control character libyaml never reached: libyaml's words
+            "a: b: c\n#" + "x" * 40_000 + "\n\x07",
+            (1, 5),
+            "invalid YAML: a value contains ': ' but is not in quotes",
+        ),
+    ],
+    ids=["over-the-reread-limit", "pyyaml-refuses-sooner"],
+)
+def test_when_pyyaml_cannot_word_it_libyamls_syntax_error_stands(text, where, message):
+    with pytest.raises(NeurodeckError) as caught:
+        yamlsrc.compose("x.yaml", text)
+    (problem,) = caught.value.problems
+    assert (problem.location.line, problem.location.column) == where
+    assert problem.message == message
 
 
 def test_every_command_refuses_to_run_without_libyaml(runner, monkeypatch, tmp_path):

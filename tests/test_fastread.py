@@ -6,6 +6,7 @@ import dataclasses
 import gc
 
 import pytest
+import yaml
 
 from neurodeck import fastread
 from neurodeck.errors import Location
@@ -13,11 +14,11 @@ from neurodeck.model import Note, Tag
 
 
 def test_locations_and_tags_made_directly_equal_those_made_by_init():
-    """_location and _tag skip the dataclass __init__; they must still make frozen equals."""
+    """_location and _tag_at skip the dataclass __init__; they must still make frozen equals."""
     loc, made = fastread._location("a.yaml", 3, 5), Location("a.yaml", 3, 5)
     assert (loc, hash(loc), str(loc), repr(loc)) == (made, hash(made), str(made), repr(made))
-    tag = fastread._tag("x", loc)
-    assert tag == Tag("x", loc) and tag.loc == loc
+    tag = fastread._tag_at("x", "a.yaml", yaml.Mark("a.yaml", 0, 2, 4, None, None))
+    assert tag == Tag("x", loc) and tag.loc == loc and hash(tag.loc) == hash(loc)
     with pytest.raises(dataclasses.FrozenInstanceError):
         loc.line = 4  # type: ignore[misc]
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -47,6 +48,9 @@ def test_notes_made_directly_equal_those_the_general_path_makes():
         'notes:\n  - {id: a, front: "\\x07", back: B}\n',  # a control character
         "notes: [{id: a, front: F, back: B}]\n---\nnotes: []\n",  # a second document
         "notes: [{id: a, front: F, back: [B]}]\n",  # a list where text belongs
+        "notes: [{id: a, front: F, back: B, tags: [&t x]}]\n",  # an anchor on a tag
+        'notes: [{id: a, front: F, back: B, tags: ["\\x07"]}]\n',  # a control character
+        "notes: [{id: a, front: F, back: B, tags: [[x]]}]\n",  # a list where a tag belongs
         "notes: [{id: a, front: F, back: B\n",  # a syntax error
         "",
     ],

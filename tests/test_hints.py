@@ -105,6 +105,7 @@ FIXES: dict[str, Fix] = {
     "empty": Fix(delete=True),
     "field-is-a-list": Fix((sub("back:\n", "back: |\n"),)),
     "field-is-a-mapping": Fix((sub(f"{{question: {QUESTION}}}", f'"{{question: {QUESTION}}}"'),)),
+    "file-source-typo-flow-style": Fix((sub("source: intimcy", "source: intimacy"),)),
     "file-source-typo": Fix((sub("source: intimcy", "source: intimacy"),)),
     "file-tags-with-space": Fix((sub("tags: [week 1]", "tags: [week-1]"),)),
     "front-on-cloze-hides-no-cloze-problem": Fix(
@@ -148,6 +149,16 @@ FIXES: dict[str, Fix] = {
         ),
         files={"missing/midsagittal.png": png(400, 300)},
     ),
+    "occlusion-label-without-text": Fix(
+        (A_FIGURE, sub('text: " "', "text: Anterior")), files=FIGURE
+    ),
+    "occlusion-items-not-mappings": Fix(  # "expected keys: ..."
+        (
+            sub("- acc", "- {id: acc, rect: [0.5, 0.3, 0.1, 0.1]}"),
+            sub("- Anterior", "- {text: Anterior, at: [0.05, 0.05]}"),
+        ),
+        files=FIGURE,
+    ),
     "occlusion-labels": Fix(
         (
             A_FIGURE,
@@ -167,6 +178,28 @@ FIXES: dict[str, Fix] = {
             sub("[1.2, 0.2]", "[0.9, 0.2]"),
         ),
         files=FIGURE,
+    ),
+    "occlusion-shape-of-values": Fix(
+        (
+            sub("header: [a, b]", 'header: "[a, b]"'),  # "quote the whole value"
+            sub(
+                "image: media/figure.png\n  - id: values-not-text",
+                "image: media/figure.png\n    occlusions:\n      - {id: acc, answer: Anterior "
+                "cingulate cortex, rect: [0.52, 0.30, 0.10, 0.08]}\n  - id: values-not-text",
+            ),
+            sub("{id: [acc],", '{id: "[acc]",'),  # which is then no slug: a hint of its own
+            sub("answer: {name: VTA}", 'answer: "{name: VTA}"'),
+            sub("size: big", "size: 0.04"),
+        ),
+        files=FIGURE,
+        clean=False,
+    ),
+    "occlusion-too-many-cards": Fix(  # "group shapes"
+        (
+            sub("{id: r99, rect", "{id: r99, group: last, rect"),
+            sub("{id: r100, rect", "{id: r100, group: last, rect"),
+        ),
+        files={"missing.png": png(1000, 1000)},  # "check the path"
     ),
     "occlusion-shape-typos": Fix(
         (
@@ -199,6 +232,7 @@ FIXES: dict[str, Fix] = {
     "subdeck-spaces": Fix(
         (sub('deck: "Brain Regions :: Amygdala "', "deck: Brain Regions::Amygdala"),)
     ),
+    "subdeck-empty-part": Fix((sub('deck: "Topic::"', "deck: Topic::Subtopic"),)),
     "syntax-apostrophe-in-single-quotes": Fix((sub("doesn't", "doesn''t"),)),
     "syntax-at-sign-at-start": Fix((sub("back: @oxytocin", 'back: "@oxytocin"'),)),
     "syntax-bad-indentation": Fix((sub("\n   back:", "\n    back:"),)),
@@ -221,6 +255,7 @@ FIXES: dict[str, Fix] = {
     "syntax-unclosed-list": Fix((sub(", touch\n", ", touch]\n"),)),
     "syntax-unclosed-quote": Fix((sub("touch?\n", 'touch?"\n'),)),
     "syntax-unquoted-colon": Fix(((r"front: (Note: .*)", r'front: "\1"'),)),
+    "tag-empty-part": Fix((sub('"topic::"', "topic::sub-topic"), sub("'say\"hi'", "say-hi"))),
     "tag-with-space": Fix((sub("social bonding", "social-bonding"),)),
     "text-on-basic-note": Fix(((r'    text: ".*"\n', ""),)),
     "type-typo-hides-no-id-problem": Fix(

@@ -27,7 +27,7 @@ from neurodeck.compile import compile_notes
 from neurodeck.errors import NeurodeckError, Problem
 from neurodeck.load import NOTE_KEYS, load_deck
 from neurodeck.model import FactSet
-from neurodeck.validate import answer_repeats_prompt, validate
+from neurodeck.validate import answer_repeats_prompt, check_header, check_note
 
 # Modest and repeatable by default, so the file runs in seconds; for a longer random search:
 #   NEURODECK_HYPOTHESIS_EXAMPLES=20000 pytest tests/test_hypothesis.py
@@ -220,7 +220,7 @@ def run_core(deck_dir: Path) -> None:
     """load → validate → compile, and the pipeline's own check, as a build would run them."""
     status, deck = outcome(lambda: load_deck(deck_dir))
     if status == "ok":
-        problems = validate(deck)
+        problems = check_header(deck) + [p for n in deck.notes() for p in check_note(deck, n)]
         if not any(p.severity == "error" for p in problems):
             for compiled in compile_notes(deck):
                 for field_html in compiled.fields:
@@ -518,7 +518,7 @@ def test_emphasis_fast_path_is_taken_for_key_terms():
 @SETTINGS
 @given(st.one_of(st.text(st.characters(max_codepoint=127)), st.text()))
 def test_plain_text_finds_the_same_words_on_its_ascii_path(text):
-    assert markup.plain_text(text) == " ".join(markup._WORD_RE.findall(text.lower()))
+    assert markup.plain_text(text) == " ".join(markup.WORD_RE.findall(text.lower()))
 
 
 @SETTINGS

@@ -410,6 +410,18 @@ def test_literal_text_reaches_the_card_or_check_says_how(make_deck, tmp_path, mo
     assert '<div class="nd-answer"># of participants</div>' in count.answer
 
 
+def test_stars_and_hashes_in_code_or_a_formula_are_not_reported():
+    """Markdown keeps them in a code span and MathJax keeps them in a formula: no warning,
+    and a warning about the text around them names only the words outside."""
+    from neurodeck.markup import literal_text_mistakes
+
+    assert literal_text_mistakes("`3*4*5` and \\(a*b*c\\)") == []
+    assert literal_text_mistakes("`\n# not a heading`") == []
+    ((message, hint),) = literal_text_mistakes("`x*y*z` but 3*4*5")
+    assert message.endswith(": 3*4*5 would lose its asterisks")
+    assert hint.startswith("write 3\\*4\\*5 (")
+
+
 def test_when_a_subdeck_is_split_the_hint_renames_files_into_anki_order(
     make_deck, tmp_path, runner, monkeypatch
 ):

@@ -273,6 +273,26 @@ def test_dangling_symlinks_fifos_and_editor_lock_files_never_give_a_traceback(
         assert ".#a.yaml" not in result.output
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="symlinks")
+def test_symlinks_inside_the_deck_are_read_once_and_a_loop_is_reported(runner, make_deck):
+    deck_dir = make_deck(
+        {
+            "sub/a.yaml": "notes:\n  - {id: a, front: A, back: B}\n",
+            "text/b.txt": "notes:\n  - {id: b, front: A, back: B}\n",
+        }
+    )
+    (deck_dir / "same-sub").symlink_to("sub", target_is_directory=True)  # read as sub/
+    (deck_dir / "b.yaml").symlink_to("text/b.txt")  # a fact set, wherever its text lives
+    (deck_dir / "figure.png").symlink_to("nowhere.png")  # reported only if a note uses it
+    result = runner.invoke(cli, ["check", str(deck_dir)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("2 notes, 2 cards")
+    (deck_dir / "loop.yaml").symlink_to("loop.yaml")
+    result = runner.invoke(cli, ["check", str(deck_dir)])
+    assert result.exit_code == 1
+    assert f"{deck_dir / 'loop.yaml'}: error: symlink cannot be followed: " in result.stderr
+
+
 def test_hidden_files_are_skipped_and_upper_case_extensions_read(runner, make_deck):
     deck_dir = make_deck(
         {

@@ -138,6 +138,25 @@ def test_new_refuses_to_overwrite_with_one_line_and_exit_2(runner, tmp_path: Pat
     assert new(runner, cloned).exit_code == 0
 
 
+def test_new_refuses_a_file_in_the_way_and_a_name_with_an_empty_part(
+    runner, tmp_path: Path
+) -> None:
+    in_the_way = tmp_path / "notes.txt"
+    in_the_way.write_text("mine\n", encoding="utf-8")
+    result = new(runner, in_the_way)
+    assert result.exit_code == 2
+    assert result.stderr.endswith("is a file.\n")  # click's own usage error
+    assert in_the_way.read_text(encoding="utf-8") == "mine\n"
+    for name in ("  ", "Psychology::"):
+        result = new(runner, tmp_path / "d", "--name", name)
+        assert result.exit_code == 2
+        assert result.stderr == (
+            f"neurodeck new: {tmp_path / 'd'} deck name {name!r} is empty or has an empty part\n"
+        )
+    assert not (tmp_path / "d").exists()
+    assert new(runner, tmp_path / "d", "--name", "Psychology::Memory").exit_code == 0
+
+
 def test_hidden_files_are_not_fact_sets(runner, tmp_path: Path) -> None:
     """The workflow and pre-commit YAML live in the deck directory and are never read."""
     deck_dir = tmp_path / "d"

@@ -308,6 +308,39 @@ def test_image_formats_and_sizes_are_read_from_the_first_bytes():
     assert sniff_image(b"GIF89a") is None and sniff_image(b"name: deck") is None
 
 
+def test_every_image_layout_gives_its_size_or_none():
+    """Lossy and lossless WebP, SVG sizes in attributes, JPEG padding markers; a file whose
+    size cannot be read is still its format (and its shapes are not judged in pixels)."""
+    riff = b"RIFF\x00\x00\x00\x00WEBP"
+    lossy = (
+        riff + b"VP8 " + b"\x00" * 4 + b"\x00\x00\x00\x9d\x01\x2a" + struct.pack("<HH", 400, 300)
+    )
+    bits = (400 - 1) | (300 - 1) << 14
+    lossless = riff + b"VP8L" + b"\x00" * 4 + b"\x2f" + bits.to_bytes(4, "little")
+    assert tuple(sniff_image(lossy)) == ("webp", 400, 300)
+    assert tuple(sniff_image(lossless)) == ("webp", 400, 300)
+    assert tuple(sniff_image(riff + b"ALPH" + b"\x00" * 20)) == ("webp", None, None)
+    sized = b'<svg width="400px" height=\'300\' viewBox="0 0 40 30">'
+    assert tuple(sniff_image(sized)) == ("svg", 400, 300)
+    assert tuple(sniff_image(b"<svg>")) == ("svg", None, None)
+    assert tuple(sniff_image(b"<!-- a comment --><svg")) == ("svg", None, None)  # tag not closed
+    frame = b"\xff\xc0" + struct.pack(">HBHH", 17, 8, 300, 400) + b"\x00" * 12
+    assert tuple(sniff_image(b"\xff\xd8\xff\xd0" + frame)) == ("jpeg", 400, 300)  # RST0 skipped
+    assert tuple(sniff_image(b"\xff\xd8\xff\xe0\x00\x02XY" + frame)) == ("jpeg", None, None)
+    assert tuple(sniff_image(b"\xff\xd8\xff")) == ("jpeg", None, None)
+
+
+def test_shapes_on_an_image_without_a_pixel_size_are_not_judged_in_pixels(make_deck):
+    tiny = "      - {id: dot, rect: [0.1, 0.1, 0.001, 0.001]}\n    labels:"
+    regions = DIAGRAM_YAML.replace("midsagittal.png", "plain.svg").replace("    labels:", tiny)
+    svg = '<svg xmlns="http://www.w3.org/2000/svg"{}></svg>'
+    deck = make_deck({"regions.yaml": regions, "media/plain.svg": svg.format("")})
+    assert check(deck).warnings == []
+    (deck / "media" / "plain.svg").write_text(svg.format(' width="400" height="300"'))
+    (warning,) = check(deck).warnings
+    assert warning.message.startswith("occlusion 'dot' of note 'midline' is 0.3 pixels across")
+
+
 def test_a_shape_under_five_pixels_is_a_warning(make_deck):
     """Anki's editor drops such shapes when the learner edits the note, so check says so."""
     deck = make_deck({"regions.yaml": DIAGRAM_YAML, "media/midsagittal.png": png(100, 100)})
@@ -402,6 +435,46 @@ def test_html_export_draws_each_diagram_card_with_numbered_shapes(diagram_deck, 
     assert front.count('fill="#ffeba2"') == 3  # vta and the two amygdala shapes
     assert ">1</text>" in front and ">3</text>" in front and ">Anterior</text>" in front
     assert "Anterior cingulate cortex" in back and "Anterior cingulate cortex" not in front
+
+
+def test_html_export_of_hide_one_outlines_the_regions_not_asked(make_deck, tmp_path):
+    """In hide-one mode only the asked region is covered: the others are drawn as outlines."""
+    from neurodeck.export import render_html
+    from neurodeck.snapshot import compile_snapshot
+
+    deck = make_deck(
+        {
+            "regions.yaml": DIAGRAM_YAML.replace("mode: hide-all", "mode: hide-one"),
+            "media/midsagittal.png": png(400, 300),
+        }
+    )
+    snapshot = compile_snapshot(deck, clock=T1)
+    page = render_html(snapshot, snapshot.notes)
+    first = page[page.index("midline</code> · Cloze 1") : page.index("midline</code> · Cloze 2")]
+    front = first.split("<figcaption>Back</figcaption>")[0]
+    assert '<rect x="200.0" y="90.0" width="40.0" height="24.0" fill="#ff8e8e"' in front
+    assert 'fill="#ffeba2"' not in page
+    assert front.count('fill="none" stroke="#8c959f"') == 3  # vta and the two amygdala shapes
+
+
+def test_markdown_export_shows_the_diagram_and_each_cards_answer(diagram_deck, tmp_path):
+    """A study sheet has no masks: the image, which region is asked, and its answer."""
+    from neurodeck.export import write_export
+    from neurodeck.snapshot import compile_snapshot
+
+    out = tmp_path / "sheet.md"
+    write_export(compile_snapshot(diagram_deck, clock=T1), "md", out)
+    card = (
+        "**Q:** Midsagittal view\n\n![](sheet_media/midsagittal.png)\n\n(region {n})\n\n"
+        "**A:** {answer}\n\nPositions are approximate.\n\n"
+        "*Neurobiological Foundations of Intimacy*\n"
+    )
+    answers = ["Anterior cingulate cortex", "Ventral tegmental area", "Amygdala"]
+    assert out.read_text(encoding="utf-8") == (
+        "# Test Deck\n\nVersion 1.0.0 · 1 note · 3 cards\n\n## Brain Regions\n\n"
+        + "\n---\n\n".join(card.format(n=n, answer=a) for n, a in enumerate(answers, 1))
+    )
+    assert (tmp_path / "sheet_media" / "midsagittal.png").read_bytes() == png(400, 300)
 
 
 def test_card_numbers_above_the_styling_limit_are_an_error(diagram_deck):

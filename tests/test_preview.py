@@ -177,8 +177,8 @@ class PreviewProcess:
                 break
         assert self.url, "".join(self.lines) + self.proc.stderr.read()  # type: ignore[union-attr]
 
-    def stop(self) -> tuple[int, str, str]:
-        self.proc.send_signal(signal.SIGINT)
+    def stop(self, how: signal.Signals = signal.SIGINT) -> tuple[int, str, str]:
+        self.proc.send_signal(how)
         out, err = self.proc.communicate(timeout=20)
         return self.proc.returncode, "".join(self.lines) + out, err
 
@@ -295,11 +295,13 @@ def test_the_page_shows_cards_follows_saves_and_shows_mistakes(
     assert "1 error, 0 warnings" in out  # the terminal heard of the mistake too
 
 
-def test_ctrl_c_ends_the_preview_cleanly(sample_deck: Path) -> None:
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
+def test_ctrl_c_ends_the_preview_cleanly(sample_deck: Path, how: signal.Signals) -> None:
+    """`kill` and service managers stop it as Ctrl-C does."""
     server = PreviewProcess(sample_deck)
     with urllib.request.urlopen(server.url + "version", timeout=10) as answer:
         assert answer.read() == b"1"
-    code, out, err = server.stop()
+    code, out, err = server.stop(how)
     assert code == 0
     assert err == ""
     assert out.splitlines()[-1] == "Preview stopped"
@@ -409,6 +411,31 @@ def test_the_preview_shows_the_html_exports_cards_with_the_decks_css(
             f"http://127.0.0.1:{server.server_port}/deck.css", timeout=10
         ) as answer:
             assert CSS in answer.read().decode()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_deck_with_errors_from_the_start_shows_them_and_the_note_types_css(
+    make_deck: MakeDeck,
+) -> None:
+    """No good build yet: the page lists the problems over no cards, styled as cards will be."""
+    deck_dir = make_deck({"x.yaml": "notes:\n  - {id: a, front: Q}\n"})
+    preview = Preview(deck_dir, clock=1_700_000_000)
+    state = preview.rebuild()
+    assert state.snapshot is None and not state.stale
+    content = preview.content()
+    assert (content["meta"], content["cards"], content["errors"]) == ("No cards yet", "", 1)
+    assert str(content["problems"]).startswith(
+        '<div class="nd-report nd-failing"><strong>neurodeck check: 1 error, 0 warnings</strong>'
+    )
+    server = make_server(preview)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/deck.css"
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            assert answer.read().decode() == CSS
     finally:
         server.shutdown()
         server.server_close()

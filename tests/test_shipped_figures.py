@@ -67,7 +67,7 @@ def test_template_citation_and_notice_travel_with_the_images_and_the_deck():
 
 
 def test_diagrams_follow_the_brain_region_cards_in_the_curriculum():
-    names = [p.name for p in find_fact_sets(CARDS)]
+    names = [p.name for p in find_fact_sets(CARDS, [])]
     assert names.index("02b-brain-diagrams.yaml") == names.index("02-brain-regions.yaml") + 1
 
 

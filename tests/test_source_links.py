@@ -121,6 +121,16 @@ def test_odd_file_names_are_quoted_and_escaped(make_deck: MakeDeck) -> None:
             "source_link:\n  repository: https://git.example.edu/t/deck\n" "  forge: gitlab\n",
         ),
         (
+            "source_link:\n  repository: https://git.example.edu/t/deck\n  forge: gitea\n",
+            "unknown `forge` 'gitea'",
+            "source_link:\n  repository: https://git.example.edu/t/deck\n  forge: gitlab\n",
+        ),
+        (
+            'source_link:\n  repository: https://github.com/a/b\n  ref: "v{version"\n',
+            "has a stray brace",
+            "source_link:\n  repository: https://github.com/a/b\n",
+        ),
+        (
             "source_link:\n  repository: https://github.com/a/b\n  ref: v {version}\n",
             "without spaces",
             "source_link:\n  repository: https://github.com/a/b\n",

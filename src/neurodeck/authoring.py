@@ -56,14 +56,12 @@ def new_deck(deck_dir: Path, name: str | None = None) -> list[Path]:
     name = name or _name_from(deck_dir)
     targets = {template: deck_dir / rel for template, rel in NEW_DECK_FILES.items()}
     taken = [path for path in targets.values() if path.exists() or path.is_symlink()]
-    if deck_dir.exists() and not deck_dir.is_dir():
-        taken = [deck_dir]
     if taken:
         raise NeurodeckError(
             [
                 Problem(
                     Location(display_path(taken[0])),
-                    "already exists; `neurodeck new` overwrites " "nothing, so nothing was written",
+                    "already exists; `neurodeck new` overwrites nothing, so nothing was written",
                     hint="choose a directory that does not hold a deck yet",
                 )
             ]

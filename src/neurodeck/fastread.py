@@ -118,7 +118,7 @@ class _Events:
             if key == "tags":
                 file_tags = self._tags(get_event())
             else:
-                value = self._text(get_event())[0]
+                value = self._text(get_event())
                 if key == "deck":
                     subdeck = value
                 else:
@@ -186,8 +186,8 @@ class _Events:
     def _tags(self, event: Any) -> tuple[Tag, ...]:
         """A list of tags, or a single tag written as text (none when empty)."""
         if type(event) is ScalarEvent:
-            value, where = self._text(event)
-            return (_tag(value, where),) if value else ()
+            value = self._text(event)
+            return (_tag_at(value, self.path, event.start_mark),) if value else ()
         self._start(event, SequenceStartEvent)
         get_event, path, has_escapes = self.get_event, self.path, self.has_escapes
         tags: list[Tag] = []
@@ -201,14 +201,14 @@ class _Events:
                 raise _Irregular
             tags.append(_tag_at(event.value, path, event.start_mark))
 
-    def _text(self, event: Any) -> tuple[str, Location]:
-        """An untagged scalar's text and where it starts."""
+    def _text(self, event: Any) -> str:
+        """An untagged scalar's text."""
         if type(event) is not ScalarEvent or not _plain(event):
             raise _Irregular
         value: str = event.value
         if self.has_escapes and yamlsrc.NON_PRINTABLE_RE.search(value):
             raise _Irregular
-        return value, _loc(self.path, event)
+        return value
 
     def _start(self, event: Any, kind: type) -> None:
         """That the event starts an untagged collection of this kind."""
@@ -307,12 +307,6 @@ def _plain(event: Any) -> bool:
     return event.tag is None and event.anchor is None
 
 
-def _loc(path: str, event: Any) -> Location:
-    """The 1-based location where an event starts (as yamlsrc.loc for a node)."""
-    mark = event.start_mark
-    return _location(path, mark.line + 1, mark.column + 1)
-
-
 # A frozen dataclass's __init__ sets each field through object.__setattr__, which made
 # Notes, Locations and Tags (tens of thousands per deck) the largest cost left in this pass.
 # These fill a new instance's __dict__ directly instead: the same object __init__ would make
@@ -339,15 +333,6 @@ def _tag_at(name: str, path: str, mark: Any) -> Tag:
     attrs["path"] = path
     attrs["line"] = mark.line + 1
     attrs["column"] = mark.column + 1
-    tag = _new(Tag)
-    attrs = tag.__dict__
-    attrs["name"] = name
-    attrs["loc"] = loc
-    return tag
-
-
-def _tag(name: str, loc: Location) -> Tag:
-    """Tag(name, loc), made without its __init__."""
     tag = _new(Tag)
     attrs = tag.__dict__
     attrs["name"] = name

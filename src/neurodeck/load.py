@@ -56,9 +56,9 @@ _Entries = dict[str, tuple[Node, Node]]  # key -> (key node, value node)
 T = TypeVar("T")
 
 
-def find_fact_sets(deck_dir: Path, problems: list[Problem] | None = None) -> list[Path]:
+def find_fact_sets(deck_dir: Path, problems: list[Problem]) -> list[Path]:
     """Every fact set under deck_dir, in sorted (curriculum) order; problems with the tree
-    are added to `problems` (raised, when no list is given).
+    are added to `problems`.
 
     One rule, in the README: a file whose name ends in .yaml or .yml (in any case) is a fact
     set, except deck.yaml at the top; names starting with a dot (hidden files, editor lock
@@ -67,9 +67,6 @@ def find_fact_sets(deck_dir: Path, problems: list[Problem] | None = None) -> lis
     file are errors, never skipped: a note that silently drops out of a build would come
     back later as a new note, with learners' history lost.
     """
-    own_problems: list[Problem] = []
-    if problems is None:
-        problems = own_problems
     root = deck_dir.resolve()
     found: list[Path] = []
     pending = [deck_dir]
@@ -137,8 +134,6 @@ def find_fact_sets(deck_dir: Path, problems: list[Problem] | None = None) -> lis
                 )
                 continue
             found.append(path)
-    if own_problems:
-        raise NeurodeckError(own_problems)
     return sorted(found, key=lambda p: p.relative_to(deck_dir).as_posix())
 
 
@@ -208,22 +203,17 @@ def top_level_key_location(path: Path, shown: str, key: str) -> Location:
     return Location(shown, line, match.end() - match.start() + 1)
 
 
-def load_deck(deck_dir: Path, problems: list[Problem] | None = None) -> Deck:
+def load_deck(deck_dir: Path) -> Deck:
     """Read a deck directory into a Deck; raises NeurodeckError with every shape problem.
-
-    Given a `problems` list, shape problems are added to it instead and the deck holds the
-    notes that did load, so that later checks can report theirs in the same run. It still
-    raises when deck.yaml itself is unusable.
-    """
-    collect = problems is not None
-    problems = [] if problems is None else problems
+    (The pipeline reads one fact set at a time instead: load_header, then read_fact_set.)"""
+    problems: list[Problem] = []
     header = load_header(deck_dir, problems)
     fact_sets = []
     for path in find_fact_sets(deck_dir, problems):
         fact_set = read_fact_set(path, problems)
         if fact_set is not None:
             fact_sets.append(fact_set)
-    if problems and not collect:
+    if problems:
         raise NeurodeckError(problems)
     return dataclasses.replace(header, fact_sets=tuple(fact_sets))
 
@@ -243,7 +233,7 @@ def load_header(deck_dir: Path, problems: list[Problem]) -> Deck:
             [
                 Problem(
                     Location(display_path(deck_path)),
-                    f"{DECK_FILE} is not a regular file " f"({_file_kind(deck_path)})",
+                    f"{DECK_FILE} is not a regular file ({_file_kind(deck_path)})",
                     hint=f"make {DECK_FILE} a plain text file",
                 )
             ]
@@ -259,7 +249,8 @@ def load_header(deck_dir: Path, problems: list[Problem]) -> Deck:
                 )
             ]
         )
-    header = _load_file(deck_path, _read_deck_header, problems)
+    source = _read_text(deck_path, problems)
+    header = None if source is None else _read_nodes(*source, _read_deck_header, problems)
     if header is None:
         raise NeurodeckError(problems)
     return dataclasses.replace(header, root=str(deck_dir))
@@ -281,24 +272,6 @@ def read_fact_set(path: Path, problems: list[Problem]) -> FactSet | None:
     if fact_set is not None:
         return fact_set
     return _read_nodes(shown, text, _read_fact_set, problems)
-
-
-def load_fact_set(path: Path) -> FactSet:
-    """Read one fact-set file; raises NeurodeckError with every shape problem in it."""
-    problems: list[Problem] = []
-    fact_set = read_fact_set(path, problems)
-    if problems or fact_set is None:
-        raise NeurodeckError(problems)
-    return fact_set
-
-
-def _load_file(
-    path: Path, read: Callable[[_Reader, Node], T | None], problems: list[Problem]
-) -> T | None:
-    source = _read_text(path, problems)
-    if source is None:
-        return None
-    return _read_nodes(*source, read, problems)
 
 
 def _read_text(path: Path, problems: list[Problem]) -> tuple[str, str] | None:
@@ -683,7 +656,7 @@ def _read_note(
                 reader.error(
                     entries["retired"][1],
                     f"`retired` of {what} must be true or false",
-                    hint="write `retired: true` to ship the note once more, " "tagged retired",
+                    hint="write `retired: true` to ship the note once more, tagged retired",
                 )
             ok = False
         retired = written == "true"

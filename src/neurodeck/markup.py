@@ -43,8 +43,8 @@ _BLANK_LINES_RE = re.compile(r"\n\n+")
 # javascript:, vbscript: and file:. Images are checked by the pipeline, which packages them.
 _SAFE_LINK_RE = re.compile(r"(?:https?://|mailto:|[^:/?#]*(?:[/?#]|$))", re.IGNORECASE)
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
-_WORD_RE = re.compile(r"\w+")
-_HTML_TAG_RE = re.compile(r"<[^>]*>")
+WORD_RE = re.compile(r"\w+")
+HTML_TAG_RE = re.compile(r"<[^>]*>")
 _SINGLE_PARAGRAPH_RE = re.compile(r"<p>((?:(?!<p>).)*)</p>\n", re.DOTALL)
 # Anki reads these anywhere in a card's HTML as its own markers: [sound:x] becomes a play
 # button, [anki:tts]…[/anki:tts] speech (any [anki:…] is a directive), [latex], [$] and [$$]
@@ -299,7 +299,7 @@ def _escape_like_markdown_it(text: str) -> str:
 def html_to_text(fragment: str) -> str:
     """The visible text of an HTML fragment on one line: tags dropped, entities decoded,
     whitespace collapsed."""
-    return " ".join(html.unescape(_HTML_TAG_RE.sub(" ", fragment)).split())
+    return " ".join(html.unescape(HTML_TAG_RE.sub(" ", fragment)).split())
 
 
 def plain_text(text: str) -> str:
@@ -307,7 +307,7 @@ def plain_text(text: str) -> str:
     if text.isascii():  # most fields; the same words as below, found three times faster
         words = text.encode("ascii").translate(_ASCII_LOWER_WORDS).split()
         return b" ".join(words).decode("ascii")
-    return " ".join(_WORD_RE.findall(text.lower()))
+    return " ".join(WORD_RE.findall(text.lower()))
 
 
 # In ASCII text, a word character's lower case, and a space for every other byte.

@@ -20,18 +20,7 @@ OCCLUSION_KIND: NoteKind = "occlusion"
 
 # The keys a fact set and its notes may have, and the fields each kind of note needs.
 FACT_SET_KEYS = ("deck", "tags", "source", "notes")
-NOTE_KEYS = (
-    "id",
-    "type",
-    "front",
-    "back",
-    "text",
-    "extra",
-    "tags",
-    "source",
-    "section",
-    "retired",
-)
+NOTE_KEYS = ("id", "type", "front", "back", "text", "extra", "tags", "source", "section", "retired")
 FIELDS_BY_KIND: dict[NoteKind, tuple[str, ...]] = {
     "basic": ("front", "back"),
     "reversed": ("front", "back"),

@@ -154,9 +154,9 @@ def check_diagram(note: Note) -> list[Problem]:
                 problems.append(
                     Problem(
                         occlusion.loc,
-                        f"{what} {value!r} of {where} is not a " "lowercase slug",
-                        hint="use lowercase letters, digits "
-                        "and single hyphens, e.g. `amygdala-left`",
+                        f"{what} {value!r} of {where} is not a lowercase slug",
+                        hint="use lowercase letters, digits and single hyphens, e.g. "
+                        "`amygdala-left`",
                     )
                 )
         first = seen.setdefault(occlusion.id, occlusion)
@@ -164,10 +164,9 @@ def check_diagram(note: Note) -> list[Problem]:
             problems.append(
                 Problem(
                     occlusion.loc,
-                    f"duplicate occlusion id {occlusion.id!r} in " f"note {note.id!r}",
-                    hint=f"first used at line "
-                    f"{first.loc.line}; give every shape its own id, and the "
-                    "same `group` to shapes that belong to one card",
+                    f"duplicate occlusion id {occlusion.id!r} in note {note.id!r}",
+                    hint=f"first used at line {first.loc.line}; give every shape its own id, "
+                    "and the same `group` to shapes that belong to one card",
                 )
             )
         elif occlusion.group is None and occlusion.id in groups:
@@ -205,8 +204,8 @@ def check_diagram(note: Note) -> list[Problem]:
         problems.append(
             Problem(
                 note.loc,
-                f"note {note.id!r} makes {cards} cards; a diagram may "
-                f"make at most {MAX_DIAGRAM_CARDS}",
+                f"note {note.id!r} makes {cards} cards; a diagram may make at most "
+                f"{MAX_DIAGRAM_CARDS}",
                 hint="split the figure into several notes, or group shapes",
             )
         )
@@ -239,7 +238,7 @@ def _check_shape(shape: Shape, where: str) -> list[Problem]:
             Problem(
                 shape.loc,
                 f"{what} has a width or height of {min(width, height):g}",
-                hint="the third and fourth numbers are width and height; both must be " "above 0",
+                hint="the third and fourth numbers are width and height; both must be above 0",
             )
         ]
     if left < 0 or top < 0 or left + width > 1 + 1e-9 or top + height > 1 + 1e-9:
@@ -272,8 +271,8 @@ def _check_label(label: Label, note_id: str) -> list[Problem]:
         problems.append(
             Problem(
                 label.loc,
-                f"{what} contains {bad.group()!r}, which Anki's "
-                "image-occlusion markup cannot hold",
+                f"{what} contains {bad.group()!r}, which Anki's image-occlusion markup "
+                "cannot hold",
                 hint='leave out : { } < > & " and \\ in labels',
             )
         )
@@ -290,7 +289,7 @@ def _check_label(label: Label, note_id: str) -> list[Problem]:
             Problem(
                 label.loc,
                 f"{what} has size {label.size:g}",
-                hint="size is the text's height as a fraction of the image's " "height, e.g. 0.04",
+                hint="size is the text's height as a fraction of the image's height, e.g. 0.04",
             )
         )
     return problems
@@ -399,9 +398,9 @@ def check_image(note: Note, data: bytes | None, loc: Location) -> Iterator[Probl
     if info is None:
         yield Problem(
             loc,
-            f"image {diagram.image!r} of note {note.id!r} is not a PNG, JPEG, WebP " "or SVG image",
-            hint="Anki's image occlusion needs one of these; export "
-            "the figure as PNG (its first bytes show what the file really is)",
+            f"image {diagram.image!r} of note {note.id!r} is not a PNG, JPEG, WebP or SVG image",
+            hint="Anki's image occlusion needs one of these; export the figure as PNG "
+            "(its first bytes show what the file really is)",
         )
         return
     if info.width is None or info.height is None:

@@ -29,8 +29,8 @@ from pathlib import Path
 
 from . import pipeline
 from .errors import Location, NeurodeckError, Problem, display_path
-from .export.cards import group_by_subdeck
-from .export.html_export import PAGE_CSS, _note_items
+from .export.cards import group_by_subdeck, plural
+from .export.html_export import PAGE_CSS, note_items, subdeck_title
 from .load import DECK_FILE, load_header
 from .snapshot import PackagedNote, Snapshot, from_compiled
 
@@ -95,20 +95,18 @@ class Preview:
 
     def content(self) -> dict[str, object]:
         """The page's changing parts: title line, problems, cards, and the filter choices."""
-        state = self.current()
-        return render_content(state, display_path(self.deck_dir))
+        return render_content(self.current(), display_path(self.deck_dir))
 
 
 def render_content(state: PreviewState, shown_dir: str) -> dict[str, object]:
     """The JSON the page fetches: HTML for the top and the cards, and the filter choices."""
     snapshot = state.snapshot
-    by_note = _problems_by_note(snapshot, state.problems)
-    top = _problems_html(state, shown_dir)
     tags: set[str] = set()
     subdecks: list[str] = []
     cards_html = ""
     meta = "No cards yet"
     if snapshot is not None:
+        by_note = _problems_by_note(snapshot, state.problems)
 
         def note_html(note: PackagedNote) -> list[str]:
             tags.update(note.tags)
@@ -120,7 +118,7 @@ def render_content(state: PreviewState, shown_dir: str) -> dict[str, object]:
                 f'data-subdeck="{html.escape(snapshot.subdeck_of(note))}" '
                 f'data-note="{html.escape(note.note_id or note.guid)}">'
                 + (f'<ul class="nd-problems">{problems}</ul>' if problems else "")
-                + "\n".join(_note_items(snapshot, note))
+                + "\n".join(note_items(snapshot, note))
                 + "</div>"
             ]
 
@@ -128,11 +126,9 @@ def render_content(state: PreviewState, shown_dir: str) -> dict[str, object]:
         subdecks = [s for s in groups if s]
         sections = []
         for subdeck, items in groups.items():
-            parts = subdeck.split("::") if subdeck else [snapshot.deck_name]
-            name = " &rsaquo; ".join(html.escape(p) for p in parts)
             sections.append(
                 f'<section class="nd-subdeck" data-subdeck="{html.escape(subdeck)}">'
-                f"<h2>{name}</h2>\n" + "\n".join(items) + "</section>"
+                f"<h2>{subdeck_title(snapshot, subdeck)}</h2>\n" + "\n".join(items) + "</section>"
             )
         cards_html = "\n".join(sections)
         cards = sum(len(n.ordinals) for n in snapshot.notes)
@@ -142,7 +138,7 @@ def render_content(state: PreviewState, shown_dir: str) -> dict[str, object]:
         "version": state.version,
         "title": snapshot.deck_name if snapshot else shown_dir,
         "meta": meta,
-        "problems": top,
+        "problems": _problems_html(state),
         "cards": cards_html,
         "tags": sorted(tags),
         "subdecks": subdecks,
@@ -151,12 +147,8 @@ def render_content(state: PreviewState, shown_dir: str) -> dict[str, object]:
     }
 
 
-def _problems_by_note(
-    snapshot: Snapshot | None, problems: list[Problem]
-) -> dict[str, list[Problem]]:
+def _problems_by_note(snapshot: Snapshot, problems: list[Problem]) -> dict[str, list[Problem]]:
     """Each problem under the note whose lines hold it (the note starting last before it)."""
-    if snapshot is None:
-        return {}
     starts: dict[str, list[tuple[int, str]]] = {}
     for note in snapshot.notes:
         if note.loc is not None:
@@ -179,17 +171,12 @@ def _problem_li(problem: Problem) -> str:
     )
 
 
-def _problems_html(state: PreviewState, shown_dir: str) -> str:
+def _problems_html(state: PreviewState) -> str:
     if not state.problems:
         return (
             '<p class="nd-ok">neurodeck check: 0 errors, 0 warnings</p>' if state.snapshot else ""
         )
-    errors = sum(p.severity == "error" for p in state.problems)
-    warnings = len(state.problems) - errors
-    title = (
-        f"neurodeck check: {errors} error{'s' if errors != 1 else ''}, "
-        f"{warnings} warning{'s' if warnings != 1 else ''}"
-    )
+    failing = any(p.severity == "error" for p in state.problems)
     stale = (
         '<p class="nd-stale">The cards below are from the last build without errors; '
         "fix these and save to see your changes.</p>"
@@ -198,7 +185,8 @@ def _problems_html(state: PreviewState, shown_dir: str) -> str:
     )
     items = "".join(_problem_li(p) for p in state.problems)
     return (
-        f'<div class="nd-report{" nd-failing" if errors else ""}"><strong>{title}</strong>'
+        f'<div class="nd-report{" nd-failing" if failing else ""}">'
+        f"<strong>neurodeck check: {_counts(state.problems)}</strong>"
         f'<ul class="nd-problems">{items}</ul>{stale}</div>'
     )
 
@@ -461,11 +449,12 @@ def _interrupt(_signum: int, _frame: object) -> None:
 
 def report(state: PreviewState, echo: Callable[[str], None]) -> None:
     """One line on the terminal per rebuild."""
-    errors = sum(p.severity == "error" for p in state.problems)
-    warnings = len(state.problems) - errors
     stamp = time.strftime("%H:%M:%S", time.localtime(state.built_at))
     notes = len(state.snapshot.notes) if state.snapshot else 0
-    echo(
-        f"[{stamp}] {notes} notes; {errors} error{'s' if errors != 1 else ''}, "
-        f"{warnings} warning{'s' if warnings != 1 else ''}"
-    )
+    echo(f"[{stamp}] {notes} notes; {_counts(state.problems)}")
+
+
+def _counts(problems: list[Problem]) -> str:
+    """ "1 error, 2 warnings"."""
+    errors = sum(p.severity == "error" for p in problems)
+    return f"{plural(errors, 'error')}, {plural(len(problems) - errors, 'warning')}"

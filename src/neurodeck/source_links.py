@@ -91,7 +91,7 @@ def check_source_link(deck: Deck) -> list[Problem]:
         problems.append(
             Problem(
                 where,
-                "`ref` of `source_link` uses {version}, but deck.yaml " "has no `version`",
+                "`ref` of `source_link` uses {version}, but deck.yaml has no `version`",
                 hint="add `version: 1.0.0`, or write a branch name as `ref`",
             )
         )
@@ -111,7 +111,7 @@ def check_source_link(deck: Deck) -> list[Problem]:
         problems.append(
             Problem(
                 where,
-                f"`path` of `source_link` is not a folder inside the " f"repository: {link.path!r}",
+                f"`path` of `source_link` is not a folder inside the repository: {link.path!r}",
                 hint="write the deck directory's folder as it is in the "
                 "repository, such as `cards`, or leave `path` out",
             )

@@ -1,4 +1,6 @@
-"""Deck-wide content rules. Returns every problem; never raises."""
+"""Content rules: deck.yaml's, each note's, and the deck-wide ones the pipeline applies as
+notes go by (subdeck names; duplicate ids, with locations packed small). Every check returns
+its problems; none raises."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from collections.abc import Iterable
 
 from .ankitext import deck_name_component, deck_name_key, shows_nothing
 from .errors import Location, Problem
-from .markup import literal_text_mistakes, plain_text, render
+from .markup import HTML_TAG_RE, WORD_RE, literal_text_mistakes, plain_text, render
 from .model import SLUG_RE, SOURCE_KINDS, Deck, Note, Source
 from .notetypes import CLOZE_RE
 from .occlusion import check_diagram
@@ -25,21 +27,7 @@ _CLOZE_TOO_HIGH_RE = re.compile(r"\{\{c0*[1-9][0-9]{3,}::")
 # Markdown that can hide a deletion from Anki: a link's address or title, an image's
 # description (each ends up inside an HTML attribute), a reference definition.
 _LINK_MARKS = ("](", "<", "]:")
-_TAG_RE = re.compile(r"<[^>]*>")
 _TAG_PART_RE = re.compile(r"[^\s\"]+")
-
-
-def validate(deck: Deck) -> list[Problem]:
-    """Every rule broken anywhere in the deck, errors and warnings alike."""
-    problems = check_header(deck)
-    unique = UniqueIds()
-    subdecks = SubdeckNames()
-    for fact_set in deck.fact_sets:
-        if fact_set.notes:
-            problems += subdecks.check(fact_set.notes[0].subdeck, fact_set.notes[0].loc)
-        for note in fact_set.notes:
-            problems += check_note(deck, note) + unique.check(note)
-    return problems
 
 
 class SubdeckNames:
@@ -97,13 +85,9 @@ class PackedLocations:
     def __init__(self) -> None:
         self._paths: dict[str, int] = {}
 
-    def pack(self, path: str, line: int, column: int) -> int:
-        path_index = self._paths.setdefault(path, len(self._paths))
-        return (path_index << 48) | (min(line, _MASK) << 24) | min(column, _MASK)
-
     def pack_all(self, path: str, lines: Iterable[int], columns: Iterable[int]) -> list[int]:
-        """`pack` for many places in one file."""
-        base = self.pack(path, 0, 0)
+        """Many places in one file, packed."""
+        base = self._paths.setdefault(path, len(self._paths)) << 48
         return [
             base | (min(line, _MASK) << 24) | min(column, _MASK)
             for line, column in zip(lines, columns, strict=True)
@@ -121,26 +105,6 @@ def duplicate_id(note_id: str, where: Location, first: Location) -> Problem:
         f"duplicate note id {note_id!r}",
         hint=f"first defined at {first}; every note needs its own id",
     )
-
-
-class UniqueIds:
-    """Remembers note ids as notes go by, so that duplicates across files are found.
-
-    (A build finds them with its lock instead: LockUpdater.finish.)
-    """
-
-    def __init__(self) -> None:
-        self._first_seen: dict[str, int] = {}
-        self._locations = PackedLocations()
-
-    def check(self, note: Note) -> list[Problem]:
-        """A duplicate-id problem naming where the id was first defined, or nothing."""
-        loc = note.loc
-        packed = self._locations.pack(loc.path, loc.line, loc.column)
-        first = self._first_seen.setdefault(note.id, packed)
-        if first == packed:
-            return []
-        return [duplicate_id(note.id, loc, self._locations.unpack(first))]
 
 
 def check_header(deck: Deck) -> list[Problem]:
@@ -287,14 +251,12 @@ def answer_repeats_prompt(prompt: str, answer: str) -> bool:
     """Whether the answer's words appear, in order and together, among the prompt's."""
     # The answer's first word would then be part of the prompt's text: most answers stop
     # at this test, without the word lists.
-    first = _WORD_RE.search(answer.lower())
+    first = WORD_RE.search(answer.lower())
     if first is None or first.group() not in prompt.lower():
         return False
     words = plain_text(answer)
     return bool(words) and words in plain_text(prompt)
 
-
-_WORD_RE = re.compile(r"\w+")
 
 # Where an unknown source came from when no note names one itself.
 FILE_SOURCE = "in the fact set's `source:`"
@@ -308,7 +270,7 @@ def check_id(note_id: str, loc: Location) -> list[Problem]:
         Problem(
             loc,
             f"note id {note_id!r} is not a lowercase slug",
-            hint="use lowercase letters, digits and single hyphens, e.g. " "`acc-social-cues`",
+            hint="use lowercase letters, digits and single hyphens, e.g. `acc-social-cues`",
         )
     ]
 
@@ -394,7 +356,7 @@ def _check_cloze(note: Note, text: str, where: Location) -> list[Problem]:
             )
         numbers.append(number)
     if numbers and any(mark in text for mark in _LINK_MARKS):
-        shown = CLOZE_RE.findall(_TAG_RE.sub("", render(text).html))
+        shown = CLOZE_RE.findall(HTML_TAG_RE.sub("", render(text).html))
         if len(shown) < len(numbers):
             problems.append(
                 Problem(

@@ -16,6 +16,7 @@ from typing import Any
 
 from .ankitext import shows_nothing
 from .errors import Location, NeurodeckError, Problem
+from .export.cards import plural
 from .markup import html_to_text
 from .snapshot import refuse_active_sql
 from .unpack import check_package, extract_collection
@@ -65,14 +66,12 @@ class Verification:
 def verify_apkg(path: Path) -> Verification:
     """Import `path` into a fresh temporary collection with Anki's default options.
 
-    Raises NeurodeckError when Anki's library is missing or the file is not a package Anki
-    can read; other import problems (conflicts, missing notes, cards that do not render)
-    are returned in `problems`.
+    Anki's library must be installed (cli.py asks anki_is_installed() first). Raises
+    NeurodeckError when the file is not a package Anki can read; other import problems
+    (conflicts, missing notes, cards that do not render) are returned in `problems`.
     """
-    anki = _import_anki(path)
-    if not path.is_file():
-        raise _error(path, "no such file", hint="build it first with `neurodeck build`")
-    if not zipfile.is_zipfile(path):
+    anki = _Anki()
+    if not zipfile.is_zipfile(path):  # a missing file, too (`verify` asks click for one)
         raise _error(
             path,
             "not an Anki package: the file is not a zip archive",
@@ -119,18 +118,6 @@ def anki_is_installed() -> bool:
     return True
 
 
-def _import_anki(path: Path) -> _Anki:
-    try:
-        return _Anki()
-    except ImportError:
-        raise _error(
-            path,
-            "`neurodeck verify` needs Anki's own library (the `anki` "
-            "package), which is not installed",
-            hint=f"install it with: {INSTALL_COMMAND}",
-        ) from None
-
-
 def _import_and_inspect(anki: _Anki, col: Any, path: Path) -> Verification:
     stock_notetypes = {nt.id for nt in col.models.all_names_and_ids()}
     # An empty options message is the import dialog's default: update notes and note
@@ -151,7 +138,7 @@ def _import_and_inspect(anki: _Anki, col: Any, path: Path) -> Verification:
     problems = _log_problems(path, log, counts, notes)
     orphans = col.db.scalar("select count() from notes where id not in (select nid from cards)")
     if orphans:
-        problems.append(_problem(path, f"{_plural(orphans, 'note')} imported without any card"))
+        problems.append(_problem(path, f"{plural(orphans, 'note')} imported without any card"))
     for cid in col.find_cards(""):
         problems += _card_problems(path, col.get_card(cid))
 
@@ -181,7 +168,7 @@ def _log_problems(path: Path, log: Any, counts: dict[str, int], notes: int) -> l
         problems.append(
             _problem(
                 path,
-                f"{_plural(counts['conflicting'], 'note')} conflicted with a note type and "
+                f"{plural(counts['conflicting'], 'note')} conflicted with a note type and "
                 "were not imported",
             )
         )
@@ -191,12 +178,12 @@ def _log_problems(path: Path, log: Any, counts: dict[str, int], notes: int) -> l
         ("empty_first_field", "have an empty first field"),
     ):
         if missing := len(getattr(log, key)):
-            problems.append(_problem(path, f"{_plural(missing, 'note')} {what}"))
+            problems.append(_problem(path, f"{plural(missing, 'note')} {what}"))
     if notes != log.found_notes:
         problems.append(
             _problem(
                 path,
-                f"the package holds {_plural(log.found_notes, 'note')}, but the collection "
+                f"the package holds {plural(log.found_notes, 'note')}, but the collection "
                 f"has {notes} after importing it",
             )
         )
@@ -222,10 +209,6 @@ def _visible(fragment: str) -> str:
     """The text of an HTML fragment, on one line, without the marks Anki puts around each
     field to isolate its direction of writing."""
     return html_to_text(fragment.replace("\u2068", "").replace("\u2069", ""))
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'s' if count != 1 else ''}"
 
 
 def _problem(path: Path, message: str) -> Problem:

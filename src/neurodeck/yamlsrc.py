@@ -9,7 +9,6 @@ composer below turns its events into nodes.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any, Protocol, cast
 
 import yaml
@@ -34,10 +33,7 @@ LIBYAML_MISSING = (
 
 def libyaml_missing() -> bool:
     """Whether PyYAML lacks libyaml, which every command needs (cli.py refuses to run)."""
-    try:
-        from yaml.cyaml import CParser  # type: ignore[attr-defined]  # noqa: F401
-    except ImportError:
-        return True
+    # PyYAML sets this flag when `yaml.cyaml` (and so libyaml's CParser) imports.
     return not getattr(yaml, "__with_libyaml__", False)
 
 
@@ -76,7 +72,11 @@ NON_PRINTABLE_RE = re.compile(
 
 def loc(path: str, node: Node) -> Location:
     """The 1-based location where a node starts."""
-    mark = node.start_mark
+    return mark_loc(path, node.start_mark)
+
+
+def mark_loc(path: str, mark: Any) -> Location:
+    """The 1-based location of a parser's Mark (0-based)."""
     return Location(path, mark.line + 1, mark.column + 1)
 
 
@@ -183,8 +183,6 @@ class _LineCounter:
         return root
 
     def _moved(self, mark: Any) -> Any:
-        if mark is None:
-            return None
         line, column = self.position(mark.line, mark.column)  # libyaml's marks are read-only
         return yaml.Mark(mark.name, mark.index, line, column, None, None)  # type: ignore[arg-type]
 
@@ -277,7 +275,7 @@ def _note_item_around(lines: list[str], index: int) -> tuple[int, int] | None:
 
 def _compose_or_raise(path: str, text: str) -> Node | None:
     try:
-        return _compose(path, text, parser)
+        return _compose(path, text)
     except yaml.MarkedYAMLError as err:
         if "maximum nesting depth" in (err.problem or ""):
             # Newer libyaml (PyYAML 6.0.4's wheels) stops deep flow nesting itself, before the
@@ -313,25 +311,25 @@ def _worded(text: str, err: yaml.MarkedYAMLError) -> yaml.MarkedYAMLError:
     return err
 
 
-def _compose(path: str, text: str, parser_class: Callable[[str], EventParser]) -> Node | None:
-    parser = parser_class(text)
+def _compose(path: str, text: str) -> Node | None:
+    events = parser(text)
     try:
-        parser.get_event()  # StreamStart
-        if parser.check_event(StreamEndEvent):
+        events.get_event()  # StreamStart
+        if events.check_event(StreamEndEvent):
             return None
-        root = _compose_document(path, parser)
-        if not parser.check_event(StreamEndEvent):
+        root = _compose_document(path, events)
+        if not events.check_event(StreamEndEvent):
             raise yaml.composer.ComposerError(
                 "expected a single document in the stream",
                 root.start_mark,
                 "but found another document",
-                parser.get_event().start_mark,
+                events.get_event().start_mark,
             )
         if isinstance(root, ScalarNode) and root.value == "" and root.style is None:
             return None  # only `---` or comments: as empty as an empty file
         return root
     finally:
-        parser.dispose()
+        events.dispose()
 
 
 def _compose_document(path: str, parser: EventParser) -> Node:
@@ -414,7 +412,7 @@ def _compose_document(path: str, parser: EventParser) -> Node:
 
 def _tag_problem(path: str, event: Any) -> Problem:
     return Problem(
-        _mark_loc(path, event.start_mark),
+        mark_loc(path, event.start_mark),
         f"YAML tag {event.tag!r} is not allowed",
         hint="remove the tag; fact sets hold only text, lists and mappings",
     )
@@ -422,7 +420,7 @@ def _tag_problem(path: str, event: Any) -> Problem:
 
 def _too_deep_problem(path: str, mark: Any) -> Problem:
     return Problem(
-        _mark_loc(path, mark) if mark is not None else Location(path),
+        mark_loc(path, mark) if mark is not None else Location(path),
         f"YAML nested more than {MAX_DEPTH} levels deep",
         hint="a fact set needs only a few levels: notes, then a note's keys, then its tags",
     )
@@ -430,9 +428,9 @@ def _too_deep_problem(path: str, mark: Any) -> Problem:
 
 def _alias_problem(path: str, event: Any, anchors: dict[str, Any]) -> Problem:
     name = event.anchor
-    where = _mark_loc(path, event.start_mark)
+    where = mark_loc(path, event.start_mark)
     if name in anchors:
-        anchor = _mark_loc(path, anchors[name])
+        anchor = mark_loc(path, anchors[name])
         return Problem(
             where,
             f"YAML alias '*{name}' is not allowed in fact sets",
@@ -443,10 +441,6 @@ def _alias_problem(path: str, event: Any, anchors: dict[str, Any]) -> Problem:
         f"'*{name}' is read as a YAML alias",
         hint="put quotes around a value that starts with '*', e.g. front: \"*Oxytocin* is ...\"",
     )
-
-
-def _mark_loc(path: str, mark: Any) -> Location:
-    return Location(path, mark.line + 1, mark.column + 1)
 
 
 def _syntax_problem(path: str, text: str, err: yaml.MarkedYAMLError) -> Problem:
@@ -468,7 +462,7 @@ def _syntax_problem(path: str, text: str, err: yaml.MarkedYAMLError) -> Problem:
     if (starts_value or unclosed) and err.context_mark is not None:
         # Point where the value starts, not where the parser gave up (often the end of file).
         mark = err.context_mark
-    where = _mark_loc(path, mark) if mark else Location(path)
+    where = mark_loc(path, mark) if mark else Location(path)
     return Problem(where, f"invalid YAML: {message}", hint=hint)
 
 

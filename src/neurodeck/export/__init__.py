@@ -11,11 +11,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO
 
-from ..apkg import replace_together, stage, write_atomically, write_lines_atomically
+from ..apkg import replace_together, stage, write_atomically
 from ..snapshot import PackagedNote, Snapshot, stream_prepared
 from .csv_export import render_csv
 from .html_export import render_html
-from .json_export import NotesJson, json_chunks, json_end, notes_json, render_json
+from .json_export import NotesJson, json_end, notes_json, render_json
 from .md_export import render_markdown
 
 Renderer = Callable[[Snapshot, Iterable[PackagedNote]], str]
@@ -59,9 +59,6 @@ def write_export(
         folder.mkdir(parents=True, exist_ok=True)
         for name, data in sorted(snapshot.media.items()):
             write_atomically(folder / name, data)
-    elif fmt == "json":  # written as it is rendered: a large deck's JSON is never one string
-        write_lines_atomically(path, json_chunks(snapshot, notes))
-        return sum(len(note.ordinals) for note in snapshot.notes)
     else:
         text = FORMATS[fmt](snapshot, notes)
     write_atomically(path, text.encode("utf-8"))

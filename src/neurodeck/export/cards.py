@@ -1,8 +1,9 @@
 """Cards as Anki renders them, from a package's own templates.
 
 A small subset of Anki's template language: field replacements, `{{#Field}}…{{/Field}}` and
-`{{^Field}}…{{/Field}}` sections, `{{FrontSide}}`, and the `cloze` and `text` filters. That is
-all neurodeck's note types use; tests compare the result with Anki's own rendering.
+`{{^Field}}…{{/Field}}` sections, `{{FrontSide}}`, and the `cloze` filter. That is all
+neurodeck's note types use (the only templates rendered here); tests compare the result with
+Anki's own rendering.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple, TypeVar
 
-from ..markup import MATHJAX_RE, html_to_text
+from ..markup import MATHJAX_RE
 from ..notetypes import CLOZE_RE
 from ..snapshot import PackagedNote, Snapshot
 
@@ -46,8 +47,8 @@ def render_cards(snapshot: Snapshot, note: PackagedNote) -> list[RenderedCard]:
     for ordinal in note.ordinals:
         template = notetype.templates[0 if notetype.is_cloze else ordinal]
         name = f"Cloze {ordinal + 1}" if notetype.is_cloze else template.name
-        front = _render(template.front, _Context(values, name, ordinal + 1, None))
-        back = _render(template.back, _Context(values, name, ordinal + 1, front))
+        front = _render(template.front, _Context(values, ordinal + 1, None))
+        back = _render(template.back, _Context(values, ordinal + 1, front))
         cards.append(RenderedCard(ordinal, name, front, back))
     return cards
 
@@ -78,15 +79,12 @@ def answer_part(back: str) -> str:
 @dataclass(frozen=True)
 class _Context:
     values: Mapping[str, str]
-    card: str
     cloze_number: int
     front_side: str | None  # None while rendering the front
 
     def field(self, name: str) -> str:
         if name == "FrontSide":
             return self.front_side or ""
-        if name == "Card":
-            return self.card
         return self.values.get(name, "")
 
 
@@ -136,9 +134,7 @@ def _parse(template: str) -> tuple[_Part, ...]:
             close = _TAG_RE.search(template, pos)
             while close and close.group(1).strip() != f"/{name}":
                 close = _TAG_RE.search(template, close.end())
-            if close is None:  # Anki shows an error card; an unclosed section is shown as is
-                parts.append(match.group(0))
-                continue
+            assert close is not None, f"unclosed section in a template: {tag}"
             parts.append(_Section(name, tag[0] == "#", _parse(template[pos : close.start()])))
             pos = close.end()
         elif not tag.startswith("/"):
@@ -153,8 +149,6 @@ def _replace(tag: _Field, context: _Context) -> str:
     for name_of_filter in tag.filters:  # Anki applies the innermost filter first
         if name_of_filter == "cloze":
             value = _cloze(value, context.cloze_number, answer=context.front_side is not None)
-        elif name_of_filter == "text":
-            value = html_to_text(value)
     return value
 
 

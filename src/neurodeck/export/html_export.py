@@ -128,7 +128,7 @@ def _sha256(text: str) -> str:
 
 def render_html(snapshot: Snapshot, notes: Iterable[PackagedNote]) -> str:
     """The preview page for `notes` (an iterable, so callers can show progress)."""
-    groups = group_by_subdeck(snapshot, notes, lambda note: _note_items(snapshot, note))
+    groups = group_by_subdeck(snapshot, notes, lambda note: note_items(snapshot, note))
     # The image-occlusion note type's styling is Anki's own `.card` rule, which would restyle
     # every other card on the page; the page draws diagrams with DIAGRAM_CSS instead.
     deck_css = "\n".join(
@@ -146,9 +146,8 @@ def render_html(snapshot: Snapshot, notes: Iterable[PackagedNote]) -> str:
     )
     toc, sections = [], []
     for number, (subdeck, items) in enumerate(groups.items(), start=1):
-        parts = subdeck.split("::") if subdeck else [snapshot.deck_name]
-        name = " &rsaquo; ".join(html.escape(part) for part in parts)
-        count = f"{len(items)} card{'s' if len(items) != 1 else ''}"
+        name = subdeck_title(snapshot, subdeck)
+        count = plural(len(items), "card")
         toc.append(f'<li><a href="#subdeck-{number}">{name}</a></li>')
         sections.append(
             f'<section class="nd-subdeck" id="subdeck-{number}">\n'
@@ -183,7 +182,14 @@ def render_html(snapshot: Snapshot, notes: Iterable[PackagedNote]) -> str:
 """
 
 
-def _note_items(snapshot: Snapshot, note: PackagedNote) -> list[str]:
+def subdeck_title(snapshot: Snapshot, subdeck: str) -> str:
+    """A subdeck's path as HTML, its parts joined by &rsaquo; (the deck's name for the root)."""
+    parts = subdeck.split("::") if subdeck else [snapshot.deck_name]
+    return " &rsaquo; ".join(html.escape(part) for part in parts)
+
+
+def note_items(snapshot: Snapshot, note: PackagedNote) -> list[str]:
+    """The page's item for each card of the note: both sides, with the note's id and tags."""
     label = html.escape(note.note_id or note.guid)
     tags = "".join(f'<span class="nd-tag">{html.escape(tag)}</span>' for tag in note.tags)
     items = []

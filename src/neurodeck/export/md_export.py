@@ -12,23 +12,7 @@ from ..snapshot import PackagedNote, Snapshot
 from .cards import answer_part, group_by_subdeck, plural, render_cards
 from .diagram import render_diagram_card
 
-_BLOCK_TAGS = {
-    "p",
-    "div",
-    "ul",
-    "ol",
-    "blockquote",
-    "pre",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "figure",
-    "table",
-    "tr",
-}
+_BLOCK_TAGS = frozenset("p div ul ol blockquote pre h1 h2 h3 h4 h5 h6 figure table tr".split())
 _INLINE_MARKS = {"strong": "**", "b": "**", "em": "*", "i": "*", "cite": "*", "code": "`"}
 
 
