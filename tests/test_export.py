@@ -534,3 +534,16 @@ def test_the_json_export_is_what_one_json_dump_would_write(
     }
     text = render_json(snapshot, snapshot.notes)
     assert text == json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def test_a_line_break_in_a_field_stays_a_line_break_in_the_study_sheet():
+    """A `<br>` became two trailing spaces, which the sheet's own clean-up then removed."""
+    from markdown_it import MarkdownIt
+
+    from neurodeck.export.md_export import html_to_markdown
+
+    sheet = html_to_markdown("<p>first line<br>second line<br></p><p>next<br></p>")
+    assert sheet == "first line\\\nsecond line\n\nnext"
+    assert MarkdownIt("commonmark").render(sheet) == (
+        "<p>first line<br />\nsecond line</p>\n<p>next</p>\n"
+    )

@@ -124,6 +124,7 @@ def test_new_refuses_to_overwrite_with_one_line_and_exit_2(runner, tmp_path: Pat
     assert again.stdout == ""
     assert len(again.stderr.splitlines()) == 1
     assert "already exists" in again.stderr and "nothing was written" in again.stderr
+    assert again.stderr.endswith("; choose a directory that does not hold a deck yet\n")
     assert tree_digest(deck_dir) == before
 
     # Any one of its files is enough to refuse; a directory with other things is fine.
@@ -151,8 +152,10 @@ def test_new_refuses_a_file_in_the_way_and_a_name_with_an_empty_part(
         result = new(runner, tmp_path / "d", "--name", name)
         assert result.exit_code == 2
         assert result.stderr == (
-            f"neurodeck new: {tmp_path / 'd'} deck name {name!r} is empty or has an empty part\n"
+            f"neurodeck new: {tmp_path / 'd'} deck name {name!r} is empty or has an empty part; "
+            'pass --name "My Deck"\n'
         )
+    assert new(runner, tmp_path / "hinted", "--name", "My Deck").exit_code == 0  # the hint
     assert not (tmp_path / "d").exists()
     assert new(runner, tmp_path / "d", "--name", "Psychology::Memory").exit_code == 0
 

@@ -439,3 +439,10 @@ def test_a_deck_with_errors_from_the_start_shows_them_and_the_note_types_css(
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_page_counts_one_note_card_and_subdeck_in_the_singular(make_deck: MakeDeck) -> None:
+    deck_dir = make_deck({"x.yaml": "notes:\n  - {id: a, front: Q, back: A}\n"})
+    preview = Preview(deck_dir, clock=1_700_000_000)
+    preview.rebuild()
+    assert preview.content()["meta"] == "Version 1.0.0 · 1 note · 1 card · 1 subdeck"

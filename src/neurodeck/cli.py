@@ -538,7 +538,9 @@ def new_command(deck_dir: Path, name: str | None) -> None:
     try:
         written = new_deck(deck_dir, name)
     except NeurodeckError as err:  # a usage mistake, not a deck problem: one line, exit 2
-        click.echo(f"neurodeck new: {err.problems[0].location} {err.problems[0].message}", err=True)
+        (problem,) = err.problems
+        hint = f"; {problem.hint}" if problem.hint else ""
+        click.echo(f"neurodeck new: {problem.location} {problem.message}{hint}", err=True)
         sys.exit(2)
     click.echo(f"Created {len(written)} files in {deck_dir}:")
     for path in written:

@@ -299,6 +299,8 @@ def check_numbers(note: Note, numbers: Iterable[tuple[str, int]]) -> list[Proble
     """Card numbers the note type's styling cannot show an answer for (after many edits)."""
     assert note.diagram is not None
     current = note.diagram.cards()
+    if len(current) > MAX_DIAGRAM_CARDS:
+        return []  # the note makes too many cards: check_diagram says so, with its own fix
     high = [f"{key!r} (c{n})" for key, n in numbers if key in current and n > MAX_DIAGRAM_CARDS]
     if not high:
         return []

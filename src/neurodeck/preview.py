@@ -133,7 +133,8 @@ def render_content(state: PreviewState, shown_dir: str) -> dict[str, object]:
         cards_html = "\n".join(sections)
         cards = sum(len(n.ordinals) for n in snapshot.notes)
         version = f"Version {snapshot.version} · " if snapshot.version else ""
-        meta = f"{version}{len(snapshot.notes)} notes · {cards} cards · {len(groups)} subdecks"
+        counts = [(len(snapshot.notes), "note"), (cards, "card"), (len(groups), "subdeck")]
+        meta = version + " · ".join(plural(number, word) for number, word in counts)
     return {
         "version": state.version,
         "title": snapshot.deck_name if snapshot else shown_dir,

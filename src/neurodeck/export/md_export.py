@@ -65,6 +65,8 @@ def html_to_markdown(card_html: str, media_dir: str = "") -> str:
     parser.close()
     text = "".join(parser.out)
     text = re.sub(r"[ \t]+\n", "\n", text)
+    # A break that ends a paragraph or the card breaks nothing, and its backslash would show.
+    text = re.sub(r"\\\n(?=\s*$|\n)", "\n", text)
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 
@@ -100,7 +102,7 @@ class _MarkdownWriter(HTMLParser):
             bullet = f"{number}. " if ordered else "- "
             self.out.append("\n" + "   " * (len(self.lists) - 1) + bullet)
         elif tag == "br":
-            self.out.append("  \n")
+            self.out.append("\\\n")  # a hard line break (trailing spaces are stripped below)
         elif tag == "hr":
             self._break()
         elif tag == "img":
