@@ -210,11 +210,9 @@ def test_a_collection_with_sql_that_runs_on_reads_is_refused_at_once(
     assert lines[0] == f"{bad}: error: is not a readable Anki collection: {message}"
 
 
-def test_reading_a_collection_is_cut_off_at_the_deadline(
-    runner: CliRunner, built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Whatever else could make SQLite work without end stops at MAX_READ_SECONDS."""
-    many = package(
+def _many_notes(tmp_path: Path) -> Path:
+    """A package of 50,000 notes: long enough to read that a deadline or a Ctrl-C lands."""
+    return package(
         tmp_path / "many.apkg",
         {
             "collection.anki2": sqlite_bytes(
@@ -228,6 +226,13 @@ def test_reading_a_collection_is_cut_off_at_the_deadline(
             )
         },
     )
+
+
+def test_reading_a_collection_is_cut_off_at_the_deadline(
+    runner: CliRunner, built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever else could make SQLite work without end stops at MAX_READ_SECONDS."""
+    many = _many_notes(tmp_path)
     monkeypatch.setattr(snapshot, "MAX_READ_SECONDS", 0)
     assert errors_of(runner, "diff", many, built)[0] == (
         f"{many}: error: is not a readable Anki collection: reading it took more than 0 "
@@ -240,20 +245,7 @@ def test_ctrl_c_while_sqlite_reads_is_an_interrupt_not_a_damaged_file(
 ) -> None:
     """SQLite swallows a Ctrl-C that arrives in its progress handler and says "interrupted":
     that is the user stopping the command, not a fault of the package."""
-    many = package(
-        tmp_path / "many.apkg",
-        {
-            "collection.anki2": sqlite_bytes(
-                tmp_path,
-                (
-                    f"{TABLES} insert into col values ('{MODELS}', '{DECKS}');"
-                    "insert into notes with recursive r(x) as "
-                    "(select 1 union all select x + 1 from r where x < 50000) "
-                    "select x, 'g' || x, 1, 0, '', 'f' from r;"
-                ),
-            )
-        },
-    )
+    many = _many_notes(tmp_path)
     fired = []
 
     def monotonic() -> float:
