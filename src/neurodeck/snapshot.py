@@ -291,10 +291,10 @@ def open_package(path: Path, *, source: str | None = None) -> Iterator[PackageRe
 
 # A note's parts, as PackageReader.records reads them: row, curriculum place, GUID, note
 # type, fields, tags, modification time, deck, card ordinals.
-NoteRecord = tuple[int, int, str, "NoteType", list[str], list[str], int, str, tuple[int, ...]]
+PackagedRecord = tuple[int, int, str, "NoteType", list[str], list[str], int, str, tuple[int, ...]]
 
 
-def _note(record: NoteRecord) -> PackagedNote:
+def _note(record: PackagedRecord) -> PackagedNote:
     _, _, guid, notetype, fields, tags, mod, deck, ordinals = record
     return PackagedNote(guid, notetype.id, tuple(fields), tuple(tags), mod, deck, ordinals)
 
@@ -381,11 +381,11 @@ class PackageReader:
         with self._reading():
             return int(self._conn.execute("select count(*) from notes").fetchone()[0])
 
-    def records(self, wanted: Collection[int] | None = None) -> Iterator[NoteRecord]:
+    def records(self, wanted: Collection[int] | None = None) -> Iterator[PackagedRecord]:
         """Every note (or the `wanted` rows) as the parts a PackagedNote is made of, rows
         numbered from 0 in the package's own order; notes without cards come last. Plain
         tuples: a large package's notes are digested without an object per note."""
-        first: NoteRecord | None = None
+        first: PackagedRecord | None = None
         query, skip = "select guid, mid, mod, tags, flds from notes order by id", 0
         if isinstance(wanted, range) and wanted.step == 1:  # SQLite skips the rows before
             query, skip = f"{query} limit {len(wanted)} offset {wanted.start}", wanted.start
