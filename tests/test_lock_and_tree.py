@@ -3,9 +3,13 @@ tree is read by one rule, with every odd file reported rather than skipped or cr
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import socket
+import sqlite3
 import sys
+import zipfile
 
 import pytest
 from conftest import PEPTIDES_YAML
@@ -134,6 +138,66 @@ def test_a_change_past_the_last_time_a_package_can_date_is_refused(runner, sampl
         "package can date (2107)"
     )
     assert (out.read_bytes(), lock_path.read_bytes()) == (package, damaged)
+
+
+def _restyled(package, tmp_path):
+    """`package` as an older neurodeck might have built it: another CSS for Basic."""
+    with zipfile.ZipFile(package) as archive:
+        entries = {name: archive.read(name) for name in archive.namelist()}
+    db = tmp_path / "collection.anki2"
+    db.write_bytes(entries["collection.anki2"])
+    with contextlib.closing(sqlite3.connect(db)) as conn, conn:
+        models = json.loads(conn.execute("select models from col").fetchone()[0])
+        for model in models.values():
+            if model["name"].endswith("Basic"):
+                model["css"] += "\n.card { color: red }"
+        conn.execute("update col set models = ?", (json.dumps(models),))
+    entries["collection.anki2"] = db.read_bytes()
+    with zipfile.ZipFile(package, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+
+
+def test_lock_from_gives_the_clock_to_what_is_new_or_restyled_since_the_release(
+    runner, make_deck, tmp_path
+):
+    deck_dir = make_deck({"peptides.yaml": PEPTIDES_YAML.split("  - id: vasopressin")[0]})
+    release = tmp_path / "release.apkg"
+    built(runner, deck_dir, release)
+    _restyled(release, tmp_path)
+    (deck_dir / "peptides.yaml").write_text(PEPTIDES_YAML)  # + two notes
+    (deck_dir / LOCK_FILE).unlink()
+    later = {"SOURCE_DATE_EPOCH": "1800000000"}
+    result = runner.invoke(cli, ["lock", str(deck_dir), "--from", str(release)], env=later)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.endswith("1 note as released, 0 edited since, 2 new\n")
+    times = {
+        tuple(line.split("\t")[:2]): line.split("\t")[3]
+        for line in (deck_dir / LOCK_FILE).read_text().splitlines()
+        if line.startswith("note")
+    }
+    assert times == {
+        ("note", "oxytocin-touch"): "1700000000",
+        ("note", "vasopressin-pair-bonding"): "1800000000",
+        ("note", "mirror-neurons-fire"): "1800000000",
+        ("notetype", "basic"): "1800000000",
+        ("notetype", "reversed"): "1700000000",
+        ("notetype", "cloze"): "1700000000",
+    }
+
+
+def test_lock_from_cannot_replace_a_directory_named_like_the_lock(runner, sample_deck, tmp_path):
+    release = tmp_path / "release.apkg"
+    built(runner, sample_deck, release)
+    lock_path = sample_deck / LOCK_FILE
+    lock_path.unlink()
+    lock_path.mkdir()
+    result = runner.invoke(cli, ["lock", str(sample_deck), "--from", str(release)])
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"{lock_path}: error: cannot write the lock file: Is a directory\n1 problem found\n",
+    )
+    assert lock_path.is_dir() and not list(lock_path.iterdir())
 
 
 @pytest.mark.parametrize("bad", ["100000000000000000000", str(2**63), "1e20", "-5"])
