@@ -496,6 +496,33 @@ def test_workers_do_not_outlive_a_killed_build_and_its_scratch_is_removed_later(
     assert killed_leftovers  # there was scratch to remove
 
 
+def test_a_build_sweeps_only_the_leftovers_no_running_build_holds(released, runner, tmp_path):
+    """What a killed build leaves is removed by the next one; what may still be in use (held,
+    or a scratch directory too young to be abandoned) or is not ours stays."""
+    deck_dir, package, _ = released
+    out = package.parent
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (out / ".deck.apkg.killed.tmp").write_bytes(b"half a package")
+    (out / ".deck.apkg.notes").write_text("not a temp file")
+    (out / ".neurodeck-link").symlink_to(outside)
+    for name in (".neurodeck-abandoned", ".neurodeck-starting"):
+        (out / name).mkdir()  # killed before it could write its .owner
+    hour_ago = time.time() - 3700
+    os.utime(out / ".neurodeck-abandoned", (hour_ago, hour_ago))
+    with (out / ".deck.apkg.running.tmp").open("wb") as held:
+        apkg._hold(held)
+        result = runner.invoke(cli, ["build", str(deck_dir), "-o", str(package)])
+    assert result.exit_code == 0, result.output
+    assert leftovers(deck_dir, out) == [
+        ".deck.apkg.notes",
+        ".deck.apkg.running.tmp",
+        ".neurodeck-link",
+        ".neurodeck-starting",
+    ]
+    assert outside.is_dir()
+
+
 def test_an_interrupt_between_the_two_replaces_waits_until_both_are_done(tmp_path, monkeypatch):
     """Ctrl-C while the lock is already replaced but the package not yet would leave them
     disagreeing; the interrupt is held until both are in place."""

@@ -297,6 +297,7 @@ def _socket(path):
         "fifo",
         "socket",
         "device",
+        "symlink loop",
         "-",
     ],
 )
@@ -318,6 +319,9 @@ def test_an_output_that_would_destroy_something_is_refused(
     elif target == "device":
         out = tmp_path / "null"
         os.symlink("/dev/null", out)  # a link to a device is the device
+    elif target == "symlink loop":
+        out = tmp_path / "loop.apkg"
+        os.symlink(out.name, out)
     elif target == "-":
         monkeypatch.chdir(tmp_path)
         out = "-"
