@@ -3,16 +3,13 @@ tree is read by one rule, with every odd file reported rather than skipped or cr
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import socket
-import sqlite3
 import sys
-import zipfile
 
 import pytest
 from conftest import PEPTIDES_YAML
+from test_release_check import edit_notetype, rewrite_package
 
 from neurodeck.cli import cli
 from neurodeck.lock import LOCK_FILE, MAX_TIME
@@ -140,31 +137,14 @@ def test_a_change_past_the_last_time_a_package_can_date_is_refused(runner, sampl
     assert (out.read_bytes(), lock_path.read_bytes()) == (package, damaged)
 
 
-def _restyled(package, tmp_path):
-    """`package` as an older neurodeck might have built it: another CSS for Basic."""
-    with zipfile.ZipFile(package) as archive:
-        entries = {name: archive.read(name) for name in archive.namelist()}
-    db = tmp_path / "collection.anki2"
-    db.write_bytes(entries["collection.anki2"])
-    with contextlib.closing(sqlite3.connect(db)) as conn, conn:
-        models = json.loads(conn.execute("select models from col").fetchone()[0])
-        for model in models.values():
-            if model["name"].endswith("Basic"):
-                model["css"] += "\n.card { color: red }"
-        conn.execute("update col set models = ?", (json.dumps(models),))
-    entries["collection.anki2"] = db.read_bytes()
-    with zipfile.ZipFile(package, "w") as archive:
-        for name, data in entries.items():
-            archive.writestr(name, data)
-
-
 def test_lock_from_gives_the_clock_to_what_is_new_or_restyled_since_the_release(
     runner, make_deck, tmp_path
 ):
     deck_dir = make_deck({"peptides.yaml": PEPTIDES_YAML.split("  - id: vasopressin")[0]})
     release = tmp_path / "release.apkg"
     built(runner, deck_dir, release)
-    _restyled(release, tmp_path)
+    restyle = edit_notetype("basic", lambda model: model.update(css=model["css"] + "\n.x {}"))
+    release = rewrite_package(release, tmp_path / "older.apkg", restyle)
     (deck_dir / "peptides.yaml").write_text(PEPTIDES_YAML)  # + two notes
     (deck_dir / LOCK_FILE).unlink()
     later = {"SOURCE_DATE_EPOCH": "1800000000"}
