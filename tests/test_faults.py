@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import os
 import resource
 import shutil
@@ -292,11 +293,19 @@ def test_a_file_size_limit_leaves_package_and_lock_as_they_were(released, tmp_pa
 # --- Package and lock together -----------------------------------------------------------------
 
 
+def _no_hard_links(*args, **kwargs):
+    raise OSError(errno.EPERM, "Operation not permitted")  # exFAT, some network shares
+
+
+@pytest.mark.parametrize("hard_links", [True, False])
 def test_when_the_package_cannot_be_replaced_the_new_lock_is_rolled_back(
-    released, runner, monkeypatch
+    hard_links, released, runner, monkeypatch
 ):
-    """The lock goes in first; if the package then fails, the old lock comes back."""
+    """The lock goes in first; if the package then fails, the old lock comes back (from a
+    copy where the file system has no hard links)."""
     deck_dir, package, before = released
+    if not hard_links:
+        monkeypatch.setattr(apkg.os, "link", _no_hard_links)
     real_replace = os.replace
 
     def failing_replace(src, dst, *args, **kwargs):
@@ -312,6 +321,28 @@ def test_when_the_package_cannot_be_replaced_the_new_lock_is_rolled_back(
     )
     assert unchanged(before)
     assert leftovers(deck_dir, package.parent) == []
+
+
+def test_a_first_build_whose_package_cannot_be_written_leaves_no_lock(
+    make_deck, runner, tmp_path, monkeypatch
+):
+    deck_dir = make_deck({"peptides.yaml": PEPTIDES_YAML})
+    package = tmp_path / "deck.apkg"
+    real_replace = os.replace
+
+    def failing_replace(src, dst, *args, **kwargs):
+        if Path(dst) == package:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(apkg.os, "replace", failing_replace)
+    result = runner.invoke(cli, ["build", str(deck_dir), "-o", str(package)])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.splitlines()[0] == (
+        f"{package}: error: cannot write the package and lock: No space left on device"
+    )
+    assert not package.exists() and not (deck_dir / LOCK_FILE).exists()
+    assert leftovers(deck_dir, tmp_path) == []
 
 
 def test_an_interrupt_during_a_merge_is_not_masked_by_sqlite(tmp_path):

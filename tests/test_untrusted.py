@@ -420,10 +420,8 @@ BROKEN_PROTOBUF = {
 }
 
 
-@pytest.mark.parametrize("blob", list(BROKEN_PROTOBUF))
-def test_a_broken_protobuf_in_a_modern_collection_is_an_error(
-    blob: bytes | str, runner: CliRunner, built: Path, tmp_path: Path
-) -> None:
+def modern_edited(built: Path, tmp_path: Path, sql: str, value: bytes | str) -> Path:
+    """Anki's modern export of `built`, its collection changed by `sql` (one parameter)."""
     modern = anki_export(built, tmp_path, legacy=False)
     with zipfile.ZipFile(modern) as archive:
         db = tmp_path / "real.anki2"
@@ -434,10 +432,29 @@ def test_a_broken_protobuf_in_a_modern_collection_is_an_error(
         )
         entries = {name: archive.read(name) for name in archive.namelist()}
     conn = sqlite3.connect(db)
-    conn.execute("update notetypes set config = ?", (blob,))
+    conn.execute(sql, (value,))
     conn.commit()
     conn.close()
     entries["collection.anki21b"] = zstandard.ZstdCompressor().compress(db.read_bytes())
-    bad = package(tmp_path / "proto.apkg", entries)
+    return package(tmp_path / "edited.apkg", entries)
+
+
+@pytest.mark.parametrize("blob", list(BROKEN_PROTOBUF))
+def test_a_broken_protobuf_in_a_modern_collection_is_an_error(
+    blob: bytes | str, runner: CliRunner, built: Path, tmp_path: Path
+) -> None:
+    bad = modern_edited(built, tmp_path, "update notetypes set config = ?", blob)
     line = errors_of(runner, "diff", bad, built)[0]
     assert line == f"{bad}: error: is not a readable Anki collection: {BROKEN_PROTOBUF[blob]}"
+
+
+def test_fields_without_an_id_in_a_modern_collection_are_read(
+    runner: CliRunner, built: Path, tmp_path: Path
+) -> None:
+    """Protobuf leaves out a zero id, as in fields of note types older than Anki 2.1.50."""
+    modern = modern_edited(built, tmp_path, "update fields set config = ?", b"")
+    result = runner.invoke(cli, ["diff", str(built), str(modern)])
+    assert (result.exit_code, result.stdout) == (
+        0,
+        f"Test Deck: 1.0.0 ({built}) → 1.0.0 ({modern}): 0 added, 0 changed, 0 removed\n",
+    )
