@@ -156,13 +156,14 @@ def test_a_read_only_output_directory_leaves_package_and_lock_as_they_were(relea
 
 
 @needs_permissions
-def test_an_export_into_a_read_only_directory_is_one_line(released, tmp_path):
+@pytest.mark.parametrize("fmt", ["md", "json"])  # json is streamed by a writer of its own
+def test_an_export_into_a_read_only_directory_is_one_line(fmt, released, tmp_path):
     deck_dir, package, before = released
-    export = package.parent / "deck.md"
+    export = package.parent / f"deck.{fmt}"
     export.write_text("previous")
     package.parent.chmod(0o555)
     result = neurodeck(
-        ["export", str(deck_dir), "--format", "md", "-o", str(export)], tmp_path, preexec=_drop_dac
+        ["export", str(deck_dir), "--format", fmt, "-o", str(export)], tmp_path, preexec=_drop_dac
     )
     assert result.returncode == 1, result.stderr
     assert result.stderr.splitlines() == [
