@@ -166,18 +166,27 @@ def test_lock_from_gives_the_clock_to_what_is_new_or_restyled_since_the_release(
     }
 
 
-def test_lock_from_cannot_replace_a_directory_named_like_the_lock(runner, sample_deck, tmp_path):
+def test_a_directory_named_like_the_lock_is_one_line_for_build_and_lock_from(
+    runner, sample_deck, tmp_path
+):
     release = tmp_path / "release.apkg"
     built(runner, sample_deck, release)
     lock_path = sample_deck / LOCK_FILE
     lock_path.unlink()
     lock_path.mkdir()
+    result = runner.invoke(cli, ["build", str(sample_deck), "-o", str(tmp_path / "new.apkg")])
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"{lock_path}: error: cannot read the lock file: Is a directory\n"
+        "1 problem; nothing was written\n",
+    )
     result = runner.invoke(cli, ["lock", str(sample_deck), "--from", str(release)])
     assert (result.exit_code, result.stderr) == (
         1,
         f"{lock_path}: error: cannot write the lock file: Is a directory\n1 problem found\n",
     )
     assert lock_path.is_dir() and not list(lock_path.iterdir())
+    assert not (tmp_path / "new.apkg").exists()
 
 
 @pytest.mark.parametrize("bad", ["100000000000000000000", str(2**63), "1e20", "-5"])
