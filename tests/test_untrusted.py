@@ -408,6 +408,40 @@ def test_schema_surprises_are_an_error_not_a_traceback(
     )
 
 
+@pytest.mark.parametrize(("mod", "moved_forward"), [("1e19", False), (str(-(2**63)), True)])
+def test_a_note_time_outside_64_bits_is_compared_as_a_time(
+    mod: str, moved_forward: bool, runner: CliRunner, tmp_path: Path
+) -> None:
+    """diff keeps times in 64-bit arrays; a crafted one beyond them is kept aside, and an
+    edit to time 5 after it is (or is not) a time that moved forward."""
+    col = TABLES + f"insert into col values ('{MODELS}', '{DECKS}');"
+    old, new = tmp_path / "old.apkg", tmp_path / "new.apkg"
+    package(
+        old,
+        {
+            "collection.anki2": sqlite_bytes(
+                tmp_path, col + f"insert into notes values (1, 'g', 1, {mod}, '', 'x');"
+            )
+        },
+    )
+    package(
+        new,
+        {
+            "collection.anki2": sqlite_bytes(
+                tmp_path, col + "insert into notes values (1, 'g', 1, 5, '', 'y');"
+            )
+        },
+    )
+    result = runner.invoke(cli, ["release-check", str(old), str(new)])
+    lines = result.stdout.splitlines()
+    assert lines[1:3] == [
+        f"{new}: warning: notes changed and neither release has a version",
+        "  hint: add a `version` to deck.yaml so learners can tell the releases apart",
+    ]
+    skipped = f"{new}: error: note GUID g ('y') changed (front): its modification time did not move forward, so Anki will skip the change"
+    assert (result.exit_code, skipped in lines) == (0, False) if moved_forward else (1, True)
+
+
 BROKEN_PROTOBUF = {
     b"\x0a\xff": "a protobuf blob has a broken number",
     b"\x0f": "a protobuf blob has wire type 7",
