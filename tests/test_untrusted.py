@@ -438,8 +438,11 @@ def test_a_note_time_outside_64_bits_is_compared_as_a_time(
         f"{new}: warning: notes changed and neither release has a version",
         "  hint: add a `version` to deck.yaml so learners can tell the releases apart",
     ]
-    skipped = f"{new}: error: note GUID g ('y') changed (front): its modification time did not move forward, so Anki will skip the change"
-    assert (result.exit_code, skipped in lines) == (0, False) if moved_forward else (1, True)
+    skipped = (
+        f"{new}: error: note GUID g ('y') changed (front): its modification time did not move "
+        "forward, so Anki will skip the change"
+    )
+    assert (result.exit_code, skipped in lines) == ((0, False) if moved_forward else (1, True))
 
 
 BROKEN_PROTOBUF = {
