@@ -414,24 +414,13 @@ def test_a_note_time_outside_64_bits_is_compared_as_a_time(
 ) -> None:
     """diff keeps times in 64-bit arrays; a crafted one beyond them is kept aside, and an
     edit to time 5 after it is (or is not) a time that moved forward."""
-    col = TABLES + f"insert into col values ('{MODELS}', '{DECKS}');"
-    old, new = tmp_path / "old.apkg", tmp_path / "new.apkg"
-    package(
-        old,
-        {
-            "collection.anki2": sqlite_bytes(
-                tmp_path, col + f"insert into notes values (1, 'g', 1, {mod}, '', 'x');"
-            )
-        },
-    )
-    package(
-        new,
-        {
-            "collection.anki2": sqlite_bytes(
-                tmp_path, col + "insert into notes values (1, 'g', 1, 5, '', 'y');"
-            )
-        },
-    )
+
+    def one_note(name: str, mod: str, front: str) -> Path:
+        rows = f"insert into col values ('{MODELS}', '{DECKS}');"
+        rows += f"insert into notes values (1, 'g', 1, {mod}, '', '{front}');"
+        return package(tmp_path / name, {"collection.anki2": sqlite_bytes(tmp_path, TABLES + rows)})
+
+    old, new = one_note("old.apkg", mod, "x"), one_note("new.apkg", "5", "y")
     result = runner.invoke(cli, ["release-check", str(old), str(new)])
     lines = result.stdout.splitlines()
     assert lines[1:3] == [
