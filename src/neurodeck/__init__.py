@@ -2,4 +2,4 @@
 
 # The single source of the version (pyproject reads it); importlib.metadata would cost
 # tens of milliseconds at every start.
-__version__ = "0.1.0"
+__version__ = "0.2.0"
