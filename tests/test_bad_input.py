@@ -611,6 +611,19 @@ def test_symlink_out_of_the_deck_is_refused(link, make_deck, runner, tmp_path, m
     ]
 
 
+def test_two_images_of_one_name_in_different_folders_are_refused(
+    make_deck, runner, tmp_path, monkeypatch
+):
+    """Anki keeps all media in one folder: one would silently replace the other."""
+    two = image_note("a/brain.png") + "  - id: other\n    front: '![](b/brain.png)'\n    back: B\n"
+    deck_dir = make_deck({"fig.yaml": two, "a/brain.png": PNG, "b/brain.png": PNG + b"\0"})
+    result, out = run_build(runner, deck_dir, tmp_path, monkeypatch)
+    assert assert_failed_without_damage(result, out, deck_dir) == [
+        "fig.yaml:6:5: error: two different images are both named 'brain.png'",
+        "  hint: rename one: Anki keeps all media in one folder",
+    ]
+
+
 @pytest.mark.parametrize("problem", ["symlink loop", "name too long"])
 def test_unreadable_image_path_is_a_located_error(
     problem, make_deck, runner, tmp_path, monkeypatch

@@ -93,6 +93,12 @@ def test_check_clean_deck(runner, sample_deck):
     assert (result.exit_code, result.stdout) == (0, "3 notes, 5 cards, 0 errors, 0 warnings\n")
 
 
+def test_check_json_of_a_clean_deck(runner, sample_deck):
+    result = runner.invoke(cli, ["check", str(sample_deck), "--format", "json"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == {"ok": True, "notes": 3, "cards": 5, "problems": []}
+
+
 def test_check_json_lists_findings(runner, make_deck):
     deck_dir = make_deck({"a.yaml": BAD_NOTE})
     result = runner.invoke(cli, ["check", str(deck_dir), "--format", "json"])

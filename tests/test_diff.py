@@ -67,6 +67,14 @@ Removed:
     )
 
 
+def test_a_markdown_changelog_of_no_change_says_so(runner: CliRunner, sample_deck: Path) -> None:
+    result = runner.invoke(cli, ["diff", str(sample_deck), str(sample_deck), "--format", "md"])
+    assert (result.exit_code, result.stdout) == (
+        0,
+        "## Changes from 1.0.0 to 1.0.0\n\nNo note changed.\n",
+    )
+
+
 def test_diff_as_markdown_is_a_changelog_section(
     runner: CliRunner, sample_deck: Path, new_deck: Path
 ) -> None:

@@ -457,6 +457,19 @@ def test_progress_bars_stay_off_in_ci_and_off_a_terminal(monkeypatch: pytest.Mon
     assert not progress_wanted()
 
 
+def test_an_export_on_a_terminal_advances_a_bar_on_stderr_and_writes_the_same_file(
+    runner: CliRunner, sample_deck: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plain, barred = tmp_path / "plain.md", tmp_path / "barred.md"
+    result = runner.invoke(cli, ["export", str(sample_deck), "--format", "md", "-o", str(plain)])
+    assert (result.exit_code, result.stderr) == (0, "")
+    monkeypatch.setattr("neurodeck.cli.progress_wanted", lambda: True)
+    result = runner.invoke(cli, ["export", str(sample_deck), "--format", "md", "-o", str(barred)])
+    assert (result.exit_code, result.stdout) == (0, f"Wrote {barred}: 3 notes, 5 cards\n")
+    assert result.stderr.startswith("Exporting md")
+    assert barred.read_bytes() == plain.read_bytes()
+
+
 def test_markdown_sheet_links_images_that_are_copied_beside_it(
     runner: CliRunner, make_deck: MakeDeck, tmp_path: Path
 ) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import os
 import resource
 import shutil
@@ -155,13 +156,14 @@ def test_a_read_only_output_directory_leaves_package_and_lock_as_they_were(relea
 
 
 @needs_permissions
-def test_an_export_into_a_read_only_directory_is_one_line(released, tmp_path):
+@pytest.mark.parametrize("fmt", ["md", "json"])  # json is streamed by a writer of its own
+def test_an_export_into_a_read_only_directory_is_one_line(fmt, released, tmp_path):
     deck_dir, package, before = released
-    export = package.parent / "deck.md"
+    export = package.parent / f"deck.{fmt}"
     export.write_text("previous")
     package.parent.chmod(0o555)
     result = neurodeck(
-        ["export", str(deck_dir), "--format", "md", "-o", str(export)], tmp_path, preexec=_drop_dac
+        ["export", str(deck_dir), "--format", fmt, "-o", str(export)], tmp_path, preexec=_drop_dac
     )
     assert result.returncode == 1, result.stderr
     assert result.stderr.splitlines() == [
@@ -292,11 +294,19 @@ def test_a_file_size_limit_leaves_package_and_lock_as_they_were(released, tmp_pa
 # --- Package and lock together -----------------------------------------------------------------
 
 
+def _no_hard_links(*args, **kwargs):
+    raise OSError(errno.EPERM, "Operation not permitted")  # exFAT, some network shares
+
+
+@pytest.mark.parametrize("hard_links", [True, False])
 def test_when_the_package_cannot_be_replaced_the_new_lock_is_rolled_back(
-    released, runner, monkeypatch
+    hard_links, released, runner, monkeypatch
 ):
-    """The lock goes in first; if the package then fails, the old lock comes back."""
+    """The lock goes in first; if the package then fails, the old lock comes back (from a
+    copy where the file system has no hard links)."""
     deck_dir, package, before = released
+    if not hard_links:
+        monkeypatch.setattr(apkg.os, "link", _no_hard_links)
     real_replace = os.replace
 
     def failing_replace(src, dst, *args, **kwargs):
@@ -312,6 +322,28 @@ def test_when_the_package_cannot_be_replaced_the_new_lock_is_rolled_back(
     )
     assert unchanged(before)
     assert leftovers(deck_dir, package.parent) == []
+
+
+def test_a_first_build_whose_package_cannot_be_written_leaves_no_lock(
+    make_deck, runner, tmp_path, monkeypatch
+):
+    deck_dir = make_deck({"peptides.yaml": PEPTIDES_YAML})
+    package = tmp_path / "deck.apkg"
+    real_replace = os.replace
+
+    def failing_replace(src, dst, *args, **kwargs):
+        if Path(dst) == package:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(apkg.os, "replace", failing_replace)
+    result = runner.invoke(cli, ["build", str(deck_dir), "-o", str(package)])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.splitlines()[0] == (
+        f"{package}: error: cannot write the package and lock: No space left on device"
+    )
+    assert not package.exists() and not (deck_dir / LOCK_FILE).exists()
+    assert leftovers(deck_dir, tmp_path) == []
 
 
 def test_an_interrupt_during_a_merge_is_not_masked_by_sqlite(tmp_path):
@@ -494,6 +526,33 @@ def test_workers_do_not_outlive_a_killed_build_and_its_scratch_is_removed_later(
     assert result.returncode == 0, result.stderr
     assert leftovers(deck_dir, package.parent) == []
     assert killed_leftovers  # there was scratch to remove
+
+
+def test_a_build_sweeps_only_the_leftovers_no_running_build_holds(released, runner, tmp_path):
+    """What a killed build leaves is removed by the next one; what may still be in use (held,
+    or a scratch directory too young to be abandoned) or is not ours stays."""
+    deck_dir, package, _ = released
+    out = package.parent
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (out / ".deck.apkg.killed.tmp").write_bytes(b"half a package")
+    (out / ".deck.apkg.notes").write_text("not a temp file")
+    (out / ".neurodeck-link").symlink_to(outside)
+    for name in (".neurodeck-abandoned", ".neurodeck-starting"):
+        (out / name).mkdir()  # killed before it could write its .owner
+    hour_ago = time.time() - 3700
+    os.utime(out / ".neurodeck-abandoned", (hour_ago, hour_ago))
+    with (out / ".deck.apkg.running.tmp").open("wb") as held:
+        apkg._hold(held)
+        result = runner.invoke(cli, ["build", str(deck_dir), "-o", str(package)])
+    assert result.exit_code == 0, result.output
+    assert leftovers(deck_dir, out) == [
+        ".deck.apkg.notes",
+        ".deck.apkg.running.tmp",
+        ".neurodeck-link",
+        ".neurodeck-starting",
+    ]
+    assert outside.is_dir()
 
 
 def test_an_interrupt_between_the_two_replaces_waits_until_both_are_done(tmp_path, monkeypatch):

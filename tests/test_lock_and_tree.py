@@ -9,9 +9,10 @@ import sys
 
 import pytest
 from conftest import PEPTIDES_YAML
+from test_release_check import edit_notetype, rewrite_package
 
 from neurodeck.cli import cli
-from neurodeck.lock import LOCK_FILE
+from neurodeck.lock import LOCK_FILE, MAX_TIME
 
 COMMANDS = ["check", "build", "stats", "export"]
 
@@ -43,6 +44,149 @@ def test_a_lock_with_an_extra_column_fails_the_build_and_frozen(runner, sample_d
         )
         assert "warning" not in result.stderr
     assert out.read_bytes() == package
+
+
+_BASIC = "notetype\tbasic\t93f5ae21b63e71cf\t1700000000\n"
+_LAST = (
+    "note\tvasopressin-pair-bonding\t442808d8a42cf42e\t1700000000\treversed\t0,1\tNeuropeptides\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (  # a merge conflict left its markers
+            lambda t: t.replace("lock\t3\ttest\n", "lock\t3\ttest\n<<<<<<< HEAD\n"),
+            "5: error: cannot read the lock file: unknown record '<<<<<<< HEAD'; expected `lock`, "
+            "`deck`, `notetype`, `media`, `note` or `occlusion` and tab-separated values",
+        ),
+        (  # ... or kept both sides of a line
+            lambda t: t.replace(_BASIC, _BASIC + _BASIC),
+            "7: error: cannot read the lock file: note type 'basic' is repeated",
+        ),
+        (
+            lambda t: t.replace("deck\tTest Deck\n", "deck\tTest Deck\ndeck\tTest Deck\n"),
+            "6: error: cannot read the lock file: the `deck` line is repeated",
+        ),
+        (
+            lambda t: t + _LAST.replace("reversed", "Reversed"),
+            "12: error: cannot read the lock file: note 'vasopressin-pair-bonding' is out of "
+            "order or repeated",
+        ),
+        (
+            lambda t: t.replace("\tbasic\t0\t", "\tBasic\t0\t"),
+            "10: error: cannot read the lock file: note 'oxytocin-touch' has a damaged type or "
+            "card list",
+        ),
+        (
+            lambda t: t + "occlusion\toxytocin-touch\tregion\tx\n",
+            "12: error: cannot read the lock file: occlusion 'region' has a card number 'x' that "
+            "is not one",
+        ),
+    ],
+)
+def test_a_damaged_lock_line_fails_the_build_with_its_line(
+    edit, message, runner, sample_deck, tmp_path
+):
+    out = tmp_path / "out.apkg"
+    package, _ = built(runner, sample_deck, out)
+    lock_path = sample_deck / LOCK_FILE
+    lock_path.write_text(edit(lock_path.read_text()))
+    damaged = lock_path.read_bytes()
+    result = runner.invoke(cli, ["build", str(sample_deck), "-o", str(out)])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[:2] == [
+        f"{lock_path}:{message}",
+        "  hint: restore it from version control; if it is lost, rebuild it from the last "
+        "released package with `neurodeck lock --from RELEASE.apkg`",
+    ]
+    assert (out.read_bytes(), lock_path.read_bytes()) == (package, damaged)
+
+
+def test_a_lock_saved_in_another_encoding_is_a_located_error(runner, sample_deck, tmp_path):
+    built(runner, sample_deck, tmp_path / "out.apkg")
+    lock_path = sample_deck / LOCK_FILE
+    lock_path.write_bytes(
+        lock_path.read_bytes().replace(b"Test Deck", "Tëst Deck".encode("latin-1"))
+    )
+    result = runner.invoke(cli, ["build", str(sample_deck), "-o", str(tmp_path / "new.apkg")])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == (
+        f"{lock_path}: error: cannot read the lock file: 'utf-8' codec can't decode byte 0xeb "
+        "in position 366: invalid continuation byte"
+    )
+    assert not (tmp_path / "new.apkg").exists()
+
+
+def test_a_change_past_the_last_time_a_package_can_date_is_refused(runner, sample_deck, tmp_path):
+    """A lock whose note already has the latest time (a clock once set to 2107): its next
+    change would need a later one."""
+    out = tmp_path / "out.apkg"
+    package, _ = built(runner, sample_deck, out)
+    lock_path = sample_deck / LOCK_FILE
+    lock_path.write_text(lock_path.read_text().replace("1700000000\tbasic", f"{MAX_TIME}\tbasic"))
+    peptides = sample_deck / "peptides.yaml"
+    peptides.write_text(peptides.read_text().replace("back: Oxytocin", "back: Oxytocin (OXT)"))
+    damaged = lock_path.read_bytes()
+    result = runner.invoke(cli, ["build", str(sample_deck), "-o", str(out)])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == (
+        f"{lock_path}: error: a modification time would pass {MAX_TIME}, the last second a "
+        "package can date (2107)"
+    )
+    assert (out.read_bytes(), lock_path.read_bytes()) == (package, damaged)
+
+
+def test_lock_from_gives_the_clock_to_what_is_new_or_restyled_since_the_release(
+    runner, make_deck, tmp_path
+):
+    deck_dir = make_deck({"peptides.yaml": PEPTIDES_YAML.split("  - id: vasopressin")[0]})
+    release = tmp_path / "release.apkg"
+    built(runner, deck_dir, release)
+    restyle = edit_notetype("basic", lambda model: model.update(css=model["css"] + "\n.x {}"))
+    release = rewrite_package(release, tmp_path / "older.apkg", restyle)
+    (deck_dir / "peptides.yaml").write_text(PEPTIDES_YAML)  # + two notes
+    (deck_dir / LOCK_FILE).unlink()
+    later = {"SOURCE_DATE_EPOCH": "1800000000"}
+    result = runner.invoke(cli, ["lock", str(deck_dir), "--from", str(release)], env=later)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.endswith("1 note as released, 0 edited since, 2 new\n")
+    times = {
+        tuple(line.split("\t")[:2]): line.split("\t")[3]
+        for line in (deck_dir / LOCK_FILE).read_text().splitlines()
+        if line.startswith("note")
+    }
+    assert times == {
+        ("note", "oxytocin-touch"): "1700000000",
+        ("note", "vasopressin-pair-bonding"): "1800000000",
+        ("note", "mirror-neurons-fire"): "1800000000",
+        ("notetype", "basic"): "1800000000",
+        ("notetype", "reversed"): "1700000000",
+        ("notetype", "cloze"): "1700000000",
+    }
+
+
+def test_a_directory_named_like_the_lock_is_one_line_for_build_and_lock_from(
+    runner, sample_deck, tmp_path
+):
+    release = tmp_path / "release.apkg"
+    built(runner, sample_deck, release)
+    lock_path = sample_deck / LOCK_FILE
+    lock_path.unlink()
+    lock_path.mkdir()
+    result = runner.invoke(cli, ["build", str(sample_deck), "-o", str(tmp_path / "new.apkg")])
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"{lock_path}: error: cannot read the lock file: Is a directory\n"
+        "1 problem; nothing was written\n",
+    )
+    result = runner.invoke(cli, ["lock", str(sample_deck), "--from", str(release)])
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"{lock_path}: error: cannot write the lock file: Is a directory\n1 problem found\n",
+    )
+    assert lock_path.is_dir() and not list(lock_path.iterdir())
+    assert not (tmp_path / "new.apkg").exists()
 
 
 @pytest.mark.parametrize("bad", ["100000000000000000000", str(2**63), "1e20", "-5"])
@@ -142,6 +286,7 @@ def _socket(path):
         "fifo",
         "socket",
         "device",
+        "symlink loop",
         "-",
     ],
 )
@@ -163,6 +308,9 @@ def test_an_output_that_would_destroy_something_is_refused(
     elif target == "device":
         out = tmp_path / "null"
         os.symlink("/dev/null", out)  # a link to a device is the device
+    elif target == "symlink loop":
+        out = tmp_path / "loop.apkg"
+        os.symlink(out.name, out)
     elif target == "-":
         monkeypatch.chdir(tmp_path)
         out = "-"

@@ -15,6 +15,7 @@ import pytest
 from anki_helpers import LearnerCollection, import_apkg
 from conftest import png
 
+from neurodeck.cli import cli
 from neurodeck.errors import NeurodeckError
 from neurodeck.ids import note_guid
 from neurodeck.lock import LOCK_FILE, format_lock, parse_lock
@@ -339,6 +340,20 @@ def test_shapes_on_an_image_without_a_pixel_size_are_not_judged_in_pixels(make_d
     (deck / "media" / "plain.svg").write_text(svg.format(' width="400" height="300"'))
     (warning,) = check(deck).warnings
     assert warning.message.startswith("occlusion 'dot' of note 'midline' is 0.3 pixels across")
+
+
+def test_a_diagram_whose_image_is_a_symlink_loop_is_one_located_error(make_deck, runner):
+    deck = make_deck({"regions.yaml": DIAGRAM_YAML})
+    (deck / "media").mkdir()
+    (deck / "media" / "midsagittal.png").symlink_to("midsagittal.png")
+    result = runner.invoke(cli, ["check", str(deck)])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"{deck / 'regions.yaml'}:5:5: error: image 'media/midsagittal.png' in note 'midline' "
+        f"cannot be read: Symlink loop from '{deck / 'media' / 'midsagittal.png'}'",
+        "  hint: check the path; it is relative to the deck directory",
+        "1 problem found",
+    ]
 
 
 def test_a_shape_under_five_pixels_is_a_warning(make_deck):

@@ -109,6 +109,25 @@ neuropeptide is released during physical touch and…”.
     assert [line.split(".")[0] for line in data["tell_learners"]] == ["These notes were updated"]
 
 
+def test_a_note_type_the_new_release_no_longer_has_is_no_finding(
+    runner: CliRunner, deck: Path, v1: Path
+) -> None:
+    """Only its notes matter (each one removed is a finding of its own); here it has none."""
+
+    def add_unused_type(conn: sqlite3.Connection) -> None:
+        (models,) = conn.execute("select models from col").fetchone()
+        models = json.loads(models)
+        old = {**models[str(ids.notetype_id("test", "basic"))], "id": 99, "name": "Old kind"}
+        conn.execute("update col set models = ?", (json.dumps({**models, "99": old}),))
+
+    older = rewrite_package(v1, Path("older.apkg"), add_unused_type)
+    assert release_check(runner, older, deck) == (
+        0,
+        "Test Deck: 1.0.0 (older.apkg) → 1.0.0 (cards)\n"
+        "No breaking changes: learners who have 1.0.0 get every change in 1.0.0.\n",
+    )
+
+
 def test_removing_a_note_fails_and_says_what_to_tell_learners(
     runner: CliRunner, deck: Path, v1: Path
 ) -> None:

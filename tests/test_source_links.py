@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 from anki_helpers import LearnerCollection
+from apkg_contents import read_apkg
+from click.testing import CliRunner
 from conftest import DECK_YAML, PEPTIDES_YAML, MakeDeck
 
 from neurodeck import ids, pipeline
@@ -225,6 +227,24 @@ def test_no_link_without_source_link(sample_deck: Path, tmp_path: Path) -> None:
     with LearnerCollection(tmp_path / "learner") as col:
         col.import_apkg(built.path)
         assert not any("nd-origin" in c.answer for c in col.view().cards)
+
+
+def test_a_deck_named_through_a_symlink_and_dotdot_builds_with_its_links(
+    make_deck: MakeDeck, runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`link/../cards` is the OS's path, not the text's: temp files and the lock went to a
+    `cards` beside `link`, and the build failed ("cannot write the lock file")."""
+    deck_dir = linked_deck(make_deck)
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "sub").mkdir(parents=True)
+    (elsewhere / "link").symlink_to(tmp_path / "sub", target_is_directory=True)
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = runner.invoke(cli, ["build", "link/../cards", "-o", "link/../deck.apkg"])
+    assert result.exit_code == 0, result.output
+    assert (deck_dir / "neurodeck.lock").is_file() and not list(elsewhere.glob("cards"))
+    fields = next(iter(read_apkg(tmp_path / "deck.apkg").notes.values())).fields
+    assert 'psych-deck/blob/v1.0.0/cards/peptides.yaml#L5">peptides.yaml:5</a>' in "".join(fields)
 
 
 # --- A moved line is no edit ----------------------------------------------------------------

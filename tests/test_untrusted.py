@@ -3,6 +3,7 @@ from the real collection, and hostile ones are refused with one line, quickly, l
 
 from __future__ import annotations
 
+import random
 import sqlite3
 import sys
 import time
@@ -16,7 +17,7 @@ from anki.collection import ExportAnkiPackageOptions
 from anki_helpers import LearnerCollection
 from click.testing import CliRunner
 
-from neurodeck import snapshot
+from neurodeck import snapshot, unpack
 from neurodeck.cli import cli
 from neurodeck.pipeline import build
 from neurodeck.unpack import MAX_RATIO, MAX_UNPACKED_BYTES
@@ -169,6 +170,107 @@ def test_verify_refuses_a_zstd_media_bomb(runner: CliRunner, built: Path, tmp_pa
     )
 
 
+# ---------------------------------------------------------------- damaged archives
+
+
+def entries_of(apkg: Path, **changes: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(apkg) as archive:
+        return {**{n: archive.read(n) for n in archive.namelist()}, **changes}
+
+
+def patched(path: Path, offset: int, value: int) -> Path:
+    """The first entry's central directory record, one byte changed (8: flags, 10: method)."""
+    data = bytearray(path.read_bytes())
+    data[data.index(b"PK\x01\x02") + offset] = value
+    path.write_bytes(data)
+    return path
+
+
+NOISE = random.Random(0).randbytes(2 << 20).hex().encode()  # 4 MiB that deflates only 2:1
+DAMAGED = {
+    "media list not JSON": (
+        lambda b, t: package(t, entries_of(b, media=b"{oops")),
+        "has a damaged media list: Expecting property name enclosed in double quotes: line 1 "
+        "column 2 (char 1)",
+    ),
+    "media list a JSON list": (
+        lambda b, t: package(t, entries_of(b, media=b"[]")),
+        "has a damaged media list: not a JSON object",
+    ),
+    "media list names a missing entry": (
+        lambda b, t: package(t, entries_of(b, media=b'{"7": "brain.png"}')),
+        "has a damaged media list entry '7': 'brain.png'",
+    ),
+    "media name with a slash": (
+        lambda b, t: package(t, entries_of(b, media=b'{"0": "../x.png"}', **{"0": b"x"})),
+        "has a damaged media list entry '0': '../x.png'",
+    ),
+    "media list over 1 MiB": (
+        lambda b, t: package(t, entries_of(b, media=NOISE)),
+        f"has a {len(NOISE)}-byte entry 'media' (more than 1048576); refusing a possible zip bomb",
+    ),
+    "a Windows drive in an entry name": (
+        lambda b, t: package(t, entries_of(b, **{"C:evil": b""})),
+        "has an unsafe entry name 'C:evil' (it points outside the package)",
+    ),
+    "one entry a bomb, the archive not": (
+        lambda b, t: package(t, entries_of(b, **{"collection.anki2": bytes(8 << 20), "1": NOISE})),
+        f"has an entry 'collection.anki2' that expands more than {MAX_RATIO}:1; refusing a "
+        "possible zip bomb",
+    ),
+    "password-protected": (
+        lambda b, t: patched(package(t, entries_of(b)), 8, 1),
+        "has a password-protected entry 'collection.anki2'",
+    ),
+    "an unknown compression method": (
+        lambda b, t: patched(package(t, entries_of(b)), 10, 99),
+        "is a damaged Anki package: That compression method is not supported",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DAMAGED))
+def test_a_damaged_package_is_one_located_line(
+    case: str, runner: CliRunner, built: Path, tmp_path: Path
+) -> None:
+    make, message = DAMAGED[case]
+    bad = make(built, tmp_path / "bad.apkg")
+    assert errors_of(runner, "diff", bad, built)[0] == f"{bad}: error: {message}"
+
+
+def test_two_entries_of_one_name_are_refused(
+    runner: CliRunner, built: Path, tmp_path: Path
+) -> None:
+    bad = package(tmp_path / "twice.apkg", entries_of(built))
+    with zipfile.ZipFile(bad, "a") as archive, pytest.warns(UserWarning, match="Duplicate"):
+        archive.writestr("media", b"{}")
+    assert errors_of(runner, "verify", bad, built)[:2] == [
+        f"{bad}: error: has two entries named 'media'",
+        "  hint: Anki never writes such archives: do not use this file",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("limit", "message"),
+    [
+        ("MAX_ENTRIES", "has {entries} entries (more than 1); refusing it"),
+        (
+            "MAX_ARCHIVE_BYTES",
+            "claims {size} bytes uncompressed (more than 1); refusing a " "possible zip bomb",
+        ),
+    ],
+)
+def test_the_archive_limits_are_refused_before_unpacking(
+    limit: str, message: str, runner: CliRunner, built: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real limits (100,000 entries, 4 GiB) scaled down, so the test stays small."""
+    monkeypatch.setattr(unpack, limit, 1)
+    with zipfile.ZipFile(built) as archive:
+        infos = archive.infolist()
+    expected = message.format(entries=len(infos), size=sum(i.file_size for i in infos))
+    assert errors_of(runner, "verify", built, built)[0] == f"{built}: error: {expected}"
+
+
 # ------------------------------------------------------------- SQL that runs on reads
 
 
@@ -306,13 +408,46 @@ def test_schema_surprises_are_an_error_not_a_traceback(
     )
 
 
-BROKEN_PROTOBUF = [b"\x0a\xff", b"\x0f", b"\x1a\x02\xff\xfe", b"\x08" + b"\xff" * 11]
-
-
-@pytest.mark.parametrize("blob", BROKEN_PROTOBUF)
-def test_a_broken_protobuf_in_a_modern_collection_is_an_error(
-    blob: bytes, runner: CliRunner, built: Path, tmp_path: Path
+@pytest.mark.parametrize(("mod", "moved_forward"), [("1e19", False), (str(-(2**63)), True)])
+def test_a_note_time_outside_64_bits_is_compared_as_a_time(
+    mod: str, moved_forward: bool, runner: CliRunner, tmp_path: Path
 ) -> None:
+    """diff keeps times in 64-bit arrays; a crafted one beyond them is kept aside, and an
+    edit to time 5 after it is (or is not) a time that moved forward."""
+
+    def one_note(name: str, mod: str, front: str) -> Path:
+        rows = f"insert into col values ('{MODELS}', '{DECKS}');"
+        rows += f"insert into notes values (1, 'g', 1, {mod}, '', '{front}');"
+        return package(tmp_path / name, {"collection.anki2": sqlite_bytes(tmp_path, TABLES + rows)})
+
+    old, new = one_note("old.apkg", mod, "x"), one_note("new.apkg", "5", "y")
+    result = runner.invoke(cli, ["release-check", str(old), str(new)])
+    lines = result.stdout.splitlines()
+    assert lines[1:3] == [
+        f"{new}: warning: notes changed and neither release has a version",
+        "  hint: add a `version` to deck.yaml so learners can tell the releases apart",
+    ]
+    skipped = (
+        f"{new}: error: note GUID g ('y') changed (front): its modification time did not move "
+        "forward, so Anki will skip the change"
+    )
+    assert (result.exit_code, skipped in lines) == ((0, False) if moved_forward else (1, True))
+
+
+BROKEN_PROTOBUF = {
+    b"\x0a\xff": "a protobuf blob has a broken number",
+    b"\x0f": "a protobuf blob has wire type 7",
+    b"\x1a\x02\xff\xfe": "protobuf field 3 is not UTF-8 text",
+    b"\x08" + b"\xff" * 11: "a protobuf blob has a broken number",
+    b"\x0a\x05ab": "a protobuf blob is truncated",
+    b"\x0d\x01\x02\x03\x04": "protobuf field 1 is not a number",  # fixed32, not a varint
+    b"\x18\x01": "protobuf field 3 is a number, not text",
+    "text": "a protobuf blob is str, not bytes",
+}
+
+
+def modern_edited(built: Path, tmp_path: Path, sql: str, value: bytes | str) -> Path:
+    """Anki's modern export of `built`, its collection changed by `sql` (one parameter)."""
     modern = anki_export(built, tmp_path, legacy=False)
     with zipfile.ZipFile(modern) as archive:
         db = tmp_path / "real.anki2"
@@ -323,10 +458,29 @@ def test_a_broken_protobuf_in_a_modern_collection_is_an_error(
         )
         entries = {name: archive.read(name) for name in archive.namelist()}
     conn = sqlite3.connect(db)
-    conn.execute("update notetypes set config = ?", (blob,))
+    conn.execute(sql, (value,))
     conn.commit()
     conn.close()
     entries["collection.anki21b"] = zstandard.ZstdCompressor().compress(db.read_bytes())
-    bad = package(tmp_path / "proto.apkg", entries)
+    return package(tmp_path / "edited.apkg", entries)
+
+
+@pytest.mark.parametrize("blob", list(BROKEN_PROTOBUF))
+def test_a_broken_protobuf_in_a_modern_collection_is_an_error(
+    blob: bytes | str, runner: CliRunner, built: Path, tmp_path: Path
+) -> None:
+    bad = modern_edited(built, tmp_path, "update notetypes set config = ?", blob)
     line = errors_of(runner, "diff", bad, built)[0]
-    assert line.startswith(f"{bad}: error: is not a readable Anki collection: "), line
+    assert line == f"{bad}: error: is not a readable Anki collection: {BROKEN_PROTOBUF[blob]}"
+
+
+def test_fields_without_an_id_in_a_modern_collection_are_read(
+    runner: CliRunner, built: Path, tmp_path: Path
+) -> None:
+    """Protobuf leaves out a zero id, as in fields of note types older than Anki 2.1.50."""
+    modern = modern_edited(built, tmp_path, "update fields set config = ?", b"")
+    result = runner.invoke(cli, ["diff", str(built), str(modern)])
+    assert (result.exit_code, result.stdout) == (
+        0,
+        f"Test Deck: 1.0.0 ({built}) → 1.0.0 ({modern}): 0 added, 0 changed, 0 removed\n",
+    )

@@ -283,7 +283,8 @@ def stage(
 ) -> Staged:
     """Write the new content of `path` to a temp file (in `temp_dir`, on the same file
     system, or beside it) and flush it to disk; `path` itself is untouched."""
-    directory = path.parent if temp_dir is None else temp_dir
+    # realpath: tempfile would drop `link/..` as text, a directory other than the OS finds.
+    directory = os.path.realpath(path.parent if temp_dir is None else temp_dir)
     fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
     out = os.fdopen(fd, "wb")
     staged = Staged(path, Path(temp), out)
@@ -439,7 +440,7 @@ SCRATCH_OWNER = ".owner"
 def scratch_directory(parent: Path, prefix: str) -> Iterator[Path]:
     """A temp directory in `parent`, marked as in use until the block ends, then removed."""
     with (
-        tempfile.TemporaryDirectory(prefix=prefix, dir=parent) as scratch,
+        tempfile.TemporaryDirectory(prefix=prefix, dir=os.path.realpath(parent)) as scratch,
         open(Path(scratch) / SCRATCH_OWNER, "wb") as owner,
     ):
         _hold(owner)

@@ -225,7 +225,7 @@ def lock_command(deck_dir: Path, package: Path, force: bool) -> None:
     _warn(result.warnings)
     click.echo(
         f"Wrote {printable(str(result.path))} from {printable(str(package))}: "
-        f"{result.kept} notes as released, {result.changed} edited since, "
+        f"{plural(result.kept, 'note')} as released, {result.changed} edited since, "
         f"{result.added} new"
     )
 

@@ -288,14 +288,6 @@ class NoteIndex:
         self._prefixes = array("Q", [int.from_bytes(keys[i][:8], "big") for i in order])
         self._seen = bytearray(self.count)
 
-    def match(self, guid: str) -> int:
-        """Where the last note with this GUID is (-1 if there is none); every note of the
-        GUID is no longer among the unmatched."""
-        found = self.find(guid)
-        if found >= 0:
-            self.mark(found)
-        return found
-
     def find(self, guid: str) -> int:
         """Where the last note with this GUID is (-1 if there is none); marks nothing, so
         a forked worker may ask (the main process then marks what it found)."""

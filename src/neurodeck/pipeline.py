@@ -905,9 +905,9 @@ def _read_lock(deck_dir: Path) -> lockfile.Lock:
             return lockfile.parse_lock_lines(display_path(path), lines)
     except FileNotFoundError:
         return lockfile.EMPTY
-    except (OSError, UnicodeDecodeError) as err:
+    except OSError as err:  # a lock that is not UTF-8 is parse_lock_lines' ValueError
         raise NeurodeckError(
-            [Problem(Location(display_path(path)), f"cannot read the lock file: {err}")]
+            [Problem(Location(display_path(path)), f"cannot read the lock file: {err.strerror}")]
         ) from None
 
 

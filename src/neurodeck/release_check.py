@@ -201,8 +201,11 @@ def _version(diff: DeckDiff) -> Iterator[Finding]:
         yield Finding(
             "version",
             where,
-            f"notes changed but the version is still {new}",
-            "raise `version` in deck.yaml so learners can tell the releases apart",
+            f"notes changed but the version is still {new}"
+            if new
+            else "notes changed and neither release has a version",
+            f"{'raise `version` in' if new else 'add a `version` to'} deck.yaml so learners "
+            "can tell the releases apart",
             breaking=False,
         )
 

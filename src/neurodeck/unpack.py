@@ -157,8 +157,9 @@ def _checked_archive(apkg: Path) -> Iterator[tuple[Location, zipfile.ZipFile]]:
             f"is not an Anki package: not a readable zip archive ({err})",
             "pass a .apkg exported by Anki or built by `neurodeck build`",
         ) from None
-    # zipfile raises NotImplementedError for compression methods it cannot read, and
-    # RuntimeError for encrypted entries: both mean a package we cannot use.
+    # zipfile raises NotImplementedError for compression methods it cannot read (and
+    # RuntimeError for encrypted entries, which _check_entries refuses first): both mean a
+    # package we cannot use.
     except (zlib.error, EOFError, NotImplementedError, RuntimeError) as err:
         raise _error(
             where, f"is a damaged Anki package: {err}", "download or build the package again"
@@ -186,6 +187,12 @@ def _check_entries(where: Location, infos: list[zipfile.ZipInfo]) -> None:
                 "Anki never writes such archives: do not use this file",
             )
         seen.add(name)
+        if info.flag_bits & 1:  # zipfile's own error would show the entry's repr
+            raise _error(
+                where,
+                f"has a password-protected entry {name!r}",
+                "Anki never encrypts packages: do not use this file",
+            )
     declared = sum(i.file_size for i in infos)
     if declared > MAX_ARCHIVE_BYTES:
         raise _error(
