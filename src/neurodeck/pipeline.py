@@ -907,7 +907,12 @@ def _read_lock(deck_dir: Path) -> lockfile.Lock:
         return lockfile.EMPTY
     except OSError as err:  # a lock that is not UTF-8 is parse_lock_lines' ValueError
         raise NeurodeckError(
-            [Problem(Location(display_path(path)), f"cannot read the lock file: {err.strerror}")]
+            [
+                Problem(
+                    Location(display_path(path)),
+                    f"cannot read the lock file: {err.strerror or err}",
+                )
+            ]
         ) from None
 
 
