@@ -11,6 +11,7 @@ changed digest moves the time of the notes that use it.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 from pathlib import Path
@@ -112,6 +113,10 @@ def test_a_redrawn_image_under_the_same_name_reaches_learners_with_their_history
     assert log.counts() == {"new": 0, "updated": 3, "duplicate": 2, "conflicting": 0}
     figure = after.cards_of(guid("figure"))[0]
     assert shown_images(figure.question, media_dir) == [NEW]
+    # README: under a new name, the old one plus the new bytes' SHA-1; the old file stays.
+    (shown,) = re.findall(r'<img src="([^"]+)"', figure.question)
+    assert shown == f"brain-{hashlib.sha1(NEW).hexdigest()}.png"
+    assert (media_dir / "brain.png").read_bytes() == OLD
     assert shown_images(after.cards_of(guid("figure-again"))[0].answer, media_dir) == [NEW]
     (diagram,) = after.cards_of(guid("midline"))
     assert NEW in shown_images(diagram.question, media_dir)
