@@ -52,6 +52,9 @@ def test_notes_made_directly_equal_those_the_general_path_makes():
         'notes: [{id: a, front: F, back: B, tags: ["\\x07"]}]\n',  # a control character
         "notes: [{id: a, front: F, back: B, tags: [[x]]}]\n",  # a list where a tag belongs
         "notes: [{id: a, front: F, back: B\n",  # a syntax error
+        # Line breaks to libyaml, not to editors: the general path moves the marks after them.
+        "notes:\n- {id: a, front: F, back: '\x85 '}\n- {id: b, front: F, back: B}\n",
+        "notes:\n- {id: a, front: F, back: '\u2028 '}\n- {id: b, front: F, back: B}\n",
         "",
     ],
 )

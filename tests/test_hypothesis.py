@@ -751,3 +751,180 @@ def test_one_pass_reader_answers_for_files_written_a_line_per_key(indent):
     )
     assert fastread.read_fact_set("facts.yaml", text) is not None
     with_fact_set(text.encode("utf-8"), assert_one_pass_reader_is_exact)
+
+
+# --- The line reader ---------------------------------------------------------------------------
+#
+# fastread._Lines reads block-style files a line at a time. Whenever it answers, the general
+# path must load the same file without a problem and give the very same notes, locations
+# included; anything else it must leave to the event reader.
+
+
+def line_reader(text: str) -> FactSet | None:
+    """What _Lines makes of the text (None when it leaves the file to the event reader)."""
+    if fastread._BEYOND_LINES_RE.search(text):
+        return None
+    try:
+        return fastread._Lines("facts.yaml", text).fact_set()
+    except fastread._Irregular:
+        return None
+
+
+def assert_line_reader_is_exact(text: str) -> FactSet | None:
+    quick = line_reader(text)
+    if quick is not None:
+        problems: list[Problem] = []
+        general = load._read_nodes("facts.yaml", text, load._read_fact_set, problems)
+        assert problems == []
+        assert general is not None
+        assert quick == general
+        assert fast_read_summary(quick) == fast_read_summary(general)
+    return quick
+
+
+# Text that is plain, quoted or neither, with the characters YAML gives a meaning to.
+block_text = st.text(st.sampled_from("aZ 9é脳:#'\"-,[]{}?!&*|>%@`~.\\"), min_size=0, max_size=12)
+safe_words = st.from_regex(r"[A-Za-z][A-Za-z0-9 .?*()/:#]{0,12}[A-Za-z0-9.?)]", fullmatch=True)
+
+
+@st.composite
+def block_value(draw, *, safe: bool, indent: int) -> str:
+    """A value for a key at column `indent`, written as people write it; `safe` ones are in
+    the line reader's subset by construction."""
+    text = draw(safe_words).replace(": ", ":").replace(" #", "#") if safe else draw(block_text)
+    comment = draw(st.sampled_from(["", "", "", "  # note", " #x"]))
+    style = draw(st.sampled_from(["plain", "single", "double", "block"]))
+    if style == "single":
+        return "'" + text.replace("'", "''") + "'" + comment
+    if style == "double" and (not safe or ('"' not in text and "\\" not in text)):
+        return '"' + text + '"' + comment
+    if style == "block":
+        header = draw(st.sampled_from([">-", ">", "|", "|-"] + ([] if safe else ["|+", ">2"])))
+        pad = " " * (indent + draw(st.integers(1 if safe else 0, 3)))
+        some = st.sampled_from(["", "x y", "#not a comment", "a: b"]) | safe_words
+        lines = draw(st.lists(some, min_size=1, max_size=4))
+        if safe:
+            lines = [line for line in lines if line] or ["text"]
+            if draw(st.booleans()) and len(lines) > 1:
+                lines.insert(1, "")  # an empty line inside
+        body = "\n".join(pad + line if line else "" for line in lines)
+        if not safe and draw(st.booleans()):
+            body += "\n" + pad + "  more indented"
+        return header + comment + "\n" + body
+    return text + (comment if not safe or text[-1:] != ":" else "")
+
+
+@st.composite
+def block_tags(draw, *, safe: bool, indent: int) -> str:
+    word = safe_words.map(lambda w: w.replace(":", "").replace("#", "")) if safe else block_text
+    items = draw(st.lists(word, max_size=3))
+    quote = draw(st.sampled_from(["", "'", '"'])) if safe else ""
+    style = draw(st.sampled_from(["flow", "block", "one"]))
+    if style == "one" and items:
+        return draw(block_value(safe=safe, indent=indent))
+    if style == "block" and items:
+        pad = " " * (indent + draw(st.integers(0, 2)))
+        return "".join(f"\n{pad}- {quote}{item}{quote}" for item in items)
+    space = draw(st.sampled_from(["", " "]))
+    return "[" + space + ", ".join(f"{quote}{item}{quote}" for item in items) + space + "]"
+
+
+@st.composite
+def block_fact_set(draw) -> tuple[str, bool]:
+    """A block-style fact set, and whether every part of it is in the line reader's subset."""
+    safe = draw(st.booleans())
+    item_indent = draw(st.sampled_from([0, 2, 4]))
+    dash = draw(st.sampled_from(["- ", "- ", "-  "]))
+    key_indent = item_indent + len(dash)
+    lines = []
+    top = draw(st.permutations(["deck", "tags", "source", "notes"]))
+    for key in top:
+        if key != "notes":
+            make = block_tags if key == "tags" else block_value
+            lines.append(f"{key}: {draw(make(safe=safe, indent=0))}")
+            continue
+        lines.append("notes:" + draw(st.sampled_from(["", "", "  # the notes"])))
+        for number in range(draw(st.integers(1, 3))):
+            kind = draw(st.sampled_from(["basic", "reversed", "cloze"]))
+            keys = ["id", *(("text",) if kind == "cloze" else ("front", "back")), "type"]
+            optional = st.sampled_from(["extra", "tags", "source", "section"])
+            keys += draw(st.lists(optional, max_size=2, unique=True))
+            keys = ["id", *draw(st.permutations(keys[1:]))]
+            for i, key in enumerate(keys):
+                if key == "id":
+                    value = f"n{number}"
+                elif key == "type":
+                    value = kind
+                elif key == "tags":
+                    value = draw(block_tags(safe=safe, indent=key_indent))
+                else:
+                    value = draw(block_value(safe=safe, indent=key_indent))
+                lead = " " * item_indent + dash if i == 0 else " " * key_indent
+                lines.append(f"{lead}{key}: {value}".replace(": \n", ":\n"))
+                if draw(st.integers(0, 5)) == 0:
+                    between = st.sampled_from(["", "# a comment", "      # deeper", "   "])
+                    lines.append(draw(between))
+    text = "\n".join(lines) + "\n"
+    if not safe and draw(st.booleans()):  # one random character somewhere
+        at = draw(st.integers(0, len(text)))
+        text = text[:at] + draw(st.sampled_from(list(" -:#\"'[],\n\tx&*!|>\r"))) + text[at:]
+    return text, safe
+
+
+@SETTINGS
+@given(block_fact_set())
+def test_line_reader_matches_the_general_path(case):
+    text, safe = case
+    quick = assert_line_reader_is_exact(text)
+    if safe:  # else the property could hold with a line reader that never answers
+        assert quick is not None, text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # As the benchmark writes them: plain, quoted, folded, a one-line list of tags.
+        "deck: Topic 3::Part 5\ntags: [synthetic]\nsource: s1\nnotes:\n"
+        "  - id: n1\n    type: reversed\n    front: Is it *fast*, or (not)?\n"
+        "    back: 'It''s \"fast\"'\n    tags: [topic::t8::s4, level::advanced]\n"
+        '  - id: n2\n    front: "Where: here #1"\n    back: b\n    extra: >-\n'
+        "      Folded over\n      two lines.\n    section: 'Section 1'\n",
+        # A literal block, an empty line in a folded one, comments, tags listed below.
+        "# a fact set\nnotes:\n- id: a\n  front: F # a comment\n  back: |\n    one\n    two\n"
+        "\n  # between keys\n  extra: >\n    a\n\n    b\n  tags:\n  - x\n  - 'y z'\n"
+        "tags:\n  - file\ndeck: Late\n",
+        "notes:\n  -  id: a\n     type: cloze\n     text: '{{c1::x}} y'\n     tags: []\n",
+    ],
+)
+def test_line_reader_answers_for_block_style_files(text):
+    assert assert_line_reader_is_exact(text) is not None
+    assert fastread.read_fact_set("facts.yaml", text) == line_reader(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "notes:\n  - id: a\n    front: two\n      lines\n    back: B\n",  # plain over two lines
+        "notes:\n  - id: a\n    front: 'two\n      lines'\n    back: B\n",  # quoted, two lines
+        'notes:\n  - id: a\n    front: "\\u00e9"\n    back: B\n',  # an escape
+        "notes:\n  - id: a\n    front: |+\n      F\n\n    back: B\n",  # kept final breaks
+        "notes:\n  - id: a\n    front: |2\n        F\n    back: B\n",  # an indentation indicator
+        "notes:\n  - id: a\n    front: >\n      F\n        more\n    back: B\n",  # more indented
+        "notes:\n  - id: a\n    front: |\n\n      F\n    back: B\n",  # a leading empty line
+        "notes:\n  - id: a\n    back: B\n    front: |\n      F",  # no final line break
+        "notes:\n  - {id: a, front: F, back: B}\n",  # a note in flow style
+        "notes:\n  - id: a\n    front: 'F'#x\n    back: B\n",  # a comment without a space
+        "notes:\n  - id: a\n    front: F\r\n    back: B\n",  # a carriage return
+        "notes:\n  - id: a\n    front: &f F\n    back: B\n",  # an anchor
+        "notes:\n  - id: a\n    front: -F\n    back: B\n",  # a leading indicator
+        "notes:\n  - id: a\n    front: F\n    back: B\n    tags: [a, ]\n",  # a trailing comma
+        "notes:\n  - id: a\n    front: F\n    back: B\n    tags: [a: b]\n",  # a mapping
+        "notes:\n  - id: a\n    front:\n    back: B\n",  # a null
+        "  notes:\n  - id: a\n    front: F\n    back: B\n",  # an indented document
+        "---\nnotes:\n  - id: a\n    front: F\n    back: B\n",  # a document marker
+    ],
+)
+def test_line_reader_leaves_the_rest_to_the_event_reader(text):
+    assert line_reader(text) is None
+    if fastread.read_fact_set("facts.yaml", text) is not None:
+        with_fact_set(text.encode("utf-8"), assert_one_pass_reader_is_exact)
