@@ -7,7 +7,6 @@ about the content (ids, tags, cloze markers, sources) are validate.py's.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import os
 import re
@@ -45,7 +44,7 @@ from .model import (
     SourceLink,
     Tag,
 )
-from .validate import check_fields, check_id
+from .validate import check_fields, check_id, closest
 
 DECK_FILE = "deck.yaml"
 DECK_KEYS = ("name", "id", "version", "description", "sources", "source_link")
@@ -936,9 +935,9 @@ _MISSING_FIELD_HINT: dict[NoteKind, str] = {
 
 def _did_you_mean(word: str, choices: Iterable[str]) -> str:
     choices = list(choices)
-    close = difflib.get_close_matches(word, choices, n=1)
+    close = closest(word, choices)
     if close:
-        return f"did you mean {close[0]!r}?"
+        return f"did you mean {close!r}?"
     return f"expected one of: {', '.join(choices)}"
 
 

@@ -4,7 +4,6 @@ its problems; none raises."""
 
 from __future__ import annotations
 
-import difflib
 import functools
 import re
 import unicodedata
@@ -152,14 +151,22 @@ def check_header(deck: Deck) -> list[Problem]:
 _YEAR_RE = re.compile(r"[0-9]{4}[a-z]?")
 
 
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """The choice most like a misspelt word, if one is close enough."""
+    import difflib  # only when a problem is worded: it adds to every start
+
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return close[0] if close else None
+
+
 def _check_source_citation(source: Source) -> list[Problem]:
     """`kind` must be one the card can name; `year` must look like a year of publication."""
     problems = []
     if source.kind is not None and source.kind not in SOURCE_KINDS:
-        close = difflib.get_close_matches(source.kind.strip().lower(), SOURCE_KINDS, n=1)
+        close = closest(source.kind.strip().lower(), SOURCE_KINDS)
         choices = " or ".join(f"`kind: {k}`" for k in SOURCE_KINDS)
         hint = (
-            f"did you mean `kind: {close[0]}`?"
+            f"did you mean `kind: {close}`?"
             if close
             else f"write {choices} (one of the deck's own documents, or published work)"
         )
@@ -187,10 +194,8 @@ def check_note(deck: Deck, note: Note) -> list[Problem]:
     problems = [] if SLUG_RE.fullmatch(note.id) else check_id(note.id, note.loc)
     problems += check_fields(note)
     if note.source is not None and note.source not in deck.sources:
-        close = difflib.get_close_matches(note.source, list(deck.sources), n=1)
-        hint = (
-            f"did you mean {close[0]!r}?" if close else "declare it under `sources:` in deck.yaml"
-        )
+        close = closest(note.source, deck.sources)
+        hint = f"did you mean {close!r}?" if close else "declare it under `sources:` in deck.yaml"
         if "source" in note.field_locs:
             problems.append(
                 Problem(
