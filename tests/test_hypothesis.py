@@ -862,7 +862,9 @@ def block_fact_set(draw) -> tuple[str, bool]:
                 lead = " " * item_indent + dash if i == 0 else " " * key_indent
                 lines.append(f"{lead}{key}: {value}".replace(": \n", ":\n"))
                 if draw(st.integers(0, 5)) == 0:
-                    between = st.sampled_from(["", "# a comment", "      # deeper", "   "])
+                    # A deeper comment after a block scalar would be a line of its text.
+                    deeper = [] if safe else ["      # deeper"]
+                    between = st.sampled_from(["", "# a comment", "   ", *deeper])
                     lines.append(draw(between))
     text = "\n".join(lines) + "\n"
     if not safe and draw(st.booleans()):  # one random character somewhere
