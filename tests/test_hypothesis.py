@@ -11,6 +11,8 @@ from __future__ import annotations
 import html.parser
 import os
 import re
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -409,8 +411,12 @@ def test_plain_text_fast_path_renders_what_markdown_renders(text):
     assert markup.render(text) == markup._render_markdown(text)
 
 
+# Markup characters, and characters the fast paths take as text (or must not).
+FAST_PATH_EDGES = "ab _*`~<>&\"'()[]{}:;,./?!#=+-|\\\n0123456789%$^@\u2212éø\u2019\u00a0"
+
+
 @SETTINGS
-@given(st.text(alphabet="ab _*`~<>&\"'()[]{}:;,./?!#=+-|\\\n0123456789", max_size=20))
+@given(st.text(alphabet=FAST_PATH_EDGES, max_size=20))
 def test_fast_paths_are_taken_only_when_they_are_exact(text):
     assert markup.render(text) == markup._render_markdown(text)
 
@@ -420,6 +426,9 @@ def test_fast_paths_are_taken_only_when_they_are_exact(text):
 emphasis_pieces = st.one_of(
     st.sampled_from(["a", "Word", "x2", "the", "B"]),
     st.sampled_from([" ", "  ", ",", ".", ";", ":", "?", "'", '"', "(", ")", "-", "/", "!"]),
+    # Code spans, and text the plain path takes past a sentence's first letter.
+    st.sampled_from(["`a`", "`a b`", "` a`", "`a `", "``a``", "`*a*`", "`", "& ", "&", "&amp;"]),
+    st.sampled_from(["é", "\u2212", "%", "=", "#", "+", "|", "\u00a0", "ø", "ß"]),
     st.builds(
         lambda mark, word: f"{mark}{word}{mark}",
         st.sampled_from(["*", "_", "**", "__", "***"]),
@@ -453,7 +462,12 @@ def test_emphasis_fast_path_renders_what_markdown_renders_for_key_terms(text):
     assert markup.render(text) == markup._render_markdown(text)
 
 
-term_word = st.sampled_from(["a", "Key", "x2", "the", "B9", "(IPNB)", "a,", "b.", "c:", "d)"])
+term_word = st.sampled_from(
+    [
+        *["a", "Key", "x2", "the", "B9", "(IPNB)", "a,", "b.", "c:", "d)", "`a::b`", "`x*y*`"],
+        *["Lømo", "&", "50%", "x = 2", "\u221218", "#1", "a+b"],
+    ]
+)
 term_span = st.builds(
     lambda mark, words: f"{mark}{' '.join(words)}{mark}",
     st.sampled_from(["*", "_", "**", "__"]),
@@ -513,6 +527,33 @@ def test_emphasis_fast_path_is_taken_for_key_terms():
     description = "A deck on\n*emotion*.\n\n- **Affect (AN)**: fMRI.\n- Two\n  lines\n\nEnd."
     assert markup._simple_blocks_html(description) is not None
     assert markup.render(description) == markup._render_markdown(description)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Midsagittal slice (x = 2 mm)",
+        "Axial slice (z = \u221218 mm), about 50% likelier",
+        "What did Bliss and Lømo (1973) discover?",
+        "Fonov & Evans, *NeuroImage*, 47",
+        "`evidence::established` or `evidence::contested`; the *Extra* says why",
+        'Tagged `a & b`: "quoted"',
+    ],
+)
+def test_fast_paths_are_taken_for_the_shipped_decks_text(text):
+    """Signs, letters of other scripts, `&` and code spans stay off the Markdown parser,
+    whose import alone is a sixth of the shipped deck's build."""
+    assert markup.sentence_html(text) is not None
+    assert markup.render(text) == markup._render_markdown(text)
+
+
+def test_the_shipped_deck_builds_without_the_markdown_parser():
+    code = (
+        "import sys; from pathlib import Path; from neurodeck import pipeline; "
+        "pipeline.compile_deck(Path('cards'), clock=1); "
+        "assert 'markdown_it' not in sys.modules, 'a field left the fast paths'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parent.parent)
 
 
 @SETTINGS
