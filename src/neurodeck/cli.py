@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import click
 
 from . import __version__
-from .errors import Location, NeurodeckError, Problem, display_path, printable
+from .errors import Location, NeurodeckError, Problem, display_path, plural, printable
 
 T = TypeVar("T")
 # A deck directory that does not exist is a usage error (exit 2), said by click itself.
@@ -90,11 +90,6 @@ def build_clock() -> int:
             f"not {value[:40]!r}"
         )
     return clock
-
-
-def plural(number: int, word: str) -> str:
-    """ "1 note", "2 notes": a number and its noun, in the plural when the number wants it."""
-    return f"{number} {word}{'' if number == 1 else 's'}"
 
 
 def _warn(problems: list[Problem]) -> None:

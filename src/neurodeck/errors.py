@@ -28,6 +28,11 @@ def printable(text: str, *, keep_newlines: bool = False) -> str:
     return pattern.sub(_escape, text)
 
 
+def plural(number: int, word: str) -> str:
+    """ "1 note", "2 notes": a number and its noun, in the plural when the number wants it."""
+    return f"{number} {word}{'' if number == 1 else 's'}"
+
+
 def _escape(match: re.Match[str]) -> str:
     code = ord(match.group())
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"

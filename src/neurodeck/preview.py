@@ -28,8 +28,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from . import pipeline
-from .errors import Location, NeurodeckError, Problem, display_path
-from .export.cards import group_by_subdeck, plural
+from .errors import Location, NeurodeckError, Problem, display_path, plural
+from .export.cards import group_by_subdeck
 from .export.html_export import PAGE_CSS, note_items, subdeck_title
 from .load import DECK_FILE, load_header
 from .snapshot import PackagedNote, Snapshot, from_compiled

@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .ankitext import shows_nothing
-from .errors import Location, NeurodeckError, Problem
-from .export.cards import plural
+from .errors import Location, NeurodeckError, Problem, plural
 from .markup import html_to_text
 from .snapshot import refuse_active_sql
 from .unpack import check_package, extract_collection

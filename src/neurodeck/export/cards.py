@@ -63,11 +63,6 @@ def group_by_subdeck(
     return groups
 
 
-def plural(number: int, word: str) -> str:
-    """ "1 card", "2 cards"."""
-    return f"{number} {word}{'' if number == 1 else 's'}"
-
-
 def answer_part(back: str) -> str:
     """The back of a card without the repeated front (what follows `<hr id=answer>`)."""
     for marker in ('<hr id="answer">', "<hr id=answer>"):

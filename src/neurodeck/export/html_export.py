@@ -13,8 +13,9 @@ import html
 import mimetypes
 from collections.abc import Iterable
 
+from ..errors import plural
 from ..snapshot import PackagedNote, Snapshot
-from .cards import group_by_subdeck, plural, render_cards
+from .cards import group_by_subdeck, render_cards
 from .diagram import render_diagram_card
 
 PAGE_CSS = """\

@@ -8,8 +8,9 @@ from collections.abc import Iterable
 from html.parser import HTMLParser
 
 from ..diff import md_escape
+from ..errors import plural
 from ..snapshot import PackagedNote, Snapshot
-from .cards import answer_part, group_by_subdeck, plural, render_cards
+from .cards import answer_part, group_by_subdeck, render_cards
 from .diagram import render_diagram_card
 
 _BLOCK_TAGS = frozenset("p div ul ol blockquote pre h1 h2 h3 h4 h5 h6 figure table tr".split())
