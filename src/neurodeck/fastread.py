@@ -138,11 +138,7 @@ class _Events:
                     file_source = value
         if type(get_event()) is not DocumentEndEvent or type(get_event()) is not StreamEndEvent:
             raise _Irregular  # a second document: the general path words it
-        if notes is None:
-            raise _Irregular
-        for note in notes if late else ():
-            _give_late_file_keys(note, late, subdeck, file_tags, file_source)
-        return FactSet(path=self.path, notes=tuple(notes))
+        return _fact_set(self.path, notes, late, subdeck, file_tags, file_source)
 
     def _notes(
         self, subdeck: str, file_tags: tuple[Tag, ...], file_source: str | None
@@ -337,11 +333,7 @@ class _Lines:
                     subdeck = text
                 else:
                     file_source = text
-        if notes is None:
-            raise _Irregular
-        for note in notes if late else ():
-            _give_late_file_keys(note, late, subdeck, file_tags, file_source)
-        return FactSet(path=self.path, notes=tuple(notes))
+        return _fact_set(self.path, notes, late, subdeck, file_tags, file_source)
 
     def _notes(
         self, subdeck: str, file_tags: tuple[Tag, ...], file_source: str | None
@@ -610,6 +602,22 @@ def _note(
     attrs["retired"] = retired == "true"
     attrs["diagram"] = None  # diagrams always take the general path
     return note
+
+
+def _fact_set(
+    path: str,
+    notes: list[Note] | None,
+    late: list[str],
+    subdeck: str,
+    file_tags: tuple[Tag, ...],
+    file_source: str | None,
+) -> FactSet:
+    """The file's FactSet, its notes given the file's keys that came after `notes:`."""
+    if notes is None:
+        raise _Irregular
+    for note in notes if late else ():
+        _give_late_file_keys(note, late, subdeck, file_tags, file_source)
+    return FactSet(path=path, notes=tuple(notes))
 
 
 def _give_late_file_keys(
