@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import re
 
 import pytest
 import yaml
 
-from neurodeck import fastread
+from neurodeck import fastread, yamlsrc
 from neurodeck.errors import Location
 from neurodeck.model import Note, Tag
 
@@ -73,3 +74,17 @@ def test_the_garbage_collector_is_left_as_it_was(enabled):
             assert gc.isenabled() is enabled
     finally:
         (gc.enable if was else gc.disable)()
+
+
+def test_refused_characters_are_exactly_those_yaml_refuses_or_the_line_reader_leaves():
+    """The character classes are written as the few refused (a negated class over all of
+    Unicode costs milliseconds to compile at every start); they must still say the same."""
+    every = "".join(map(chr, range(0x110000)))
+    allowed_by_yaml = re.compile(
+        "[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+    )
+    read_by_lines = re.compile(
+        "[^\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
+    )
+    assert yamlsrc.NON_PRINTABLE_RE.findall(every) == allowed_by_yaml.findall(every)
+    assert fastread._BEYOND_LINES_RE.findall(every) == read_by_lines.findall(every)

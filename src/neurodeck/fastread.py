@@ -246,9 +246,10 @@ class _Events:
 # escapes, multi-line plain or quoted text, anchors, tabs, ...); the event reader takes over.
 
 # Characters whose reading the line reader does not model: control characters and tabs,
-# carriage returns and YAML's other line breaks, a byte-order mark, and what libyaml refuses.
+# carriage returns and YAML's other line breaks (NEL, U+2028, U+2029), a byte-order mark,
+# and what libyaml refuses (surrogates, U+FFFE, U+FFFF).
 _BEYOND_LINES_RE = re.compile(
-    "[^\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
+    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff]"
 )
 # Plain text as YAML reads it in block context on one line: no indicator first (a leading
 # `-`, `?` or `:` is left to libyaml), no `: ` or ` #` inside, no `:` at the end.
