@@ -159,7 +159,8 @@ def test_anki_markers_typed_in_yaml_show_as_text_in_anki(
         {
             "deck.yaml": "name: Test Deck\nid: test\n"
             "sources:\n  s: {title: 'On [sound:x.mp3]', author: '[anki:tts]'}\n",
-            "m.yaml": f"source: s\nnotes:\n  - id: m\n    front: '{MARKERS}'\n    back: Answer\n"
+            "m.yaml": f"source: s\nnotes:\n  - id: m\n    front: '{MARKERS}'\n"
+            "    back: 'Answer, `[sound:b.mp3]` in code'\n"
             "    section: '[latex]s[/latex]'\n",
         }
     )
@@ -174,6 +175,7 @@ def test_anki_markers_typed_in_yaml_show_as_text_in_anki(
     visible = html.unescape(question)
     assert MARKERS in visible
     assert "On [sound:x.mp3]" in html.unescape(answer)
+    assert "<code>[sound:b.mp3]</code>" in html.unescape(answer)
     assert "[latex]s[/latex]" in html.unescape(answer)
 
 

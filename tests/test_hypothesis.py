@@ -547,6 +547,17 @@ def test_fast_paths_are_taken_for_the_shipped_decks_text(text):
     assert markup.render(text) == markup._render_markdown(text)
 
 
+@pytest.mark.parametrize(
+    "text", ["Hear `[sound:a.mp3]` now", "`[anki:tts]x[/anki:tts]`", "See `\\(x^2\\)` here"]
+)
+def test_code_spans_anki_would_read_take_the_full_path(text):
+    """Anki reads [sound:…] and MathJax even inside <code>; the full path makes them text."""
+    assert markup.sentence_html(text) is None
+    assert markup.render(text) == markup._render_markdown(text)
+    assert "[sound:" not in markup.render(text).html
+    assert "[anki:" not in markup.render(text).html
+
+
 def test_the_shipped_deck_builds_without_the_markdown_parser():
     code = (
         "import sys; from pathlib import Path; from neurodeck import pipeline; "

@@ -510,8 +510,8 @@ class _Lines:
             at = column + 1  # where the item starts, its spaces included
             for item in inside.split(","):
                 name = _plain_text(item.lstrip(" ")) if item.strip(" ") else None
-                if name is None or ":" in name[-1:] or ": " in item:
-                    raise _Irregular
+                if name is None:
+                    raise _Irregular  # an empty item, or not plain text
                 tags.append(_tag(name, path, number, at + len(item) - len(item.lstrip(" "))))
                 at += len(item) + 1
             return tuple(tags)

@@ -28,7 +28,9 @@ _RARE_TEXT = rf"[^\W_\x00-\x7f]|[{_SIGNS}]|&(?= )"
 # `code`, as CommonMark reads it when the text between the backticks neither starts nor
 # ends with a space and holds no `<`, `>` or line break (its `&` and `"` are escaped).
 # A backtick next to another would make a longer run, which only a run as long closes.
-_CODE = r"(?<!`)`([^`\n<> ](?:[^`\n<>]*[^`\n<> ])?)`(?!`)"
+# No `[` or `\` either: Anki would read [sound:…] or \(…\) even inside <code>, and only
+# the full path makes them text (escape_anki_markers, the set-aside MathJax).
+_CODE = r"(?<!`)`([^`\n<>\[\\ ](?:[^`\n<>\[\\]*[^`\n<>\[\\ ])?)`(?!`)"
 
 
 def _emphasis(group: int) -> str:
