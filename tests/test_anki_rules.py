@@ -179,6 +179,30 @@ def test_anki_markers_typed_in_yaml_show_as_text_in_anki(
     assert "[latex]s[/latex]" in html.unescape(answer)
 
 
+def test_fields_on_the_fast_paths_show_in_anki_as_written(
+    make_deck: MakeDeck, runner: CliRunner, tmp_path: Path
+) -> None:
+    """Signs, other scripts' letters, `& ` and code spans skip the Markdown parser; in Anki
+    they show as the parser would show them: text as written, code in <code>."""
+    front = "Did Bliss & Lømo see z = \u221218 mm, 50% of `evidence::established`?"
+    assert markup.sentence_html(front) is not None  # else this tests the other path
+    deck_dir = make_deck(
+        {
+            "deck.yaml": "name: Test Deck\nid: test\n",
+            "f.yaml": f"notes:\n  - id: f\n    front: '{front}'\n    back: '*Yes*, `b & c`'\n",
+        }
+    )
+    out = build_ok(runner, deck_dir, tmp_path / "deck.apkg")
+    with LearnerCollection(tmp_path / "learner") as learner:
+        learner.import_apkg(out)
+        card = learner.col.get_card(learner.col.find_cards("")[0])
+        question, answer = card.question(), card.answer()
+    assert "<code>evidence::established</code>" in question
+    assert "Bliss &amp; Lømo see z = \u221218 mm, 50% of" in question
+    assert "<em>Yes</em>, <code>b &amp; c</code>" in answer
+    assert html.unescape(markup.html_to_text(question)).count("Bliss & Lømo") == 1
+
+
 # ------------------------------------------------------------------- deck names
 
 
