@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import sqlite3
 import zipfile
 from pathlib import Path
@@ -168,21 +169,51 @@ def test_notes_compared_in_worker_processes_give_the_same_diff(
 def test_a_package_digested_by_two_processes_gives_the_same_diff(
     monkeypatch: pytest.MonkeyPatch, releases: dict[str, Path], new: str
 ) -> None:
-    """A large package's second half is digested in a forked process (forced here for a
-    small one): the diff is the same, and this process digested only the first half."""
+    """A large package is digested by two forked processes, a half each (forced here for a
+    small one), while this one reads the new deck's lock: the diff is the same, and this
+    process digested nothing."""
     if pipeline.usable_cpus() < 2:
         pytest.skip("one CPU: the package is read by one process")
     old_path, new_path = releases["v1.apkg"], releases[new]
     expected = reference_diff(read_side(old_path, clock=T2), read_side(new_path, clock=T2))
     monkeypatch.setattr(diff, "SPLIT_MIN_NOTES", 2)
-    asked: list[range | None] = []
+    here: list[range | None] = []
     add_rows = diff._add_rows
     monkeypatch.setattr(
-        diff, "_add_rows", lambda r, i, rows: asked.append(rows) or add_rows(r, i, rows)
+        diff, "_add_rows", lambda r, i, rows: here.append(rows) or add_rows(r, i, rows)
+    )
+    forked: list[range] = []
+    in_child = diff._digest_in_child
+    monkeypatch.setattr(
+        diff, "_digest_in_child", lambda r, rows: forked.append(rows) or in_child(r, rows)
     )
     assert streamed(diff_paths(old_path, new_path, clock=T2)) == expected
-    assert len(asked) == 1 and asked[0] is not None and asked[0].start == 0
-    assert 0 < len(asked[0]) < len(read_side(old_path, clock=T2).notes)
+    count = len(read_side(old_path, clock=T2).notes)
+    assert here == []
+    assert forked == [range(count // 2), range(count // 2, count)]
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_an_unreadable_lock_read_while_the_package_is_digested_is_one_clear_line(
+    monkeypatch: pytest.MonkeyPatch,
+    releases: dict[str, Path],
+    runner: CliRunner,
+    tmp_path: Path,
+    split: bool,
+) -> None:
+    """The new deck's lock is read while the old package is digested; a lock that cannot
+    be read is still the error, reported as the pass would report it."""
+    deck = tmp_path / "deck"
+    shutil.copytree(releases["v2"], deck)
+    (deck / "neurodeck.lock").unlink(missing_ok=True)
+    (deck / "neurodeck.lock").mkdir()  # open() fails: "Is a directory"
+    if split:
+        monkeypatch.setattr(diff, "SPLIT_MIN_NOTES", 2)
+    for command in ("diff", "release-check"):
+        result = runner.invoke(cli, [command, str(releases["v1.apkg"]), str(deck)])
+        assert result.exit_code == 1, result.output
+        assert "neurodeck.lock: error: cannot read the lock file" in result.output
+        assert "Traceback" not in result.output
 
 
 @pytest.mark.parametrize("damaged", ["first", "last"])
@@ -214,6 +245,13 @@ def test_a_damaged_note_is_reported_alike_by_one_or_two_processes(
     assert "unknown note type 7" in alone.output
     assert (split.exit_code, split.output) == (alone.exit_code, alone.output)
     assert split.exception is None or isinstance(split.exception, SystemExit)
+    # With the new deck's lock unreadable too, the package's problem still comes first.
+    deck = tmp_path / "deck"
+    shutil.copytree(releases["v2"], deck)
+    (deck / "neurodeck.lock").unlink(missing_ok=True)
+    (deck / "neurodeck.lock").mkdir()
+    both = runner.invoke(cli, ["diff", str(package), str(deck)])
+    assert (both.exit_code, both.output) == (alone.exit_code, alone.output)
 
 
 def test_the_test_decks_hold_every_kind_of_change(releases: dict[str, Path]) -> None:
@@ -299,6 +337,56 @@ def test_two_notes_have_the_same_digest_exactly_when_no_part_changed(
     )
     same = digest(side.notetypes, before) == digest(side.notetypes, after)
     assert same == (not changed_parts(side, before, side, after))
+
+
+def _index(notes: list[tuple[str, int]], rows: range) -> diff.NoteIndex:
+    index = diff.NoteIndex(lambda wanted: {})
+    for row in rows:
+        guid, mod = notes[row]
+        index.add(row, len(notes) - row, guid, mod, bytes(16))
+    index.freeze()
+    return index
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    notes=st.lists(
+        st.tuples(st.sampled_from("abcdefgh"), st.integers(-(2**64), 2**64)), max_size=40
+    ),
+    cut=st.floats(0, 1),
+    asked=st.lists(st.sampled_from("abcdefghij"), max_size=12),
+    collide=st.booleans(),
+)
+def test_an_index_in_two_sorted_segments_answers_as_one_does(
+    notes: list[tuple[str, int]],
+    cut: float,
+    asked: list[str],
+    collide: bool,
+) -> None:
+    """A large package's halves are sorted by the processes that digest them and put end to
+    end: lookups, marks and the unmatched rows are those of one index sorted whole, with
+    GUIDs in both halves and (forced) keys whose first 8 bytes are the same."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        if collide:  # every key starts alike: the search must fall back on whole keys
+            key = diff._key
+            monkeypatch.setattr(diff, "_key", lambda guid: bytes(8) + key(guid)[8:])
+        _compare_segmented(notes, int(len(notes) * cut), asked)
+
+
+def _compare_segmented(notes: list[tuple[str, int]], half: int, asked: list[str]) -> None:
+    whole = _index(notes, range(len(notes)))
+    split = _index(notes, range(half))
+    split.append(_index(notes, range(half, len(notes))).frozen())
+    for guid in asked:
+        found, found_split = whole.find(guid), split.find(guid)
+        assert (found < 0) == (found_split < 0)
+        if found >= 0:
+            assert whole.row(found) == split.row(found_split)
+            assert whole.mod(found) == split.mod(found_split)
+            whole.mark(found)
+            split.mark(found_split)
+    assert split.unmatched() == whole.unmatched()
+    assert split.count == whole.count == len(notes)
 
 
 def test_the_streamed_json_export_equals_the_whole_snapshot_rendering(

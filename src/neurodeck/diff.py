@@ -7,6 +7,7 @@ and the text of their first field.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import marshal
 import os
@@ -20,14 +21,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .anki_rules import static_media
 from .ankitext import media_names
-from .errors import printable
+from .errors import NeurodeckError, printable
 from .markup import html_to_text
 from .notetypes import CLOZE_RE
-from .pipeline import no_gc, usable_cpus
+from .pipeline import no_gc, read_lock, usable_cpus
 from .snapshot import (
     NoteType,
     PackagedNote,
@@ -108,39 +109,49 @@ def diff_paths(old: Path, new: Path, *, clock: int) -> DeckDiff:
     of either: the old side becomes a digest per GUID (a package's notes stay in its
     collection until a change asks for one), and a deck directory's notes are compared as
     its pass compiles them."""
-    with index_side(old, clock=clock) as index:
+    if not new.is_dir():
+        with index_side(old, clock=clock) as (index, _):
+            comparison = _Comparison(index)
+            side = read_side(new, clock=clock)
+            comparison.take(side, list(side.notes))
+            return comparison.finish(replace(side, notes=()), len(side.notes))
+    # The deck's lock is read while the old package is digested: both come before the pass.
+    with index_side(old, clock=clock, meanwhile=lambda: read_lock(new)) as (index, lock):
         comparison = _Comparison(index)
-        if new.is_dir():
-            # Compared in the workers that compile the notes (they inherit the old side's
-            # index): the main process only records what they found.
-            header, count = stream_prepared(
-                new,
-                clock=clock,
-                prepare=comparison.compare,
-                on_prepared=comparison.took,
-                media=static_media,
-            )
-            return comparison.finish(header, count)
-        side = read_side(new, clock=clock)
-        comparison.take(side, list(side.notes))
-        return comparison.finish(replace(side, notes=()), len(side.notes))
+        # Compared in the workers that compile the notes (they inherit the old side's
+        # index): the main process only records what they found.
+        header, count = stream_prepared(
+            new,
+            clock=clock,
+            prepare=comparison.compare,
+            on_prepared=comparison.took,
+            media=static_media,
+            old_lock=lock,
+        )
+        return comparison.finish(header, count)
+
+
+T = TypeVar("T")
 
 
 @contextmanager
-def index_side(path: Path, *, clock: int) -> Iterator[NoteIndex]:
-    """The side at `path` as a NoteIndex (a package stays open while it is used).
+def index_side(
+    path: Path, *, clock: int, meanwhile: Callable[[], T] | None = None
+) -> Iterator[tuple[NoteIndex, T | None]]:
+    """The side at `path` as a NoteIndex (a package stays open while it is used), and what
+    `meanwhile` gives: it runs while a large package is digested by other processes.
 
     A package is read before the deck's pass starts: its transient objects are gone, and
     their memory given back, before the pass forks its workers and builds its own state.
     """
     if not path.is_file():  # a deck directory, or read_side's error
-        yield NoteIndex.of_snapshot(read_side(path, clock=clock))
+        index = NoteIndex.of_snapshot(read_side(path, clock=clock))
+        yield index, meanwhile() if meanwhile else None
         return
     with open_package(path) as reader:
         index = NoteIndex(reader.fetch)
         with no_gc():  # many small objects that make no cycles
-            first_deck = _index_package(reader, index)
-            index.freeze()
+            first_deck, done = _index_package(reader, index, meanwhile)
         # Of the package's media, only what Anki's import rules look at (anki_rules.py).
         index.header = replace(
             reader.header(first_deck),
@@ -148,20 +159,24 @@ def index_side(path: Path, *, clock: int) -> Iterator[NoteIndex]:
             media_digests=media_digests(path),
         )
         _return_free_memory()
-        yield index
+        yield index, done
 
 
-# From this many notes on, a second process digests half of a package's notes: reading a
-# package is the part of diff and release-check that runs before the pass uses every CPU.
+# From this many notes on, two forked processes digest a package's notes, a half each:
+# reading a package is the part of diff and release-check that runs before the pass uses
+# every CPU.
 SPLIT_MIN_NOTES = 5_000
 
 
-def _index_package(reader: PackageReader, index: NoteIndex) -> str:
-    """Add every note of the package to `index`; returns the deck of its first note. A
-    large package's second half is digested by a forked process meanwhile; should that
-    fail, this process digests it too (and reports what is wrong with it)."""
+def _index_package(
+    reader: PackageReader, index: NoteIndex, meanwhile: Callable[[], T] | None
+) -> tuple[str, T | None]:
+    """Add every note of the package to `index`; returns the deck of its first note and
+    what `meanwhile` gave. A large package is digested by two forked processes, a half
+    each, while this one runs `meanwhile`; a half whose process fails is digested here
+    (which reports what is wrong with it). A problem `meanwhile` raises comes after the
+    package's own."""
     count = reader.count()
-    half = count // 2
     # fork() in a process with threads can deadlock (and some systems have no fork).
     if (
         count < SPLIT_MIN_NOTES
@@ -169,37 +184,76 @@ def _index_package(reader: PackageReader, index: NoteIndex) -> str:
         or threading.active_count() > 1
         or not hasattr(os, "fork")
     ):
-        return _add_rows(reader, index, None)[1]
+        first = _add_rows(reader, index, None)[1]
+        index.freeze()
+        return first, meanwhile() if meanwhile else None
+    halves = (range(count // 2), range(count // 2, count))
+    children: list[tuple[int, int]] = []  # (pid, pipe) of each child not yet waited for
+    digested: list[bytes | None] = []
+    late: NeurodeckError | None = None
+    try:
+        for rows in halves:
+            children.append(_digest_in_child(reader, rows))
+        try:
+            done = meanwhile() if meanwhile else None
+        except NeurodeckError as err:
+            late, done = err, None
+        while children:
+            digested.append(_digested(*children[0]))
+            children.pop(0)
+    except BaseException:
+        for pid, pipe in children:
+            with contextlib.suppress(OSError):
+                os.close(pipe)
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+        raise
+    firsts: list[tuple[int, str]] = []  # each half's first note: its place and deck
+    for rows, data in zip(halves, digested, strict=True):
+        if data is None:
+            half = NoteIndex(reader.fetch)
+            firsts.append(_add_rows(reader, half, rows))
+            half.freeze()
+            index.append(half.frozen())
+        else:
+            *frozen, (place, deck) = marshal.loads(data)
+            index.append(tuple(frozen))
+            firsts.append((place, deck))
+    if late is not None:
+        raise late
+    return str(min(firsts, key=itemgetter(0))[1]), done  # on a tie, the earlier row
+
+
+def _digest_in_child(reader: PackageReader, rows: range) -> tuple[int, int]:
+    """Fork a process that digests these rows, sorts them and sends them down a pipe;
+    returns its pid and the pipe's reading end."""
     read_end, write_end = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the child: its half, as bytes down the pipe, then gone without a trace
+    if pid == 0:  # the child: its rows, as bytes down the pipe, then gone without a trace
         status = 1
         try:
             os.close(read_end)
             part = NoteIndex(reader.fetch)
             with PackageReader(reader.db, reader.source) as own:  # never share a connection
-                first = _add_rows(own, part, range(half, count))
+                first = _add_rows(own, part, rows)
+            part.freeze()
             with open(write_end, "wb") as pipe:
-                pipe.write(marshal.dumps((*part.added(), first)))
+                pipe.write(marshal.dumps((*part.frozen(), first)))
             status = 0
         finally:
             os._exit(status)
     os.close(write_end)
-    with open(read_end, "rb") as pipe:
-        try:
-            mine = _add_rows(reader, index, range(half))
-            data = pipe.read()
-        except BaseException:
-            os.kill(pid, signal.SIGKILL)
-            raise
-        finally:
-            status = os.waitpid(pid, 0)[1]
-    if status == 0:
-        *added, theirs = marshal.loads(data)
-        index.extend(*added)
-    else:
-        theirs = _add_rows(reader, index, range(half, count))
-    return str((mine if mine[0] <= theirs[0] else theirs)[1])  # on a tie, the earlier row
+    return pid, read_end
+
+
+def _digested(pid: int, read_end: int) -> bytes | None:
+    """What the child sent, once it ended; None if it failed."""
+    with open(read_end, "rb", closefd=False) as pipe:
+        data = pipe.read()
+    status = os.waitpid(pid, 0)[1]
+    os.close(read_end)
+    return data if status == 0 else None
 
 
 def _add_rows(reader: PackageReader, index: NoteIndex, rows: range | None) -> tuple[int, str]:
@@ -215,12 +269,19 @@ def _add_rows(reader: PackageReader, index: NoteIndex, rows: range | None) -> tu
 _ODD_MOD = -(2**63)  # stands for a time outside 64 bits (a crafted package's)
 
 
+# A frozen NoteIndex as bytes: keys, digests, times, rows, places, key prefixes, odd times.
+Frozen = tuple[bytes, bytes, bytes, bytes, bytes, bytes, dict[int, int]]
+
+
 class NoteIndex:
     """One side of a diff as about 60 bytes per note, in a few flat arrays rather than an
     object per note: a hash of its GUID, a digest of what changed_parts compares, its
     modification time, row and place. The notes that turn out to differ are fetched again
     by row. Flat arrays also stay shared with the pass's forked workers: reading them
-    touches no per-note object, so no page is copied."""
+    touches no per-note object, so no page is copied.
+
+    The arrays are one or more segments, each sorted by GUID hash (and row): a large
+    package's two halves are sorted by the processes that digest them, and put end to end."""
 
     def __init__(self, fetch: Callable[[Collection[int]], dict[int, PackagedNote]]) -> None:
         self.header = Snapshot("", "", None, {}, ())
@@ -236,6 +297,8 @@ class NoteIndex:
         self._prefixes = array("Q")  # each key's first 8 bytes, for bisect
         self._seen = bytearray()
         self._odd_mods: dict[int, int] = {}
+        self._segments = [0]  # where each sorted segment starts; later ones hold later rows
+        self._shared: set[int] = set()  # key prefixes found in more than one segment
 
     @classmethod
     def of_snapshot(cls, side: Snapshot) -> NoteIndex:
@@ -249,55 +312,72 @@ class NoteIndex:
         return index
 
     def add(self, row: int, place: int, guid: str, mod: int, note_digest: bytes) -> None:
-        """Record a note (rows in increasing order, from 0); a later note of the same GUID
-        hides it from lookups, as Snapshot.by_guid does."""
+        """Record a note (rows in increasing order); a later note of the same GUID hides it
+        from lookups, as Snapshot.by_guid does."""
         if not -(2**63) < mod < 2**63:
             self._odd_mods[row], mod = mod, _ODD_MOD
         self._added[0].append(_key(guid))
         self._added[1].append(note_digest)
         self._mods.append(mod)
+        self._rows.append(row)
         self._places.append(place)
-
-    def added(self) -> tuple[bytes, bytes, bytes, bytes, dict[int, int]]:
-        """What add recorded, as bytes (for extend)."""
-        keys, digests = self._added
-        mods, places = self._mods.tobytes(), self._places.tobytes()
-        return b"".join(keys), b"".join(digests), mods, places, self._odd_mods
-
-    def extend(
-        self, keys: bytes, digests: bytes, mods: bytes, places: bytes, odd_mods: dict[int, int]
-    ) -> None:
-        """Record the notes of the next rows, as another index's `added` gave them."""
-        self._added[0].extend([keys[i : i + 16] for i in range(0, len(keys), 16)])
-        self._added[1].extend([digests[i : i + 16] for i in range(0, len(digests), 16)])
-        self._mods.frombytes(mods)
-        self._places.frombytes(places)
-        self._odd_mods.update(odd_mods)
 
     def freeze(self) -> None:
         """Sort the records by GUID hash, then row, once every note was added."""
-        (keys, digests), mods, places = self._added, self._mods, self._places
+        (keys, digests), mods, rows, places = self._added, self._mods, self._rows, self._places
         self._added = ([], [])
         self.count = len(keys)
         order = sorted(range(self.count), key=keys.__getitem__)
         self._keys = b"".join([keys[i] for i in order])
         self._digests = b"".join([digests[i] for i in order])
         self._mods = array("q", [mods[i] for i in order])
+        self._rows = array("q", [rows[i] for i in order])
         self._places = array("q", [places[i] for i in order])
-        self._rows = array("q", order)
         self._prefixes = array("Q", [int.from_bytes(keys[i][:8], "big") for i in order])
+        self._seen = bytearray(self.count)
+
+    def frozen(self) -> Frozen:
+        """The sorted arrays as bytes (and the odd times), for another process's `append`."""
+        arrays = (self._mods, self._rows, self._places, self._prefixes)
+        mods, rows, places, prefixes = (a.tobytes() for a in arrays)
+        return self._keys, self._digests, mods, rows, places, prefixes, self._odd_mods
+
+    def append(self, frozen: Frozen) -> None:
+        """Put a frozen index of later rows (what its `frozen` gave) after this one, as a
+        segment of its own."""
+        keys, digests, mods, rows, places, prefixes, odd_mods = frozen
+        if self.count:
+            self._segments.append(self.count)
+            self._shared |= set(self._prefixes).intersection(array("Q", prefixes))
+        self._keys += keys
+        self._digests += digests
+        self._mods.frombytes(mods)
+        self._rows.frombytes(rows)
+        self._places.frombytes(places)
+        self._prefixes.frombytes(prefixes)
+        self._odd_mods.update(odd_mods)
+        self.count = len(self._rows)
         self._seen = bytearray(self.count)
 
     def find(self, guid: str) -> int:
         """Where the last note with this GUID is (-1 if there is none); marks nothing, so
         a forked worker may ask (the main process then marks what it found)."""
         key = _key(guid)
-        keys, prefixes = self._keys, self._prefixes
         prefix = int.from_bytes(key[:8], "big")
-        i = bisect_right(prefixes, prefix) - 1
-        while i >= 0 and prefixes[i] == prefix and not keys.startswith(key, 16 * i):
+        end = self.count
+        for start in reversed(self._segments):  # the later rows first
+            found = self._find_in(key, prefix, start, end)
+            if found >= 0:
+                return found
+            end = start
+        return -1
+
+    def _find_in(self, key: bytes, prefix: int, start: int, end: int) -> int:
+        keys, prefixes = self._keys, self._prefixes
+        i = bisect_right(prefixes, prefix, start, end) - 1
+        while i >= start and prefixes[i] == prefix and not keys.startswith(key, 16 * i):
             i -= 1
-        if i < 0 or prefixes[i] != prefix:
+        if i < start or prefixes[i] != prefix:
             return -1
         return i
 
@@ -305,10 +385,19 @@ class NoteIndex:
         """Every note with the GUID of the note found is no longer among the unmatched."""
         keys = self._keys
         key = keys[16 * found : 16 * found + 16]
-        i = found
-        while i >= 0 and keys.startswith(key, 16 * i):
-            self._seen[i] = 1
+        ends = [found + 1]
+        if self._prefixes[found] in self._shared:  # the GUID may be in other segments too
+            prefix, end = self._prefixes[found], self.count
+            for start in reversed(self._segments):
+                last = self._find_in(key, prefix, start, end)
+                if last >= 0 and last != found:
+                    ends.append(last + 1)
+                end = start
+        for i in ends:
             i -= 1
+            while i >= 0 and keys.startswith(key, 16 * i):
+                self._seen[i] = 1
+                i -= 1
 
     def same(self, found: int, note_digest: bytes) -> bool:
         """Whether the note found has this digest."""

@@ -396,7 +396,7 @@ class _Pass:
         self.problems: list[Problem] = []
         self.deck = load_header(deck_dir, self.problems)
         self.problems += check_header(self.deck)
-        self.lock = _read_lock(deck_dir) if lock is None else lock
+        self.lock = read_lock(deck_dir) if lock is None else lock
         if self.lock.deck_id is not None and self.lock.deck_id != self.deck.id:
             # Raised at once: every later comparison with this lock would be noise.
             raise NeurodeckError(
@@ -898,7 +898,8 @@ def stats(deck_dir: Path) -> dict[str, object]:
     }
 
 
-def _read_lock(deck_dir: Path) -> lockfile.Lock:
+def read_lock(deck_dir: Path) -> lockfile.Lock:
+    """The deck's lock file as it is (an empty lock when there is none)."""
     path = deck_dir / lockfile.LOCK_FILE
     try:
         with path.open(encoding="utf-8", newline="\n") as lines:

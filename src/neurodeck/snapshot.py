@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from . import ids, pipeline, schema18
+from . import lock as lockfile
 from .anki_rules import static_media
 from .compile import PackageParts
 from .errors import Location, NeurodeckError, Problem, display_path
@@ -166,12 +167,14 @@ def stream_prepared(
     prepare: Callable[[Snapshot, list[PackagedNote]], T],
     on_prepared: Callable[[T], None],
     media: Callable[[str], bool] | None = None,
+    old_lock: lockfile.Lock | None = None,
 ) -> tuple[Snapshot, int]:
     """compile_snapshot without keeping the notes: `prepare` runs on each fact set's notes
     (as the package holds them) in the worker process that compiled them, so a command's
     work per note runs on every core, and `on_prepared` takes each result in curriculum
     order. Raises when the deck has errors (after the notes went by); returns the snapshot
-    without notes, with only the media `media` accepts, and how many notes there were."""
+    without notes, with only the media `media` accepts, and how many notes there were.
+    `old_lock`: the deck's lock, when the caller read it already."""
     source = display_path(deck_dir)
     count = 0
     headers: dict[int, Snapshot] = {}  # made once in each process, not once per fact set
@@ -191,7 +194,12 @@ def stream_prepared(
         on_prepared(prepared)
 
     compiled = pipeline.check(
-        deck_dir, clock=clock, keep="counts", prepare=in_worker, on_prepared=take
+        deck_dir,
+        clock=clock,
+        keep="counts",
+        old_lock=old_lock,
+        prepare=in_worker,
+        on_prepared=take,
     )
     return _compiled_header(compiled, source, count, media), count
 
