@@ -254,6 +254,41 @@ def test_a_damaged_note_is_reported_alike_by_one_or_two_processes(
     assert (both.exit_code, both.output) == (alone.exit_code, alone.output)
 
 
+@pytest.mark.parametrize("split", [False, True])
+def test_a_guid_that_notes_in_both_halves_share_is_pooled_as_anki_pools_it(
+    monkeypatch: pytest.MonkeyPatch,
+    make_deck: MakeDeck,
+    releases: dict[str, Path],
+    tmp_path: Path,
+    split: bool,
+) -> None:
+    """A package whose first and last notes share a GUID (a sloppy or crafted one), and
+    whose new-card queue runs against its rows: read by one process or by two, a half
+    each, the diff is what comparing whole snapshots says (removed notes in queue order)."""
+    package = tmp_path / "shared-guid.apkg"
+    with zipfile.ZipFile(releases["v1.apkg"]) as archive:
+        db = tmp_path / "collection.anki2"
+        db.write_bytes(archive.read("collection.anki2"))
+    conn = sqlite3.connect(db)
+    conn.execute(
+        "update notes set guid = (select guid from notes order by id limit 1) "
+        "where id = (select max(id) from notes)"
+    )
+    conn.execute("update cards set due = -due")
+    conn.commit()
+    conn.close()
+    with zipfile.ZipFile(package, "w") as archive:
+        archive.write(db, "collection.anki2")
+        archive.writestr("media", "{}")
+    if split:
+        monkeypatch.setattr(diff, "SPLIT_MIN_NOTES", 2)
+    only_b = make_deck({"deck.yaml": LINKED_DECK, "b.yaml": V1["b.yaml"]}, name="only-b")
+    for new in (releases["v2"], releases["v2.apkg"], only_b):
+        expected = reference_diff(read_side(package, clock=T2), read_side(new, clock=T2))
+        assert streamed(diff_paths(package, new, clock=T2)) == expected
+    assert len(expected["removed"]) > 2  # type: ignore[arg-type]
+
+
 def test_the_test_decks_hold_every_kind_of_change(releases: dict[str, Path]) -> None:
     """The comparison above covers added, removed, edited, moved, retyped, renumbered,
     retired and touched notes, and notes unchanged but for their origin link."""

@@ -394,15 +394,17 @@ class PackageReader:
         numbered from 0 in the package's own order; notes without cards come last. Plain
         tuples: a large package's notes are digested without an object per note."""
         first: PackagedRecord | None = None
-        query, skip = "select guid, mid, mod, tags, flds from notes order by id", 0
+        notes, skip = "from notes order by id", 0
         if isinstance(wanted, range) and wanted.step == 1:  # SQLite skips the rows before
-            query, skip = f"{query} limit {len(wanted)} offset {wanted.start}", wanted.start
+            notes, skip = f"{notes} limit {len(wanted)} offset {wanted.start}", wanted.start
         with self._reading():
             # The notes query first: a crafted file's broken notes table is reported before
             # its cards are read.
-            note_rows = self._conn.execute(query)
-            cards = self._cards()
-            last = len(cards)  # notes without cards come after every other
+            note_rows = self._conn.execute(f"select guid, mid, mod, tags, flds {notes}")
+            guids = None  # of a range of rows, only the cards of their GUIDs are kept
+            if isinstance(wanted, range) and wanted.step == 1:
+                guids = {str(guid) for (guid,) in self._conn.execute(f"select guid {notes}")}
+            cards, last = self._cards(guids)  # notes without cards come after every other
             notetypes, deck_names = self.notetypes, self._deck_names
             for row, (guid, mid, mod, tags, flds) in enumerate(note_rows, skip):
                 if wanted is not None and row not in wanted:
@@ -436,28 +438,35 @@ class PackageReader:
         if wanted is None:
             self._first_deck = first[7] if first else ""
 
-    def _cards(self) -> dict[str, tuple[int, tuple[int, int], tuple[int, ...]]]:
-        """The cards of each GUID, as Anki's importer pools them: the place of its first
-        card in the new-card queue, its smallest (ordinal, deck id) (the note's deck), and
-        its ordinals. A few shared objects per note, not some per card."""
+    def _cards(
+        self, guids: set[str] | None = None
+    ) -> tuple[dict[str, tuple[int, tuple[int, int], tuple[int, ...]]], int]:
+        """The cards of each GUID (of `guids` only, when given), as Anki's importer pools
+        them: the place of its first card in the new-card queue (among all cards, so that
+        places from different rows compare), its smallest (ordinal, deck id) (the note's
+        deck), and its ordinals; and the number of cards. A few shared objects per note,
+        not some per card."""
         cards: dict[str, tuple[int, tuple[int, int], tuple[int, ...]]] = {}
         shared: dict[object, Any] = {}  # equal small tuples, stored once
         rows = self._conn.execute(
             "select n.guid, c.did, c.ord from cards c join notes n "
             "on n.id = c.nid order by c.due, c.ord, c.id"
         )
-        for guid, did, ordinal in rows:
+        place = 0
+        for place, (guid, did, ordinal) in enumerate(rows, 1):
+            key = str(guid)
+            if guids is not None and key not in guids:
+                continue
             card = (int(ordinal), int(did))
             card = shared.setdefault(card, card)
-            key = str(guid)
             own = cards.get(key)
             if own is None:
                 ordinals: tuple[int, ...] = (card[0],)
-                cards[key] = (len(cards), card, shared.setdefault(ordinals, ordinals))
+                cards[key] = (place, card, shared.setdefault(ordinals, ordinals))
             elif card[0] not in own[2] or card < own[1]:
                 ordinals = tuple(sorted({*own[2], card[0]}))
                 cards[key] = (own[0], min(own[1], card), shared.setdefault(ordinals, ordinals))
-        return cards
+        return cards, place + 1
 
     @contextmanager
     def _reading(self) -> Iterator[None]:
