@@ -19,13 +19,13 @@ from pathlib import Path
 import genanki
 import pytest
 import yaml
-from conftest import DECK_YAML, PEPTIDES_YAML
+from conftest import DECK_YAML, PEPTIDES_YAML, png
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from yaml.nodes import MappingNode, Node, ScalarNode
 
 from neurodeck import fastread, load, markup, pipeline, yamlsrc
-from neurodeck.compile import compile_notes
+from neurodeck.compile import NoteCompiler, compile_notes
 from neurodeck.errors import NeurodeckError, Problem
 from neurodeck.load import NOTE_KEYS, load_deck
 from neurodeck.model import FactSet
@@ -232,6 +232,20 @@ def run_core(deck_dir: Path) -> None:
         for compiled in checked.notes:
             for field_html in compiled.fields:
                 assert_no_live_markup(field_html)
+    assert_check_finds_what_a_build_finds(deck_dir)
+
+
+def assert_check_finds_what_a_build_finds(deck_dir: Path) -> None:
+    """`check` outlines notes (no field HTML, GUIDs or hashes); it must report the very
+    problems, notes and cards of the pass a build runs."""
+
+    def found(keep: pipeline.Keep) -> tuple[str, object]:
+        status, result = outcome(lambda: pipeline.compile_deck(deck_dir, clock=0, keep=keep))
+        if status == "ok":
+            return status, (result.problems, result.note_count, result.card_count)
+        return status, result
+
+    assert found("problems") == found("counts")
 
 
 def run_build(deck_dir: Path) -> None:
@@ -356,6 +370,54 @@ dumped = st.builds(
 @given(dumped)
 def test_dumped_data_loads_checks_and_compiles_or_fails_cleanly(text):
     with_fact_set(text.encode("utf-8"), run_core)
+
+
+image_field = st.lists(
+    st.sampled_from(
+        [
+            "![a](img.png)",
+            "![b](missing.png)",
+            "`![c](img.png)`",
+            "\\![d](img.png)",
+            "![e][ref]\n\n[ref]: img.png",
+            "! [f](img.png)",
+            "text ",
+            "*em* ",
+            "\n\n- ",
+        ]
+    ),
+    max_size=4,
+).map("".join)
+
+
+@SETTINGS
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {"front": image_field, "back": image_field},
+            optional={"extra": image_field, "type": st.sampled_from(["basic", "reversed"])},
+        ),
+        min_size=1,
+        max_size=3,
+    )
+)
+def test_check_outlines_the_images_a_build_compiles(notes):
+    """`check` finds a note's images without rendering its other fields: it must find the
+    images a build packages (and report the missing ones alike)."""
+    for i, note in enumerate(notes):
+        note["id"] = f"n{i}"
+    data = yaml.safe_dump({"deck": "Images", "source": "intimacy", "notes": notes})
+
+    def check(deck_dir: Path) -> None:
+        (deck_dir / "img.png").write_bytes(png(4, 4))
+        deck = load_deck(deck_dir)
+        compiler = NoteCompiler(deck)
+        for each in deck.notes():
+            outline, compiled = compiler.outline(each), compiler.compile(each)
+            assert (outline.images, outline.ordinals) == (compiled.images, compiled.ordinals)
+        assert_check_finds_what_a_build_finds(deck_dir)
+
+    with_fact_set(data.encode("utf-8"), check)
 
 
 # --- A valid fact set, mutated ----------------------------------------------------------------

@@ -242,7 +242,7 @@ def check(ctx: click.Context, deck_dir: Path, strict: bool, fmt: str) -> None:
     from . import pipeline
 
     ctx.meta[_JSON_KEY] = fmt == "json"
-    checked = pipeline.check(deck_dir, strict=strict, keep="counts")
+    checked = pipeline.check(deck_dir, strict=strict, keep="problems")
     if fmt == "json":
         click.echo(
             json.dumps(
@@ -562,7 +562,7 @@ def check_files(files: tuple[Path, ...], strict: bool) -> None:
     failed = False
     for deck_dir in decks_holding(files):
         try:
-            checked = pipeline.check(deck_dir, strict=strict, keep="counts")
+            checked = pipeline.check(deck_dir, strict=strict, keep="problems")
         except NeurodeckError as err:
             _warn(err.problems)
             count = len(err.problems)

@@ -63,11 +63,7 @@ class NoteCompiler:
         values["source"] = self._source_line(note)
         fields = tuple([values.get(key, "") for key in _FIELD_KEYS[note.kind]])
         tags = self._tags(note)
-        if notetype.is_cloze:
-            numbers = {int(n) for n, _ in CLOZE_RE.findall(note.fields["text"])}
-            ordinals = tuple(sorted(n - 1 for n in numbers))
-        else:
-            ordinals = _TEMPLATE_ORDINALS[note.kind]
+        ordinals = _ordinals(note)
         payload = "\x1e".join([notetype.key, note.subdeck, "\x1f".join(fields), " ".join(tags)])
         content_hash = hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
         if self.deck.source_link is not None:
@@ -75,6 +71,18 @@ class NoteCompiler:
             fields = self._with_origin(note, fields)
         guid = ids.note_guid(self.deck.id, note.id)
         return CompiledNote(note, guid, fields, tags, ordinals, images, content_hash)
+
+    def outline(self, note: Note) -> CompiledNote:
+        """What checking a note needs of `compile`: its cards and images, with no field
+        HTML, tags or GUID, and a hash of zeros. `check` writes nothing, so it makes none
+        (and keeps no lock made from them)."""
+        if note.diagram is not None:  # its card numbers come from compiling it
+            return self.compile(note)
+        images: tuple[str, ...] = ()
+        for text in note.fields.values():
+            if "![" in text:  # how Markdown writes every image; text cannot show one else
+                images += render(text).images
+        return CompiledNote(note, "", (), (), _ordinals(note), images, "0" * 16)
 
     def _origin(self, note: Note) -> str:
         file = self._deck_files.get(note.loc.path)
@@ -142,6 +150,16 @@ class NoteCompiler:
 # Learners search for this tag to suspend notes that a later release will drop.
 RETIRED_TAG = "retired"
 _TEMPLATE_ORDINALS = {kind: tuple(range(len(nt.templates))) for kind, nt in NOTE_TYPES.items()}
+
+
+def _ordinals(note: Note) -> tuple[int, ...]:
+    """The note's cards, as Anki numbers them from 0: one per cloze number, or per template."""
+    if NOTE_TYPES[note.kind].is_cloze:
+        numbers = {int(n) for n, _ in CLOZE_RE.findall(note.fields["text"])}
+        return tuple(sorted(n - 1 for n in numbers))
+    return _TEMPLATE_ORDINALS[note.kind]
+
+
 _FIELD_KEYS = {kind: tuple(key for key, _ in nt.fields) for kind, nt in NOTE_TYPES.items()}
 
 

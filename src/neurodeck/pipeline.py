@@ -111,18 +111,21 @@ class PackageNote(NamedTuple):
 # returns what the main process then hands to `on_prepared`.
 NotePreparer = Callable[[list[PackageNote], PackageParts, Mapping[str, str]], object]
 
-# What a pass keeps of each note: nothing but counts (check, build), the compiled notes
-# (Python callers, stats), or the notes as the package holds them (export, diff,
-# release-check). A worker sends compiled notes only slowly: a Note pickles 100 times
-# slower than the package's few strings.
-Keep = Literal["counts", "notes", "package"]
+# What a pass keeps of each note: nothing but counts (build, and the commands that stream
+# the notes through `prepare`), the compiled notes (Python callers, stats), or the notes as
+# the package holds them (export, diff, release-check). A worker sends compiled notes only
+# slowly: a Note pickles 100 times slower than the package's few strings. "problems" is
+# `check`'s: its counts and problems, with notes only outlined (no field HTML, GUIDs or
+# content hashes), and so no new lock.
+Keep = Literal["problems", "counts", "notes", "package"]
 
 
 @dataclass(frozen=True)
 class CompiledDeck:
     """One pass over a deck directory: what `build` writes and the other commands read.
 
-    Nothing is written to make it. `lock` is the lock file a build would write; `package`
+    Nothing is written to make it. `lock` is the lock file a build would write (with
+    keep="problems", the lock as it was read: a check makes no new one); `package`
     holds the package's note types and decks. The notes themselves are kept only as asked
     (Keep): a build streams them into the package instead.
     """
@@ -225,7 +228,7 @@ def _compile_file(job: _Job, index: int, path: Path) -> _FileResult:
     # One turn per note: the hot loop of a worker process.
     for due, note in enumerate(fact_set.notes if fact_set is not None else (), start=1):
         problems += check_note(deck, note)
-        each = compiler.compile(note)
+        each = compiler.outline(note) if job.keep == "problems" else compiler.compile(note)
         compiled.append(each)
         if note.diagram is not None:
             problems += _check_diagram_image(deck, note)
@@ -242,7 +245,7 @@ def _compile_file(job: _Job, index: int, path: Path) -> _FileResult:
             history += _history_warnings(each, before, old.occlusions.get(note.id, {}))
         names: dict[str, str] = {}
         images_changed = False
-        if each.images:  # rare: most notes show no image
+        if each.images and job.keep != "problems":  # rare: most notes show no image
             targets = _image_targets(job.media_root, each.images)
             names = {written: target.name for written, target in targets.items()}
             for target in targets.values():
@@ -520,14 +523,15 @@ class _Pass:
         for kind in kinds:
             updater.notetype(kind, self._fingerprints[kind])
         updater.media = {name: digests[name] for name in media.files if name in digests}
+        outlined = keep == "problems"  # no content hashes: the lock stays as it was
         return CompiledDeck(
             self.deck,
             notes,
             package_notes,
             self.problems,
             self.strict,
-            updater.lock(),
-            updater.changes(),
+            self.lock if outlined else updater.lock(),
+            [] if outlined else updater.changes(),
             self.package,
             list(kinds),
             media.files,
