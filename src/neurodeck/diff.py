@@ -23,6 +23,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any, TypeVar
 
+from . import lock as lockfile
 from .anki_rules import static_media
 from .ankitext import media_names
 from .errors import NeurodeckError, printable
@@ -116,7 +117,7 @@ def diff_paths(old: Path, new: Path, *, clock: int) -> DeckDiff:
             comparison.take(side, list(side.notes))
             return comparison.finish(replace(side, notes=()), len(side.notes))
     # The deck's lock is read while the old package is digested: both come before the pass.
-    with index_side(old, clock=clock, meanwhile=lambda: read_lock(new)) as (index, lock):
+    with index_side(old, clock=clock, meanwhile=lambda: _indexed_lock(new)) as (index, lock):
         comparison = _Comparison(index)
         # Compared in the workers that compile the notes (they inherit the old side's
         # index): the main process only records what they found.
@@ -129,6 +130,14 @@ def diff_paths(old: Path, new: Path, *, clock: int) -> DeckDiff:
             old_lock=lock,
         )
         return comparison.finish(header, count)
+
+
+def _indexed_lock(deck_dir: Path) -> lockfile.Lock:
+    """The deck's lock, ready for the lookups the pass's workers make (as the pass would
+    make it ready before forking them)."""
+    lock = read_lock(deck_dir)
+    lock.notes.index()
+    return lock
 
 
 T = TypeVar("T")
