@@ -349,6 +349,19 @@ def test_comparing_two_packages_needs_no_deck_directory(
     assert [f.rule for f in verdict.findings] == ["updated"]  # for learners, not a problem
 
 
+def test_a_release_without_notes_is_still_named(
+    runner: CliRunner, deck: Path, v1: Path, tmp_path: Path
+) -> None:
+    """A package without cards has no deck name of its own (a sloppy or crafted one): the
+    verdict's first line names the deck it is compared with, never an empty name."""
+    empty = rewrite_package(v1, tmp_path / "empty.apkg", lambda c: c.execute("delete from cards"))
+    code, out = release_check(runner, v1, empty)
+    assert code == 1
+    assert out.startswith("Test Deck: 1.0.0 (v1.apkg) → unversioned (")
+    code, out = release_check(runner, empty, empty)
+    assert out.startswith("A deck without notes: unversioned (")
+
+
 @pytest.mark.parametrize(
     ("version", "expected"),
     [("1.4.2", 1), ("v2.0.0", 2), ("3", 3), ("10.0.0-rc.1", 10), ("next", None), (None, None)],

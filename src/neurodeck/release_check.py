@@ -381,11 +381,9 @@ def format_verdict(verdict: Verdict) -> str:
     """The verdict for a terminal: what breaks, what to do, and what to tell learners."""
     diff = verdict.diff
     old, new = diff.old.version or "unversioned", diff.new.version or "unversioned"
-    lines = [
-        printable(
-            f"{diff.new.deck_name}: {old} ({diff.old.source}) → {new} " f"({diff.new.source})"
-        )
-    ]
+    # A side without notes has no deck name (it comes from the first note's deck).
+    deck = diff.new.deck_name or diff.old.deck_name or "A deck without notes"
+    lines = [printable(f"{deck}: {old} ({diff.old.source}) → {new} ({diff.new.source})")]
     lines += [str(p) for p in verdict.problems()]
     count = len(verdict.breaking)
     if not count:
