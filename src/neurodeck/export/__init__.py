@@ -15,7 +15,7 @@ from ..apkg import replace_together, stage, write_atomically
 from ..snapshot import PackagedNote, Snapshot, stream_prepared
 from .csv_export import render_csv
 from .html_export import render_html
-from .json_export import NotesJson, json_end, notes_json, render_json
+from .json_export import json_end, notes_json, render_json
 from .md_export import render_markdown
 
 Renderer = Callable[[Snapshot, Iterable[PackagedNote]], str]
@@ -75,25 +75,37 @@ def stream_json_export(deck_dir: Path, path: Path, *, clock: int) -> tuple[int, 
     def write(out: IO[bytes]) -> None:
         started = False
 
-        def take(prepared: NotesJson) -> None:
+        def take(prepared: _JsonChunk) -> None:
             nonlocal started
-            head, texts, cards = prepared
-            if texts:
-                out.write(
-                    ((",\n    " if started else head) + ",\n    ".join(texts)).encode("utf-8")
-                )
+            head, text, notes, cards = prepared
+            if notes:
+                out.write((",\n    " if started else head).encode("utf-8"))
+                out.write(text)
                 started = True
-                counts[0] += len(texts)
+                counts[0] += notes
                 counts[1] += cards
 
         header, _ = stream_prepared(
-            deck_dir, clock=clock, prepare=notes_json, on_prepared=take, media=_no_media
+            deck_dir, clock=clock, prepare=_json_chunk, on_prepared=take, media=_no_media
         )
         out.write(json_end(header, started=started).encode("utf-8"))
 
     path.parent.mkdir(parents=True, exist_ok=True)
     replace_together([stage(path, write)])
     return counts[0], counts[1]
+
+
+# Some notes' JSON as the main process writes it: the export's opening text (written before
+# the first notes), the notes joined and encoded, how many notes, and their cards.
+_JsonChunk = tuple[str, bytes, int, int]
+
+
+def _json_chunk(snapshot: Snapshot, notes: list[PackagedNote]) -> _JsonChunk:
+    """notes_json's pieces, joined and encoded in the worker that compiled the notes: the
+    main process, which every note passes through, only writes the bytes (it used to
+    unpickle, join and encode each note's text, ~0.2 s of its CPU at 100,000 notes)."""
+    head, texts, cards = notes_json(snapshot, notes)
+    return head, ",\n    ".join(texts).encode("utf-8"), len(texts), cards
 
 
 def _no_media(name: str) -> bool:
