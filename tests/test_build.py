@@ -243,7 +243,7 @@ def test_parallel_and_sequential_builds_are_byte_identical(make_deck, tmp_path, 
 
 
 def test_every_way_of_reading_a_fact_set_builds_the_same_package(make_deck, tmp_path, monkeypatch):
-    """The one-pass event reader and the general path must make the same package."""
+    """The line reader and the general path must make the same package."""
     deck_dir = make_deck(
         {
             "a.yaml": 'deck: "Part A"\ntags: ["t1", t2]\nsource: intimacy\nnotes:\n'
@@ -253,7 +253,7 @@ def test_every_way_of_reading_a_fact_set_builds_the_same_package(make_deck, tmp_
                 for j in range(5)
             ),
             "b.yaml": PEPTIDES_YAML,  # block style
-            "c.yaml": "source: intimacy\nnotes: [{id: c1, type: cloze, text: 'A {{c1::b}}'}]\n",
+            "c.yaml": "source: intimacy\nnotes:\n- id: c1\n  type: cloze\n  text: 'A {{c1::b}}'\n",
         }
     )
     taken = []
@@ -265,7 +265,7 @@ def test_every_way_of_reading_a_fact_set_builds_the_same_package(make_deck, tmp_
         return fact_set
 
     monkeypatch.setattr(fastread, "read_fact_set", read)
-    packages = [build(deck_dir, tmp_path / "events.apkg").path.read_bytes()]
+    packages = [build(deck_dir, tmp_path / "lines.apkg").path.read_bytes()]
     assert taken and all(taken)
     monkeypatch.setattr(fastread, "read_fact_set", lambda *args, **kwargs: None)
     packages.append(build(deck_dir, tmp_path / "general.apkg").path.read_bytes())

@@ -7,7 +7,6 @@ import gc
 import re
 
 import pytest
-import yaml
 
 from neurodeck import fastread, yamlsrc
 from neurodeck.errors import Location
@@ -15,10 +14,10 @@ from neurodeck.model import Note, Tag
 
 
 def test_locations_and_tags_made_directly_equal_those_made_by_init():
-    """_location and _tag_at skip the dataclass __init__; they must still make frozen equals."""
+    """_location and _tag skip the dataclass __init__; they must still make frozen equals."""
     loc, made = fastread._location("a.yaml", 3, 5), Location("a.yaml", 3, 5)
     assert (loc, hash(loc), str(loc), repr(loc)) == (made, hash(made), str(made), repr(made))
-    tag = fastread._tag_at("x", "a.yaml", yaml.Mark("a.yaml", 0, 2, 4, None, None))
+    tag = fastread._tag("x", "a.yaml", 2, 4)  # 0-based, as the line reader counts
     assert tag == Tag("x", loc) and tag.loc == loc and hash(tag.loc) == hash(loc)
     with pytest.raises(dataclasses.FrozenInstanceError):
         loc.line = 4  # type: ignore[misc]
@@ -27,7 +26,7 @@ def test_locations_and_tags_made_directly_equal_those_made_by_init():
 
 
 def test_notes_made_directly_equal_those_the_general_path_makes():
-    text = "tags: [t]\nnotes:\n  - {id: a, front: F, back: B, extra: E, section: S}\n"
+    text = "tags: [t]\nnotes:\n  - id: a\n    front: F\n    back: B\n    extra: E\n    section: S\n"
     fast = fastread.read_fact_set("a.yaml", text)
     assert fast is not None
     (note,) = fast.notes
@@ -39,23 +38,28 @@ def test_notes_made_directly_equal_those_the_general_path_makes():
         note.id = "b"  # type: ignore[misc]
 
 
+N = "notes:\n  - id: a\n    front: F\n"  # a note's start, in the block style the reader reads
+
+
 @pytest.mark.parametrize(
     "text",
     [
-        "notes:\n  - id: a\n    front: F\n    back: B\n    bakc: B\n",  # an unknown key
-        "notes:\n  - id: a\n    front: F\n",  # a missing field
-        "notes:\n  - &n {id: a, front: F, back: B}\n",  # an anchor
-        "notes:\n  - {id: a, front: !!str F, back: B}\n",  # a tag
-        'notes:\n  - {id: a, front: "\\x07", back: B}\n',  # a control character
-        "notes: [{id: a, front: F, back: B}]\n---\nnotes: []\n",  # a second document
-        "notes: [{id: a, front: F, back: [B]}]\n",  # a list where text belongs
-        "notes: [{id: a, front: F, back: B, tags: [&t x]}]\n",  # an anchor on a tag
-        'notes: [{id: a, front: F, back: B, tags: ["\\x07"]}]\n',  # a control character
-        "notes: [{id: a, front: F, back: B, tags: [[x]]}]\n",  # a list where a tag belongs
-        "notes: [{id: a, front: F, back: B\n",  # a syntax error
+        N + "    back: B\n    bakc: B\n",  # an unknown key
+        N,  # a missing field
+        N + "    back: B\n    front: G\n",  # a repeated key
+        "notes:\n  - id: a\n    front: &f F\n    back: *f\n",  # an anchor and an alias
+        N + "    back: !!str B\n",  # a tag
+        N + '    back: "\\x07"\n',  # an escape (here, of a control character)
+        N + "    back: B\n---\nnotes: []\n",  # a second document
+        N + "    back: [B]\n",  # a list where text belongs
+        N + "    back: B\n    tags: [&t x]\n",  # an anchor on a tag
+        N + "    back: B\n    tags: [[x]]\n",  # a list where a tag belongs
+        N + "    back: 'B\n",  # a syntax error
+        "notes:\n  - {id: a, front: F, back: B}\n",  # a note in flow style
+        N + "    back: two\n      lines\n",  # plain text over two lines
         # Line breaks to libyaml, not to editors: the general path moves the marks after them.
-        "notes:\n- {id: a, front: F, back: '\x85 '}\n- {id: b, front: F, back: B}\n",
-        "notes:\n- {id: a, front: F, back: '\u2028 '}\n- {id: b, front: F, back: B}\n",
+        N + "    back: '\x85 '\n  - id: b\n    front: F\n    back: B\n",
+        N + "    back: '\u2028 '\n  - id: b\n    front: F\n    back: B\n",
         "",
     ],
 )

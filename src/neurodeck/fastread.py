@@ -1,11 +1,12 @@
 """Read a fact set in the common shape straight into the model, in one pass.
 
-Composing nodes and then walking them cost more than three times what the parser itself does.
-Almost every fact set has one shape: a mapping of `deck`, `tags`, `source` and `notes`,
-where `notes` is a list of flat mappings of text (and lists of tags). This module reads that
-shape in one pass, with no nodes in between: a line at a time when the file is in block style
-with each value on its key's line or in a block below it (_Lines), else over libyaml's events
-(_Events).
+Composing nodes and then walking them costs about twice what reading the file a line at a
+time does. Almost every fact set has one shape: a mapping of `deck`, `tags`, `source` and
+`notes`, where `notes` is a list of flat mappings of text (and lists of tags), written in
+block style with each value on its key's line or in a block below it. This module reads
+that shape a line at a time, with one regular expression per line and no nodes in between
+(_Lines). Anything else (notes in flow style, escapes, plain text over several lines,
+anchors, tabs, carriage returns...) is the general path's.
 
 It only ever answers for a file the general path (yamlsrc.compose, then load) would load
 without a single problem, and gives the very same FactSet. At the first thing out of the
@@ -17,26 +18,11 @@ stays the general path's, and this module has none of its own.
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import itertools
 import re
-from collections.abc import Callable, Container
 from typing import Any
 
-import yaml
-from yaml.events import (
-    DocumentEndEvent,
-    DocumentStartEvent,
-    MappingEndEvent,
-    MappingStartEvent,
-    ScalarEvent,
-    SequenceEndEvent,
-    SequenceStartEvent,
-    StreamEndEvent,
-)
-
-from . import yamlsrc
 from .errors import Location
 from .model import (
     FACT_SET_KEYS,
@@ -61,179 +47,21 @@ class _Irregular(Exception):
 
 def read_fact_set(path: str, text: str) -> FactSet | None:
     """The file's FactSet if it is in the common shape and has no problem; otherwise None."""
-    # The pass allocates several objects per event and keeps most of them, so the cyclic
+    if _BEYOND_LINES_RE.search(text):
+        return None
+    # The pass allocates several objects per note and keeps most of them, so the cyclic
     # garbage collector would run every few hundred allocations and walk ever more live
-    # notes: a fifth of the time. Nothing built here can form a cycle, so the collector
-    # pauses for the pass (it is process-wide: switched back on only if it was on).
+    # notes. Nothing built here can form a cycle, so the collector pauses for the pass (it
+    # is process-wide: switched back on only if it was on).
     collecting = gc.isenabled()
     gc.disable()
     try:
-        beyond = _BEYOND_LINES_RE.search(text)
-        if beyond is None:
-            with contextlib.suppress(_Irregular):
-                return _Lines(path, text).fact_set()
-        elif yamlsrc.ODD_BREAK_RE.search(text, beyond.start()):
-            # libyaml starts a line there too; the general path moves its marks to the
-            # lines people count.
-            return None
-        # libyaml may refuse a character as soon as the parser is made.
-        parser = yamlsrc.parser(text)
-        try:
-            return _Events(path, parser.get_event, "\\" in text).fact_set()
-        finally:
-            parser.dispose()
-    except (_Irregular, yaml.YAMLError, UnicodeError):
-        # A problem or an unusual shape (or a syntax error, or a character YAML refuses,
-        # which libyaml raises as UnicodeEncodeError): the general path decides.
+        return _Lines(path, text).fact_set()
+    except _Irregular:  # a problem or an unusual shape: the general path decides
         return None
     finally:
         if collecting:
             gc.enable()
-
-
-class _Events:
-    """One pass over one document's events; every method raises _Irregular on a surprise."""
-
-    def __init__(self, path: str, get_event: Callable[[], Any], has_escapes: bool) -> None:
-        self.path = path
-        self.get_event = get_event
-        # libyaml refuses a control character written in the file itself, so only a
-        # double-quoted escape (\0, \x07, \ud800) can put one in a value: without a
-        # backslash anywhere, no value needs the search load.py's `text` makes.
-        self.has_escapes = has_escapes
-
-    def fact_set(self) -> FactSet:
-        """The FactSet of the whole stream: one document holding one fact-set mapping."""
-        get_event = self.get_event
-        get_event()  # StreamStart
-        if type(get_event()) is not DocumentStartEvent:
-            raise _Irregular  # an empty stream
-        self._start(get_event(), MappingStartEvent)
-        seen: set[str] = set()
-        subdeck = ""
-        file_tags: tuple[Tag, ...] = ()
-        file_source: str | None = None
-        notes: list[Note] | None = None
-        late: list[str] = []  # the file's keys given after `notes:`
-        while True:
-            event = get_event()
-            if type(event) is MappingEndEvent:
-                break
-            key = self._key(event, _FACT_SET_KEYS, seen)
-            seen.add(key)
-            if key == "notes":
-                # Notes are made as they are read, with the file's keys read so far; those
-                # of a file that gives `deck`, `tags` or `source` after `notes` are mended below.
-                notes = self._notes(subdeck, file_tags, file_source)
-                continue
-            if notes is not None:
-                late.append(key)
-            if key == "tags":
-                file_tags = self._tags(get_event())
-            else:
-                value = self._text(get_event())
-                if key == "deck":
-                    subdeck = value
-                else:
-                    file_source = value
-        if type(get_event()) is not DocumentEndEvent or type(get_event()) is not StreamEndEvent:
-            raise _Irregular  # a second document: the general path words it
-        return _fact_set(self.path, notes, late, subdeck, file_tags, file_source)
-
-    def _notes(
-        self, subdeck: str, file_tags: tuple[Tag, ...], file_source: str | None
-    ) -> list[Note]:
-        """Each note of the `notes:` list."""
-        # The hot loop: one turn per key of every note, so _start, _key and _text are
-        # written out, and a value's Location is made only for fields and source.
-        get_event = self.get_event
-        has_escapes = self.has_escapes
-        search = yamlsrc.NON_PRINTABLE_RE.search
-        path = self.path
-        self._start(get_event(), SequenceStartEvent)
-        notes: list[Note] = []
-        while True:
-            event = get_event()
-            if type(event) is not MappingStartEvent or event.tag is not None:
-                if type(event) is SequenceEndEvent:
-                    return notes
-                raise _Irregular
-            if event.anchor is not None:
-                raise _Irregular
-            mark: Any = event.start_mark
-            start = (mark.line, mark.column)
-            values: dict[str, Any] = {}
-            marks: dict[str, tuple[int, int]] = {}  # key -> (line, column) where the value starts
-            while True:
-                event = get_event()
-                if type(event) is not ScalarEvent:
-                    if type(event) is MappingEndEvent:
-                        break
-                    raise _Irregular
-                key = event.value
-                if (
-                    key not in _NOTE_KEYS
-                    or key in values
-                    or event.tag is not None
-                    or event.anchor is not None
-                ):
-                    raise _Irregular
-                event = get_event()
-                if key == "tags":
-                    values[key] = self._tags(event)
-                    continue
-                if (
-                    type(event) is not ScalarEvent
-                    or event.tag is not None
-                    or event.anchor is not None
-                    or (has_escapes and search(event.value))
-                ):
-                    raise _Irregular
-                values[key] = event.value
-                at: Any = event.start_mark
-                marks[key] = (at.line, at.column)
-            notes.append(_note(path, values, start, marks, subdeck, file_tags, file_source))
-
-    def _tags(self, event: Any) -> tuple[Tag, ...]:
-        """A list of tags, or a single tag written as text (none when empty)."""
-        if type(event) is ScalarEvent:
-            value = self._text(event)
-            return (_tag_at(value, self.path, event.start_mark),) if value else ()
-        self._start(event, SequenceStartEvent)
-        get_event, path, has_escapes = self.get_event, self.path, self.has_escapes
-        tags: list[Tag] = []
-        while True:
-            event = get_event()
-            if type(event) is not ScalarEvent or event.tag is not None or event.anchor is not None:
-                if type(event) is SequenceEndEvent:
-                    return tuple(tags)
-                raise _Irregular
-            if has_escapes and yamlsrc.NON_PRINTABLE_RE.search(event.value):
-                raise _Irregular
-            tags.append(_tag_at(event.value, path, event.start_mark))
-
-    def _text(self, event: Any) -> str:
-        """An untagged scalar's text."""
-        if type(event) is not ScalarEvent or not _plain(event):
-            raise _Irregular
-        value: str = event.value
-        if self.has_escapes and yamlsrc.NON_PRINTABLE_RE.search(value):
-            raise _Irregular
-        return value
-
-    def _start(self, event: Any, kind: type) -> None:
-        """That the event starts an untagged collection of this kind."""
-        if type(event) is not kind or not _plain(event):
-            raise _Irregular
-
-    def _key(self, event: Any, allowed: frozenset[str], seen: Container[str]) -> str:
-        """A known key not seen before in this mapping."""
-        if type(event) is not ScalarEvent or not _plain(event):
-            raise _Irregular
-        key: str = event.value
-        if key not in allowed or key in seen:
-            raise _Irregular
-        return key
 
 
 # --- The line reader ---------------------------------------------------------------------
@@ -242,8 +70,9 @@ class _Events:
 # a quoted string, a one-line list of tags, or a folded or literal block below its key. For
 # such a file, a regular expression per line says what YAML reads there, and that costs half
 # what even libyaml's events cost through PyYAML (each event and each of its two marks is a
-# Python object). _Lines reads that subset and gives up at anything else (flow-style notes,
-# escapes, multi-line plain or quoted text, anchors, tabs, ...); the event reader takes over.
+# Python object), a quarter of composing nodes. _Lines reads that subset and gives up at
+# anything else (flow-style notes, escapes, multi-line plain or quoted text, anchors, tabs,
+# ...); the general path takes over.
 
 # Characters whose reading the line reader does not model: control characters and tabs,
 # carriage returns and YAML's other line breaks (NEL, U+2028, U+2029), a byte-order mark,
@@ -252,7 +81,7 @@ _BEYOND_LINES_RE = re.compile(
     "[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff]"
 )
 # Plain text as YAML reads it in block context on one line: no indicator first (a leading
-# `-`, `?` or `:` is left to libyaml), no `: ` or ` #` inside, no `:` at the end.
+# `-`, `?` or `:` is left to the general path), no `: ` or ` #` inside, no `:` at the end.
 _PLAIN = r"[^-?:,\[\]{}#&*!|>'\"%@` ](?:[^: #]|:(?=[^ ])|#| +(?=[^ #]))*"
 _PLAIN_FIRST = frozenset("-?:,[]{}#&*!|>'\"%@` ")
 # In a flow list, `,[]{}` end plain text too.
@@ -295,7 +124,7 @@ class _Lines:
         self.lines = text.split("\n")
         self.at = 0  # the next line to read
         # A block scalar that runs to the end of a file without a final line break loses
-        # its own break; rare enough to leave to libyaml.
+        # its own break; rare enough to leave to the general path.
         self.ends_with_break = text.endswith("\n")
 
     def fact_set(self) -> FactSet:
@@ -641,11 +470,6 @@ def _give_late_file_keys(
         attrs["source"] = file_source
 
 
-def _plain(event: Any) -> bool:
-    """Whether an event has neither tag nor anchor (either needs the general path's checks)."""
-    return event.tag is None and event.anchor is None
-
-
 # A frozen dataclass's __init__ sets each field through object.__setattr__, which made
 # Notes, Locations and Tags (tens of thousands per deck) the largest cost left in this pass.
 # These fill a new instance's __dict__ directly instead: the same object __init__ would make
@@ -671,18 +495,4 @@ def _tag(name: str, path: str, line: int, column: int) -> Tag:
     attrs = tag.__dict__
     attrs["name"] = name
     attrs["loc"] = _location(path, line + 1, column + 1)
-    return tag
-
-
-def _tag_at(name: str, path: str, mark: Any) -> Tag:
-    """Tag(name, Location(path, ...)) where the parser's Mark is, made without __init__s."""
-    loc = _new(Location)
-    attrs = loc.__dict__
-    attrs["path"] = path
-    attrs["line"] = mark.line + 1
-    attrs["column"] = mark.column + 1
-    tag = _new(Tag)
-    attrs = tag.__dict__
-    attrs["name"] = name
-    attrs["loc"] = loc
     return tag

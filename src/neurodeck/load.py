@@ -264,7 +264,7 @@ def read_fact_set(path: Path, problems: list[Problem]) -> FactSet | None:
     if source is None:
         return None
     shown, text = source
-    # Nearly every file is in the shape fastread reads in one pass over the parser's events.
+    # Nearly every file is in the shape fastread reads, in block style, a line at a time.
     # It returns None for anything else, and for any file with a problem, which the general
     # path below then reads and reports.
     fact_set = fastread.read_fact_set(shown, text)

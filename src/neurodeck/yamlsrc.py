@@ -152,7 +152,7 @@ def _compose_one(path: str, text: str) -> Node | None:
 # (U+2028, U+2029) as well as at LF. Editors, grep and Git count LFs only, and a value may
 # hold any of the others, so marks after one are moved back to the lines people see.
 _PARSER_BREAK_RE = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
-ODD_BREAK_RE = re.compile("\r(?!\n)|[\x85\u2028\u2029]")
+_ODD_BREAK_RE = re.compile("\r(?!\n)|[\x85\u2028\u2029]")
 
 
 class _LineCounter:
@@ -164,7 +164,7 @@ class _LineCounter:
 
     @classmethod
     def for_text(cls, text: str) -> _LineCounter | _NoFix:
-        return cls(text) if ODD_BREAK_RE.search(text) else _NO_FIX
+        return cls(text) if _ODD_BREAK_RE.search(text) else _NO_FIX
 
     def position(self, line: int, column: int) -> tuple[int, int]:
         """0-based (line, column) as the parser counted them -> as people count them."""
