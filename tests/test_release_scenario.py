@@ -477,10 +477,14 @@ def test_lock_from_refuses_a_readable_lock_and_another_decks_package(
     assert "Traceback" not in result.output
 
 
-def test_lock_from_rebuilds_a_damaged_lock(learner: Learner, runner) -> None:
+@pytest.mark.parametrize("damage", ["a field too many", "saved as Latin-1"])
+def test_lock_from_rebuilds_a_damaged_lock(learner: Learner, runner, damage: str) -> None:
     lock_path = learner.deck_dir / LOCK_FILE
     good = lock_path.read_text(encoding="utf-8")
-    lock_path.write_text(good.replace("\tbasic\t0\t", "\tbasic\t0\textra\t", 1))
+    if damage == "a field too many":
+        lock_path.write_text(good.replace("\tbasic\t0\t", "\tbasic\t0\textra\t", 1))
+    else:  # an editor that saved it in another encoding: not UTF-8 any more
+        lock_path.write_bytes((good + "# café\n").encode("latin-1"))
     result = runner.invoke(
         cli, ["build", str(learner.deck_dir), "-o", str(learner.tmp_path / "x.apkg")]
     )

@@ -26,6 +26,7 @@ import re
 from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import NamedTuple
 
 from .errors import Location, NeurodeckError, Problem
@@ -437,6 +438,8 @@ def parse_lock_lines(path: str, lines: Iterable[str]) -> Lock:
                 if not deck_id:
                     raise ValueError("the `lock` line names no deck id")
         columns.flush()
+    except UnicodeDecodeError:
+        raise  # a file's bytes: parse_lock_file says where
     except ValueError as err:
         newer = isinstance(err, _NewerFormat)
         raise NeurodeckError(
@@ -449,6 +452,35 @@ def parse_lock_lines(path: str, lines: Iterable[str]) -> Lock:
             ]
         ) from None
     return Lock(notes, notetypes, deck_name, occlusions, deck_id, version, media)
+
+
+def parse_lock_file(path: Path, shown: str) -> Lock:
+    """parse_lock_lines over the lock file at `path` (`shown` as the user names it); a byte
+    that is not UTF-8 (a lock saved in another encoding) is one problem at its line."""
+    try:
+        with path.open(encoding="utf-8", newline="\n") as lines:
+            return parse_lock_lines(shown, lines)
+    except UnicodeDecodeError:
+        data = path.read_bytes()  # read whole only on this error path
+    try:
+        data.decode("utf-8")
+        line = column = 0  # the file changed meanwhile: no place to name
+        shown_byte = ""
+    except UnicodeDecodeError as err:
+        start = err.start
+        line_start = data.rfind(b"\n", 0, start) + 1
+        line = data.count(b"\n", 0, start) + 1
+        column = len(data[line_start:start].decode("utf-8", "replace")) + 1
+        shown_byte = f" (byte 0x{data[start]:02x})"
+    raise NeurodeckError(
+        [
+            Problem(
+                Location(shown, line, column),
+                f"cannot read the lock file: it is not UTF-8 text{shown_byte}",
+                hint=RECOVER_HINT,
+            )
+        ]
+    )
 
 
 _MAX_TIME_TEXT = str(MAX_TIME)  # digits compare as numbers when there are as many

@@ -906,11 +906,10 @@ def read_lock(deck_dir: Path) -> lockfile.Lock:
     """The deck's lock file as it is (an empty lock when there is none)."""
     path = deck_dir / lockfile.LOCK_FILE
     try:
-        with path.open(encoding="utf-8", newline="\n") as lines:
-            return lockfile.parse_lock_lines(display_path(path), lines)
+        return lockfile.parse_lock_file(path, display_path(path))
     except FileNotFoundError:
         return lockfile.EMPTY
-    except OSError as err:  # a lock that is not UTF-8 is parse_lock_lines' ValueError
+    except OSError as err:
         raise NeurodeckError(
             [
                 Problem(

@@ -123,9 +123,8 @@ def _redrawn_notes(package: Path, compiled: pipeline.CompiledDeck) -> set[str]:
 def _refuse_a_good_lock(lock_path: Path) -> None:
     """A readable lock knows more than any package: replacing it needs --force."""
     try:
-        with lock_path.open(encoding="utf-8", newline="\n") as lines:
-            lockfile.parse_lock_lines(display_path(lock_path), lines)
-    except (FileNotFoundError, NeurodeckError, UnicodeDecodeError):
+        lockfile.parse_lock_file(lock_path, display_path(lock_path))
+    except (FileNotFoundError, NeurodeckError):
         return  # lost or damaged: this is what `lock --from` is for
     except OSError:
         return  # unreadable: writing it will say why, if it fails too
