@@ -4,6 +4,7 @@ from the real collection, and hostile ones are refused with one line, quickly, l
 from __future__ import annotations
 
 import random
+import signal
 import sqlite3
 import sys
 import time
@@ -17,6 +18,7 @@ from anki.collection import ExportAnkiPackageOptions
 from anki_helpers import LearnerCollection
 from click.testing import CliRunner
 
+from neurodeck import cli as cli_module
 from neurodeck import snapshot, unpack
 from neurodeck.cli import cli
 from neurodeck.pipeline import build
@@ -342,24 +344,38 @@ def test_reading_a_collection_is_cut_off_at_the_deadline(
     )
 
 
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_ctrl_c_while_sqlite_reads_is_an_interrupt_not_a_damaged_file(
-    runner: CliRunner, built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    runner: CliRunner,
+    built: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    signum: signal.Signals,
+    code: int,
 ) -> None:
-    """SQLite swallows a Ctrl-C that arrives in its progress handler and says "interrupted":
-    that is the user stopping the command, not a fault of the package."""
+    """SQLite swallows a Ctrl-C (or a SIGTERM) that arrives in its progress handler and says
+    "interrupted": that is the user stopping the command, not a fault of the package, and
+    the command says which signal it was."""
     many = _many_notes(tmp_path)
     fired = []
+    monkeypatch.setattr(cli_module, "_TERMINATED", [], raising=False)
 
     def monotonic() -> float:
         if not fired and sys._getframe(1).f_code.co_name == "<lambda>":  # the handler
             fired.append(True)
+            if signum == signal.SIGTERM:
+                cli_module._terminate(signum, None)  # as main() installs it
             raise KeyboardInterrupt
         return time.monotonic()
 
     monkeypatch.setattr(snapshot, "time", SimpleNamespace(monotonic=monotonic))
     result = runner.invoke(cli, ["diff", str(many), str(built)])
     assert fired
-    assert (result.exit_code, result.output) == (130, "neurodeck: interrupted by SIGINT; stopped\n")
+    name = signal.Signals(signum).name
+    assert (result.exit_code, result.output) == (
+        code,
+        f"neurodeck: interrupted by {name}; stopped\n",
+    )
 
 
 # ------------------------------------------------------------------- schema surprises

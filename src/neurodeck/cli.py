@@ -33,7 +33,13 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, raised like Ctrl-C so that every `finally` and `with` cleans up."""
 
 
+# Whether SIGTERM arrived: SQLite swallows an exception its progress handler raises and
+# reports the query as interrupted, which the reader re-raises as a plain KeyboardInterrupt.
+_TERMINATED: list[bool] = []
+
+
 def _terminate(_signum: int, _frame: object) -> None:
+    _TERMINATED.append(True)
     raise Terminated
 
 
@@ -47,7 +53,8 @@ class ReportingGroup(click.Group):
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt as err:
-            name, code = ("SIGTERM", 143) if isinstance(err, Terminated) else ("SIGINT", 130)
+            terminated = isinstance(err, Terminated) or bool(_TERMINATED)
+            name, code = ("SIGTERM", 143) if terminated else ("SIGINT", 130)
             click.echo(f"neurodeck: interrupted by {name}; stopped", err=True)
             if threading.active_count() > 1:
                 # Cleanup is done; a worker pool's thread that was cut off mid-message

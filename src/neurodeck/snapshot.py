@@ -478,7 +478,8 @@ class PackageReader:
         except sqlite3.Error as err:
             reason = str(err)
             if reason == "interrupted" and time.monotonic() <= self._deadline:
-                # Ctrl-C while SQLite ran the progress handler, which swallowed it.
+                # Ctrl-C (or SIGTERM: the CLI tells them apart) while SQLite ran the
+                # progress handler, which swallowed it.
                 raise KeyboardInterrupt from None
             if time.monotonic() > self._deadline:
                 reason = (
